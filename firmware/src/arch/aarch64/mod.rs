@@ -1,0 +1,9 @@
+//! Cortex-A53 support: boot, exceptions, MMU, generic timer, semihosting.
+pub mod cpu;
+pub mod exception;
+pub mod mmu;
+pub mod semihosting;
+pub mod time;
+
+core::arch::global_asm!(include_str!("boot.s"));
+core::arch::global_asm!(include_str!("vectors.s"));

@@ -1,0 +1,119 @@
+//! ARMv8 generic timer: a monotonic clock for measurements and an
+//! embedded-hal `DelayNs`.
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0};
+use core::time::Duration;
+
+/// Counter frequency in Hz (set by firmware at EL3: FSBL on the board,
+/// QEMU's model under emulation).
+pub fn frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
+/// Current counter value. The `isb` keeps the read from being hoisted
+/// above earlier instructions, so intervals measure what they enclose.
+pub fn ticks() -> u64 {
+    barrier::isb(barrier::SY);
+    CNTPCT_EL0.get()
+}
+
+fn ticks_to_duration(ticks: u64) -> Duration {
+    let f = frequency().max(1);
+    let secs = ticks / f;
+    let nanos = ((ticks % f) as u128 * 1_000_000_000 / f as u128) as u32;
+    Duration::new(secs, nanos)
+}
+
+fn duration_to_ticks(d: Duration) -> u64 {
+    (d.as_nanos() * frequency() as u128 / 1_000_000_000).min(u64::MAX as u128) as u64
+}
+
+/// A point on the monotonic clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Instant(u64);
+
+impl Instant {
+    pub fn now() -> Self {
+        Instant(ticks())
+    }
+    pub fn elapsed(self) -> Duration {
+        Instant::now().duration_since(self)
+    }
+    pub fn duration_since(self, earlier: Instant) -> Duration {
+        ticks_to_duration(self.0.saturating_sub(earlier.0))
+    }
+    pub fn ticks(self) -> u64 {
+        self.0
+    }
+}
+
+/// Time since the counter started (power-on on the board, QEMU start).
+pub fn uptime() -> Duration {
+    ticks_to_duration(ticks())
+}
+
+/// Busy-wait delay on the generic timer.
+#[derive(Default, Clone, Copy)]
+pub struct Delay;
+
+impl embedded_hal::delay::DelayNs for Delay {
+    fn delay_ns(&mut self, ns: u32) {
+        let end = ticks().saturating_add(duration_to_ticks(Duration::from_nanos(ns as u64)).max(1));
+        while ticks() < end {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// A deadline for polling loops ("every wait has a timeout").
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(u64);
+
+impl Deadline {
+    pub fn after(d: Duration) -> Self {
+        Deadline(ticks().saturating_add(duration_to_ticks(d)))
+    }
+    pub fn expired(self) -> bool {
+        ticks() >= self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use embedded_hal::delay::DelayNs;
+
+    #[test_case]
+    fn counter_runs_at_a_known_frequency() {
+        assert!(frequency() > 0, "CNTFRQ_EL0 is 0: nobody set the timer frequency at EL3");
+    }
+
+    #[test_case]
+    fn counter_is_monotonic() {
+        let mut last = ticks();
+        for _ in 0..10_000 {
+            let now = ticks();
+            assert!(now >= last, "counter went back from {last} to {now}");
+            last = now;
+        }
+    }
+
+    #[test_case]
+    fn delay_waits_at_least_as_long_as_asked() {
+        let start = Instant::now();
+        Delay.delay_ms(5);
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(5), "5 ms delay took {took:?}");
+        assert!(took < Duration::from_secs(2), "5 ms delay took {took:?}");
+    }
+
+    #[test_case]
+    fn deadline_expires() {
+        let start = Instant::now();
+        let d = Deadline::after(Duration::from_millis(1));
+        while !d.expired() {
+            assert!(start.elapsed() < Duration::from_secs(2), "deadline never expired");
+        }
+        assert!(start.elapsed() >= Duration::from_millis(1));
+    }
+}

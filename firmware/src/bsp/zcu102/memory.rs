@@ -1,0 +1,109 @@
+//! The memory map, read from the symbols of `linker/zcu102.ld` (the only
+//! place the numbers are written).
+use core::ops::Range;
+
+macro_rules! sym {
+    ($s:ident) => {
+        {
+            let v: u64;
+            // SAFETY: loads the symbol's absolute value into a register; no
+            // memory is accessed. (ADRP would not reach the high-DDR
+            // symbols, which lie above 4 GiB.)
+            unsafe {
+                core::arch::asm!(
+                    concat!(
+                        "movz {0}, #:abs_g3:", stringify!($s), "\n",
+                        "movk {0}, #:abs_g2_nc:", stringify!($s), "\n",
+                        "movk {0}, #:abs_g1_nc:", stringify!($s), "\n",
+                        "movk {0}, #:abs_g0_nc:", stringify!($s)
+                    ),
+                    out(reg) v,
+                    options(pure, nomem, nostack)
+                )
+            };
+            v
+        }
+    };
+}
+
+pub fn ddr_low() -> Range<u64> { sym!(__ddr_low_start)..sym!(__ddr_low_end) }
+pub fn ddr_high() -> Range<u64> { sym!(__ddr_high_start)..sym!(__ddr_high_end) }
+pub fn pl_window() -> Range<u64> { sym!(__pl_window_start)..sym!(__pl_window_end) }
+pub fn peripherals() -> Range<u64> { sym!(__periph_start)..sym!(__periph_end) }
+pub fn null_guard() -> Range<u64> { 0..sym!(__null_guard_end) }
+/// The first part of low DDR, mapped with 4 KiB pages (image, stacks, guards).
+pub fn firmware_region() -> Range<u64> { sym!(__fw_region_start)..sym!(__fw_region_end) }
+/// Large buffers: weights, feature maps, card I/O.
+pub fn arena() -> Range<u64> { sym!(__arena_start)..sym!(__arena_end) }
+/// Register window of the co-simulated accelerator (QEMU only).
+pub fn cosim_window() -> Range<u64> { sym!(__cosim_window_start)..sym!(__cosim_window_end) }
+pub fn image() -> Range<u64> { sym!(__image_start)..sym!(__image_end) }
+pub fn text() -> Range<u64> { sym!(__image_start)..sym!(__text_end) }
+pub fn rodata() -> Range<u64> { sym!(__rodata_start)..sym!(__rodata_end) }
+pub fn bss() -> Range<u64> { sym!(__bss_start)..sym!(__bss_end) }
+pub fn stacks() -> Range<u64> { sym!(__stacks_start)..sym!(__stacks_end) }
+
+/// Which stack a guard page belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackKind {
+    /// SP_EL1, used while handling exceptions.
+    Exception,
+    /// SP_EL0, the stack all normal code runs on.
+    Main,
+}
+
+impl StackKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StackKind::Exception => "exception",
+            StackKind::Main => "main",
+        }
+    }
+}
+
+/// Layout of one core's stacks: `[guard][exception][guard][main]`.
+#[derive(Clone, Copy, Debug)]
+pub struct CoreStacks {
+    pub base: u64,
+    pub guard: u64,
+    pub exception: u64,
+    pub main: u64,
+}
+
+impl CoreStacks {
+    pub fn of(core: usize) -> Self {
+        CoreStacks {
+            base: sym!(__stacks_start) + core as u64 * sym!(__core_stacks_size),
+            guard: sym!(__stack_guard_size),
+            exception: sym!(__exc_stack_size),
+            main: sym!(__main_stack_size),
+        }
+    }
+    pub fn exception_guard(&self) -> Range<u64> { self.base..self.base + self.guard }
+    pub fn exception_stack(&self) -> Range<u64> {
+        let s = self.base + self.guard;
+        s..s + self.exception
+    }
+    pub fn main_guard(&self) -> Range<u64> {
+        let s = self.exception_stack().end;
+        s..s + self.guard
+    }
+    pub fn main_stack(&self) -> Range<u64> {
+        let s = self.main_guard().end;
+        s..s + self.main
+    }
+}
+
+/// If `addr` lies in a stack guard, whose it is.
+pub fn stack_guard_owner(addr: u64) -> Option<(usize, StackKind)> {
+    (0..crate::arch::aarch64::cpu::NUM_CORES).find_map(|core| {
+        let s = CoreStacks::of(core);
+        if s.main_guard().contains(&addr) {
+            Some((core, StackKind::Main))
+        } else if s.exception_guard().contains(&addr) {
+            Some((core, StackKind::Exception))
+        } else {
+            None
+        }
+    })
+}

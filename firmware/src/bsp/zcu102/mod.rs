@@ -1,0 +1,41 @@
+//! ZCU102 board: which peripheral sits where, and its clocks.
+pub mod memory;
+
+use crate::drivers::cadence_uart::{BaudDivisors, CadenceUart};
+
+/// UART0: the console (USB-UART interface 0 on the board, stdio in QEMU).
+pub const UART0_BASE: usize = 0xff00_0000;
+/// UART1: the defmt log stream (USB-UART interface 1, a file in QEMU).
+pub const UART1_BASE: usize = 0xff01_0000;
+/// UART reference clock of the ZCU102 reference design (Xilinx's published
+/// board parameters): "100 MHz".
+pub const UART_REF_HZ: u32 = 99_998_999;
+pub const CONSOLE_BAUD: u32 = 115_200;
+
+/// Divisors for 115200 baud, computed at compile time.
+pub const CONSOLE_DIVISORS: BaudDivisors = match BaudDivisors::for_baud(UART_REF_HZ, CONSOLE_BAUD) {
+    Some(d) => d,
+    None => panic!("no UART divisor for the console baud rate"),
+};
+
+/// The console UART.
+pub fn console_uart() -> CadenceUart {
+    // SAFETY: UART0's register block is at this address and the MMU maps
+    // the peripheral range as device memory.
+    unsafe { CadenceUart::new(UART0_BASE) }
+}
+
+/// The log UART.
+pub fn log_uart() -> CadenceUart {
+    // SAFETY: as above, for UART1.
+    unsafe { CadenceUart::new(UART1_BASE) }
+}
+
+/// Bring both UARTs up at 115200 8N1.
+///
+/// # Safety
+/// Call once at boot, before anything prints.
+pub unsafe fn init_uarts() {
+    console_uart().init(CONSOLE_DIVISORS);
+    log_uart().init(CONSOLE_DIVISORS);
+}

@@ -1,0 +1,157 @@
+//! Command table and parser. Pure functions over `&str`, so they are unit
+//! tested as they are; the table is what `help` prints.
+use core::fmt;
+
+/// One console command, as `help` shows it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub usage: &'static str,
+    pub summary: &'static str,
+}
+
+/// Every command, in the order `help` lists them.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec { name: "help", usage: "help [COMMAND]", summary: "list the commands, or show one in detail" },
+    CommandSpec { name: "info", usage: "info", summary: "firmware version, exception levels, cores, timer, memory map" },
+    CommandSpec { name: "fault", usage: "fault null|stack|undef", summary: "raise a CPU fault on purpose to see the exception report (halts)" },
+    CommandSpec { name: "reboot", usage: "reboot", summary: "restart the system (PS soft reset)" },
+    CommandSpec { name: "exit", usage: "exit [CODE]", summary: "leave QEMU with exit status CODE (default 0); halts on the board" },
+];
+
+pub fn spec(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// A deliberate CPU fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Load from the unmapped null guard page.
+    Null,
+    /// Unbounded recursion into the main stack's guard page.
+    Stack,
+    /// An undefined instruction.
+    Undef,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command<'a> {
+    Help(Option<&'a str>),
+    Info,
+    Fault(FaultKind),
+    Reboot,
+    Exit(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError<'a> {
+    Unknown(&'a str),
+    MissingArgument { command: &'static CommandSpec },
+    BadArgument { command: &'static CommandSpec, arg: &'a str },
+    TooManyArguments { command: &'static CommandSpec },
+}
+
+impl fmt::Display for ParseError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            ParseError::Unknown(name) => write!(f, "unknown command '{name}'; type 'help' for the list"),
+            ParseError::MissingArgument { command } => {
+                write!(f, "'{}' needs an argument; usage: {}", command.name, command.usage)
+            }
+            ParseError::BadArgument { command, arg } => {
+                write!(f, "'{}': cannot use '{arg}'; usage: {}", command.name, command.usage)
+            }
+            ParseError::TooManyArguments { command } => {
+                write!(f, "'{}': too many arguments; usage: {}", command.name, command.usage)
+            }
+        }
+    }
+}
+
+/// Parse one trimmed, non-empty command line.
+pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
+    let mut words = line.split_ascii_whitespace();
+    let name = words.next().unwrap_or("");
+    let command = spec(name).ok_or(ParseError::Unknown(name))?;
+    let arg = words.next();
+    if words.next().is_some() {
+        return Err(ParseError::TooManyArguments { command });
+    }
+    let no_arg = |c: Command<'static>| match arg {
+        None => Ok(c),
+        Some(_) => Err(ParseError::TooManyArguments { command }),
+    };
+    match name {
+        "help" => match arg {
+            Some(a) if spec(a).is_none() => Err(ParseError::BadArgument { command, arg: a }),
+            _ => Ok(Command::Help(arg)),
+        },
+        "info" => no_arg(Command::Info),
+        "reboot" => no_arg(Command::Reboot),
+        "fault" => match arg {
+            None => Err(ParseError::MissingArgument { command }),
+            Some("null") => Ok(Command::Fault(FaultKind::Null)),
+            Some("stack") => Ok(Command::Fault(FaultKind::Stack)),
+            Some("undef") => Ok(Command::Fault(FaultKind::Undef)),
+            Some(a) => Err(ParseError::BadArgument { command, arg: a }),
+        },
+        "exit" => match arg {
+            None => Ok(Command::Exit(0)),
+            Some(a) => a.parse().map(Command::Exit).map_err(|_| ParseError::BadArgument { command, arg: a }),
+        },
+        _ => Err(ParseError::Unknown(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::fmt::Write;
+
+    fn message(e: ParseError) -> heapless::String<160> {
+        let mut s = heapless::String::new();
+        write!(s, "{e}").unwrap();
+        s
+    }
+
+    #[test_case]
+    fn parses_every_command() {
+        assert_eq!(parse("help"), Ok(Command::Help(None)));
+        assert_eq!(parse("help info"), Ok(Command::Help(Some("info"))));
+        assert_eq!(parse("info"), Ok(Command::Info));
+        assert_eq!(parse("reboot"), Ok(Command::Reboot));
+        assert_eq!(parse("fault null"), Ok(Command::Fault(FaultKind::Null)));
+        assert_eq!(parse("fault   stack"), Ok(Command::Fault(FaultKind::Stack)));
+        assert_eq!(parse("fault undef"), Ok(Command::Fault(FaultKind::Undef)));
+        assert_eq!(parse("exit"), Ok(Command::Exit(0)));
+        assert_eq!(parse("exit 42"), Ok(Command::Exit(42)));
+    }
+
+    #[test_case]
+    fn every_table_entry_parses() {
+        for c in COMMANDS {
+            let r = parse(c.name);
+            assert!(
+                r.is_ok() || matches!(r, Err(ParseError::MissingArgument { .. })),
+                "table entry '{}' is not handled by the parser",
+                c.name
+            );
+        }
+    }
+
+    #[test_case]
+    fn errors_say_what_to_do() {
+        assert_eq!(message(parse("frob").unwrap_err()), "unknown command 'frob'; type 'help' for the list");
+        assert_eq!(message(parse("fault").unwrap_err()), "'fault' needs an argument; usage: fault null|stack|undef");
+        assert_eq!(message(parse("fault disk").unwrap_err()), "'fault': cannot use 'disk'; usage: fault null|stack|undef");
+        assert_eq!(message(parse("info now").unwrap_err()), "'info': too many arguments; usage: info");
+        assert_eq!(message(parse("exit -1").unwrap_err()), "'exit': cannot use '-1'; usage: exit [CODE]");
+        assert_eq!(message(parse("help frob").unwrap_err()), "'help': cannot use 'frob'; usage: help [COMMAND]");
+        assert!(matches!(parse("exit 1 2"), Err(ParseError::TooManyArguments { .. })));
+    }
+
+    #[test_case]
+    fn commands_are_case_sensitive() {
+        assert_eq!(parse("HELP"), Err(ParseError::Unknown("HELP")));
+    }
+}

@@ -1,0 +1,182 @@
+//! The UART0 console: a prompt, line editing, and commands.
+pub mod command;
+pub mod line;
+
+use crate::arch::aarch64::{cpu, exception::faults, mmu, semihosting, time};
+use crate::bsp::zcu102::{self, memory};
+use crate::{print, println};
+use command::{Command, FaultKind, COMMANDS};
+use core::ops::Range;
+use core::sync::atomic::{AtomicU64, Ordering};
+use line::{Action, LineEditor, MAX_LINE};
+
+/// Counter value when the first prompt was printed (boot cost, see `bench`).
+static FIRST_PROMPT_TICKS: AtomicU64 = AtomicU64::new(0);
+
+pub const PROMPT: &str = "xlic> ";
+
+/// Version line: crate version and git description, fixed at build time.
+pub const VERSION: &str = concat!("X-LIC firmware ", env!("CARGO_PKG_VERSION"), " (", env!("XLIC_GIT_VERSION"), ")");
+
+/// Read one line from the console into `out`, echoing as the user types.
+/// Returns None when the line was cancelled with Ctrl-C.
+fn read_line<'a>(editor: &mut LineEditor, out: &'a mut heapless::Vec<u8, MAX_LINE>) -> Option<Result<&'a str, line::LineError>> {
+    let uart = zcu102::console_uart();
+    loop {
+        match editor.feed(uart.read_byte()) {
+            Action::None => {}
+            Action::Echo(b) => uart.write_byte(b),
+            Action::Erase => {
+                for &b in b"\x08 \x08" {
+                    uart.write_byte(b);
+                }
+            }
+            Action::Bell => uart.write_byte(0x07),
+            Action::Cancel => {
+                println!("^C");
+                return None;
+            }
+            Action::Submit => {
+                println!();
+                return Some(editor.take(out));
+            }
+        }
+    }
+}
+
+/// Run the console forever.
+pub fn run() -> ! {
+    println!();
+    println!("{VERSION} on ZCU102; type 'help' for commands");
+    let mut editor = LineEditor::new();
+    let mut buf = heapless::Vec::new();
+    FIRST_PROMPT_TICKS.store(time::ticks(), Ordering::Relaxed);
+    loop {
+        print!("{PROMPT}");
+        match read_line(&mut editor, &mut buf) {
+            None => {}
+            Some(Err(e)) => println!("error: {e}"),
+            Some(Ok("")) => {}
+            Some(Ok(line)) => match command::parse(line) {
+                Ok(cmd) => execute(cmd),
+                Err(e) => println!("error: {e}"),
+            },
+        }
+    }
+}
+
+fn execute(cmd: Command) {
+    match cmd {
+        Command::Help(None) => {
+            println!("commands:");
+            for c in COMMANDS {
+                println!("  {:<24} {}", c.usage, c.summary);
+            }
+            println!("keys: Backspace erases, Ctrl-C cancels the line");
+        }
+        Command::Help(Some(name)) => {
+            if let Some(c) = command::spec(name) {
+                println!("usage: {}\n  {}", c.usage, c.summary);
+            }
+        }
+        Command::Info => info(),
+        Command::Fault(kind) => {
+            println!("raising a deliberate fault ({kind:?}); the report follows and the system halts");
+            match kind {
+                FaultKind::Null => {
+                    faults::null_read();
+                }
+                FaultKind::Stack => {
+                    faults::stack_overflow(0);
+                }
+                FaultKind::Undef => faults::undefined(),
+            }
+        }
+        Command::Reboot => reboot(),
+        Command::Exit(code) => {
+            println!("bye (exit status {code})");
+            zcu102::console_uart().flush_tx();
+            semihosting::exit(code);
+            println!("exit: no host to return to (semihosting unavailable on the board); use 'reboot'");
+        }
+    }
+}
+
+fn size(r: &Range<u64>) -> (u64, &'static str) {
+    let n = r.end - r.start;
+    if n >= 1 << 30 && n % (1 << 30) == 0 {
+        (n >> 30, "GiB")
+    } else if n >= 1 << 20 {
+        (n >> 20, "MiB")
+    } else {
+        (n >> 10, "KiB")
+    }
+}
+
+fn region(name: &str, r: Range<u64>, what: &str) {
+    let (n, unit) = size(&r);
+    println!("  {name:<12} 0x{:09x}..0x{:09x} {n:>5} {unit}  {what}", r.start, r.end);
+}
+
+fn info() {
+    println!("{VERSION}");
+    println!("board        ZCU102 (ZynqMP XCZU9EG), 4x Cortex-A53");
+    println!(
+        "core         {} (MPIDR 0x{:08x}) at EL{}, entered at EL{}",
+        cpu::core_id(),
+        cpu::mpidr(),
+        cpu::current_el(),
+        crate::entry_el()
+    );
+    print!("cores        0 running;");
+    let mut parked = 0;
+    for n in 1..cpu::NUM_CORES {
+        if let Some(el) = cpu::parked_core(n) {
+            print!(" {n} parked (entered EL{el})");
+            parked += 1;
+        }
+    }
+    if parked == 0 {
+        print!(" others held in reset");
+    }
+    println!();
+    let f = time::frequency();
+    println!("timer        CNTFRQ {}.{:03} MHz, uptime {:.3} s", f / 1_000_000, (f / 1000) % 1000, time::uptime().as_secs_f64());
+    let t0 = FIRST_PROMPT_TICKS.load(Ordering::Relaxed);
+    println!("boot         first prompt at counter tick {t0} ({} us after reset)", t0 * 1_000_000 / f.max(1));
+    let d = zcu102::console_uart().divisors();
+    println!(
+        "console      UART0 {} baud 8N1 (CD {}, BDIV {}), defmt log on UART1",
+        d.actual_baud(zcu102::UART_REF_HZ),
+        d.cd,
+        d.bdiv
+    );
+    println!("mmu          {}", if mmu::is_enabled() { "on, I+D caches on, identity map" } else { "off" });
+    println!("semihosting  {}", if semihosting::is_available() { "available (QEMU)" } else { "not available" });
+    println!("memory map");
+    region("null guard", memory::null_guard(), "unmapped");
+    region("image", memory::image(), ".text .rodata .data .bss, stacks");
+    region("stacks", memory::stacks(), "4 cores x [guard|exception|guard|main]");
+    region("arena", memory::arena(), "normal write-back: weights, feature maps");
+    region("cosim win", memory::cosim_window(), "device: accelerator registers under QEMU");
+    region("high DDR", memory::ddr_high(), "normal write-back");
+    region("PL window", memory::pl_window(), "device: accelerator on the board (HPM0_FPD)");
+}
+
+/// ZynqMP soft reset through CRL_APB.RESET_CTRL, as the PMU firmware does.
+fn reboot() -> ! {
+    const CRL_APB_RESET_CTRL: usize = 0xff5e_0218;
+    const SOFT_RESET: u32 = 1 << 4;
+    println!("rebooting...");
+    zcu102::console_uart().flush_tx();
+    // SAFETY: CRL_APB.RESET_CTRL is a device register; setting SOFT_RESET
+    // resets the whole PS, which is the intent.
+    unsafe { core::ptr::write_volatile(CRL_APB_RESET_CTRL as *mut u32, SOFT_RESET) };
+    let deadline = time::Deadline::after(core::time::Duration::from_millis(100));
+    while !deadline.expired() {
+        cpu::spin_hint();
+    }
+    println!("reboot: the soft reset did not take effect; halting");
+    semihosting::exit(0);
+    cpu::wait_forever()
+}

@@ -1,0 +1,3 @@
+//! Peripheral drivers, one per file, each a tock-registers block behind a
+//! small interface.
+pub mod cadence_uart;

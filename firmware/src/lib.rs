@@ -1,0 +1,114 @@
+//! X-LIC firmware for the ZCU102 (ZynqMP, 4x Cortex-A53).
+//!
+//! Layering follows rust-raspberrypi-OS-tutorials: `arch` knows the CPU,
+//! `bsp` knows the board (addresses come from the linker script), `drivers`
+//! know one peripheral each, and everything above uses small traits.
+//! `unsafe` lives only in the modules that touch hardware, each use with a
+//! `// SAFETY:` line.
+//!
+//! The library is also the unit-test binary: `cargo test` builds it with the
+//! custom test framework below and runs it in QEMU, where the result leaves
+//! through the semihosting exit code.
+
+#![no_std]
+#![cfg_attr(test, no_main)]
+#![feature(custom_test_frameworks)]
+#![test_runner(crate::test_support::run_tests)]
+#![reexport_test_harness_main = "test_main"]
+
+pub mod arch;
+pub mod bsp;
+pub mod console;
+pub mod drivers;
+pub mod log;
+pub mod print;
+pub mod test_support;
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// Exception level the boot core entered at (3, 2 or 1), recorded by
+/// `_start_rust` before anything else runs.
+static ENTRY_EL: AtomicU8 = AtomicU8::new(0);
+
+/// Exception level the firmware was entered at, before it dropped to EL1.
+pub fn entry_el() -> u8 {
+    ENTRY_EL.load(Ordering::Relaxed)
+}
+
+extern "Rust" {
+    /// The binary's (or test binary's) main function, called once the CPU,
+    /// memory and UARTs are up.
+    fn kernel_main() -> !;
+}
+
+/// First Rust code on core 0, called from `boot.s` at EL1 with .bss zeroed,
+/// FP/SIMD on and the stacks set.
+#[no_mangle]
+pub extern "C" fn _start_rust(entry_el: u64, _mpidr: u64) -> ! {
+    ENTRY_EL.store(entry_el as u8, Ordering::Relaxed);
+    // SAFETY: runs once, on core 0, before anything uses memory attributes
+    // or the UARTs.
+    unsafe {
+        arch::aarch64::mmu::enable_identity_map();
+        bsp::zcu102::init_uarts();
+    }
+    arch::aarch64::semihosting::probe();
+    log::init();
+    defmt::info!(
+        "boot: entered at EL{=u8}, running at EL{=u8}",
+        entry_el as u8,
+        arch::aarch64::cpu::current_el()
+    );
+    // SAFETY: `kernel_main` is defined exactly once by the binary being
+    // linked (main.rs, a test binary, or the unit-test harness below).
+    unsafe { kernel_main() }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    arch::aarch64::exception::report_panic(info)
+}
+
+#[cfg(test)]
+mod unit_test_main {
+    #[no_mangle]
+    fn kernel_main() -> ! {
+        crate::test_main();
+        crate::test_support::exit_success()
+    }
+}
+
+#[cfg(test)]
+mod boot_tests {
+    use crate::arch::aarch64::cpu;
+
+    /// The runner boots the same test binary at EL3, EL2 and EL1 and says
+    /// which through the semihosting command line (`expect-el=N`).
+    #[test_case]
+    fn entered_at_the_level_the_host_chose_and_runs_at_el1() {
+        let mut buf = [0u8; 64];
+        let args = crate::test_support::host_args(&mut buf).expect("no semihosting command line");
+        let expected = args
+            .split_ascii_whitespace()
+            .find_map(|w| w.strip_prefix("expect-el="))
+            .expect("runner did not pass expect-el=N");
+        assert_eq!(crate::entry_el(), expected.parse::<u8>().unwrap());
+        assert_eq!(cpu::current_el(), 1);
+    }
+
+    #[test_case]
+    fn fp_simd_is_usable() {
+        let x = core::hint::black_box(1.5f64);
+        assert_eq!(x * 2.0, 3.0);
+    }
+
+    #[test_case]
+    fn bss_was_zeroed() {
+        // Interior mutability keeps it out of .rodata: it lives in .bss.
+        use core::sync::atomic::{AtomicU64, Ordering};
+        static ZEROED: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+        let addr = ZEROED.as_ptr() as u64;
+        assert!(crate::bsp::zcu102::memory::bss().contains(&addr), "not in .bss: {addr:#x}");
+        assert!(ZEROED.iter().all(|v| v.load(Ordering::Relaxed) == 0));
+    }
+}

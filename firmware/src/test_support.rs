@@ -1,0 +1,42 @@
+//! The custom test framework: tests run in QEMU, print one line each on the
+//! console, and the verdict leaves through the semihosting exit status (a
+//! failing test panics, and the panic handler exits with 1).
+use crate::arch::aarch64::semihosting;
+use crate::{print, println};
+
+pub trait Testable {
+    fn run(&self);
+}
+
+impl<T: Fn()> Testable for T {
+    fn run(&self) {
+        print!("test {} ... ", core::any::type_name::<T>());
+        self();
+        println!("ok");
+    }
+}
+
+pub fn run_tests(tests: &[&dyn Testable]) {
+    println!("running {} tests", tests.len());
+    for t in tests {
+        t.run();
+    }
+    println!("{} passed, 0 failed", tests.len());
+}
+
+pub fn exit_success() -> ! {
+    semihosting::exit(0);
+    crate::arch::aarch64::cpu::wait_forever()
+}
+
+pub fn exit_failure() -> ! {
+    semihosting::exit(1);
+    crate::arch::aarch64::cpu::wait_forever()
+}
+
+/// Arguments the host passed through `-semihosting-config arg=...`
+/// (SYS_GET_CMDLINE), e.g. `expect-el=3`. The QEMU runner uses this to
+/// tell a test how it booted the machine.
+pub fn host_args(buf: &mut [u8]) -> Option<&str> {
+    semihosting::command_line(buf)
+}

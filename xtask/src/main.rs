@@ -1,0 +1,219 @@
+//! `cargo xtask <command>`: every host-side chore of the project.
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use xtask::firmware::{self, BuildOptions};
+use xtask::qemu::{self, BootEl, Qemu, Session, PROMPT};
+use xtask::{elf, setup};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "X-LIC: build, run and test the ZCU102 firmware")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct FirmwareArgs {
+    /// Build with optimisations.
+    #[arg(long)]
+    release: bool,
+    /// defmt log level compiled in: trace, debug, info, warn, error, off.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log: String,
+}
+
+impl FirmwareArgs {
+    fn options(&self) -> BuildOptions {
+        BuildOptions { release: self.release, log_level: Some(self.log.clone()), target_dir: None }
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what a fresh machine lacks (Debian packages, defmt-print).
+    Setup,
+    /// Build the firmware ELF.
+    Build {
+        #[command(flatten)]
+        fw: FirmwareArgs,
+    },
+    /// Boot the firmware in QEMU with the console on this terminal (or
+    /// stdin/stdout when piped: `printf 'help\nexit\n' | cargo xtask run`).
+    Run {
+        #[command(flatten)]
+        fw: FirmwareArgs,
+        /// Exception level QEMU enters the firmware at.
+        #[arg(long, value_enum, default_value = "3")]
+        el: BootEl,
+    },
+    /// The main job: for now boots the firmware and shows `info` (the
+    /// codec demo arrives with the end-to-end work).
+    Demo,
+    /// Every test: host crates, firmware under QEMU (entered at EL3, EL2 and
+    /// EL1), and the console driven from the host.
+    Test,
+    /// Print figures: firmware sizes, boot cost, clean build time.
+    Bench,
+    /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
+    /// QEMU. XLIC_QEMU_EL picks the entry level (default 3), XLIC_QEMU_TIMEOUT
+    /// a limit in seconds (default 120 for test binaries).
+    #[command(hide = true)]
+    QemuRunner {
+        elf: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match dispatch(cli.cmd) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<i32> {
+    match cmd {
+        Cmd::Setup => setup::ensure().map(|_| 0),
+        Cmd::Build { fw } => {
+            setup::ensure()?;
+            let elf = firmware::build(&fw.options())?;
+            println!("{}", elf.display());
+            Ok(0)
+        }
+        Cmd::Run { fw, el } => {
+            setup::ensure()?;
+            let elf = firmware::build(&fw.options())?;
+            qemu::run_console(Qemu::new(elf, el), None)
+        }
+        Cmd::QemuRunner { elf, rest: _ } => runner(elf),
+        Cmd::Demo => demo(),
+        Cmd::Test => test(),
+        Cmd::Bench => bench(),
+    }
+}
+
+fn runner(elf: PathBuf) -> Result<i32> {
+    let el = match std::env::var("XLIC_QEMU_EL") {
+        Ok(v) => BootEl::from_number(&v).with_context(|| format!("XLIC_QEMU_EL={v}: use 1, 2 or 3"))?,
+        Err(_) => BootEl::El3,
+    };
+    let is_test = elf.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "deps");
+    let timeout = match std::env::var("XLIC_QEMU_TIMEOUT") {
+        Ok(v) => Some(Duration::from_secs(v.parse().context("XLIC_QEMU_TIMEOUT is seconds")?)),
+        Err(_) if is_test => Some(Duration::from_secs(120)),
+        Err(_) => None,
+    };
+    let mut q = Qemu::new(&elf, el);
+    q.semihost_arg = Some(format!("expect-el={}", el.number()));
+    qemu::run_console(q, timeout)
+}
+
+fn demo() -> Result<i32> {
+    setup::ensure()?;
+    let elf = firmware::build(&BuildOptions { release: true, ..Default::default() })?;
+    println!("[demo] booting the firmware in QEMU's ZCU102 (entered at EL3, as from the FSBL)");
+    let mut s = Session::start_echoing(&Qemu::new(&elf, BootEl::El3), true)?;
+    s.expect(PROMPT, Duration::from_secs(60))?;
+    s.command("info", Duration::from_secs(30))?;
+    s.send(b"exit\n")?;
+    let st = s.wait(Duration::from_secs(30))?;
+    println!();
+    if !st.success() {
+        bail!("the firmware exited with {st}");
+    }
+    println!("[demo] ok: the firmware booted, answered `info` and exited cleanly");
+    Ok(0)
+}
+
+fn cargo_host() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn test() -> Result<i32> {
+    setup::ensure()?;
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let opts = BuildOptions::default();
+    for el in BootEl::ALL {
+        println!("\n== firmware tests in QEMU, entered at EL{} ==", el.number());
+        let st = firmware::cargo(&opts, "test")
+            .arg("--no-fail-fast")
+            .env("XLIC_QEMU_EL", el.number().to_string())
+            .status()?;
+        if !st.success() {
+            failures.push(format!("firmware tests entered at EL{}", el.number()));
+        }
+    }
+    println!("\n== host tests (including the console driven in QEMU) ==");
+    let elf = firmware::build(&opts)?;
+    let st = cargo_host()
+        .current_dir(xtask::repo_root())
+        .args(["test", "--workspace"])
+        .env("XLIC_FIRMWARE_ELF", &elf)
+        .status()?;
+    if !st.success() {
+        failures.push("host tests".into());
+    }
+    println!("\n== {:.0} s ==", started.elapsed().as_secs_f64());
+    if failures.is_empty() {
+        println!("all test suites passed");
+        Ok(0)
+    } else {
+        bail!("failed: {}", failures.join(", "))
+    }
+}
+
+fn bench() -> Result<i32> {
+    setup::ensure()?;
+    let opts = BuildOptions { release: true, ..Default::default() };
+    let elf = firmware::build(&opts)?;
+    let bytes = std::fs::read(&elf)?;
+    let s = elf::sizes(&bytes)?;
+    println!("firmware ELF ({}), release:", elf.display());
+    println!("  text    {:>9} bytes", s.text);
+    println!("  rodata  {:>9} bytes", s.rodata);
+    println!("  data    {:>9} bytes", s.data);
+    println!("  bss     {:>9} bytes (includes the MMU tables)", s.bss);
+    println!("  stacks  {:>9} bytes (4 cores, guards included)", s.stacks);
+
+    // With -icount shift=0 QEMU's virtual clock advances 1 ns per guest
+    // instruction, so the counter value at the first prompt is a
+    // deterministic instruction count.
+    let mut q = Qemu::new(&elf, BootEl::El3);
+    q.icount_shift = Some(0);
+    let mut sess = Session::start(&q)?;
+    sess.expect(PROMPT, Duration::from_secs(60))?;
+    let info = sess.command("info", Duration::from_secs(30))?;
+    sess.send(b"exit\n")?;
+    sess.wait(Duration::from_secs(30))?;
+    let ticks = field(&info, "first prompt at counter tick ").context("`info` lacks the boot tick")?;
+    let freq_mhz = field_f64(&info, "CNTFRQ ").context("`info` lacks CNTFRQ")?;
+    let insns = ticks as f64 * 1e3 / freq_mhz;
+    println!("boot to prompt (entered at EL3): {:.0} guest instructions (QEMU -icount shift=0; {} ticks of {:.3} MHz)", insns, ticks, freq_mhz);
+
+    let dir = xtask::work_dir().join("bench-build");
+    let _ = std::fs::remove_dir_all(&dir);
+    let t = Instant::now();
+    firmware::build(&BuildOptions { release: true, log_level: None, target_dir: Some(dir.clone()) })?;
+    println!("clean release build of the firmware (core/alloc included): {:.1} s", t.elapsed().as_secs_f64());
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(0)
+}
+
+fn field(text: &str, key: &str) -> Option<u64> {
+    let rest = &text[text.find(key)? + key.len()..];
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+fn field_f64(text: &str, key: &str) -> Option<f64> {
+    let rest = &text[text.find(key)? + key.len()..];
+    rest.split(|c: char| !(c.is_ascii_digit() || c == '.')).next()?.parse().ok()
+}
