@@ -1,0 +1,30 @@
+//! The one definition of what the X-LIC accelerator computes.
+//!
+//! Shared, `no_std` and allocation-free, by the firmware, the host tools,
+//! the HLS testbench's reference files and every test:
+//!
+//! - [`layer`]: the 10 layers of bls2017 (kernel, stride, padding, channels);
+//! - [`geometry`]: sizes for any image, and the two input padding modes;
+//! - [`quant`]: the INT16 format and its integer rounding/saturation rules;
+//! - [`layout`]: feature maps, weights and per-channel tables in DDR, and
+//!   the per-layer tiling arithmetic, parametrised by the hardware limits;
+//! - [`reference`]: the integer reference of conv, transposed conv, GDN and
+//!   IGDN on those layouts: the definition the accelerator must match;
+//! - [`package`]: the versioned model package the firmware loads;
+//! - [`crc32`]: the checksum of the package sections.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+#[cfg(all(test, not(feature = "std")))]
+extern crate std;
+
+pub mod crc32;
+pub mod geometry;
+pub mod layer;
+pub mod layout;
+pub mod package;
+pub mod quant;
+pub mod reference;
+
+pub use geometry::{Geometry, PadMode};
+pub use layer::{Layer, LayerSpec, Op, LAYERS};
+pub use layout::HwLimits;

@@ -1,0 +1,345 @@
+//! The model package: one versioned file holding every constant the
+//! accelerator needs, in the layouts of [`layout`](crate::layout). The
+//! firmware loads exactly this file from the card. Format (all
+//! little-endian; documented for people in model/PACKAGE.md):
+//!
+//! ```text
+//! header, 64 bytes
+//!   0  magic "XLICPKG\0"
+//!   8  u32 format version (FORMAT_VERSION)
+//!  12  u32 header length (64 + 48 * layers)
+//!  16  u64 file length
+//!  24  u16 lanes, u16 pof, u16 max_channels, u16 max_kernel,
+//!      u32 max_side, u16 tile_rows, u16 tile_cols      (hardware limits)
+//!  40  u32 layer count (10)
+//!  44  u32 pad mode the calibration assumed (0 edge, 1 zero; informative)
+//!  48  u32 CRC-32 of the whole header with this field as 0
+//!  52  12 bytes reserved (0)
+//! layer records, 48 bytes each, in table order
+//!   0  u8 layer index, u8 op code, u8 kernel, u8 stride
+//!   4  u16 cin, u16 cout, u16 cin padded, u16 cout padded
+//!  12  u32 weights offset, u32 weights length (bytes)
+//!  20  u32 params offset,  u32 params length (bytes)
+//!  28  u32 CRC-32 of the weights, u32 CRC-32 of the params
+//!  36  12 bytes reserved (0)
+//! sections: each layer's weights (INT16) then params (16-byte records),
+//!   each starting on a 64-byte boundary, zero-filled between
+//! ```
+use crate::crc32::crc32;
+use crate::layer::{Op, LAYERS};
+use crate::layout::{HwLimits, WeightShape};
+use crate::quant::{ChannelParams, CHANNEL_PARAMS_BYTES};
+
+pub const MAGIC: [u8; 8] = *b"XLICPKG\0";
+pub const FORMAT_VERSION: u32 = 1;
+pub const HEADER_BYTES: usize = 64;
+pub const RECORD_BYTES: usize = 48;
+pub const SECTION_ALIGN: usize = 64;
+const CRC_AT: usize = 48;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Weights,
+    Params,
+}
+
+impl core::fmt::Display for Section {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        f.write_str(match self {
+            Section::Weights => "weights",
+            Section::Params => "parameters",
+        })
+    }
+}
+
+/// Why a package was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackageError {
+    TooShort { len: usize },
+    BadMagic,
+    UnsupportedVersion { found: u32 },
+    LengthMismatch { header: u64, actual: usize },
+    HeaderCrc,
+    LayerTable { layer: usize },
+    HardwareMismatch { package: HwLimits, hardware: HwLimits },
+    SectionBounds { layer: usize, section: Section },
+    SectionCrc { layer: usize, section: Section },
+    BadParams { layer: usize, channel: usize },
+}
+
+impl core::fmt::Display for PackageError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        use PackageError::*;
+        let name = |l: &usize| LAYERS.get(*l).map(|s| s.name).unwrap_or("?");
+        match self {
+            TooShort { len } => write!(f, "model package is truncated: {len} bytes, not even a header"),
+            BadMagic => write!(f, "not a model package (bad magic); make one with `cargo xtask quantize`"),
+            UnsupportedVersion { found } => write!(
+                f,
+                "model package format version {found} is not supported (this build reads version {FORMAT_VERSION}); re-run `cargo xtask quantize`"
+            ),
+            LengthMismatch { header, actual } => {
+                write!(f, "model package is {actual} bytes but its header says {header}: truncated or padded file")
+            }
+            HeaderCrc => write!(f, "model package header is corrupt (CRC mismatch)"),
+            LayerTable { layer } => write!(f, "model package layer {} does not match this firmware's layer table", name(layer)),
+            HardwareMismatch { package, hardware } => write!(
+                f,
+                "model package was built for lanes={} pof={} tiles {}x{}, the accelerator has lanes={} pof={} tiles {}x{}; re-run `cargo xtask quantize`",
+                package.lanes, package.pof, package.tile_rows, package.tile_cols, hardware.lanes, hardware.pof, hardware.tile_rows, hardware.tile_cols
+            ),
+            SectionBounds { layer, section } => write!(f, "model package {} {section} lie outside the file", name(layer)),
+            SectionCrc { layer, section } => write!(f, "model package {} {section} are corrupt (CRC mismatch)", name(layer)),
+            BadParams { layer, channel } => {
+                write!(f, "model package {} channel {channel} has parameters outside the INT16 rules", name(layer))
+            }
+        }
+    }
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5], b[o + 6], b[o + 7]])
+}
+
+/// A package that passed every check; sections are borrowed from the file.
+#[derive(Clone, Copy, Debug)]
+pub struct Package<'a> {
+    pub bytes: &'a [u8],
+    pub hw: HwLimits,
+    pub calibrated_pad: u32,
+    sections: [(usize, usize, usize, usize); 10],
+}
+
+impl<'a> Package<'a> {
+    /// Check everything (magic, version, length, CRCs, layer table,
+    /// hardware limits, parameter ranges) and borrow the sections.
+    pub fn parse(bytes: &'a [u8], hardware: &HwLimits) -> Result<Package<'a>, PackageError> {
+        if bytes.len() < HEADER_BYTES {
+            return Err(PackageError::TooShort { len: bytes.len() });
+        }
+        if bytes[..8] != MAGIC {
+            return Err(PackageError::BadMagic);
+        }
+        let version = u32_at(bytes, 8);
+        if version != FORMAT_VERSION {
+            return Err(PackageError::UnsupportedVersion { found: version });
+        }
+        let total = u64_at(bytes, 16);
+        if total != bytes.len() as u64 {
+            return Err(PackageError::LengthMismatch { header: total, actual: bytes.len() });
+        }
+        let header_len = u32_at(bytes, 12) as usize;
+        let layers = u32_at(bytes, 40) as usize;
+        if layers != LAYERS.len() || header_len != HEADER_BYTES + RECORD_BYTES * layers || header_len > bytes.len() {
+            return Err(PackageError::LayerTable { layer: layers.min(LAYERS.len()) });
+        }
+        let mut crc = crate::crc32::Crc32::default();
+        crc.update(&bytes[..CRC_AT]);
+        crc.update(&[0; 4]);
+        crc.update(&bytes[CRC_AT + 4..header_len]);
+        if crc.finish() != u32_at(bytes, CRC_AT) {
+            return Err(PackageError::HeaderCrc);
+        }
+        let hw = HwLimits {
+            lanes: u16_at(bytes, 24) as usize,
+            pof: u16_at(bytes, 26) as usize,
+            max_channels: u16_at(bytes, 28) as usize,
+            max_kernel: u16_at(bytes, 30) as usize,
+            max_side: u32_at(bytes, 32) as usize,
+            tile_rows: u16_at(bytes, 36) as usize,
+            tile_cols: u16_at(bytes, 38) as usize,
+        };
+        if hw != *hardware {
+            return Err(PackageError::HardwareMismatch { package: hw, hardware: *hardware });
+        }
+        let mut sections = [(0, 0, 0, 0); 10];
+        for (i, spec) in LAYERS.iter().enumerate() {
+            let r = HEADER_BYTES + i * RECORD_BYTES;
+            let ws = WeightShape::of(spec, &hw);
+            let table_ok = bytes[r] as usize == i
+                && bytes[r + 1] as u32 == spec.op.code()
+                && bytes[r + 2] as usize == spec.op.kernel()
+                && bytes[r + 3] as usize == spec.op.stride()
+                && u16_at(bytes, r + 4) as usize == spec.cin
+                && u16_at(bytes, r + 6) as usize == spec.cout
+                && u16_at(bytes, r + 8) as usize == ws.cin_padded()
+                && u16_at(bytes, r + 10) as usize == ws.cout_padded()
+                && u32_at(bytes, r + 16) as usize == ws.len() * 2
+                && u32_at(bytes, r + 24) as usize == ws.cout_padded() * CHANNEL_PARAMS_BYTES;
+            if !table_ok {
+                return Err(PackageError::LayerTable { layer: i });
+            }
+            let (wo, wl) = (u32_at(bytes, r + 12) as usize, u32_at(bytes, r + 16) as usize);
+            let (po, pl) = (u32_at(bytes, r + 20) as usize, u32_at(bytes, r + 24) as usize);
+            for (o, l, section) in [(wo, wl, Section::Weights), (po, pl, Section::Params)] {
+                if o < header_len || o.checked_add(l).is_none_or(|e| e > bytes.len()) {
+                    return Err(PackageError::SectionBounds { layer: i, section });
+                }
+            }
+            if crc32(&bytes[wo..wo + wl]) != u32_at(bytes, r + 28) {
+                return Err(PackageError::SectionCrc { layer: i, section: Section::Weights });
+            }
+            if crc32(&bytes[po..po + pl]) != u32_at(bytes, r + 32) {
+                return Err(PackageError::SectionCrc { layer: i, section: Section::Params });
+            }
+            for (c, rec) in bytes[po..po + pl].chunks_exact(CHANNEL_PARAMS_BYTES).enumerate() {
+                if !ChannelParams::from_le_bytes(rec).is_valid_for(spec.op) {
+                    return Err(PackageError::BadParams { layer: i, channel: c });
+                }
+            }
+            sections[i] = (wo, wl, po, pl);
+        }
+        Ok(Package { bytes, hw, calibrated_pad: u32_at(bytes, 44), sections })
+    }
+
+    /// Raw little-endian INT16 weights of layer `i`.
+    pub fn weights_bytes(&self, i: usize) -> &'a [u8] {
+        let (o, l, _, _) = self.sections[i];
+        &self.bytes[o..o + l]
+    }
+    /// Raw parameter records of layer `i`.
+    pub fn params_bytes(&self, i: usize) -> &'a [u8] {
+        let (_, _, o, l) = self.sections[i];
+        &self.bytes[o..o + l]
+    }
+    /// Byte offsets of layer `i`'s sections in the file (for DMA from DDR).
+    pub fn section_offsets(&self, i: usize) -> (usize, usize) {
+        (self.sections[i].0, self.sections[i].2)
+    }
+    pub fn weight(&self, i: usize, index: usize) -> i16 {
+        let b = self.weights_bytes(i);
+        i16::from_le_bytes([b[2 * index], b[2 * index + 1]])
+    }
+    pub fn params(&self, i: usize, channel: usize) -> ChannelParams {
+        ChannelParams::from_le_bytes(&self.params_bytes(i)[channel * CHANNEL_PARAMS_BYTES..])
+    }
+}
+
+/// Write a package (host side).
+#[cfg(feature = "std")]
+pub fn write(hw: &HwLimits, calibrated_pad: u32, layers: &[(std::vec::Vec<i16>, std::vec::Vec<ChannelParams>)]) -> std::vec::Vec<u8> {
+    assert_eq!(layers.len(), LAYERS.len());
+    let header_len = HEADER_BYTES + RECORD_BYTES * LAYERS.len();
+    let mut out = std::vec![0u8; header_len];
+    let align = |v: &mut std::vec::Vec<u8>| v.resize(crate::layout::round_up(v.len(), SECTION_ALIGN), 0);
+    let mut records = std::vec::Vec::new();
+    for (i, (spec, (w, p))) in LAYERS.iter().zip(layers).enumerate() {
+        let ws = WeightShape::of(spec, hw);
+        assert_eq!(w.len(), ws.len(), "{} weights", spec.name);
+        assert_eq!(p.len(), ws.cout_padded(), "{} params", spec.name);
+        align(&mut out);
+        let wo = out.len();
+        w.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        let wl = out.len() - wo;
+        align(&mut out);
+        let po = out.len();
+        p.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        let pl = out.len() - po;
+        let mut r = [0u8; RECORD_BYTES];
+        r[0] = i as u8;
+        r[1] = spec.op.code() as u8;
+        r[2] = spec.op.kernel() as u8;
+        r[3] = spec.op.stride() as u8;
+        r[4..6].copy_from_slice(&(spec.cin as u16).to_le_bytes());
+        r[6..8].copy_from_slice(&(spec.cout as u16).to_le_bytes());
+        r[8..10].copy_from_slice(&(ws.cin_padded() as u16).to_le_bytes());
+        r[10..12].copy_from_slice(&(ws.cout_padded() as u16).to_le_bytes());
+        r[12..16].copy_from_slice(&(wo as u32).to_le_bytes());
+        r[16..20].copy_from_slice(&(wl as u32).to_le_bytes());
+        r[20..24].copy_from_slice(&(po as u32).to_le_bytes());
+        r[24..28].copy_from_slice(&(pl as u32).to_le_bytes());
+        r[28..32].copy_from_slice(&crc32(&out[wo..wo + wl]).to_le_bytes());
+        r[32..36].copy_from_slice(&crc32(&out[po..po + pl]).to_le_bytes());
+        records.push(r);
+    }
+    out[..8].copy_from_slice(&MAGIC);
+    out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out[12..16].copy_from_slice(&(header_len as u32).to_le_bytes());
+    let total = out.len() as u64;
+    out[16..24].copy_from_slice(&total.to_le_bytes());
+    out[24..26].copy_from_slice(&(hw.lanes as u16).to_le_bytes());
+    out[26..28].copy_from_slice(&(hw.pof as u16).to_le_bytes());
+    out[28..30].copy_from_slice(&(hw.max_channels as u16).to_le_bytes());
+    out[30..32].copy_from_slice(&(hw.max_kernel as u16).to_le_bytes());
+    out[32..36].copy_from_slice(&(hw.max_side as u32).to_le_bytes());
+    out[36..38].copy_from_slice(&(hw.tile_rows as u16).to_le_bytes());
+    out[38..40].copy_from_slice(&(hw.tile_cols as u16).to_le_bytes());
+    out[40..44].copy_from_slice(&(LAYERS.len() as u32).to_le_bytes());
+    out[44..48].copy_from_slice(&calibrated_pad.to_le_bytes());
+    for (i, r) in records.iter().enumerate() {
+        let o = HEADER_BYTES + i * RECORD_BYTES;
+        out[o..o + RECORD_BYTES].copy_from_slice(r);
+    }
+    let crc = crc32(&out[..header_len]);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Whether a layer's op uses the conv rule (for callers building params).
+pub const fn uses_conv_rule(op: Op) -> bool {
+    matches!(op, Op::Conv { .. } | Op::TConv { .. })
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+
+    fn tiny_package() -> std::vec::Vec<u8> {
+        let hw = HwLimits::REFERENCE;
+        let layers = LAYERS
+            .iter()
+            .map(|s| {
+                let ws = WeightShape::of(s, &hw);
+                let w = (0..ws.len()).map(|i| (i % 200) as i16 - 100).collect();
+                let p = (0..ws.cout_padded())
+                    .map(|_| if uses_conv_rule(s.op) { ChannelParams { bias: 5, mult: 1000, shift: 20 } } else { ChannelParams { bias: 3, mult: 1, shift: 10 } })
+                    .collect();
+                (w, p)
+            })
+            .collect::<std::vec::Vec<_>>();
+        write(&hw, 0, &layers)
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = tiny_package();
+        let p = Package::parse(&bytes, &HwLimits::REFERENCE).unwrap();
+        assert_eq!(p.weight(0, 0), -100);
+        assert_eq!(p.params(2, 3), ChannelParams { bias: 5, mult: 1000, shift: 20 });
+        for i in 0..10 {
+            let (w, q) = p.section_offsets(i);
+            assert_eq!(w % SECTION_ALIGN, 0);
+            assert_eq!(q % SECTION_ALIGN, 0);
+        }
+    }
+
+    #[test]
+    fn every_kind_of_damage_is_named() {
+        let good = tiny_package();
+        let hw = HwLimits::REFERENCE;
+        let parse = |b: &[u8]| Package::parse(b, &hw).map(|_| ());
+        assert_eq!(parse(&good[..10]), Err(PackageError::TooShort { len: 10 }));
+        let mut b = good.clone();
+        b[0] = b'Y';
+        assert_eq!(parse(&b), Err(PackageError::BadMagic));
+        let mut b = good.clone();
+        b[8] = 2;
+        assert_eq!(parse(&b), Err(PackageError::UnsupportedVersion { found: 2 }));
+        assert_eq!(parse(&good[..good.len() - 1]), Err(PackageError::LengthMismatch { header: good.len() as u64, actual: good.len() - 1 }));
+        let mut b = good.clone();
+        b[HEADER_BYTES + 5] ^= 1; // a layer record byte
+        assert_eq!(parse(&b), Err(PackageError::HeaderCrc));
+        let mut b = good.clone();
+        let last = b.len() - 1;
+        b[last] ^= 0x40; // inside syn_2's params
+        assert_eq!(parse(&b), Err(PackageError::SectionCrc { layer: 9, section: Section::Params }));
+        let other = HwLimits { pof: 32, ..hw };
+        assert!(matches!(Package::parse(&good, &other), Err(PackageError::HardwareMismatch { .. })));
+    }
+}

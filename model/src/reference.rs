@@ -1,0 +1,207 @@
+//! Integer reference of the four layer types on the DDR layouts of
+//! [`layout`](crate::layout): the definition the accelerator must match bit
+//! for bit. Allocation-free; [`run_layer`] computes any band of output rows,
+//! so the host can spread rows over threads and the firmware can compare
+//! single tiles.
+use crate::geometry::Dims;
+use crate::layer::{LayerSpec, Op};
+use crate::layout::{FmShape, HwLimits, WeightShape};
+use crate::quant::{gdn_out, igdn_out, requant_conv, ChannelParams};
+
+/// Largest supported output-channel parallelism (accumulator array size).
+pub const MAX_POF: usize = 64;
+
+/// One layer's constants, as the model package stores them.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerData<'a> {
+    pub weights: &'a [i16],
+    pub params: &'a [ChannelParams],
+}
+
+/// Why a layer cannot run on the given buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShapeError {
+    Input { expected: usize, got: usize },
+    Output { expected: usize, got: usize },
+    Weights { expected: usize, got: usize },
+    Params { expected: usize, got: usize },
+    Rows,
+    Pof,
+}
+
+/// Shapes of one layer on an input of `in_dims`.
+pub fn shapes(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits) -> (FmShape, FmShape, WeightShape) {
+    let out_dims = crate::geometry::layer_output(spec.op, in_dims);
+    (
+        FmShape::new(spec.cin, in_dims, hw.lanes),
+        FmShape::new(spec.cout, out_dims, hw.lanes),
+        WeightShape::of(spec, hw),
+    )
+}
+
+/// Compute output rows `rows` of one layer. `out` holds exactly those rows
+/// (`rows.len() * out_shape.row_len()` values).
+pub fn run_layer(
+    spec: &LayerSpec,
+    hw: &HwLimits,
+    in_dims: Dims,
+    input: &[i16],
+    data: LayerData,
+    rows: core::ops::Range<usize>,
+    out: &mut [i16],
+) -> Result<(), ShapeError> {
+    let (ins, outs, ws) = shapes(spec, in_dims, hw);
+    if input.len() != ins.len() {
+        return Err(ShapeError::Input { expected: ins.len(), got: input.len() });
+    }
+    if rows.end > outs.dims.h || rows.start > rows.end {
+        return Err(ShapeError::Rows);
+    }
+    if out.len() != rows.len() * outs.row_len() {
+        return Err(ShapeError::Output { expected: rows.len() * outs.row_len(), got: out.len() });
+    }
+    if data.weights.len() != ws.len() {
+        return Err(ShapeError::Weights { expected: ws.len(), got: data.weights.len() });
+    }
+    if data.params.len() != ws.cout_padded() {
+        return Err(ShapeError::Params { expected: ws.cout_padded(), got: data.params.len() });
+    }
+    if hw.pof > MAX_POF || hw.pof % hw.lanes != 0 && hw.lanes % hw.pof != 0 {
+        return Err(ShapeError::Pof);
+    }
+    match spec.op {
+        Op::Conv { .. } | Op::TConv { .. } => conv(spec.op, &ins, &outs, &ws, input, data, rows, out),
+        Op::Gdn | Op::Igdn => normalise(spec.op, &ins, &outs, &ws, input, data, rows, out),
+    }
+    Ok(())
+}
+
+/// Input row/column feeding output `o` through tap `t`, if any.
+#[inline(always)]
+fn source(op: Op, o: usize, t: usize, n_in: usize) -> Option<usize> {
+    let (s, p) = (op.stride(), op.pad());
+    match op {
+        // Cross-correlation: in[s*o + t - P].
+        Op::Conv { .. } => (s * o + t).checked_sub(p).filter(|&i| i < n_in),
+        // Zero-stuffed input u[o + t - P], non-zero only at multiples of s.
+        _ => (o + t).checked_sub(p).filter(|&u| u % s == 0).map(|u| u / s).filter(|&i| i < n_in),
+    }
+}
+
+/// Write one output pixel's `pof` channels of tile `tile` (only the
+/// channels that exist in the output map's groups).
+#[inline(always)]
+fn store(outs: &FmShape, out: &mut [i16], row_base: usize, tile: usize, pof: usize, ox: usize, vals: &[i16]) {
+    let c0 = tile * pof;
+    let mut c = 0;
+    while c < pof && c0 + c < outs.groups() * outs.lanes {
+        let g = (c0 + c) / outs.lanes;
+        let idx = row_base + (g * outs.dims.w + ox) * outs.lanes + (c0 + c) % outs.lanes;
+        out[idx] = vals[c];
+        c += 1;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv(op: Op, ins: &FmShape, outs: &FmShape, ws: &WeightShape, input: &[i16], data: LayerData, rows: core::ops::Range<usize>, out: &mut [i16]) {
+    let (k, lanes, pof) = (ws.k, ws.lanes, ws.pof);
+    let first = rows.start;
+    for oy in rows {
+        let row_base = (oy - first) * outs.row_len();
+        for ox in 0..outs.dims.w {
+            for tile in 0..ws.out_tiles() {
+                let mut acc = [0i64; MAX_POF];
+                for g in 0..ws.in_groups() {
+                    let block = &data.weights[ws.block_index(tile, g)..][..ws.block_len()];
+                    for ky in 0..k {
+                        let Some(iy) = source(op, oy, ky, ins.dims.h) else { continue };
+                        for kx in 0..k {
+                            let Some(ix) = source(op, ox, kx, ins.dims.w) else { continue };
+                            let x = &input[ins.group_index(g, iy, ix)..][..lanes];
+                            let w = &block[(ky * k + kx) * pof * lanes..][..pof * lanes];
+                            for (co, a) in acc[..pof].iter_mut().enumerate() {
+                                let wr = &w[co * lanes..][..lanes];
+                                // Pairs of products stay below 2^31 (|w| <= 32767).
+                                let mut sum = 0i64;
+                                for l in (0..lanes).step_by(2) {
+                                    let p = wr[l] as i32 * x[l] as i32 + wr[l + 1] as i32 * x[l + 1] as i32;
+                                    sum += p as i64;
+                                }
+                                *a += sum;
+                            }
+                        }
+                    }
+                }
+                let mut vals = [0i16; MAX_POF];
+                for co in 0..pof {
+                    vals[co] = requant_conv(acc[co], &data.params[tile * pof + co]);
+                }
+                store(outs, out, row_base, tile, pof, ox, &vals[..pof]);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn normalise(op: Op, ins: &FmShape, outs: &FmShape, ws: &WeightShape, input: &[i16], data: LayerData, rows: core::ops::Range<usize>, out: &mut [i16]) {
+    let (lanes, pof) = (ws.lanes, ws.pof);
+    let first = rows.start;
+    for y in rows {
+        let row_base = (y - first) * outs.row_len();
+        for x in 0..outs.dims.w {
+            for tile in 0..ws.out_tiles() {
+                let mut norm = [0i64; MAX_POF];
+                for (co, n) in norm[..pof].iter_mut().enumerate() {
+                    *n = data.params[tile * pof + co].bias;
+                }
+                for g in 0..ws.in_groups() {
+                    let block = &data.weights[ws.block_index(tile, g)..][..ws.block_len()];
+                    let xs = &input[ins.group_index(g, y, x)..][..lanes];
+                    for (co, n) in norm[..pof].iter_mut().enumerate() {
+                        let gr = &block[co * lanes..][..lanes];
+                        let mut sum = 0i64;
+                        for l in 0..lanes {
+                            sum += (gr[l] as i32 * (xs[l] as i32).abs()) as i64;
+                        }
+                        *n += sum;
+                    }
+                }
+                let mut vals = [0i16; MAX_POF];
+                for co in 0..pof {
+                    let c = tile * pof + co;
+                    let xi = if c < ins.groups() * lanes { input[ins.index(c, y, x)] } else { 0 };
+                    let p = &data.params[c];
+                    vals[co] = if op == Op::Gdn { gdn_out(xi, norm[co], p) } else { igdn_out(xi, norm[co], p) };
+                }
+                store(outs, out, row_base, tile, pof, x, &vals[..pof]);
+            }
+        }
+    }
+}
+
+/// Run a layer over all its output rows with every available core.
+#[cfg(feature = "std")]
+pub fn run_layer_parallel(spec: &LayerSpec, hw: &HwLimits, in_dims: Dims, input: &[i16], data: LayerData) -> Result<std::vec::Vec<i16>, ShapeError> {
+    let (_, outs, _) = shapes(spec, in_dims, hw);
+    let mut out = std::vec![0i16; outs.len()];
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let h = outs.dims.h;
+    // Small bands balance the cores even when rows cost differently.
+    let band = h.div_ceil(threads * 8).max(1);
+    let chunks: std::vec::Vec<(usize, &mut [i16])> =
+        out.chunks_mut(band * outs.row_len()).enumerate().map(|(i, c)| (i * band, c)).collect();
+    let chunks = std::sync::Mutex::new(chunks.into_iter());
+    let result = std::sync::Mutex::new(Ok(()));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let Some((start, chunk)) = chunks.lock().unwrap().next() else { break };
+                let n = chunk.len() / outs.row_len();
+                if let Err(e) = run_layer(spec, hw, in_dims, input, data, start..start + n, chunk) {
+                    *result.lock().unwrap() = Err(e);
+                }
+            });
+        }
+    });
+    result.into_inner().unwrap().map(|_| out)
+}
