@@ -177,3 +177,18 @@ mod tests {
         assert_eq!(Geometry::new(100, 5000, PadMode::Edge, 4096), Err(GeometryError::TooLarge { w: 100, h: 5000, max: 4096 }));
     }
 }
+
+/// Multiply-accumulates of one layer producing `out` (what the hardware
+/// executes: padding taps of a convolution count, the zero taps of a
+/// transposed convolution's polyphase split do not).
+pub fn layer_macs(spec: &crate::LayerSpec, out: Dims) -> u64 {
+    let px = out.pixels() as u64;
+    let (cin, cout) = (spec.cin as u64, spec.cout as u64);
+    match spec.op {
+        Op::Conv { k, .. } => px * cout * cin * (k * k) as u64,
+        // Each output phase uses ceil-or-floor(K/s) taps per dimension; on
+        // average K^2 / s^2.
+        Op::TConv { k, stride } => px * cout * cin * (k * k) as u64 / (stride * stride) as u64,
+        Op::Gdn | Op::Igdn => px * cout * cin,
+    }
+}

@@ -26,6 +26,7 @@ pub enum ShapeError {
     Weights { expected: usize, got: usize },
     Params { expected: usize, got: usize },
     Rows,
+    /// pof above MAX_POF, or lanes other than 8 (one 128-bit word).
     Pof,
 }
 
@@ -41,6 +42,7 @@ pub fn shapes(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits) -> (FmShape, FmSha
 
 /// Compute output rows `rows` of one layer. `out` holds exactly those rows
 /// (`rows.len() * out_shape.row_len()` values).
+#[inline(always)]
 pub fn run_layer(
     spec: &LayerSpec,
     hw: &HwLimits,
@@ -66,7 +68,7 @@ pub fn run_layer(
     if data.params.len() != ws.cout_padded() {
         return Err(ShapeError::Params { expected: ws.cout_padded(), got: data.params.len() });
     }
-    if hw.pof > MAX_POF || hw.pof % hw.lanes != 0 && hw.lanes % hw.pof != 0 {
+    if hw.pof > MAX_POF || hw.lanes != LANES {
         return Err(ShapeError::Pof);
     }
     match spec.op {
@@ -102,7 +104,67 @@ fn store(outs: &FmShape, out: &mut [i16], row_base: usize, tile: usize, pof: usi
     }
 }
 
+/// Exact dot products of INT16 pairs, accumulated in i32 without overflow:
+/// each pair sum `p` (|p| < 2^31, since |w| <= 32767) is split as
+/// `(p >> 16) * 2^16 + (p & 0xffff)`, and the two halves are summed
+/// separately (at most a few thousand terms: far below 2^31 each). The
+/// total is `hi * 2^16 + lo`, bit-identical to an i64 sum, and the loop
+/// vectorises (pmaddwd) on the host.
+#[derive(Clone, Copy)]
+struct SplitAcc {
+    hi: [[i32; LANES / 2]; MAX_POF],
+    lo: [[i32; LANES / 2]; MAX_POF],
+}
+
+const LANES: usize = 8;
+
+impl SplitAcc {
+    fn new() -> Self {
+        SplitAcc { hi: [[0; LANES / 2]; MAX_POF], lo: [[0; LANES / 2]; MAX_POF] }
+    }
+    /// acc[co] += sum_l w[co][l] * x[l] for co < pof (`w` is `[pof][8]`).
+    /// Both operands stay i16 so the host compiler can use pmaddwd.
+    #[inline(always)]
+    fn mac(&mut self, pof: usize, w: &[i16], x: &[i16; LANES]) {
+        for (co, wr) in w.chunks_exact(LANES).take(pof).enumerate() {
+            let wr: &[i16; LANES] = wr.try_into().unwrap();
+            let (hi, lo) = (&mut self.hi[co], &mut self.lo[co]);
+            for l in 0..LANES / 2 {
+                let p = wr[2 * l] as i32 * x[2 * l] as i32 + wr[2 * l + 1] as i32 * x[2 * l + 1] as i32;
+                hi[l] += p >> 16;
+                lo[l] += p & 0xffff;
+            }
+        }
+    }
+
+    /// acc[co] += sum_l g[co][l] * |x[l]| (|x| may be 32768, so i32).
+    #[inline(always)]
+    fn mac_abs(&mut self, pof: usize, g: &[i16], x: &[i16; LANES]) {
+        let ax: [i32; LANES] = core::array::from_fn(|l| (x[l] as i32).abs());
+        for (co, gr) in g.chunks_exact(LANES).take(pof).enumerate() {
+            let (hi, lo) = (&mut self.hi[co], &mut self.lo[co]);
+            for l in 0..LANES / 2 {
+                let p = gr[2 * l] as i32 * ax[2 * l] + gr[2 * l + 1] as i32 * ax[2 * l + 1];
+                hi[l] += p >> 16;
+                lo[l] += p & 0xffff;
+            }
+        }
+    }
+    #[inline(always)]
+    fn total(&self, co: usize) -> i64 {
+        let hi: i64 = self.hi[co].iter().map(|&v| v as i64).sum();
+        let lo: i64 = self.lo[co].iter().map(|&v| v as i64).sum();
+        (hi << 16) + lo
+    }
+}
+
+#[inline(always)]
+fn lanes8(s: &[i16]) -> &[i16; LANES] {
+    s[..LANES].try_into().unwrap()
+}
+
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn conv(op: Op, ins: &FmShape, outs: &FmShape, ws: &WeightShape, input: &[i16], data: LayerData, rows: core::ops::Range<usize>, out: &mut [i16]) {
     let (k, lanes, pof) = (ws.k, ws.lanes, ws.pof);
     let first = rows.start;
@@ -110,31 +172,24 @@ fn conv(op: Op, ins: &FmShape, outs: &FmShape, ws: &WeightShape, input: &[i16], 
         let row_base = (oy - first) * outs.row_len();
         for ox in 0..outs.dims.w {
             for tile in 0..ws.out_tiles() {
-                let mut acc = [0i64; MAX_POF];
+                // Output channels at or beyond `cout` (padding) are 0 by
+                // definition; only the real ones are computed.
+                let real = pof.min(ws.cout - tile * pof);
+                let mut acc = SplitAcc::new();
                 for g in 0..ws.in_groups() {
                     let block = &data.weights[ws.block_index(tile, g)..][..ws.block_len()];
                     for ky in 0..k {
                         let Some(iy) = source(op, oy, ky, ins.dims.h) else { continue };
                         for kx in 0..k {
                             let Some(ix) = source(op, ox, kx, ins.dims.w) else { continue };
-                            let x = &input[ins.group_index(g, iy, ix)..][..lanes];
-                            let w = &block[(ky * k + kx) * pof * lanes..][..pof * lanes];
-                            for (co, a) in acc[..pof].iter_mut().enumerate() {
-                                let wr = &w[co * lanes..][..lanes];
-                                // Pairs of products stay below 2^31 (|w| <= 32767).
-                                let mut sum = 0i64;
-                                for l in (0..lanes).step_by(2) {
-                                    let p = wr[l] as i32 * x[l] as i32 + wr[l + 1] as i32 * x[l + 1] as i32;
-                                    sum += p as i64;
-                                }
-                                *a += sum;
-                            }
+                            let x = lanes8(&input[ins.group_index(g, iy, ix)..]);
+                            acc.mac(real, &block[(ky * k + kx) * pof * lanes..][..pof * lanes], x);
                         }
                     }
                 }
                 let mut vals = [0i16; MAX_POF];
-                for co in 0..pof {
-                    vals[co] = requant_conv(acc[co], &data.params[tile * pof + co]);
+                for co in 0..real {
+                    vals[co] = requant_conv(acc.total(co), &data.params[tile * pof + co]);
                 }
                 store(outs, out, row_base, tile, pof, ox, &vals[..pof]);
             }
@@ -143,6 +198,7 @@ fn conv(op: Op, ins: &FmShape, outs: &FmShape, ws: &WeightShape, input: &[i16], 
 }
 
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn normalise(op: Op, ins: &FmShape, outs: &FmShape, ws: &WeightShape, input: &[i16], data: LayerData, rows: core::ops::Range<usize>, out: &mut [i16]) {
     let (lanes, pof) = (ws.lanes, ws.pof);
     let first = rows.start;
@@ -154,17 +210,13 @@ fn normalise(op: Op, ins: &FmShape, outs: &FmShape, ws: &WeightShape, input: &[i
                 for (co, n) in norm[..pof].iter_mut().enumerate() {
                     *n = data.params[tile * pof + co].bias;
                 }
+                let mut acc = SplitAcc::new();
                 for g in 0..ws.in_groups() {
                     let block = &data.weights[ws.block_index(tile, g)..][..ws.block_len()];
-                    let xs = &input[ins.group_index(g, y, x)..][..lanes];
-                    for (co, n) in norm[..pof].iter_mut().enumerate() {
-                        let gr = &block[co * lanes..][..lanes];
-                        let mut sum = 0i64;
-                        for l in 0..lanes {
-                            sum += (gr[l] as i32 * (xs[l] as i32).abs()) as i64;
-                        }
-                        *n += sum;
-                    }
+                    acc.mac_abs(pof, block, lanes8(&input[ins.group_index(g, y, x)..]));
+                }
+                for (co, n) in norm[..pof].iter_mut().enumerate() {
+                    *n += acc.total(co);
                 }
                 let mut vals = [0i16; MAX_POF];
                 for co in 0..pof {
@@ -177,6 +229,38 @@ fn normalise(op: Op, ins: &FmShape, outs: &FmShape, ws: &WeightShape, input: &[i
             }
         }
     }
+}
+
+/// [`run_layer`] compiled for AVX2 when the host has it: the same source
+/// and the same bits, about twice the speed.
+#[cfg(feature = "std")]
+fn run_layer_fast(
+    spec: &LayerSpec,
+    hw: &HwLimits,
+    in_dims: Dims,
+    input: &[i16],
+    data: LayerData,
+    rows: core::ops::Range<usize>,
+    out: &mut [i16],
+) -> Result<(), ShapeError> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(
+            spec: &LayerSpec,
+            hw: &HwLimits,
+            in_dims: Dims,
+            input: &[i16],
+            data: LayerData,
+            rows: core::ops::Range<usize>,
+            out: &mut [i16],
+        ) -> Result<(), ShapeError> {
+            run_layer(spec, hw, in_dims, input, data, rows, out)
+        }
+        // SAFETY: the CPU was just checked for AVX2.
+        return unsafe { avx2(spec, hw, in_dims, input, data, rows, out) };
+    }
+    run_layer(spec, hw, in_dims, input, data, rows, out)
 }
 
 /// Run a layer over all its output rows with every available core.
@@ -197,7 +281,7 @@ pub fn run_layer_parallel(spec: &LayerSpec, hw: &HwLimits, in_dims: Dims, input:
             s.spawn(|| loop {
                 let Some((start, chunk)) = chunks.lock().unwrap().next() else { break };
                 let n = chunk.len() / outs.row_len();
-                if let Err(e) = run_layer(spec, hw, in_dims, input, data, start..start + n, chunk) {
+                if let Err(e) = run_layer_fast(spec, hw, in_dims, input, data, start..start + n, chunk) {
                     *result.lock().unwrap() = Err(e);
                 }
             });

@@ -1,0 +1,104 @@
+//! The integer codec on the host: the model package run through the model
+//! crate's integer reference, layer by layer, exactly as the accelerator
+//! is asked to run it.
+use xlic_model::geometry::{Geometry, GeometryError};
+use xlic_model::layer::{Layer, LAYERS};
+use xlic_model::layout::{FmShape, HwLimits};
+use xlic_model::package::{Package, PackageError};
+use xlic_model::quant::{to_pixel, ChannelParams, CHANNEL_PARAMS_BYTES};
+use xlic_model::reference::{run_layer_parallel, LayerData};
+use xlic_model::PadMode;
+use xlic_ref::Rgb8;
+
+/// A parsed package with its tables decoded to native integers.
+pub struct IntModel {
+    pub hw: HwLimits,
+    pub layers: Vec<(Vec<i16>, Vec<ChannelParams>)>,
+}
+
+impl IntModel {
+    pub fn from_package(bytes: &[u8], hw: &HwLimits) -> Result<IntModel, PackageError> {
+        let p = Package::parse(bytes, hw)?;
+        let layers = (0..LAYERS.len())
+            .map(|i| {
+                let w = p.weights_bytes(i).chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+                let q = p.params_bytes(i).chunks_exact(CHANNEL_PARAMS_BYTES).map(ChannelParams::from_le_bytes).collect();
+                (w, q)
+            })
+            .collect();
+        Ok(IntModel { hw: p.hw, layers })
+    }
+
+    pub fn data(&self, l: Layer) -> LayerData<'_> {
+        let (w, p) = &self.layers[l.index()];
+        LayerData { weights: w, params: p }
+    }
+}
+
+/// The image as the accelerator's input map: q = pixel (scale 1/255),
+/// edge-replicated up to a multiple of 16 in `Edge` mode.
+pub fn input_map(img: &Rgb8, g: &Geometry, hw: &HwLimits) -> Vec<i16> {
+    let s = FmShape::new(3, g.coded, hw.lanes);
+    let mut v = vec![0i16; s.len()];
+    for y in 0..g.coded.h {
+        for x in 0..g.coded.w {
+            for c in 0..3 {
+                v[s.index(c, y, x)] = img.at(x.min(img.width - 1), y.min(img.height - 1), c) as i16;
+            }
+        }
+    }
+    v
+}
+
+/// syn_2's output map to the cropped 8-bit image.
+pub fn output_image(out: &[i16], g: &Geometry, hw: &HwLimits) -> Rgb8 {
+    let s = FmShape::new(3, g.reconstruction(), hw.lanes);
+    let mut img = Rgb8::new(g.image.w, g.image.h);
+    for y in 0..g.image.h {
+        for x in 0..g.image.w {
+            for c in 0..3 {
+                img.data[(y * g.image.w + x) * 3 + c] = to_pixel(out[s.index(c, y, x)]);
+            }
+        }
+    }
+    img
+}
+
+/// One image through the integer codec.
+pub struct IntRun {
+    pub geometry: Geometry,
+    /// Every layer's output map, in the accelerator's layout.
+    pub outputs: Vec<Vec<i16>>,
+    pub recon: Rgb8,
+}
+
+impl IntRun {
+    /// The rounded latent y_hat (ana_2's output), `[c][y][x]`.
+    pub fn latent_chw(&self, hw: &HwLimits) -> Vec<i16> {
+        let d = self.geometry.latent();
+        let s = FmShape::new(128, d, hw.lanes);
+        let fm = &self.outputs[Layer::LATENT.index()];
+        let mut v = Vec::with_capacity(128 * d.pixels());
+        for c in 0..128 {
+            for y in 0..d.h {
+                for x in 0..d.w {
+                    v.push(fm[s.index(c, y, x)]);
+                }
+            }
+        }
+        v
+    }
+}
+
+pub fn codec(m: &IntModel, img: &Rgb8, pad: PadMode) -> Result<IntRun, GeometryError> {
+    let g = Geometry::new(img.width, img.height, pad, m.hw.max_side)?;
+    let mut x = input_map(img, &g, &m.hw);
+    let mut outputs = Vec::with_capacity(10);
+    for l in Layer::ALL {
+        let out = run_layer_parallel(l.spec(), &m.hw, g.input(l), &x, m.data(l)).expect("shapes follow the geometry");
+        outputs.push(out.clone());
+        x = out;
+    }
+    let recon = output_image(&x, &g, &m.hw);
+    Ok(IntRun { geometry: g, outputs, recon })
+}
