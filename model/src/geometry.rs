@@ -192,3 +192,5 @@ pub fn layer_macs(spec: &crate::LayerSpec, out: Dims) -> u64 {
         Op::Gdn | Op::Igdn => px * cout * cin,
     }
 }
+
+impl core::error::Error for GeometryError {}

@@ -11,6 +11,7 @@
 //! - [`reference`]: the integer reference of conv, transposed conv, GDN and
 //!   IGDN on those layouts: the definition the accelerator must match;
 //! - [`package`]: the versioned model package the firmware loads;
+//! - [`latent`]: the latent file format;
 //! - [`crc32`]: the checksum of the package sections.
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -19,6 +20,7 @@ extern crate std;
 
 pub mod crc32;
 pub mod geometry;
+pub mod latent;
 pub mod layer;
 pub mod layout;
 pub mod package;

@@ -343,3 +343,5 @@ mod tests {
         assert!(matches!(Package::parse(&good, &other), Err(PackageError::HardwareMismatch { .. })));
     }
 }
+
+impl core::error::Error for PackageError {}

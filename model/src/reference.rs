@@ -30,6 +30,21 @@ pub enum ShapeError {
     Pof,
 }
 
+impl core::fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            ShapeError::Input { expected, got } => write!(f, "input map has {got} values, the layer needs {expected}"),
+            ShapeError::Output { expected, got } => write!(f, "output buffer has {got} values, the rows need {expected}"),
+            ShapeError::Weights { expected, got } => write!(f, "weights have {got} values, the layer needs {expected}"),
+            ShapeError::Params { expected, got } => write!(f, "{got} channel parameter records, the layer needs {expected}"),
+            ShapeError::Rows => write!(f, "row range outside the output map"),
+            ShapeError::Pof => write!(f, "hardware limits unsupported by the reference (lanes must be 8, pof at most {MAX_POF})"),
+        }
+    }
+}
+
+impl core::error::Error for ShapeError {}
+
 /// Shapes of one layer on an input of `in_dims`.
 pub fn shapes(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits) -> (FmShape, FmShape, WeightShape) {
     let out_dims = crate::geometry::layer_output(spec.op, in_dims);

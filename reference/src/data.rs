@@ -6,7 +6,10 @@ use std::path::PathBuf;
 pub fn default_dir() -> PathBuf {
     match std::env::var_os("XLIC_DATA") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+        None => {
+            let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+            p.canonicalize().unwrap_or(p)
+        }
     }
 }
 

@@ -6,6 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use xtask::firmware::{self, BuildOptions};
 use xtask::qemu::{self, BootEl, Qemu, Session, PROMPT};
+use xlic_model::PadMode;
+use xtask::codec::{self, Arith};
 use xtask::{elf, setup};
 
 #[derive(Parser)]
@@ -28,6 +30,19 @@ struct FirmwareArgs {
 impl FirmwareArgs {
     fn options(&self) -> BuildOptions {
         BuildOptions { release: self.release, log_level: Some(self.log.clone()), target_dir: None }
+    }
+}
+
+#[derive(clap::Args, Clone)]
+struct DataArg {
+    /// Shared data folder (models/, images/); default ../shared/data or $XLIC_DATA.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+impl DataArg {
+    fn dir(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(xlic_ref::data::default_dir)
     }
 }
 
@@ -55,8 +70,47 @@ enum Cmd {
     /// Every test: host crates, firmware under QEMU (entered at EL3, EL2 and
     /// EL1), and the console driven from the host.
     Test,
-    /// Print figures: firmware sizes, boot cost, clean build time.
-    Bench,
+    /// Print figures: firmware sizes, boot cost, clean build time; model
+    /// quality (INT16 vs float PSNR) and integer-reference speed.
+    Bench {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Calibrate on images and write the model package the firmware loads.
+    Quantize {
+        #[command(flatten)]
+        data: DataArg,
+        /// Calibration images (default: DATA/images).
+        #[arg(long, value_name = "DIR")]
+        images: Option<PathBuf>,
+        /// Padding mode the calibration assumes.
+        #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
+        pad: PadMode,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Code one image on the host (float reference or INT16 integer
+    /// reference); writes DIR/recon.png, DIR/latent.bin, DIR/compare.png.
+    Codec {
+        image: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// float32 reference (default).
+        #[arg(long, conflicts_with = "int")]
+        float: bool,
+        /// INT16 pipeline: exactly what the accelerator computes.
+        #[arg(long)]
+        int: bool,
+        #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
+        pad: PadMode,
+        /// Model package for --int (default: calibrate now on DATA/images).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// PSNR between two PNG images of the same size.
+    Psnr { a: PathBuf, b: PathBuf },
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
     /// QEMU. XLIC_QEMU_EL picks the entry level (default 3), XLIC_QEMU_TIMEOUT
     /// a limit in seconds (default 120 for test binaries).
@@ -96,7 +150,13 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::QemuRunner { elf, rest: _ } => runner(elf),
         Cmd::Demo => demo(),
         Cmd::Test => test(),
-        Cmd::Bench => bench(),
+        Cmd::Bench { data } => bench(&data.dir()),
+        Cmd::Quantize { data, images, pad, out } => codec::quantize(&data.dir(), images, pad, &out).map(|_| 0),
+        Cmd::Codec { image, out, float: _, int, pad, model, data } => {
+            let arith = if int { Arith::Int } else { Arith::Float };
+            codec::codec(&data.dir(), &image, &out, arith, pad, model.as_deref()).map(|_| 0)
+        }
+        Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
     }
 }
 
@@ -203,7 +263,7 @@ fn test() -> Result<i32> {
     Ok(if failures.is_empty() { 0 } else { 1 })
 }
 
-fn bench() -> Result<i32> {
+fn bench(data: &std::path::Path) -> Result<i32> {
     setup::ensure()?;
     let opts = BuildOptions { release: true, ..Default::default() };
     let elf = firmware::build(&opts)?;
@@ -237,6 +297,7 @@ fn bench() -> Result<i32> {
     firmware::build(&BuildOptions { release: true, log_level: None, target_dir: Some(dir.clone()) })?;
     println!("clean release build of the firmware (core/alloc included): {:.1} s", t.elapsed().as_secs_f64());
     let _ = std::fs::remove_dir_all(&dir);
+    codec::bench(data)?;
     Ok(0)
 }
 

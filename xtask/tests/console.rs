@@ -34,11 +34,28 @@ fn boot(el: BootEl) -> Session {
 fn help_lists_every_command() {
     let mut s = boot(BootEl::El3);
     let help = s.command("help", REPLY).unwrap();
-    for usage in ["help [COMMAND]", "info", "fault null|stack|undef", "reboot", "exit [CODE]"] {
+    for usage in ["help [COMMAND]", "info", "layers", "fault null|stack|undef", "reboot", "exit [CODE]"] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(usage)), "help lacks '{usage}':\n{help}");
     }
     let one = s.command("help fault", REPLY).unwrap();
     assert!(one.starts_with("usage: fault null|stack|undef"), "{one}");
+}
+
+/// The firmware prints the layer table of the shared model crate: the
+/// same definition the host tools use.
+#[test]
+fn layers_shows_the_shared_layer_table() {
+    let mut s = boot(BootEl::El1);
+    let out = s.command("layers", REPLY).unwrap();
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), xlic_model::LAYERS.len(), "{out}");
+    for (row, l) in rows.iter().zip(xlic_model::LAYERS.iter()) {
+        let words: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(words[1], l.name, "{row}");
+        assert_eq!(words[3], format!("{}x{}", l.op.kernel(), l.op.kernel()), "{row}");
+        assert_eq!(words[5], l.cin.to_string(), "{row}");
+        assert_eq!(words[7], l.cout.to_string(), "{row}");
+    }
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub struct CommandSpec {
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "help", usage: "help [COMMAND]", summary: "list the commands, or show one in detail" },
     CommandSpec { name: "info", usage: "info", summary: "firmware version, exception levels, cores, timer, memory map" },
+    CommandSpec { name: "layers", usage: "layers", summary: "the codec's layer table (from the shared model crate)" },
     CommandSpec { name: "fault", usage: "fault null|stack|undef", summary: "raise a CPU fault on purpose to see the exception report (halts)" },
     CommandSpec { name: "reboot", usage: "reboot", summary: "restart the system (PS soft reset)" },
     CommandSpec { name: "exit", usage: "exit [CODE]", summary: "leave QEMU with exit status CODE (default 0); halts on the board" },
@@ -38,6 +39,7 @@ pub enum FaultKind {
 pub enum Command<'a> {
     Help(Option<&'a str>),
     Info,
+    Layers,
     Fault(FaultKind),
     Reboot,
     Exit(u32),
@@ -87,6 +89,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             _ => Ok(Command::Help(arg)),
         },
         "info" => no_arg(Command::Info),
+        "layers" => no_arg(Command::Layers),
         "reboot" => no_arg(Command::Reboot),
         "fault" => match arg {
             None => Err(ParseError::MissingArgument { command }),
@@ -119,6 +122,7 @@ mod tests {
         assert_eq!(parse("help"), Ok(Command::Help(None)));
         assert_eq!(parse("help info"), Ok(Command::Help(Some("info"))));
         assert_eq!(parse("info"), Ok(Command::Info));
+        assert_eq!(parse("layers"), Ok(Command::Layers));
         assert_eq!(parse("reboot"), Ok(Command::Reboot));
         assert_eq!(parse("fault null"), Ok(Command::Fault(FaultKind::Null)));
         assert_eq!(parse("fault   stack"), Ok(Command::Fault(FaultKind::Stack)));

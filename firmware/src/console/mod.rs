@@ -80,6 +80,7 @@ fn execute(cmd: Command) {
             }
         }
         Command::Info => info(),
+        Command::Layers => layers(),
         Command::Fault(kind) => {
             println!("raising a deliberate fault ({kind:?}); the report follows and the system halts");
             match kind {
@@ -161,6 +162,29 @@ fn info() {
     region("cosim win", memory::cosim_window(), "device: accelerator registers under QEMU");
     region("high DDR", memory::ddr_high(), "normal write-back");
     region("PL window", memory::pl_window(), "device: accelerator on the board (HPM0_FPD)");
+}
+
+fn layers() {
+    use xlic_model::Op;
+    println!("  #  layer    op        kernel stride  cin -> cout  bias");
+    for (i, l) in xlic_model::LAYERS.iter().enumerate() {
+        let op = match l.op {
+            Op::Conv { .. } => "conv",
+            Op::TConv { .. } => "tconv",
+            Op::Gdn => "gdn",
+            Op::Igdn => "igdn",
+        };
+        println!(
+            "  {i}  {:<8} {op:<9} {:>4}x{} {:>6} {:>5} -> {:<4}  {}",
+            l.name,
+            l.op.kernel(),
+            l.op.kernel(),
+            l.op.stride(),
+            l.cin,
+            l.cout,
+            if l.bias { "yes" } else { "no" }
+        );
+    }
 }
 
 /// ZynqMP soft reset through CRL_APB.RESET_CTRL, as the PMU firmware does.
