@@ -12,11 +12,11 @@ const HW: HwLimits = HwLimits::REFERENCE;
 
 fn weights() -> &'static FloatWeights {
     static W: OnceLock<FloatWeights> = OnceLock::new();
-    W.get_or_init(|| FloatWeights::load(&data::model_dir(&data::default_dir())).unwrap())
+    W.get_or_init(|| FloatWeights::load(&data::model_dir(&data::default_dir())).unwrap_or_else(|e| panic!("{e} (set XLIC_DATA to the shared data folder)")))
 }
 
 fn image(name: &str) -> Rgb8 {
-    Rgb8::load_png(&data::images_dir(&data::default_dir()).join(name)).unwrap().0
+    Rgb8::load_png(&data::images_dir(&data::default_dir()).join(name)).unwrap_or_else(|e| panic!("{e} (set XLIC_DATA to the shared data folder)")).0
 }
 
 /// Calibrated on two of the test images (the full set is the quantizer's

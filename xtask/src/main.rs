@@ -251,7 +251,7 @@ fn test() -> Result<i32> {
     println!("\n== host tests (including the console driven in QEMU) ==");
     let elf = firmware::build(&opts)?;
     let mut cmd = cargo_host();
-    cmd.current_dir(xtask::repo_root()).args(["test", "--workspace"]).env("XLIC_FIRMWARE_ELF", &elf);
+    cmd.current_dir(xtask::repo_root()).args(["test", "--workspace", "--no-fail-fast"]).env("XLIC_FIRMWARE_ELF", &elf);
     if !run_counted(&mut cmd, &mut tally)? {
         failures.push("host tests".into());
     }
