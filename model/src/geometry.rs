@@ -62,6 +62,21 @@ pub const fn layer_output(op: Op, d: Dims) -> Dims {
     }
 }
 
+/// The input row (or column) that output row `o` reads through kernel tap
+/// `t`, if any, for an input of `n` rows. A cross-correlation reads
+/// `s*o + t - P`; a transposed convolution with the stored (rotated)
+/// kernel reads the zero-stuffed input at `o + t - P`, which is input row
+/// `(o + t - P) / s` when divisible and nothing otherwise. Zero padding:
+/// `None` outside the input.
+#[inline(always)]
+pub fn tap_source(op: Op, o: usize, t: usize, n: usize) -> Option<usize> {
+    let (s, p) = (op.stride(), op.pad());
+    match op {
+        Op::Conv { .. } => (s * o + t).checked_sub(p).filter(|&i| i < n),
+        _ => (o + t).checked_sub(p).filter(|&u| u % s == 0).map(|u| u / s).filter(|&i| i < n),
+    }
+}
+
 /// Smallest side accepted (one latent pixel).
 pub const MIN_SIDE: usize = DOWNSAMPLING;
 

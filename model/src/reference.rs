@@ -3,7 +3,7 @@
 //! for bit. Allocation-free; [`run_layer`] computes any band of output rows,
 //! so the host can spread rows over threads and the firmware can compare
 //! single tiles.
-use crate::geometry::Dims;
+use crate::geometry::{tap_source as source, Dims};
 use crate::layer::{LayerSpec, Op};
 use crate::layout::{FmShape, HwLimits, WeightShape};
 use crate::quant::{gdn_out, igdn_out, requant_conv, ChannelParams};
@@ -91,18 +91,6 @@ pub fn run_layer(
         Op::Gdn | Op::Igdn => normalise(spec.op, &ins, &outs, &ws, input, data, rows, out),
     }
     Ok(())
-}
-
-/// Input row/column feeding output `o` through tap `t`, if any.
-#[inline(always)]
-fn source(op: Op, o: usize, t: usize, n_in: usize) -> Option<usize> {
-    let (s, p) = (op.stride(), op.pad());
-    match op {
-        // Cross-correlation: in[s*o + t - P].
-        Op::Conv { .. } => (s * o + t).checked_sub(p).filter(|&i| i < n_in),
-        // Zero-stuffed input u[o + t - P], non-zero only at multiples of s.
-        _ => (o + t).checked_sub(p).filter(|&u| u % s == 0).map(|u| u / s).filter(|&i| i < n_in),
-    }
 }
 
 /// Write one output pixel's `pof` channels of tile `tile` (only the

@@ -2,7 +2,7 @@
 //! stored pixel-major (`[y][x][c]`), with output rows spread over threads.
 use crate::image::Rgb8;
 use crate::weights::{FloatWeights, Kernel, LayerWeights, Normaliser};
-use xlic_model::geometry::{layer_output, Dims, Geometry};
+use xlic_model::geometry::{layer_output, tap_source as source, Dims, Geometry};
 use xlic_model::layer::{Layer, Op, LAYERS};
 use xlic_model::PadMode;
 
@@ -65,18 +65,6 @@ fn par_rows(out: &mut Fm, f: impl Fn(usize, &mut [f32]) + Sync) {
             });
         }
     });
-}
-
-/// Input index feeding output `o` through tap `t` (see FORMAT.md: a
-/// cross-correlation reads `s*o + t - P`; a transposed convolution with
-/// the rotated kernel reads the zero-stuffed `u[o + t - P]`).
-#[inline(always)]
-fn source(op: Op, o: usize, t: usize, n: usize) -> Option<usize> {
-    let (s, p) = (op.stride(), op.pad());
-    match op {
-        Op::Conv { .. } => (s * o + t).checked_sub(p).filter(|&i| i < n),
-        _ => (o + t).checked_sub(p).filter(|&u| u % s == 0).map(|u| u / s).filter(|&i| i < n),
-    }
 }
 
 /// Convolution or transposed convolution (gather form).
