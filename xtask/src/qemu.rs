@@ -322,13 +322,31 @@ fn run_piped(q: &Qemu, timeout: Option<Duration>) -> Result<i32> {
     let left = || deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or(Duration::from_secs(1 << 40));
     // A test binary never prints a prompt: then this waits for QEMU to exit.
     if s.expect(PROMPT, left()).is_ok() {
-        let mut input = Vec::new();
-        std::io::stdin().read_to_end(&mut input)?;
-        s.send(&input).ok();
-        // Input is consumed; wait until the firmware leaves (e.g. `exit`) or
-        // sits idle at its prompt.
+        // Forward input as it arrives (a pipe may be a person typing into
+        // `cat`); keep QEMU's stdin open after our input ends.
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(mut qin) = s.stdin.take() {
+            let ended = ended.clone();
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut stdin = std::io::stdin().lock();
+                while let Ok(n @ 1..) = stdin.read(&mut buf) {
+                    if qin.write_all(&buf[..n]).and_then(|_| qin.flush()).is_err() {
+                        break;
+                    }
+                }
+                ended.store(true, std::sync::atomic::Ordering::SeqCst);
+                // Hold QEMU's stdin open until the process ends.
+                loop {
+                    thread::park();
+                }
+            });
+        }
+        // Run until the firmware leaves (e.g. `exit`), or our input has
+        // ended and the console has sat idle at its prompt.
         while !s.is_closed() && !left().is_zero() {
-            if s.expect(PROMPT, Duration::from_millis(1500).min(left())).is_err() && s.at_prompt() {
+            let idle = s.expect(PROMPT, Duration::from_millis(1500).min(left())).is_err();
+            if idle && s.at_prompt() && ended.load(std::sync::atomic::Ordering::SeqCst) {
                 eprintln!("\n[xtask] input ended and the console is idle at its prompt: stopping QEMU");
                 return Ok(0);
             }
