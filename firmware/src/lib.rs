@@ -59,6 +59,12 @@ pub extern "C" fn _start_rust(entry_el: u64, _mpidr: u64) -> ! {
         entry_el as u8,
         arch::aarch64::cpu::current_el()
     );
+    defmt::info!(
+        "boot: MMU {=bool}, semihosting {=bool}, timer {=u64} Hz",
+        arch::aarch64::mmu::is_enabled(),
+        arch::aarch64::semihosting::is_available(),
+        arch::aarch64::time::frequency()
+    );
     // SAFETY: `kernel_main` is defined exactly once by the binary being
     // linked (main.rs, a test binary, or the unit-test harness below).
     unsafe { kernel_main() }

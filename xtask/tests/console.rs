@@ -158,3 +158,25 @@ fn xtask_run_takes_console_input_from_a_pipe() {
     assert!(err.contains("idle at its prompt: stopping QEMU"), "{err}");
     assert_eq!(code, Some(0));
 }
+
+/// defmt frames leave on UART1, and the host decodes them with defmt-print;
+/// the test build compiles in the default level (info), so debug lines
+/// must be absent.
+#[test]
+fn defmt_log_on_uart1_is_decoded_at_the_built_level() {
+    let raw = std::env::temp_dir().join(format!("xlic-defmt-{}.raw", std::process::id()));
+    let mut q = Qemu::new(firmware_elf(), BootEl::El3);
+    q.log_raw = Some(raw.clone());
+    let mut s = Session::start(&q).unwrap();
+    s.expect(PROMPT, BOOT).unwrap();
+    s.command("frob", REPLY).unwrap();
+    s.send(b"exit\n").unwrap();
+    s.wait(REPLY).unwrap();
+    let log = xtask::qemu::decode_log(&firmware_elf(), &raw).expect("defmt-print decodes the stream");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("INFO  boot: entered at EL3, running at EL1"), "{text}");
+    assert!(text.contains("WARN  console: rejected frob"), "{text}");
+    assert!(!text.contains("DEBUG"), "debug lines in an info build:\n{text}");
+    std::fs::remove_file(&raw).ok();
+    std::fs::remove_file(&log).ok();
+}

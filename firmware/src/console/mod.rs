@@ -57,10 +57,16 @@ pub fn run() -> ! {
             None => {}
             Some(Err(e)) => println!("error: {e}"),
             Some(Ok("")) => {}
-            Some(Ok(line)) => match command::parse(line) {
-                Ok(cmd) => execute(cmd),
-                Err(e) => println!("error: {e}"),
-            },
+            Some(Ok(line)) => {
+                defmt::debug!("console: {=str}", line);
+                match command::parse(line) {
+                    Ok(cmd) => execute(cmd),
+                    Err(e) => {
+                        defmt::warn!("console: rejected {=str}", line);
+                        println!("error: {e}")
+                    }
+                }
+            }
         }
     }
 }
