@@ -291,7 +291,7 @@ mod tests {
     use super::*;
 
     fn tiny_package() -> std::vec::Vec<u8> {
-        let hw = HwLimits::REFERENCE;
+        let hw = HwLimits::TEST;
         let layers = LAYERS
             .iter()
             .map(|s| {
@@ -309,7 +309,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let bytes = tiny_package();
-        let p = Package::parse(&bytes, &HwLimits::REFERENCE).unwrap();
+        let p = Package::parse(&bytes, &HwLimits::TEST).unwrap();
         assert_eq!(p.weight(0, 0), -100);
         assert_eq!(p.params(2, 3), ChannelParams { bias: 5, mult: 1000, shift: 20 });
         for i in 0..10 {
@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn every_kind_of_damage_is_named() {
         let good = tiny_package();
-        let hw = HwLimits::REFERENCE;
+        let hw = HwLimits::TEST;
         let parse = |b: &[u8]| Package::parse(b, &hw).map(|_| ());
         assert_eq!(parse(&good[..10]), Err(PackageError::TooShort { len: 10 }));
         let mut b = good.clone();

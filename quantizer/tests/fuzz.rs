@@ -4,6 +4,9 @@
 //! Ok or a typed error, never panic.
 use xlic_model::package::Package;
 use xlic_model::HwLimits;
+
+/// The accelerator's configuration (hls/xlic_config.h via accel-regs).
+const HW: HwLimits = accel_regs::HW_LIMITS;
 use xlic_ref::Rgb8;
 
 /// xorshift64*: small, seeded, good enough to pick bytes.
@@ -43,7 +46,7 @@ fn mutate(rng: &mut Rng, good: &[u8], hot: usize) -> Vec<u8> {
 fn tiny_package() -> Vec<u8> {
     use xlic_model::layout::WeightShape;
     use xlic_model::quant::ChannelParams;
-    let hw = HwLimits::REFERENCE;
+    let hw = HW;
     let layers = xlic_model::LAYERS
         .iter()
         .map(|s| {
@@ -58,7 +61,7 @@ fn tiny_package() -> Vec<u8> {
 #[test]
 fn package_parser_never_panics() {
     let good = tiny_package();
-    let hw = HwLimits::REFERENCE;
+    let hw = HW;
     assert!(Package::parse(&good, &hw).is_ok());
     let mut rng = Rng(0x5eed_0001);
     let mut refused = 0;

@@ -11,8 +11,9 @@ use xlic_quant::IntModel;
 use xlic_ref::image::write_atomic;
 use xlic_ref::{data, float, psnr, FloatWeights, Rgb8};
 
-/// The hardware the packages are built for (from the HLS configuration).
-pub const HW: HwLimits = HwLimits::REFERENCE;
+/// The hardware the packages are built for: the HLS configuration, through
+/// the generated accel-regs limits.
+pub const HW: HwLimits = accel_regs::HW_LIMITS;
 
 pub fn parse_pad(s: &str) -> Result<PadMode, String> {
     PadMode::from_name(s).ok_or_else(|| format!("'{s}': use edge or zero"))

@@ -2,9 +2,11 @@
 //! binary and the host-side tests (which boot the firmware in QEMU) share
 //! one launcher.
 pub mod codec;
+pub mod csim;
 pub mod elf;
 pub mod firmware;
 pub mod qemu;
+pub mod regmap;
 pub mod setup;
 
 use std::path::PathBuf;

@@ -109,6 +109,22 @@ enum Cmd {
         #[command(flatten)]
         data: DataArg,
     },
+    /// Regenerate hls/xxlic_layer_hw.h from the HLS top function's
+    /// signature and pragmas (the register map accel-regs is built from).
+    Regs,
+    /// Build and run the HLS C-simulation testbench against vectors from
+    /// the integer reference: random shapes of every layer type and the
+    /// whole codec chain on a real image.
+    Csim {
+        /// Image for the chain (default: DATA/images/chelsea.png).
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// Random cases per layer type.
+        #[arg(long, default_value_t = 6)]
+        cases: usize,
+        #[command(flatten)]
+        data: DataArg,
+    },
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
@@ -157,6 +173,17 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             codec::codec(&data.dir(), &image, &out, arith, pad, model.as_deref()).map(|_| 0)
         }
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
+        Cmd::Regs => {
+            let text = xtask::regmap::generate()?;
+            let path = xtask::regmap::header_path();
+            xlic_ref::image::write_atomic(&path, text.as_bytes())?;
+            println!("{}", path.display());
+            Ok(0)
+        }
+        Cmd::Csim { image, cases, data } => {
+            setup::ensure()?;
+            xtask::csim::run(&data.dir(), image, cases)
+        }
     }
 }
 
@@ -247,6 +274,11 @@ fn test() -> Result<i32> {
             failures.push(format!("firmware tests entered at EL{}", el.number()));
             tally.failed += 1;
         }
+    }
+    println!("\n== HLS C-simulation: the kernel against the integer reference ==");
+    let mut cmd = xtask::csim::prepare(&xlic_ref::data::default_dir(), None, 6)?;
+    if !run_counted(&mut cmd, &mut tally)? {
+        failures.push("HLS C-simulation".into());
     }
     println!("\n== host tests (including the console driven in QEMU) ==");
     let elf = firmware::build(&opts)?;

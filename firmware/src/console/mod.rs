@@ -160,6 +160,18 @@ fn info() {
     );
     println!("mmu          {}", if mmu::is_enabled() { "on, I+D caches on, identity map" } else { "off" });
     println!("semihosting  {}", if semihosting::is_available() { "available (QEMU)" } else { "not available" });
+    {
+        use accel_regs::limits as l;
+        println!(
+            "accelerator  xlic_layer: {} argument registers (generated from hls/), {} lanes x {} pof x {} pox, tiles {}x{}",
+            accel_regs::ARGUMENTS.len(),
+            l::LANES,
+            l::POF,
+            l::POX,
+            l::TILE_ROWS,
+            l::TILE_COLS
+        );
+    }
     println!("memory map");
     region("null guard", memory::null_guard(), "unmapped");
     region("image", memory::image(), ".text .rodata .data .bss, stacks");

@@ -1,0 +1,86 @@
+//! Generate the register block from the header Vivado HLS exports
+//! (hls/xxlic_layer_hw.h, checked in; `cargo xtask regs` regenerates it
+//! from the kernel source) and the limits from hls/xlic_config.h. A user
+//! with the tools can drop Vivado's own header in its place.
+use std::fmt::Write;
+use std::path::PathBuf;
+
+fn main() {
+    let hls = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../hls");
+    let hw = hls.join("xxlic_layer_hw.h");
+    let cfg = hls.join("xlic_config.h");
+    println!("cargo:rerun-if-changed={}", hw.display());
+    println!("cargo:rerun-if-changed={}", cfg.display());
+    let hw_text = std::fs::read_to_string(&hw).expect("hls/xxlic_layer_hw.h");
+    let cfg_text = std::fs::read_to_string(&cfg).expect("hls/xlic_config.h");
+
+    // #define X<TOP>_<BUNDLE>_ADDR_<ARG>_DATA 0x.. / _BITS_<ARG>_DATA n
+    let mut args: Vec<(String, u32, u32)> = Vec::new();
+    let mut bits = std::collections::HashMap::new();
+    for line in hw_text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.len() != 3 || w[0] != "#define" {
+            continue;
+        }
+        let value = |v: &str| -> u32 {
+            match v.strip_prefix("0x") {
+                Some(h) => u32::from_str_radix(h, 16).unwrap(),
+                None => v.parse().unwrap(),
+            }
+        };
+        if let Some(rest) = w[1].split_once("_ADDR_").map(|(_, r)| r) {
+            if let Some(name) = rest.strip_suffix("_DATA") {
+                args.push((name.to_lowercase(), value(w[2]), 0));
+            }
+        } else if let Some(rest) = w[1].split_once("_BITS_").map(|(_, r)| r) {
+            if let Some(name) = rest.strip_suffix("_DATA") {
+                bits.insert(name.to_lowercase(), value(w[2]));
+            }
+        }
+    }
+    for a in &mut args {
+        a.2 = *bits.get(&a.0).unwrap_or_else(|| panic!("no BITS define for {}", a.0));
+    }
+    args.sort_by_key(|a| a.1);
+    assert!(!args.is_empty(), "no argument registers in {}", hw.display());
+
+    let mut out = String::new();
+    writeln!(out, "register_structs! {{").unwrap();
+    writeln!(out, "    /// The accelerator's AXI-Lite register block.").unwrap();
+    writeln!(out, "    pub XlicLayerRegisters {{").unwrap();
+    writeln!(out, "        (0x00 => pub ap_ctrl: ReadWrite<u32, AP_CTRL::Register>),").unwrap();
+    writeln!(out, "        (0x04 => pub gie: ReadWrite<u32, GIE::Register>),").unwrap();
+    writeln!(out, "        (0x08 => pub ier: ReadWrite<u32, IRQ::Register>),").unwrap();
+    writeln!(out, "        (0x0c => pub isr: ReadWrite<u32, IRQ::Register>),").unwrap();
+    let mut at = 0x10u32;
+    let mut table = String::new();
+    for (i, (name, offset, b)) in args.iter().enumerate() {
+        assert!(*offset >= at, "register {name} at {offset:#x} overlaps the previous one");
+        if *offset > at {
+            writeln!(out, "        (0x{at:02x} => _reserved{i}),").unwrap();
+        }
+        let (ty, size) = if *b > 32 { ("Reg64", 8) } else { ("ReadWrite<u32>", 4) };
+        writeln!(out, "        /// `{name}` ({b} bits).").unwrap();
+        writeln!(out, "        (0x{offset:02x} => pub {name}: {ty}),").unwrap();
+        writeln!(table, "    RegisterInfo {{ name: \"{name}\", offset: 0x{offset:02x}, bits: {b} }},").unwrap();
+        at = offset + size;
+    }
+    // Vivado leaves a reserved word after each slot.
+    writeln!(out, "        (0x{at:02x} => _reserved_end),").unwrap();
+    writeln!(out, "        (0x{:02x} => @END),", at + 4).unwrap();
+    writeln!(out, "    }}\n}}\n").unwrap();
+    writeln!(out, "/// Every argument register, in address order (for dumps by name).").unwrap();
+    writeln!(out, "pub const ARGUMENTS: &[RegisterInfo] = &[\n{table}];\n").unwrap();
+
+    // #define XLIC_<NAME> <integer>
+    writeln!(out, "/// Compile-time limits of the kernel (hls/xlic_config.h).").unwrap();
+    writeln!(out, "pub mod limits {{").unwrap();
+    for line in cfg_text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.len() == 3 && w[0] == "#define" && w[1].starts_with("XLIC_") && w[2].parse::<u64>().is_ok() {
+            writeln!(out, "    pub const {}: usize = {};", &w[1][5..], w[2]).unwrap();
+        }
+    }
+    writeln!(out, "}}").unwrap();
+    std::fs::write(PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("generated.rs"), out).unwrap();
+}

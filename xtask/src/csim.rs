@@ -1,0 +1,225 @@
+//! C-simulation of the HLS kernel: test vectors from the model crate's
+//! integer reference, the testbench compiled with g++, run, compared bit
+//! for bit (hls/tb/xlic_tb.cpp reads the vector format written here).
+use crate::codec::HW;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use xlic_model::geometry::{layer_output, Dims};
+use xlic_model::layer::{Layer, LayerSpec, Op};
+use xlic_model::layout::{FmShape, WeightShape};
+use xlic_model::quant::ChannelParams;
+use xlic_model::reference::{run_layer_parallel, LayerData};
+use xlic_model::PadMode;
+use xlic_quant::IntModel;
+
+const MAGIC: &[u8; 8] = b"XLICTV01";
+const FLAG_CHAIN: u32 = 1;
+
+pub fn dir() -> PathBuf {
+    crate::work_dir().join("csim")
+}
+
+/// One test vector: a layer's registers, input, constants and expected output.
+struct Vector<'a> {
+    name: &'a str,
+    spec: &'a LayerSpec,
+    in_dims: Dims,
+    flags: u32,
+    input: &'a [i16],
+    weights: &'a [i16],
+    params: &'a [ChannelParams],
+    expected: &'a [i16],
+}
+
+fn write_vector(path: &Path, v: &Vector) -> Result<()> {
+    let out_dims = layer_output(v.spec.op, v.in_dims);
+    let mut b = Vec::with_capacity(2 * (v.input.len() + v.weights.len() + v.expected.len()) + 256);
+    b.extend_from_slice(MAGIC);
+    let words = |n: usize| (n / HW.lanes) as u32;
+    let header = [
+        v.spec.op.code(),
+        v.spec.op.kernel() as u32,
+        v.spec.op.stride() as u32,
+        v.spec.cin as u32,
+        v.spec.cout as u32,
+        v.in_dims.h as u32,
+        v.in_dims.w as u32,
+        out_dims.h as u32,
+        out_dims.w as u32,
+        v.flags,
+        words(v.input.len()),
+        words(v.weights.len()),
+        v.params.len() as u32,
+        words(v.expected.len()),
+    ];
+    header.iter().for_each(|h| b.extend_from_slice(&h.to_le_bytes()));
+    let mut name = [0u8; 48];
+    name[..v.name.len().min(47)].copy_from_slice(&v.name.as_bytes()[..v.name.len().min(47)]);
+    b.extend_from_slice(&name);
+    for s in [v.input, v.weights] {
+        s.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+    }
+    v.params.iter().for_each(|p| b.extend_from_slice(&p.to_le_bytes()));
+    v.expected.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+    std::fs::write(path, b).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// xorshift64*, seeded: the same vectors every run.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[self.range(0, v.len() as i64 - 1) as usize]
+    }
+}
+
+fn random_case(rng: &mut Rng, op: Op, index: usize) -> (LayerSpec, Dims, Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
+    let (op, cin, cout) = match op {
+        Op::Conv { .. } => {
+            let k = rng.pick(&[1, 3, 5, 9]);
+            (Op::Conv { k, stride: rng.pick(&[1, 2, 4]) }, rng.range(1, 128) as usize, rng.range(1, 128) as usize)
+        }
+        Op::TConv { .. } => {
+            let k = rng.pick(&[3, 5, 9]);
+            (Op::TConv { k, stride: rng.pick(&[1, 2, 4]) }, rng.range(1, 128) as usize, rng.range(1, 128) as usize)
+        }
+        norm => {
+            let c = rng.range(1, 128) as usize;
+            (norm, c, c)
+        }
+    };
+    // Every third case is large enough to span several tiles.
+    let big = index % 3 == 2;
+    let s = op.stride();
+    let (mh, mw) = match op {
+        Op::TConv { .. } => (if big { 48 / s } else { 12 }, if big { 200 / s } else { 30 }),
+        _ => (if big { 40 } else { 20 }, if big { 260 } else { 60 }),
+    };
+    let in_dims = Dims::new(rng.range(1, mh as i64) as usize, rng.range(1, mw as i64) as usize);
+    let spec = LayerSpec { layer: Layer::Ana0, name: "random", op, cin, cout, bias: true };
+    let ins = FmShape::new(cin, in_dims, HW.lanes);
+    let mut input = vec![0i16; ins.len()];
+    for y in 0..in_dims.h {
+        for x in 0..in_dims.w {
+            for c in 0..cin {
+                // Extremes included, to exercise saturation and |x| = 32768.
+                input[ins.index(c, y, x)] = if rng.range(0, 50) == 0 { rng.pick(&[i16::MIN, i16::MAX]) } else { rng.range(-32768, 32767) as i16 };
+            }
+        }
+    }
+    let ws = WeightShape::of(&spec, &HW);
+    let mut weights = vec![0i16; ws.len()];
+    let nonneg = op.is_normaliser();
+    for ky in 0..ws.k {
+        for kx in 0..ws.k {
+            for ci in 0..cin {
+                for co in 0..cout {
+                    weights[ws.index(ky, kx, ci, co)] = rng.range(if nonneg { 0 } else { -32767 }, 32767) as i16;
+                }
+            }
+        }
+    }
+    let mut params = vec![if nonneg { ChannelParams::PAD_NORM } else { ChannelParams::PAD_CONV }; ws.cout_padded()];
+    for p in params.iter_mut().take(cout) {
+        *p = match op {
+            Op::Gdn => ChannelParams { bias: rng.range(1, 1 << 40), mult: 1, shift: rng.range(20, 45) as i32 },
+            Op::Igdn => ChannelParams { bias: rng.range(1, 1 << 40), mult: 1, shift: rng.range(30, 62) as i32 },
+            _ => ChannelParams { bias: rng.range(-(1 << 40), 1 << 40), mult: rng.range(1, (1 << 15) - 1) as i32, shift: rng.range(30, 50) as i32 },
+        };
+        assert!(p.is_valid_for(op));
+    }
+    (spec, in_dims, input, weights, params)
+}
+
+/// Write every vector; returns the files in run order.
+pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<Vec<PathBuf>> {
+    let dir = dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut files = Vec::new();
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let ops = [Op::Conv { k: 1, stride: 1 }, Op::TConv { k: 3, stride: 1 }, Op::Gdn, Op::Igdn];
+    for op in ops {
+        for i in 0..cases {
+            let (spec, in_dims, input, weights, params) = random_case(&mut rng, op, i);
+            let data = LayerData { weights: &weights, params: &params };
+            let expected = run_layer_parallel(&spec, &HW, in_dims, &input, data)?;
+            let name = format!("random-{}-{i}", ["conv", "tconv", "gdn", "igdn"][op.code() as usize]);
+            let path = dir.join(format!("{:03}-{name}.tv", files.len()));
+            write_vector(&path, &Vector { name: &name, spec: &spec, in_dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
+            files.push(path);
+        }
+    }
+    // The whole codec on a real image: layer 0 reads the image, every
+    // later layer reads the kernel's own previous output.
+    let image = image.unwrap_or_else(|| xlic_ref::data::images_dir(data_dir).join("chelsea.png"));
+    let img = crate::codec::load_image(&image)?;
+    let w = crate::codec::load_weights(data_dir)?;
+    let pkg = xlic_quant::scales::build_package(&w, std::slice::from_ref(&img), PadMode::Edge, &HW)?;
+    let model = IntModel::from_package(&pkg, &HW)?;
+    let run = xlic_quant::pipeline::codec(&model, &img, PadMode::Edge)?;
+    let mut input = xlic_quant::pipeline::input_map(&img, &run.geometry, &HW);
+    for l in Layer::ALL {
+        let path = dir.join(format!("{:03}-chain-{}.tv", files.len(), l.name()));
+        let expected = &run.outputs[l.index()];
+        let data = model.data(l);
+        write_vector(
+            &path,
+            &Vector {
+                name: &format!("chain-{}", l.name()),
+                spec: l.spec(),
+                in_dims: run.geometry.input(l),
+                flags: if l == Layer::Ana0 { 0 } else { FLAG_CHAIN },
+                input: &input,
+                weights: data.weights,
+                params: data.params,
+                expected,
+            },
+        )?;
+        files.push(path);
+        input = expected.clone();
+    }
+    eprintln!("csim: {} vectors in {} (chain on {}, {}x{})", files.len(), dir.display(), image.display(), img.width, img.height);
+    Ok(files)
+}
+
+/// Compile the testbench and the kernel with g++ (-O3, standard C++17:
+/// the HLS pragmas are ignored).
+pub fn build_testbench() -> Result<PathBuf> {
+    let hls = crate::repo_root().join("hls");
+    let exe = dir().join("xlic_tb");
+    let st = Command::new("g++")
+        .args(["-std=c++17", "-O3", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", "-Wno-unused-label", "-o"])
+        .arg(&exe)
+        .arg(hls.join("tb/xlic_tb.cpp"))
+        .arg(hls.join("xlic_layer.cpp"))
+        .status()
+        .context("cannot run g++ (run `cargo xtask setup`)")?;
+    if !st.success() {
+        bail!("the HLS testbench does not compile");
+    }
+    Ok(exe)
+}
+
+/// Vectors written and testbench built: the command that runs it.
+pub fn prepare(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<Command> {
+    let files = write_vectors(data_dir, image, cases)?;
+    let exe = build_testbench()?;
+    let mut cmd = Command::new(exe);
+    cmd.args(files);
+    Ok(cmd)
+}
+
+pub fn run(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<i32> {
+    let st = prepare(data_dir, image, cases)?.status()?;
+    Ok(st.code().unwrap_or(1))
+}
