@@ -24,6 +24,7 @@ pub mod latent;
 pub mod layer;
 pub mod layout;
 pub mod package;
+pub mod perf;
 pub mod quant;
 pub mod reference;
 

@@ -180,3 +180,52 @@ pub fn bench(data_dir: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+/// The accelerator's performance model at the HLS script's clock.
+pub fn perf_config() -> xlic_model::perf::PerfConfig {
+    use accel_regs::limits as l;
+    xlic_model::perf::PerfConfig {
+        pox: l::POX,
+        clock_hz: 1e12 / l::CLOCK_PERIOD_PS as f64,
+        ddr_bytes_per_s: xlic_model::perf::PerfConfig::ZCU102_DDR_BYTES_PER_S,
+        pipeline_depth: 24,
+    }
+}
+
+/// Modelled accelerator figures for two image sizes.
+pub fn bench_accelerator() {
+    use xlic_model::perf;
+    let cfg = perf_config();
+    println!(
+        "\naccelerator model: {} lanes x {} pof x {} pox = {} DSP48E2 (XCZU9EG: 2520), ~{} BRAM18 (XCZU9EG: 1824), clock {:.1} MHz",
+        HW.lanes,
+        HW.pof,
+        cfg.pox,
+        perf::dsp_count(&HW, &cfg),
+        perf::bram18_count(&HW, &cfg, accel_regs::limits::MAX_STRIDE),
+        cfg.clock_hz / 1e6
+    );
+    for (w, h) in [(768, 512), (2048, 1365)] {
+        let g = xlic_model::Geometry::new(w, h, PadMode::Edge, HW.max_side).expect("size");
+        println!("{w}x{h}: {:<7} {:>12} {:>9} {:>7} {:>10} {:>10}", "layer", "cycles", "ms", "bound", "MB read", "MB write");
+        let (mut cycles, mut macs) = (0u64, 0u64);
+        for l in Layer::ALL {
+            let p = perf::layer(l.spec(), g.input(l), &HW, &cfg);
+            cycles += p.cycles;
+            macs += layer_macs(l.spec(), g.output(l));
+            println!(
+                "{:>9} {:<7} {:>12} {:>9.2} {:>7} {:>10.1} {:>10.1}",
+                "",
+                l.name(),
+                p.cycles,
+                p.seconds(&cfg) * 1e3,
+                if p.memory_bound() { "memory" } else { "compute" },
+                p.bytes_read as f64 / 1e6,
+                p.bytes_written as f64 / 1e6
+            );
+        }
+        let secs = cycles as f64 / cfg.clock_hz;
+        println!("{:>9} total   {cycles:>12} {:>9.2} ms for {:.1} GMAC ({:.0} GMAC/s)", "", secs * 1e3, macs as f64 / 1e9, macs as f64 / 1e9 / secs);
+    }
+    println!("target: 2048x1365 in <= 250 ms with <= 2000 DSP (board reference design: 800 ms)");
+}

@@ -75,6 +75,9 @@ enum Cmd {
     Bench {
         #[command(flatten)]
         data: DataArg,
+        /// Only one part: firmware, accelerator or model.
+        #[arg(long, value_parser = ["firmware", "accelerator", "model"])]
+        only: Option<String>,
     },
     /// Calibrate on images and write the model package the firmware loads.
     Quantize {
@@ -166,7 +169,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::QemuRunner { elf, rest: _ } => runner(elf),
         Cmd::Demo => demo(),
         Cmd::Test => test(),
-        Cmd::Bench { data } => bench(&data.dir()),
+        Cmd::Bench { data, only } => bench(&data.dir(), only.as_deref()),
         Cmd::Quantize { data, images, pad, out } => codec::quantize(&data.dir(), images, pad, &out).map(|_| 0),
         Cmd::Codec { image, out, float: _, int, pad, model, data } => {
             let arith = if int { Arith::Int } else { Arith::Float };
@@ -295,7 +298,21 @@ fn test() -> Result<i32> {
     Ok(if failures.is_empty() { 0 } else { 1 })
 }
 
-fn bench(data: &std::path::Path) -> Result<i32> {
+fn bench(data: &std::path::Path, only: Option<&str>) -> Result<i32> {
+    let part = |p: &str| only.is_none_or(|o| o == p);
+    if part("firmware") {
+        bench_firmware()?;
+    }
+    if part("accelerator") {
+        codec::bench_accelerator();
+    }
+    if part("model") {
+        codec::bench(data)?;
+    }
+    Ok(0)
+}
+
+fn bench_firmware() -> Result<()> {
     setup::ensure()?;
     let opts = BuildOptions { release: true, ..Default::default() };
     let elf = firmware::build(&opts)?;
@@ -329,8 +346,7 @@ fn bench(data: &std::path::Path) -> Result<i32> {
     firmware::build(&BuildOptions { release: true, log_level: None, target_dir: Some(dir.clone()) })?;
     println!("clean release build of the firmware (core/alloc included): {:.1} s", t.elapsed().as_secs_f64());
     let _ = std::fs::remove_dir_all(&dir);
-    codec::bench(data)?;
-    Ok(0)
+    Ok(())
 }
 
 fn field(text: &str, key: &str) -> Option<u64> {
