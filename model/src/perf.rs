@@ -75,7 +75,10 @@ fn ddr_words_per_cycle(cfg: &PerfConfig) -> f64 {
 /// Cycles to move `words` through one port while others may share DDR.
 fn transfer(words: u64, cfg: &PerfConfig) -> u64 {
     let per_cycle = ddr_words_per_cycle(cfg).min(1.0);
-    (words as f64 / per_cycle).ceil() as u64
+    // (no f64::ceil in core: this crate is also built for the firmware)
+    let x = words as f64 / per_cycle;
+    let t = x as u64;
+    if (t as f64) < x { t + 1 } else { t }
 }
 
 /// The model of one layer on an input of `in_dims`.
