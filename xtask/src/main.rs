@@ -63,6 +63,27 @@ enum Cmd {
         /// Exception level QEMU enters the firmware at.
         #[arg(long, value_enum, default_value = "3")]
         el: BootEl,
+        /// SD card image to insert (see `cargo xtask card`).
+        #[arg(long, value_name = "IMG")]
+        card: Option<PathBuf>,
+    },
+    /// Write an SD card image (MBR + FAT32) holding FILEs, or by default the
+    /// model package and the test images (8.3 names, printed).
+    Card {
+        #[arg(long, value_name = "IMG")]
+        out: PathBuf,
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = xlic_cardimg::DEFAULT_SIZE_MIB, value_name = "MIB")]
+        size: u64,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Copy one file out of a card image.
+    CardGet {
+        img: PathBuf,
+        name: String,
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
     },
     /// The main job: for now boots the firmware and shows `info` (the
     /// codec demo arrives with the end-to-end work).
@@ -161,10 +182,19 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             println!("{}", elf.display());
             Ok(0)
         }
-        Cmd::Run { fw, el } => {
+        Cmd::Run { fw, el, card } => {
             setup::ensure()?;
             let elf = firmware::build(&fw.options())?;
-            qemu::run_console(Qemu::new(elf, el), None)
+            let mut q = Qemu::new(elf, el);
+            q.card = card;
+            qemu::run_console(q, None)
+        }
+        Cmd::Card { out, files, size, data } => card(&data.dir(), &out, &files, size).map(|_| 0),
+        Cmd::CardGet { img, name, out } => {
+            let bytes = xlic_cardimg::read(&img, &name)?;
+            xlic_ref::image::write_atomic(&out, &bytes)?;
+            println!("{name}: {} bytes -> {}", bytes.len(), out.display());
+            Ok(0)
         }
         Cmd::QemuRunner { elf, rest: _ } => runner(elf),
         Cmd::Demo => demo(),
@@ -188,6 +218,32 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             xtask::csim::run(&data.dir(), image, cases)
         }
     }
+}
+
+/// Card contents: the given files, or the model package and the images.
+fn card(data: &std::path::Path, out: &std::path::Path, files: &[PathBuf], size: u64) -> Result<()> {
+    let mut entries = Vec::new();
+    if files.is_empty() {
+        let pkg = codec::build_package(data, &xlic_ref::data::images_dir(data), PadMode::Edge)?;
+        entries.push(("MODEL.PKG".to_string(), pkg, "model package (cargo xtask quantize)".to_string()));
+        for p in xlic_ref::data::list_pngs(&xlic_ref::data::images_dir(data))? {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            entries.push((xlic_cardimg::short_name(&name), std::fs::read(&p)?, p.display().to_string()));
+        }
+    } else {
+        for p in files {
+            let name = p.file_name().context("file without a name")?.to_string_lossy().into_owned();
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            entries.push((xlic_cardimg::short_name(&name), bytes, p.display().to_string()));
+        }
+    }
+    let files: Vec<(String, Vec<u8>)> = entries.iter().map(|(n, b, _)| (n.clone(), b.clone())).collect();
+    xlic_cardimg::build(out, &files, size)?;
+    println!("card image {} ({size} MiB, MBR + FAT32):", out.display());
+    for (n, b, from) in &entries {
+        println!("  {n:<12} {:>9} bytes  {from}", b.len());
+    }
+    Ok(())
 }
 
 fn runner(elf: PathBuf) -> Result<i32> {

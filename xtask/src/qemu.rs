@@ -60,11 +60,13 @@ pub struct Qemu {
     pub icount_shift: Option<u32>,
     /// Console on a terminal: QEMU owns the tty (mux: Ctrl-A x quits).
     pub interactive: bool,
+    /// SD card image in the ZCU102's card slot (SD1).
+    pub card: Option<PathBuf>,
 }
 
 impl Qemu {
     pub fn new(elf: impl Into<PathBuf>, el: BootEl) -> Self {
-        Qemu { elf: elf.into(), el, semihost_arg: None, log_raw: None, icount_shift: None, interactive: false }
+        Qemu { elf: elf.into(), el, semihost_arg: None, log_raw: None, icount_shift: None, interactive: false, card: None }
     }
 
     pub fn command(&self) -> Command {
@@ -88,6 +90,10 @@ impl Qemu {
             semi.push_str(a);
         }
         c.args(["-semihosting-config", &semi]);
+        if let Some(card) = &self.card {
+            // index 1 is SD1 (0xFF17_0000), the board's card slot.
+            c.arg("-drive").arg(format!("if=sd,index=1,file={},format=raw", card.display()));
+        }
         if let Some(s) = self.icount_shift {
             c.args(["-icount", &format!("shift={s}")]);
         }
