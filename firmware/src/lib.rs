@@ -22,6 +22,7 @@ pub mod console;
 pub mod drivers;
 pub mod log;
 pub mod print;
+pub mod storage;
 pub mod test_support;
 
 use core::sync::atomic::{AtomicU8, Ordering};

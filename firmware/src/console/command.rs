@@ -15,6 +15,10 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "help", usage: "help [COMMAND]", summary: "list the commands, or show one in detail" },
     CommandSpec { name: "info", usage: "info", summary: "firmware version, exception levels, cores, timer, memory map" },
     CommandSpec { name: "layers", usage: "layers", summary: "the codec's layer table (from the shared model crate)" },
+    CommandSpec { name: "card", usage: "card", summary: "identify the SD card and mount its FAT volume" },
+    CommandSpec { name: "ls", usage: "ls [DIR]", summary: "list the card's root directory (or DIR)" },
+    CommandSpec { name: "head", usage: "head FILE [BYTES]", summary: "hex dump of the first BYTES (default 256) of a file" },
+    CommandSpec { name: "load", usage: "load model FILE", summary: "read a model package into DDR and check it (magic, version, CRCs, hardware)" },
     CommandSpec { name: "fault", usage: "fault null|stack|undef", summary: "raise a CPU fault on purpose to see the exception report (halts)" },
     CommandSpec { name: "reboot", usage: "reboot", summary: "restart the system (PS soft reset)" },
     CommandSpec { name: "exit", usage: "exit [CODE]", summary: "leave QEMU with exit status CODE (default 0); halts on the board" },
@@ -40,6 +44,10 @@ pub enum Command<'a> {
     Help(Option<&'a str>),
     Info,
     Layers,
+    Card,
+    Ls(Option<&'a str>),
+    Head { file: &'a str, bytes: usize },
+    LoadModel(&'a str),
     Fault(FaultKind),
     Reboot,
     Exit(u32),
@@ -76,7 +84,21 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
     let name = words.next().unwrap_or("");
     let command = spec(name).ok_or(ParseError::Unknown(name))?;
     let arg = words.next();
-    if words.next().is_some() {
+    let arg2 = words.next();
+    let too_many = words.next().is_some();
+    // Commands with two arguments are matched here; everything else takes
+    // at most one.
+    match (name, arg, arg2) {
+        ("head", Some(file), Some(n)) if !too_many => {
+            return n.parse().ok().filter(|&b| b > 0 && b <= 4096).map(|bytes| Command::Head { file, bytes }).ok_or(ParseError::BadArgument { command, arg: n });
+        }
+        ("load", Some("model"), Some(file)) if !too_many => return Ok(Command::LoadModel(file)),
+        ("load", Some("model"), None) => return Err(ParseError::MissingArgument { command }),
+        ("load", Some(other), _) if other != "model" => return Err(ParseError::BadArgument { command, arg: other }),
+        ("load", None, _) => return Err(ParseError::MissingArgument { command }),
+        _ => {}
+    }
+    if arg2.is_some() {
         return Err(ParseError::TooManyArguments { command });
     }
     let no_arg = |c: Command<'static>| match arg {
@@ -90,6 +112,12 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         },
         "info" => no_arg(Command::Info),
         "layers" => no_arg(Command::Layers),
+        "card" => no_arg(Command::Card),
+        "ls" => Ok(Command::Ls(arg)),
+        "head" => match arg {
+            None => Err(ParseError::MissingArgument { command }),
+            Some(file) => Ok(Command::Head { file, bytes: 256 }),
+        },
         "reboot" => no_arg(Command::Reboot),
         "fault" => match arg {
             None => Err(ParseError::MissingArgument { command }),
@@ -123,6 +151,11 @@ mod tests {
         assert_eq!(parse("help info"), Ok(Command::Help(Some("info"))));
         assert_eq!(parse("info"), Ok(Command::Info));
         assert_eq!(parse("layers"), Ok(Command::Layers));
+        assert_eq!(parse("ls"), Ok(Command::Ls(None)));
+        assert_eq!(parse("ls IMAGES"), Ok(Command::Ls(Some("IMAGES"))));
+        assert_eq!(parse("head A.BIN"), Ok(Command::Head { file: "A.BIN", bytes: 256 }));
+        assert_eq!(parse("head A.BIN 16"), Ok(Command::Head { file: "A.BIN", bytes: 16 }));
+        assert_eq!(parse("load model MODEL.PKG"), Ok(Command::LoadModel("MODEL.PKG")));
         assert_eq!(parse("reboot"), Ok(Command::Reboot));
         assert_eq!(parse("fault null"), Ok(Command::Fault(FaultKind::Null)));
         assert_eq!(parse("fault   stack"), Ok(Command::Fault(FaultKind::Stack)));
@@ -152,6 +185,11 @@ mod tests {
         assert_eq!(message(parse("exit -1").unwrap_err()), "'exit': cannot use '-1'; usage: exit [CODE]");
         assert_eq!(message(parse("help frob").unwrap_err()), "'help': cannot use 'frob'; usage: help [COMMAND]");
         assert!(matches!(parse("exit 1 2"), Err(ParseError::TooManyArguments { .. })));
+        assert_eq!(message(parse("load").unwrap_err()), "'load' needs an argument; usage: load model FILE");
+        assert_eq!(message(parse("load model").unwrap_err()), "'load' needs an argument; usage: load model FILE");
+        assert_eq!(message(parse("load weights X").unwrap_err()), "'load': cannot use 'weights'; usage: load model FILE");
+        assert_eq!(message(parse("head X 0").unwrap_err()), "'head': cannot use '0'; usage: head FILE [BYTES]");
+        assert!(matches!(parse("load model A B"), Err(ParseError::TooManyArguments { .. })));
     }
 
     #[test_case]

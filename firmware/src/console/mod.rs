@@ -4,6 +4,7 @@ pub mod line;
 
 use crate::arch::aarch64::{cpu, exception::faults, mmu, semihosting, time};
 use crate::bsp::zcu102::{self, memory};
+use crate::storage::Storage;
 use crate::{print, println};
 use command::{Command, FaultKind, COMMANDS};
 use core::ops::Range;
@@ -50,6 +51,7 @@ pub fn run() -> ! {
     println!("{VERSION} on ZCU102; type 'help' for commands");
     let mut editor = LineEditor::new();
     let mut buf = heapless::Vec::new();
+    let mut card: Option<Storage> = None;
     FIRST_PROMPT_TICKS.store(time::ticks(), Ordering::Relaxed);
     loop {
         print!("{PROMPT}");
@@ -60,7 +62,7 @@ pub fn run() -> ! {
             Some(Ok(line)) => {
                 defmt::debug!("console: {=str}", line);
                 match command::parse(line) {
-                    Ok(cmd) => execute(cmd),
+                    Ok(cmd) => execute(cmd, &mut card),
                     Err(e) => {
                         defmt::warn!("console: rejected {=str}", line);
                         println!("error: {e}")
@@ -71,8 +73,109 @@ pub fn run() -> ! {
     }
 }
 
-fn execute(cmd: Command) {
+/// The mounted card, mounting it on first use (and again after an error,
+/// since the card may have been changed).
+fn mounted(card: &mut Option<Storage>) -> Option<&Storage> {
+    if card.is_none() {
+        match Storage::mount(zcu102::sd_card()) {
+            Ok(s) => *card = Some(s),
+            Err(e) => {
+                println!("error: card: {e}");
+                return None;
+            }
+        }
+    }
+    card.as_ref()
+}
+
+fn execute(cmd: Command, card: &mut Option<Storage>) {
     match cmd {
+        Command::Card => {
+            *card = None;
+            if let Some(s) = mounted(card) {
+                let c = s.card;
+                println!(
+                    "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, {}-bit bus at {} kHz, FAT volume mounted",
+                    c.blocks / 2048,
+                    c.blocks,
+                    if c.high_capacity { "SDHC/SDXC" } else { "SDSC" },
+                    c.rca,
+                    c.bus_width,
+                    c.clock_khz
+                );
+            }
+        }
+        Command::Ls(dir) => {
+            let Some(s) = mounted(card) else { return };
+            let mut n = 0;
+            let r = s.list(dir, |e| {
+                if e.attributes.is_volume() {
+                    return;
+                }
+                n += 1;
+                if e.attributes.is_directory() {
+                    println!("  {:<12}  <dir>", e.name);
+                } else {
+                    println!("  {:<12} {:>10}", e.name, e.size);
+                }
+            });
+            match r {
+                Ok(()) => println!("{n} entries"),
+                Err(e) => {
+                    println!("error: ls: {e}");
+                }
+            }
+        }
+        Command::Head { file, bytes } => {
+            let Some(s) = mounted(card) else { return };
+            // SAFETY: the console holds this region for this command only.
+            let buf = &mut unsafe { memory::ArenaRegion::ImageFile.bytes() }[..bytes];
+            match s.read_file(file, buf, true, |_, _| {}) {
+                Ok(t) => {
+                    let n = t.bytes;
+                    for (i, row) in buf[..n].chunks(16).enumerate() {
+                        print!("  {:06x} ", i * 16);
+                        for b in row {
+                            print!(" {b:02x}");
+                        }
+                        for _ in row.len()..16 {
+                            print!("   ");
+                        }
+                        print!("  ");
+                        for &b in row {
+                            print!("{}", if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' });
+                        }
+                        println!();
+                    }
+                    println!("{file}: first {n} bytes");
+                }
+                Err(e) => println!("error: head {file}: {e}"),
+            }
+        }
+        Command::LoadModel(file) => {
+            let Some(s) = mounted(card) else { return };
+            // SAFETY: the console holds this region for this command only.
+            let buf = unsafe { memory::ArenaRegion::ModelFile.bytes() };
+            let r = s.read_file(file, buf, false, |done, total| println!("  {file}: {} of {} KiB", done >> 10, total >> 10));
+            match r {
+                Ok(t) => {
+                    println!("{file}: {} bytes in {} ms ({} KiB/s) at 0x{:09x}", t.bytes, t.micros / 1000, t.kib_per_s(), memory::ArenaRegion::ModelFile.range().start);
+                    match xlic_model::package::Package::parse(&buf[..t.bytes], &accel_regs::HW_LIMITS) {
+                        Ok(p) => println!(
+                            "model package ok: format version {}, {} layers, every CRC matches, built for {} lanes x {} pof, tiles {}x{}",
+                            xlic_model::package::FORMAT_VERSION,
+                            xlic_model::LAYERS.len(),
+                            p.hw.lanes,
+                            p.hw.pof,
+                            p.hw.tile_rows,
+                            p.hw.tile_cols
+                        ),
+                        Err(e) => println!("error: load model {file}: {e}"),
+                    }
+                }
+                Err(e) => println!("error: load model {file}: {e}"),
+            }
+        }
         Command::Help(None) => {
             println!("commands:");
             for c in COMMANDS {

@@ -1,3 +1,4 @@
 //! Peripheral drivers, one per file, each a tock-registers block behind a
 //! small interface.
 pub mod cadence_uart;
+pub mod sdhci;

@@ -107,3 +107,36 @@ pub fn stack_guard_owner(addr: u64) -> Option<(usize, StackKind)> {
         }
     })
 }
+
+/// Fixed regions of the arena for files loaded from the card. (The
+/// end-to-end pipeline extends this map with weights and feature maps.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArenaRegion {
+    /// The model package as read from the card.
+    ModelFile,
+    /// An image file as read from the card.
+    ImageFile,
+}
+
+impl ArenaRegion {
+    const MIB: u64 = 1 << 20;
+    pub fn range(self) -> Range<u64> {
+        let a = arena().start;
+        match self {
+            ArenaRegion::ModelFile => a..a + 16 * Self::MIB,
+            ArenaRegion::ImageFile => a + 16 * Self::MIB..a + 48 * Self::MIB,
+        }
+    }
+
+    /// The region as bytes.
+    ///
+    /// # Safety
+    /// Only one slice of a region may be alive at a time (the console
+    /// holds it for one command).
+    pub unsafe fn bytes(self) -> &'static mut [u8] {
+        let r = self.range();
+        // SAFETY: the arena is reserved by the linker script for these
+        // buffers and mapped normal memory; exclusivity is the caller's.
+        unsafe { core::slice::from_raw_parts_mut(r.start as *mut u8, (r.end - r.start) as usize) }
+    }
+}

@@ -39,3 +39,13 @@ pub unsafe fn init_uarts() {
     console_uart().init(CONSOLE_DIVISORS);
     log_uart().init(CONSOLE_DIVISORS);
 }
+
+/// SD1: the ZCU102's card slot (QEMU: `-drive if=sd,index=1`).
+pub const SD1_BASE: usize = 0xff17_0000;
+
+/// The card-slot controller.
+pub fn sd_card() -> crate::drivers::sdhci::Sdhci {
+    // SAFETY: SD1's SDHCI register block is at this address, mapped as
+    // device memory; the console owns the one handle that issues commands.
+    unsafe { crate::drivers::sdhci::Sdhci::new(SD1_BASE) }
+}

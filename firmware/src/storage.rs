@@ -1,0 +1,153 @@
+//! Files on the SD card: FAT32 through embedded-sdmmc on the SDHCI driver.
+use crate::arch::aarch64::time::Instant;
+use crate::drivers::sdhci::{CardInfo, SdError, Sdhci};
+use core::ops::ControlFlow;
+use embedded_sdmmc::{DirEntry, Mode, RawDirectory, TimeSource, Timestamp, VolumeIdx, VolumeManager};
+
+/// The board has no battery-backed clock: files get a fixed date.
+pub struct FixedClock;
+
+impl TimeSource for FixedClock {
+    fn get_timestamp(&self) -> Timestamp {
+        Timestamp { year_since_1970: 56, zero_indexed_month: 0, zero_indexed_day: 0, hours: 0, minutes: 0, seconds: 0 }
+    }
+}
+
+type Volumes = VolumeManager<Sdhci, FixedClock, 4, 4, 1>;
+
+#[derive(Debug)]
+pub enum StorageError {
+    Card(SdError),
+    NoFilesystem,
+    NotFound,
+    BadName,
+    IsDirectory,
+    TooLarge { size: u32, room: usize },
+    Filesystem(embedded_sdmmc::Error<SdError>),
+}
+
+impl core::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            StorageError::Card(e) => write!(f, "{e}"),
+            StorageError::NoFilesystem => write!(f, "no FAT partition on the card (make one with `cargo xtask card`)"),
+            StorageError::NotFound => write!(f, "no such file or directory on the card"),
+            StorageError::BadName => write!(f, "not a valid 8.3 file name"),
+            StorageError::IsDirectory => write!(f, "that is a directory"),
+            StorageError::TooLarge { size, room } => write!(f, "file is {size} bytes; its buffer holds {room}"),
+            StorageError::Filesystem(e) => write!(f, "file system error: {e:?}"),
+        }
+    }
+}
+
+impl From<embedded_sdmmc::Error<SdError>> for StorageError {
+    fn from(e: embedded_sdmmc::Error<SdError>) -> Self {
+        use embedded_sdmmc::Error as E;
+        match e {
+            E::DeviceError(d) => StorageError::Card(d),
+            E::NotFound => StorageError::NotFound,
+            E::FilenameError(_) => StorageError::BadName,
+            E::OpenedDirAsFile => StorageError::IsDirectory,
+            E::NoSuchVolume | E::FormatError(_) => StorageError::NoFilesystem,
+            other => StorageError::Filesystem(other),
+        }
+    }
+}
+
+/// The mounted card.
+pub struct Storage {
+    volumes: Volumes,
+    pub card: CardInfo,
+}
+
+/// How a transfer went, for the console.
+pub struct Transfer {
+    pub bytes: usize,
+    pub micros: u64,
+}
+
+impl Transfer {
+    pub fn kib_per_s(&self) -> u64 {
+        (self.bytes as u64 * 1_000_000 / 1024).checked_div(self.micros).unwrap_or(0)
+    }
+}
+
+impl Storage {
+    /// Identify the card and check it holds a FAT volume.
+    pub fn mount(mut sd: Sdhci) -> Result<Storage, StorageError> {
+        let card = sd.init().map_err(StorageError::Card)?;
+        let volumes = VolumeManager::new(sd, FixedClock);
+        let v = volumes.open_raw_volume(VolumeIdx(0))?;
+        volumes.close_volume(v)?;
+        Ok(Storage { volumes, card })
+    }
+
+    fn with_dir<R>(&self, dir: Option<&str>, f: impl FnOnce(&Volumes, RawDirectory) -> Result<R, StorageError>) -> Result<R, StorageError> {
+        let vm = &self.volumes;
+        let vol = vm.open_raw_volume(VolumeIdx(0))?;
+        let result = (|| {
+            let root = vm.open_root_dir(vol)?;
+            let r = match dir {
+                None => f(vm, root),
+                Some(d) => match vm.open_dir(root, d) {
+                    Ok(sub) => {
+                        let r = f(vm, sub);
+                        vm.close_dir(sub)?;
+                        r
+                    }
+                    Err(e) => Err(e.into()),
+                },
+            };
+            vm.close_dir(root)?;
+            r
+        })();
+        vm.close_volume(vol)?;
+        result
+    }
+
+    /// Call `each` for every entry of the root directory (or of `dir`).
+    pub fn list(&self, dir: Option<&str>, mut each: impl FnMut(&DirEntry)) -> Result<(), StorageError> {
+        self.with_dir(dir, |vm, d| {
+            vm.iterate_dir(d, |e| {
+                each(e);
+                ControlFlow::Continue(())
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Read a whole file into `buf` (or, with `prefix`, as much of it as
+    /// fits), reporting progress every MiB.
+    pub fn read_file(&self, name: &str, buf: &mut [u8], prefix: bool, mut progress: impl FnMut(usize, usize)) -> Result<Transfer, StorageError> {
+        self.with_dir(None, |vm, root| {
+            let f = vm.open_file_in_dir(root, name, Mode::ReadOnly)?;
+            let result = (|| {
+                let mut size = vm.file_length(f)?;
+                if size as usize > buf.len() {
+                    if !prefix {
+                        return Err(StorageError::TooLarge { size, room: buf.len() });
+                    }
+                    size = buf.len() as u32;
+                }
+                let t = Instant::now();
+                let mut done = 0;
+                let mut next_report = 1 << 20;
+                while done < size as usize {
+                    let end = (done + (1 << 20)).min(size as usize);
+                    let n = vm.read(f, &mut buf[done..end])?;
+                    if n == 0 {
+                        break;
+                    }
+                    done += n;
+                    if done >= next_report {
+                        progress(done, size as usize);
+                        next_report += 1 << 20;
+                    }
+                }
+                Ok(Transfer { bytes: done, micros: t.elapsed().as_micros() as u64 })
+            })();
+            vm.close_file(f)?;
+            result
+        })
+    }
+}
