@@ -20,6 +20,7 @@ pub mod arch;
 pub mod bsp;
 pub mod console;
 pub mod drivers;
+pub mod image;
 pub mod log;
 pub mod print;
 pub mod storage;

@@ -103,3 +103,57 @@ fn no_card_and_no_filesystem_are_reported() {
     let r = s.command("ls", REPLY).unwrap();
     assert!(r.contains("error: card: no FAT partition on the card"), "{r}");
 }
+
+fn crc_line(text: &str, key: &str) -> Option<u32> {
+    let rest = &text[text.find(key)? + key.len()..];
+    u32::from_str_radix(rest.get(..8)?, 16).ok()
+}
+
+fn encode(color: png::ColorType, depth: png::BitDepth, data: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(color);
+    enc.set_depth(depth);
+    enc.write_header().unwrap().write_image_data(data).unwrap();
+    out
+}
+
+/// The firmware's PNG decoder and input-map writer against the host's:
+/// CRC-32 of the RGB pixels and of the accelerator's input map.
+#[test]
+fn images_decode_in_the_firmware_as_on_the_host() {
+    let dir = xlic_ref::data::images_dir(&xlic_ref::data::default_dir());
+    let names = ["chelsea.png", "astronaut.png", "motorcycle_left.png"];
+    let mut files: Vec<(String, Vec<u8>)> = names.iter().map(|n| (xlic_cardimg::short_name(n), std::fs::read(dir.join(n)).unwrap())).collect();
+    // A gray image (converted, with a note) and the kinds that are refused.
+    let gray: Vec<u8> = (0..40 * 24).map(|i| (i * 7 % 256) as u8).collect();
+    files.push(("GRAY.PNG".into(), encode(png::ColorType::Grayscale, png::BitDepth::Eight, &gray, 40, 24)));
+    files.push(("DEEP.PNG".into(), encode(png::ColorType::Rgb, png::BitDepth::Sixteen, &vec![0u8; 40 * 24 * 6], 40, 24)));
+    files.push(("TINY.PNG".into(), encode(png::ColorType::Rgb, png::BitDepth::Eight, &[0u8; 8 * 8 * 3], 8, 8)));
+    let chelsea = files[0].1.clone();
+    files.push(("TRUNC.PNG".into(), chelsea[..chelsea.len() / 2].to_vec()));
+    let img = temp("images.img");
+    xlic_cardimg::build(&img, &files, 64).unwrap();
+    let mut s = boot(Some(&img));
+    for (i, n) in names.iter().enumerate() {
+        let host = xlic_ref::Rgb8::load_png(&dir.join(n)).unwrap().0;
+        for pad in [xlic_model::PadMode::Edge, xlic_model::PadMode::Zero] {
+            let out = s.command(&format!("load image {} {}", files[i].0, pad.name()), REPLY).unwrap();
+            let g = xlic_model::Geometry::new(host.width, host.height, pad, accel_regs::HW_LIMITS.max_side).unwrap();
+            let map = xlic_quant::pipeline::input_map(&host, &g, &accel_regs::HW_LIMITS);
+            let map_bytes: Vec<u8> = map.iter().flat_map(|v| v.to_le_bytes()).collect();
+            assert_eq!(crc_line(&out, "pixels CRC-32 0x"), Some(xlic_model::crc32::crc32(&host.data)), "{n}:\n{out}");
+            let map_crc = out.lines().find(|l| l.starts_with("input map")).and_then(|l| crc_line(l, "CRC-32 0x"));
+            assert_eq!(map_crc, Some(xlic_model::crc32::crc32(&map_bytes)), "{n} {}:\n{out}", pad.name());
+        }
+    }
+    let out = s.command("load image GRAY.PNG", REPLY).unwrap();
+    assert!(out.contains("note: gray channel used for R, G and B") && out.contains("image 40x24 gray 8-bit"), "{out}");
+    let out = s.command("load image DEEP.PNG", REPLY).unwrap();
+    assert!(out.contains("error: load image DEEP.PNG: 16-bit PNGs are not supported"), "{out}");
+    let out = s.command("load image TINY.PNG", REPLY).unwrap();
+    assert!(out.contains("error: load image TINY.PNG: image 8x8 is too small"), "{out}");
+    let out = s.command("load image TRUNC.PNG", REPLY).unwrap();
+    assert!(out.contains("error: load image TRUNC.PNG: not a valid PNG"), "{out}");
+    assert!(s.command("ls", REPLY).unwrap().contains("entries"), "the console must still work");
+}

@@ -18,7 +18,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "card", usage: "card", summary: "identify the SD card and mount its FAT volume" },
     CommandSpec { name: "ls", usage: "ls [DIR]", summary: "list the card's root directory (or DIR)" },
     CommandSpec { name: "head", usage: "head FILE [BYTES]", summary: "hex dump of the first BYTES (default 256) of a file" },
-    CommandSpec { name: "load", usage: "load model FILE", summary: "read a model package into DDR and check it (magic, version, CRCs, hardware)" },
+    CommandSpec { name: "load", usage: "load model|image FILE [edge|zero]", summary: "read a model package and check it, or decode a PNG into the accelerator's input map" },
     CommandSpec { name: "fault", usage: "fault null|stack|undef", summary: "raise a CPU fault on purpose to see the exception report (halts)" },
     CommandSpec { name: "reboot", usage: "reboot", summary: "restart the system (PS soft reset)" },
     CommandSpec { name: "exit", usage: "exit [CODE]", summary: "leave QEMU with exit status CODE (default 0); halts on the board" },
@@ -48,6 +48,7 @@ pub enum Command<'a> {
     Ls(Option<&'a str>),
     Head { file: &'a str, bytes: usize },
     LoadModel(&'a str),
+    LoadImage { file: &'a str, pad: xlic_model::PadMode },
     Fault(FaultKind),
     Reboot,
     Exit(u32),
@@ -93,7 +94,18 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             return n.parse().ok().filter(|&b| b > 0 && b <= 4096).map(|bytes| Command::Head { file, bytes }).ok_or(ParseError::BadArgument { command, arg: n });
         }
         ("load", Some("model"), Some(file)) if !too_many => return Ok(Command::LoadModel(file)),
-        ("load", Some("model"), None) => return Err(ParseError::MissingArgument { command }),
+        ("load", Some("image"), Some(file)) => {
+            let mut rest = line.split_ascii_whitespace().skip(3);
+            let pad = match rest.next() {
+                None => xlic_model::PadMode::Edge,
+                Some(p) => xlic_model::PadMode::from_name(p).ok_or(ParseError::BadArgument { command, arg: p })?,
+            };
+            if rest.next().is_some() {
+                return Err(ParseError::TooManyArguments { command });
+            }
+            return Ok(Command::LoadImage { file, pad });
+        }
+        ("load", Some("model" | "image"), None) => return Err(ParseError::MissingArgument { command }),
         ("load", Some(other), _) if other != "model" => return Err(ParseError::BadArgument { command, arg: other }),
         ("load", None, _) => return Err(ParseError::MissingArgument { command }),
         _ => {}
@@ -185,9 +197,12 @@ mod tests {
         assert_eq!(message(parse("exit -1").unwrap_err()), "'exit': cannot use '-1'; usage: exit [CODE]");
         assert_eq!(message(parse("help frob").unwrap_err()), "'help': cannot use 'frob'; usage: help [COMMAND]");
         assert!(matches!(parse("exit 1 2"), Err(ParseError::TooManyArguments { .. })));
-        assert_eq!(message(parse("load").unwrap_err()), "'load' needs an argument; usage: load model FILE");
-        assert_eq!(message(parse("load model").unwrap_err()), "'load' needs an argument; usage: load model FILE");
-        assert_eq!(message(parse("load weights X").unwrap_err()), "'load': cannot use 'weights'; usage: load model FILE");
+        assert_eq!(message(parse("load").unwrap_err()), "'load' needs an argument; usage: load model|image FILE [edge|zero]");
+        assert_eq!(message(parse("load image").unwrap_err()), "'load' needs an argument; usage: load model|image FILE [edge|zero]");
+        assert_eq!(message(parse("load weights X").unwrap_err()), "'load': cannot use 'weights'; usage: load model|image FILE [edge|zero]");
+        assert_eq!(message(parse("load image A.PNG tiled").unwrap_err()), "'load': cannot use 'tiled'; usage: load model|image FILE [edge|zero]");
+        assert_eq!(parse("load image A.PNG zero"), Ok(Command::LoadImage { file: "A.PNG", pad: xlic_model::PadMode::Zero }));
+        assert_eq!(parse("load image A.PNG"), Ok(Command::LoadImage { file: "A.PNG", pad: xlic_model::PadMode::Edge }));
         assert_eq!(message(parse("head X 0").unwrap_err()), "'head': cannot use '0'; usage: head FILE [BYTES]");
         assert!(matches!(parse("load model A B"), Err(ParseError::TooManyArguments { .. })));
     }

@@ -152,6 +152,50 @@ fn execute(cmd: Command, card: &mut Option<Storage>) {
                 Err(e) => println!("error: head {file}: {e}"),
             }
         }
+        Command::LoadImage { file, pad } => {
+            let Some(s) = mounted(card) else { return };
+            // SAFETY: the console holds these regions for this command only.
+            let (buf, scratch, map) = unsafe {
+                (memory::ArenaRegion::ImageFile.bytes(), memory::ArenaRegion::ImageDecode.bytes(), memory::ArenaRegion::InputMap.bytes())
+            };
+            let t = match s.read_file(file, buf, false, |done, total| println!("  {file}: {} of {} KiB", done >> 10, total >> 10)) {
+                Ok(t) => t,
+                Err(e) => {
+                    println!("error: load image {file}: {e}");
+                    return;
+                }
+            };
+            println!("{file}: {} bytes in {} ms ({} KiB/s)", t.bytes, t.micros / 1000, t.kib_per_s());
+            let hw = accel_regs::HW_LIMITS;
+            match crate::image::load(&buf[..t.bytes], scratch, map, pad, hw.lanes, hw.max_side) {
+                Ok(img) => {
+                    let g = img.geometry;
+                    if let Some(n) = img.note {
+                        println!("note: {n}");
+                    }
+                    println!(
+                        "image {}x{} {} 8-bit, decoded in {} ms; pixels CRC-32 0x{:08x}",
+                        g.image.w,
+                        g.image.h,
+                        img.color,
+                        img.decode_micros / 1000,
+                        img.rgb_crc
+                    );
+                    println!(
+                        "input map {}x{} ({} padding), {} bytes at 0x{:09x}, CRC-32 0x{:08x}; latent will be {}x{}",
+                        g.coded.w,
+                        g.coded.h,
+                        pad.name(),
+                        img.map_bytes,
+                        memory::ArenaRegion::InputMap.range().start,
+                        img.map_crc,
+                        g.latent().w,
+                        g.latent().h
+                    );
+                }
+                Err(e) => println!("error: load image {file}: {e}"),
+            }
+        }
         Command::LoadModel(file) => {
             let Some(s) = mounted(card) else { return };
             // SAFETY: the console holds this region for this command only.

@@ -116,6 +116,11 @@ pub enum ArenaRegion {
     ModelFile,
     /// An image file as read from the card.
     ImageFile,
+    /// The decoded pixels of that image (up to 4096 x 4096 RGBA plus the
+    /// PNG row filter bytes).
+    ImageDecode,
+    /// The accelerator's input map of that image (INT16, 8 lanes).
+    InputMap,
 }
 
 impl ArenaRegion {
@@ -125,6 +130,8 @@ impl ArenaRegion {
         match self {
             ArenaRegion::ModelFile => a..a + 16 * Self::MIB,
             ArenaRegion::ImageFile => a + 16 * Self::MIB..a + 48 * Self::MIB,
+            ArenaRegion::ImageDecode => a + 48 * Self::MIB..a + 128 * Self::MIB,
+            ArenaRegion::InputMap => a + 128 * Self::MIB..a + 400 * Self::MIB,
         }
     }
 
