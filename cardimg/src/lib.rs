@@ -22,6 +22,8 @@ pub enum CardError {
     Io(#[from] io::Error),
     #[error("card size {0} MiB is too small for FAT32 (at least {MIN_SIZE_MIB} MiB)")]
     TooSmall(u64),
+    #[error("card size {0} MiB is not a power of two, which QEMU's SD card model requires")]
+    NotPowerOfTwo(u64),
     #[error("{0} is not a card image with an MBR and a FAT32 partition")]
     NoPartition(String),
     #[error("no file {0} on the card")]
@@ -124,6 +126,9 @@ pub fn build(out: &Path, files: &[(String, Vec<u8>)], size_mib: u64) -> Result<(
     if size_mib < MIN_SIZE_MIB {
         return Err(CardError::TooSmall(size_mib));
     }
+    if !size_mib.is_power_of_two() {
+        return Err(CardError::NotPowerOfTwo(size_mib));
+    }
     let mut seen = std::collections::HashSet::new();
     for (n, _) in files {
         if !seen.insert(n.to_ascii_uppercase()) {
@@ -166,6 +171,14 @@ fn with_fs<R>(img: &Path, f: impl FnOnce(&fatfs::FileSystem<&mut Partition>) -> 
 /// Names and sizes of the files in the card's root directory.
 pub fn list(img: &Path) -> Result<Vec<(String, u64)>, CardError> {
     with_fs(img, |fs| Ok(fs.root_dir().iter().filter_map(|e| e.ok()).filter(|e| e.is_file()).map(|e| (e.short_file_name(), e.len())).collect()))
+}
+
+/// Free space on the card, in bytes.
+pub fn free_bytes(img: &Path) -> Result<u64, CardError> {
+    with_fs(img, |fs| {
+        let st = fs.stats()?;
+        Ok(st.free_clusters() as u64 * st.cluster_size() as u64)
+    })
 }
 
 /// The contents of one file (by its 8.3 name, any case).
@@ -212,6 +225,7 @@ mod tests {
         assert!(matches!(read(&img, "NOPE.TXT"), Err(CardError::Missing(_))));
         std::fs::write(&img, vec![0u8; 4096]).unwrap();
         assert!(matches!(list(&img), Err(CardError::NoPartition(_))));
+        assert!(matches!(build(&img, &[], 96), Err(CardError::NotPowerOfTwo(96))));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

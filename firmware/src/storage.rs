@@ -2,7 +2,10 @@
 use crate::arch::aarch64::time::Instant;
 use crate::drivers::sdhci::{CardInfo, SdError, Sdhci};
 use core::ops::ControlFlow;
-use embedded_sdmmc::{DirEntry, Mode, RawDirectory, TimeSource, Timestamp, VolumeIdx, VolumeManager};
+use embedded_sdmmc::{Block, BlockDevice, DirEntry, Mode, RawDirectory, ShortFileName, TimeSource, Timestamp, VolumeIdx, VolumeManager};
+
+/// Where outputs are written before they get their final name.
+pub const TEMP_NAME: &str = "~XLICTMP.TMP";
 
 /// The board has no battery-backed clock: files get a fixed date.
 pub struct FixedClock;
@@ -23,6 +26,8 @@ pub enum StorageError {
     BadName,
     IsDirectory,
     TooLarge { size: u32, room: usize },
+    Exists,
+    CardFull,
     Filesystem(embedded_sdmmc::Error<SdError>),
 }
 
@@ -35,6 +40,8 @@ impl core::fmt::Display for StorageError {
             StorageError::BadName => write!(f, "not a valid 8.3 file name"),
             StorageError::IsDirectory => write!(f, "that is a directory"),
             StorageError::TooLarge { size, room } => write!(f, "file is {size} bytes; its buffer holds {room}"),
+            StorageError::Exists => write!(f, "a file of that name exists; it is left as it is"),
+            StorageError::CardFull => write!(f, "the card is full; nothing was written under the final name"),
             StorageError::Filesystem(e) => write!(f, "file system error: {e:?}"),
         }
     }
@@ -49,6 +56,7 @@ impl From<embedded_sdmmc::Error<SdError>> for StorageError {
             E::FilenameError(_) => StorageError::BadName,
             E::OpenedDirAsFile => StorageError::IsDirectory,
             E::NoSuchVolume | E::FormatError(_) => StorageError::NoFilesystem,
+            E::NotEnoughSpace | E::DiskFull => StorageError::CardFull,
             other => StorageError::Filesystem(other),
         }
     }
@@ -114,6 +122,79 @@ impl Storage {
             })?;
             Ok(())
         })
+    }
+
+    /// Write `data` to `name` so that a failure never leaves a partial file
+    /// under that name: the data goes to [`TEMP_NAME`], which is renamed
+    /// once complete. An existing `name` is replaced only with `replace`
+    /// (outputs of the firmware), never otherwise (inputs stay intact).
+    pub fn write_file(&self, name: &str, data: &[u8], replace: bool, mut progress: impl FnMut(usize, usize)) -> Result<Transfer, StorageError> {
+        let final_name = ShortFileName::create_from_str(name).map_err(|_| StorageError::BadName)?;
+        let t = Instant::now();
+        let entry = self.with_dir(None, |vm, root| {
+            let exists = match vm.find_directory_entry(root, name) {
+                Ok(e) if e.attributes.is_directory() => return Err(StorageError::IsDirectory),
+                Ok(_) => true,
+                Err(embedded_sdmmc::Error::NotFound) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if exists && !replace {
+                return Err(StorageError::Exists);
+            }
+            // A temp file left by an earlier failure is stale: drop it.
+            match vm.delete_entry_in_dir(root, TEMP_NAME) {
+                Ok(()) | Err(embedded_sdmmc::Error::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let f = vm.open_file_in_dir(root, TEMP_NAME, Mode::ReadWriteCreate)?;
+            let mut written = 0;
+            let result = (|| {
+                for chunk in data.chunks(1 << 20) {
+                    vm.write(f, chunk)?;
+                    written += chunk.len();
+                    progress(written, data.len());
+                }
+                Ok::<(), StorageError>(())
+            })();
+            vm.close_file(f)?;
+            if let Err(e) = result {
+                let _ = vm.delete_entry_in_dir(root, TEMP_NAME);
+                return Err(e);
+            }
+            if exists {
+                vm.delete_entry_in_dir(root, name)?;
+            }
+            Ok(vm.find_directory_entry(root, TEMP_NAME)?)
+        })?;
+        self.rename_entry(&entry, &final_name)?;
+        Ok(Transfer { bytes: data.len(), micros: t.elapsed().as_micros() as u64 })
+    }
+
+    /// Give a closed file's directory entry a new 8.3 name, in place
+    /// (embedded-sdmmc has no rename). One block write: the entry has the
+    /// old name or the new one, never neither.
+    fn rename_entry(&self, entry: &DirEntry, to: &ShortFileName) -> Result<(), StorageError> {
+        let mut name = [b' '; 11];
+        name[..to.base_name().len()].copy_from_slice(to.base_name());
+        name[8..8 + to.extension().len()].copy_from_slice(to.extension());
+        let off = entry.entry_offset as usize;
+        self.volumes.device(|d| {
+            let mut block = [Block::new()];
+            d.read(&mut block, entry.entry_block)?;
+            block[0].contents[off..off + 11].copy_from_slice(&name);
+            d.write(&block, entry.entry_block)
+        })
+        .map_err(StorageError::Card)?;
+        // The volume manager caches one block, possibly this one: reading
+        // the volume again replaces it with the boot sector.
+        let v = self.volumes.open_raw_volume(VolumeIdx(0))?;
+        self.volumes.close_volume(v)?;
+        Ok(())
+    }
+
+    /// Delete a file.
+    pub fn delete(&self, name: &str) -> Result<(), StorageError> {
+        self.with_dir(None, |vm, root| Ok(vm.delete_entry_in_dir(root, name)?))
     }
 
     /// Read a whole file into `buf` (or, with `prefix`, as much of it as

@@ -157,3 +157,55 @@ fn images_decode_in_the_firmware_as_on_the_host() {
     assert!(out.contains("error: load image TRUNC.PNG: not a valid PNG"), "{out}");
     assert!(s.command("ls", REPLY).unwrap().contains("entries"), "the console must still work");
 }
+
+/// Writes from the firmware (embedded-sdmmc) read back on the host by
+/// fatfs: an 8 MB copy across many clusters and multi-block writes; the
+/// temporary name never survives; an existing file is never overwritten;
+/// a full card leaves nothing under the final name.
+#[test]
+fn firmware_writes_are_whole_or_absent() {
+    let pattern: Vec<u8> = (0..8_000_000u32).map(|i| (i.wrapping_mul(2246822519) >> 23) as u8).collect();
+    let img = temp("write.img");
+    xlic_cardimg::build(&img, &[("PATTERN.BIN".into(), pattern.clone()), ("KEEP.TXT".into(), b"keep me".to_vec())], 64).unwrap();
+    let mut s = boot(Some(&img));
+    let r = s.command("cp PATTERN.BIN COPY.BIN", REPLY).unwrap();
+    assert!(r.contains("PATTERN.BIN -> COPY.BIN: 8000000 bytes"), "{r}");
+    let r = s.command("cp PATTERN.BIN KEEP.TXT", REPLY).unwrap();
+    assert!(r.contains("error: cp PATTERN.BIN KEEP.TXT: a file of that name exists; it is left as it is"), "{r}");
+    s.send(b"exit\n").unwrap();
+    s.wait(REPLY).unwrap();
+    assert_eq!(xlic_cardimg::read(&img, "COPY.BIN").unwrap(), pattern);
+    assert_eq!(xlic_cardimg::read(&img, "KEEP.TXT").unwrap(), b"keep me");
+    let names: Vec<String> = xlic_cardimg::list(&img).unwrap().into_iter().map(|(n, _)| n).collect();
+    assert!(!names.iter().any(|n| n.contains("XLICTMP")), "temporary file left: {names:?}");
+
+    // A card filled to within about 1 MB has no room for a 2 MB copy.
+    let full = temp("full.img");
+    xlic_cardimg::build(&full, &[], 64).unwrap();
+    let empty = xlic_cardimg::free_bytes(&full).unwrap() as usize;
+    let files = vec![("BIG.BIN".to_string(), vec![0xa5u8; 2_000_000]), ("FILL.BIN".to_string(), vec![0x5au8; empty - 3_000_000])];
+    xlic_cardimg::build(&full, &files, 64).unwrap();
+    assert!(xlic_cardimg::free_bytes(&full).unwrap() < 2_000_000);
+    let mut s = boot(Some(&full));
+    let r = s.command("cp BIG.BIN BIG2.BIN", REPLY).unwrap();
+    assert!(r.contains("error: cp BIG.BIN BIG2.BIN: the card is full; nothing was written under the final name"), "{r}");
+    s.send(b"exit\n").unwrap();
+    s.wait(REPLY).unwrap();
+    let mut names: Vec<String> = xlic_cardimg::list(&full).unwrap().into_iter().map(|(n, _)| n).collect();
+    names.sort();
+    assert_eq!(names, vec!["BIG.BIN".to_string(), "FILL.BIN".to_string()], "after a failed write");
+}
+
+#[test]
+fn corrupt_boot_sector_is_reported() {
+    let img = temp("corrupt.img");
+    xlic_cardimg::build(&img, &[("A.TXT".into(), b"a".to_vec())], 64).unwrap();
+    // Zero the partition's boot sector (the MBR still points at it).
+    let mut bytes = std::fs::read(&img).unwrap();
+    let at = (xlic_cardimg::PARTITION_START_LBA * xlic_cardimg::SECTOR) as usize;
+    bytes[at..at + 512].fill(0);
+    std::fs::write(&img, bytes).unwrap();
+    let mut s = boot(Some(&img));
+    let r = s.command("ls", REPLY).unwrap();
+    assert!(r.contains("error: card: no FAT partition on the card"), "{r}");
+}

@@ -18,6 +18,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "card", usage: "card", summary: "identify the SD card and mount its FAT volume" },
     CommandSpec { name: "ls", usage: "ls [DIR]", summary: "list the card's root directory (or DIR)" },
     CommandSpec { name: "head", usage: "head FILE [BYTES]", summary: "hex dump of the first BYTES (default 256) of a file" },
+    CommandSpec { name: "cp", usage: "cp SRC DST", summary: "copy a file on the card (never over an existing file)" },
+    CommandSpec { name: "rm", usage: "rm FILE", summary: "delete a file on the card" },
     CommandSpec { name: "load", usage: "load model|image FILE [edge|zero]", summary: "read a model package and check it, or decode a PNG into the accelerator's input map" },
     CommandSpec { name: "fault", usage: "fault null|stack|undef", summary: "raise a CPU fault on purpose to see the exception report (halts)" },
     CommandSpec { name: "reboot", usage: "reboot", summary: "restart the system (PS soft reset)" },
@@ -48,6 +50,8 @@ pub enum Command<'a> {
     Ls(Option<&'a str>),
     Head { file: &'a str, bytes: usize },
     LoadModel(&'a str),
+    Copy { from: &'a str, to: &'a str },
+    Remove(&'a str),
     LoadImage { file: &'a str, pad: xlic_model::PadMode },
     Fault(FaultKind),
     Reboot,
@@ -94,6 +98,8 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             return n.parse().ok().filter(|&b| b > 0 && b <= 4096).map(|bytes| Command::Head { file, bytes }).ok_or(ParseError::BadArgument { command, arg: n });
         }
         ("load", Some("model"), Some(file)) if !too_many => return Ok(Command::LoadModel(file)),
+        ("cp", Some(from), Some(to)) if !too_many => return Ok(Command::Copy { from, to }),
+        ("cp", _, None) => return Err(ParseError::MissingArgument { command }),
         ("load", Some("image"), Some(file)) => {
             let mut rest = line.split_ascii_whitespace().skip(3);
             let pad = match rest.next() {
@@ -125,6 +131,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "info" => no_arg(Command::Info),
         "layers" => no_arg(Command::Layers),
         "card" => no_arg(Command::Card),
+        "rm" => arg.map(Command::Remove).ok_or(ParseError::MissingArgument { command }),
         "ls" => Ok(Command::Ls(arg)),
         "head" => match arg {
             None => Err(ParseError::MissingArgument { command }),
@@ -168,6 +175,9 @@ mod tests {
         assert_eq!(parse("head A.BIN"), Ok(Command::Head { file: "A.BIN", bytes: 256 }));
         assert_eq!(parse("head A.BIN 16"), Ok(Command::Head { file: "A.BIN", bytes: 16 }));
         assert_eq!(parse("load model MODEL.PKG"), Ok(Command::LoadModel("MODEL.PKG")));
+        assert_eq!(parse("cp A.BIN B.BIN"), Ok(Command::Copy { from: "A.BIN", to: "B.BIN" }));
+        assert_eq!(parse("rm B.BIN"), Ok(Command::Remove("B.BIN")));
+        assert!(matches!(parse("cp A.BIN"), Err(ParseError::MissingArgument { .. })));
         assert_eq!(parse("reboot"), Ok(Command::Reboot));
         assert_eq!(parse("fault null"), Ok(Command::Fault(FaultKind::Null)));
         assert_eq!(parse("fault   stack"), Ok(Command::Fault(FaultKind::Stack)));

@@ -152,6 +152,35 @@ fn execute(cmd: Command, card: &mut Option<Storage>) {
                 Err(e) => println!("error: head {file}: {e}"),
             }
         }
+        Command::Copy { from, to } => {
+            let Some(s) = mounted(card) else { return };
+            // SAFETY: the console holds this region for this command only.
+            let buf = unsafe { memory::ArenaRegion::ImageFile.bytes() };
+            let r = s.read_file(from, buf, false, |_, _| {}).and_then(|rd| {
+                let wr = s.write_file(to, &buf[..rd.bytes], false, |done, total| {
+                    if total >= 2 << 20 {
+                        println!("  {to}: {} of {} KiB", done >> 10, total >> 10)
+                    }
+                })?;
+                Ok((rd, wr))
+            });
+            match r {
+                Ok((rd, wr)) => println!(
+                    "{from} -> {to}: {} bytes; read {} KiB/s, write {} KiB/s",
+                    rd.bytes,
+                    rd.kib_per_s(),
+                    wr.kib_per_s()
+                ),
+                Err(e) => println!("error: cp {from} {to}: {e}"),
+            }
+        }
+        Command::Remove(file) => {
+            let Some(s) = mounted(card) else { return };
+            match s.delete(file) {
+                Ok(()) => println!("{file} deleted"),
+                Err(e) => println!("error: rm {file}: {e}"),
+            }
+        }
         Command::LoadImage { file, pad } => {
             let Some(s) = mounted(card) else { return };
             // SAFETY: the console holds these regions for this command only.
