@@ -16,7 +16,183 @@ impl TimeSource for FixedClock {
     }
 }
 
-type Volumes = VolumeManager<Sdhci, FixedClock, 4, 4, 1>;
+/// Blocks moved per SD command by the read-ahead and the write batch.
+const RUN: usize = 128;
+
+/// Aligned to its own size, so an SDMA transfer into it never crosses a
+/// 512 KiB boundary: QEMU 7.2 does not resume after a boundary stop (the
+/// driver does, as the spec says, for the board).
+#[repr(C, align(65536))]
+struct DmaBuffer([u8; RUN * 512]);
+
+static mut READ_AHEAD: [DmaBuffer; 2] = [const { DmaBuffer([0; RUN * 512]) }; 2];
+static mut WRITE_BATCH: [DmaBuffer; 2] = [const { DmaBuffer([0; RUN * 512]) }; 2];
+
+/// One read-ahead run: `count` blocks from `start`.
+struct ReadRun {
+    buf: &'static mut DmaBuffer,
+    start: u32,
+    count: u32,
+}
+
+impl ReadRun {
+    fn holds(&self, idx: u32) -> bool {
+        (self.start..self.start + self.count).contains(&idx)
+    }
+}
+
+struct Runs {
+    /// Two runs, so the FAT and the file data (which FAT32 with small
+    /// clusters visits alternately) do not evict each other.
+    read: [ReadRun; 2],
+    /// The run used least recently (replaced on a miss).
+    lru: usize,
+    /// Two batches of consecutive writes (file data, and the FAT).
+    write: [ReadRun; 2],
+    write_lru: usize,
+}
+
+/// The card as embedded-sdmmc sees it. embedded-sdmmc asks for one block
+/// at a time; this reads ahead with one multi-block command (CMD18) and
+/// gathers consecutive writes into one (CMD25), both by SDMA. Pending
+/// writes are flushed before any read that overlaps them and by
+/// [`Storage`] at the end of every operation that writes.
+pub struct CardDevice {
+    sd: Sdhci,
+    runs: core::cell::RefCell<Runs>,
+}
+
+impl CardDevice {
+    fn new(sd: Sdhci) -> Self {
+        // SAFETY: one CardDevice exists at a time (the console's mounted
+        // card), so these DMA buffers have a single owner.
+        let ([a, b], [c, d]) = unsafe { (&mut *core::ptr::addr_of_mut!(READ_AHEAD), &mut *core::ptr::addr_of_mut!(WRITE_BATCH)) };
+        let read = [ReadRun { buf: a, start: 0, count: 0 }, ReadRun { buf: b, start: 0, count: 0 }];
+        let write = [ReadRun { buf: c, start: 0, count: 0 }, ReadRun { buf: d, start: 0, count: 0 }];
+        CardDevice { sd, runs: core::cell::RefCell::new(Runs { read, lru: 0, write, write_lru: 0 }) }
+    }
+
+    fn flush_batch(&self, batch: &mut ReadRun) -> Result<(), SdError> {
+        if batch.count > 0 {
+            self.sd.write_from(batch.start, &batch.buf.0[..batch.count as usize * 512])?;
+            batch.count = 0;
+        }
+        Ok(())
+    }
+
+    fn flush_runs(&self, r: &mut Runs) -> Result<(), SdError> {
+        for b in r.write.iter_mut() {
+            self.flush_batch(b)?;
+        }
+        Ok(())
+    }
+
+    /// Write any gathered blocks to the card.
+    pub fn flush(&self) -> Result<(), SdError> {
+        self.flush_runs(&mut self.runs.borrow_mut())
+    }
+}
+
+fn overlaps(a: u32, an: u32, b: u32, bn: u32) -> bool {
+    a < b + bn && b < a + an
+}
+
+impl BlockDevice for CardDevice {
+    type Error = SdError;
+
+    fn read(&self, blocks: &mut [Block], start: embedded_sdmmc::BlockIdx) -> Result<(), SdError> {
+        let mut r = self.runs.borrow_mut();
+        let start = start.0;
+        for k in 0..2 {
+            if overlaps(start, blocks.len() as u32, r.write[k].start, r.write[k].count) {
+                self.flush_batch(&mut r.write[k])?;
+            }
+        }
+        let total = self.sd.card().map(|c| c.blocks).ok_or(SdError::NoCard)?;
+        for (i, b) in blocks.iter_mut().enumerate() {
+            let idx = start + i as u32;
+            let k = match r.read.iter().position(|run| run.holds(idx)) {
+                Some(k) => k,
+                None => {
+                    let k = r.lru;
+                    let n = (RUN as u32).min(total.saturating_sub(idx)).max(1);
+                    let Runs { read, write, .. } = &mut *r;
+                    let run = &mut read[k];
+                    run.count = 0;
+                    self.sd.read_into(idx, &mut run.buf.0[..n as usize * 512])?;
+                    run.start = idx;
+                    run.count = n;
+                    // Blocks of the run that a pending batch holds newer.
+                    for w in write.iter() {
+                        for b in w.start..w.start + w.count {
+                            if run.holds(b) {
+                                let (ro, wo) = ((b - run.start) as usize * 512, (b - w.start) as usize * 512);
+                                run.buf.0[ro..ro + 512].copy_from_slice(&w.buf.0[wo..wo + 512]);
+                            }
+                        }
+                    }
+                    k
+                }
+            };
+            r.lru = 1 - k;
+            let run = &r.read[k];
+            let off = (idx - run.start) as usize * 512;
+            b.contents.copy_from_slice(&run.buf.0[off..off + 512]);
+        }
+        Ok(())
+    }
+
+    fn write(&self, blocks: &[Block], start: embedded_sdmmc::BlockIdx) -> Result<(), SdError> {
+        let mut r = self.runs.borrow_mut();
+        let (start, n) = (start.0, blocks.len() as u32);
+        // Keep cached reads true: written blocks replace their cached copy.
+        for run in r.read.iter_mut() {
+            for (i, b) in blocks.iter().enumerate() {
+                let idx = start + i as u32;
+                if run.holds(idx) {
+                    let off = (idx - run.start) as usize * 512;
+                    run.buf.0[off..off + 512].copy_from_slice(&b.contents);
+                }
+            }
+        }
+        // A rewrite of a block already in a batch (FAT updates do this)
+        // replaces it there.
+        if n == 1 {
+            if let Some(batch) = r.write.iter_mut().find(|w| w.holds(start)) {
+                let off = (start - batch.start) as usize * 512;
+                batch.buf.0[off..off + 512].copy_from_slice(&blocks[0].contents);
+                return Ok(());
+            }
+        }
+        if n as usize > RUN {
+            self.flush_runs(&mut r)?;
+            return self.sd.write_blocks(start, blocks);
+        }
+        let k = match r.write.iter().position(|w| w.count > 0 && start == w.start + w.count && (w.count + n) as usize <= RUN) {
+            Some(k) => k,
+            None => {
+                let k = r.write_lru;
+                self.flush_batch(&mut r.write[k])?;
+                r.write[k].start = start;
+                k
+            }
+        };
+        r.write_lru = 1 - k;
+        let batch = &mut r.write[k];
+        for (i, b) in blocks.iter().enumerate() {
+            let off = (batch.count as usize + i) * 512;
+            batch.buf.0[off..off + 512].copy_from_slice(&b.contents);
+        }
+        batch.count += n;
+        Ok(())
+    }
+
+    fn num_blocks(&self) -> Result<embedded_sdmmc::BlockCount, SdError> {
+        self.sd.num_blocks()
+    }
+}
+
+type Volumes = VolumeManager<CardDevice, FixedClock, 4, 4, 1>;
 
 #[derive(Debug)]
 pub enum StorageError {
@@ -84,7 +260,7 @@ impl Storage {
     /// Identify the card and check it holds a FAT volume.
     pub fn mount(mut sd: Sdhci) -> Result<Storage, StorageError> {
         let card = sd.init().map_err(StorageError::Card)?;
-        let volumes = VolumeManager::new(sd, FixedClock);
+        let volumes = VolumeManager::new(CardDevice::new(sd), FixedClock);
         let v = volumes.open_raw_volume(VolumeIdx(0))?;
         volumes.close_volume(v)?;
         Ok(Storage { volumes, card })
@@ -165,8 +341,11 @@ impl Storage {
                 vm.delete_entry_in_dir(root, name)?;
             }
             Ok(vm.find_directory_entry(root, TEMP_NAME)?)
-        })?;
-        self.rename_entry(&entry, &final_name)?;
+        });
+        // Success or not, what was gathered (data, or the temp file's
+        // removal) goes to the card now.
+        self.flush()?;
+        self.rename_entry(&entry?, &final_name)?;
         Ok(Transfer { bytes: data.len(), micros: t.elapsed().as_micros() as u64 })
     }
 
@@ -182,7 +361,8 @@ impl Storage {
             let mut block = [Block::new()];
             d.read(&mut block, entry.entry_block)?;
             block[0].contents[off..off + 11].copy_from_slice(&name);
-            d.write(&block, entry.entry_block)
+            d.write(&block, entry.entry_block)?;
+            d.flush()
         })
         .map_err(StorageError::Card)?;
         // The volume manager caches one block, possibly this one: reading
@@ -194,7 +374,19 @@ impl Storage {
 
     /// Delete a file.
     pub fn delete(&self, name: &str) -> Result<(), StorageError> {
-        self.with_dir(None, |vm, root| Ok(vm.delete_entry_in_dir(root, name)?))
+        let r = self.with_dir(None, |vm, root| Ok(vm.delete_entry_in_dir(root, name)?));
+        self.flush()?;
+        r
+    }
+
+    /// Put every gathered write on the card.
+    fn flush(&self) -> Result<(), StorageError> {
+        self.volumes.device(|d| d.flush()).map_err(StorageError::Card)
+    }
+
+    /// Whether the card moves data by SDMA (else PIO).
+    pub fn uses_dma(&self) -> bool {
+        self.volumes.device(|d| d.sd.uses_dma())
     }
 
     /// Read a whole file into `buf` (or, with `prefix`, as much of it as

@@ -95,13 +95,14 @@ fn execute(cmd: Command, card: &mut Option<Storage>) {
             if let Some(s) = mounted(card) {
                 let c = s.card;
                 println!(
-                    "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, {}-bit bus at {} kHz, FAT volume mounted",
+                    "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, {}-bit bus at {} kHz, {}, FAT volume mounted",
                     c.blocks / 2048,
                     c.blocks,
                     if c.high_capacity { "SDHC/SDXC" } else { "SDSC" },
                     c.rca,
                     c.bus_width,
-                    c.clock_khz
+                    c.clock_khz,
+                    if s.uses_dma() { "SDMA with multi-block runs" } else { "PIO" }
                 );
             }
         }

@@ -57,6 +57,7 @@ register_bitfields![u16,
     NORMAL_INT [
         CMD_COMPLETE OFFSET(0) NUMBITS(1) [],
         TRANSFER_COMPLETE OFFSET(1) NUMBITS(1) [],
+        DMA_BOUNDARY OFFSET(3) NUMBITS(1) [],
         BUF_WRITE_READY OFFSET(4) NUMBITS(1) [],
         BUF_READ_READY OFFSET(5) NUMBITS(1) [],
         ERROR OFFSET(15) NUMBITS(1) [],
@@ -207,6 +208,10 @@ pub struct Sdhci {
     regs: &'static RegisterBlock,
     card: Option<CardInfo>,
 }
+
+/// SDMA stops at every 512 KiB boundary of the system address (block
+/// size register bits 14:12 = 7); the driver then gives it the next one.
+const SDMA_BOUNDARY_512K: u16 = 7 << 12;
 
 impl Sdhci {
     /// # Safety
@@ -468,6 +473,95 @@ impl Sdhci {
             }
         }
         self.wait_transfer_complete()
+    }
+
+    /// Whether transfers use SDMA (the controller offers it).
+    pub fn uses_dma(&self) -> bool {
+        self.regs.capabilities.is_set(CAPABILITIES::SDMA)
+    }
+
+    /// Move `count` blocks between the card and the memory at `buf` with
+    /// SDMA. The caller keeps the caches coherent and the buffer alive.
+    fn transfer_dma(&self, start: u32, count: usize, read: bool, buf: u64) -> Result<(), SdError> {
+        let info = self.card.ok_or(SdError::NoCard)?;
+        if start as u64 + count as u64 > info.blocks as u64 {
+            return Err(SdError::OutOfRange { block: start + count as u32 - 1, blocks: info.blocks });
+        }
+        if !read && !self.regs.present_state.is_set(PRESENT_STATE::WRITE_PROTECT_N) {
+            return Err(SdError::WriteProtected);
+        }
+        defmt::debug!("sdma: {=str} {=u32} blocks at {=u32} via 0x{=u64:x}", if read { "read" } else { "write" }, count as u32, start, buf);
+        self.regs.sdma_address.set(buf as u32);
+        self.regs.block_size.set(BLOCK as u16 | SDMA_BOUNDARY_512K);
+        self.regs.block_count.set(count as u16);
+        let multi = count > 1;
+        let mut mode = TRANSFER_MODE::DMA_ENABLE::SET + TRANSFER_MODE::BLOCK_COUNT_ENABLE::SET;
+        if read {
+            mode += TRANSFER_MODE::READ::SET;
+        }
+        if multi {
+            mode += TRANSFER_MODE::MULTI_BLOCK::SET + TRANSFER_MODE::AUTO_CMD12::SET;
+        }
+        let cmd = match (read, multi) {
+            (true, false) => 17,
+            (true, true) => 18,
+            (false, false) => 24,
+            (false, true) => 25,
+        };
+        let mut tm = tock_registers::LocalRegisterCopy::<u16, TRANSFER_MODE::Register>::new(0);
+        tm.write(mode);
+        self.command(cmd, self.address(&info, start), Resp::R1, Some(tm.get()))?;
+        let d = Deadline::after(DATA_TIMEOUT * (1 + count as u32 / 64));
+        loop {
+            let st = self.regs.normal_int.extract();
+            if st.is_set(NORMAL_INT::ERROR) {
+                return Err(self.decode_error(cmd));
+            }
+            if st.is_set(NORMAL_INT::TRANSFER_COMPLETE) {
+                self.regs.normal_int.write(NORMAL_INT::TRANSFER_COMPLETE::SET + NORMAL_INT::DMA_BOUNDARY::SET);
+                return Ok(());
+            }
+            if st.is_set(NORMAL_INT::DMA_BOUNDARY) {
+                // Resume at the address the controller stopped at.
+                self.regs.normal_int.write(NORMAL_INT::DMA_BOUNDARY::SET);
+                self.regs.sdma_address.set(self.regs.sdma_address.get());
+            }
+            if d.expired() {
+                defmt::warn!("sdma: timeout, normal 0x{=u16:x} error 0x{=u16:x} state 0x{=u32:x}", st.get(), self.regs.error_int.get(), self.regs.present_state.get());
+                return Err(SdError::Timeout { what: "an SDMA transfer to complete" });
+            }
+        }
+    }
+
+    /// Read `count` blocks into `buf` (cache-line aligned, below 4 GiB),
+    /// by SDMA when available, retrying transient errors.
+    pub fn read_into(&self, start: u32, buf: &mut [u8]) -> Result<(), SdError> {
+        let count = buf.len() / BLOCK;
+        if !self.uses_dma() || buf.as_ptr() as u64 > u32::MAX as u64 {
+            let blocks = buf.as_mut_ptr() as *mut Block;
+            // SAFETY: Block is a plain 512-byte array; `buf` holds exactly
+            // `count` of them and is exclusively borrowed.
+            let blocks = unsafe { core::slice::from_raw_parts_mut(blocks, count) };
+            return self.read_blocks(start, blocks);
+        }
+        retry(|| {
+            crate::arch::aarch64::cache::invalidate(buf);
+            self.transfer_dma(start, count, true, buf.as_ptr() as u64)?;
+            crate::arch::aarch64::cache::invalidate(buf);
+            Ok(())
+        })
+    }
+
+    /// Write `buf` (whole blocks) from memory below 4 GiB, by SDMA when available.
+    pub fn write_from(&self, start: u32, buf: &[u8]) -> Result<(), SdError> {
+        let count = buf.len() / BLOCK;
+        if !self.uses_dma() || buf.as_ptr() as u64 > u32::MAX as u64 {
+            // SAFETY: as in `read_into`, for a shared borrow.
+            let blocks = unsafe { core::slice::from_raw_parts(buf.as_ptr() as *const Block, count) };
+            return self.write_blocks(start, blocks);
+        }
+        crate::arch::aarch64::cache::clean(buf);
+        retry(|| self.transfer_dma(start, count, false, buf.as_ptr() as u64))
     }
 
     /// Read `blocks.len()` blocks from `start`, retrying transient errors.

@@ -1,4 +1,5 @@
 //! Cortex-A53 support: boot, exceptions, MMU, generic timer, semihosting.
+pub mod cache;
 pub mod cpu;
 pub mod exception;
 pub mod mmu;
