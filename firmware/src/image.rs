@@ -104,3 +104,40 @@ pub fn load(png: &[u8], scratch: &mut [u8], map: &mut [u8], pad: PadMode, lanes:
         decode_micros,
     })
 }
+
+/// The image back out of an input map (q = pixel, so exact), cropped to
+/// `w x h`, as a PNG (8-bit RGB, no row filter, deflate by miniz_oxide).
+/// Issue 6 writes the reconstruction the same way from syn_2's map.
+pub fn encode_from_map(map: &[u8], g: &Geometry, lanes: usize, level: u8) -> alloc::vec::Vec<u8> {
+    let shape = FmShape::new(3, g.coded, lanes);
+    let (w, h) = (g.image.w, g.image.h);
+    let mut raw = alloc::vec::Vec::with_capacity(h * (1 + 3 * w));
+    for y in 0..h {
+        raw.push(0); // filter: none
+        for x in 0..w {
+            for c in 0..3 {
+                let i = 2 * shape.index(c, y, x);
+                raw.push(i16::from_le_bytes([map[i], map[i + 1]]).clamp(0, 255) as u8);
+            }
+        }
+    }
+    let idat = miniz_oxide::deflate::compress_to_vec_zlib(&raw, level);
+    drop(raw);
+    let mut png = alloc::vec::Vec::with_capacity(idat.len() + 64);
+    png.extend_from_slice(b"\x89PNG\r\n\x1a\n");
+    let mut ihdr = [0u8; 13];
+    ihdr[0..4].copy_from_slice(&(w as u32).to_be_bytes());
+    ihdr[4..8].copy_from_slice(&(h as u32).to_be_bytes());
+    ihdr[8] = 8; // bit depth
+    ihdr[9] = 2; // RGB
+    for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &idat[..]), (b"IEND", &[][..])] {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = xlic_model::crc32::Crc32::default();
+        crc.update(kind);
+        crc.update(data);
+        png.extend_from_slice(kind);
+        png.extend_from_slice(data);
+        png.extend_from_slice(&crc.finish().to_be_bytes());
+    }
+    png
+}

@@ -16,6 +16,8 @@
 #![test_runner(crate::test_support::run_tests)]
 #![reexport_test_harness_main = "test_main"]
 
+extern crate alloc;
+
 pub mod arch;
 pub mod bsp;
 pub mod console;
@@ -55,6 +57,7 @@ pub extern "C" fn _start_rust(entry_el: u64, _mpidr: u64) -> ! {
         bsp::zcu102::init_uarts();
     }
     arch::aarch64::semihosting::probe();
+    init_heap();
     log::init();
     defmt::info!(
         "boot: entered at EL{=u8}, running at EL{=u8}",
@@ -70,6 +73,18 @@ pub extern "C" fn _start_rust(entry_el: u64, _mpidr: u64) -> ! {
     // SAFETY: `kernel_main` is defined exactly once by the binary being
     // linked (main.rs, a test binary, or the unit-test harness below).
     unsafe { kernel_main() }
+}
+
+/// The heap: a fixed arena region, for the few users of `alloc` (the PNG
+/// encoder). Only core 0 runs Rust, with interrupts masked, so the
+/// allocator's spin lock is never contended.
+#[global_allocator]
+static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
+
+fn init_heap() {
+    let r = bsp::zcu102::memory::ArenaRegion::Heap.range();
+    // SAFETY: the region is reserved for the heap and handed over once.
+    unsafe { HEAP.lock().init(r.start as *mut u8, (r.end - r.start) as usize) };
 }
 
 #[panic_handler]

@@ -209,3 +209,27 @@ fn corrupt_boot_sector_is_reported() {
     let r = s.command("ls", REPLY).unwrap();
     assert!(r.contains("error: card: no FAT partition on the card"), "{r}");
 }
+
+/// PNG out of the firmware: the loaded image encoded from the input map
+/// and written to the card decodes on the host to the very same pixels.
+#[test]
+fn png_encoded_by_the_firmware_decodes_to_the_same_pixels() {
+    let dir = xlic_ref::data::images_dir(&xlic_ref::data::default_dir());
+    let img = temp("encode.img");
+    xlic_cardimg::build(&img, &[("COFFEE.PNG".into(), std::fs::read(dir.join("coffee.png")).unwrap())], 64).unwrap();
+    let mut s = boot(Some(&img));
+    let r = s.command("save image OUT.PNG", REPLY).unwrap();
+    assert!(r.contains("error: save image: no image loaded"), "{r}");
+    s.command("load image COFFEE.PNG", REPLY).unwrap();
+    let r = s.command("save image OUT.PNG", REPLY).unwrap();
+    assert!(r.contains("OUT.PNG: 600x400 PNG"), "{r}");
+    let r = s.command("save image COFFEE.PNG", REPLY).unwrap();
+    assert!(r.contains("a file of that name exists"), "the input must not be overwritten: {r}");
+    s.send(b"exit\n").unwrap();
+    s.wait(REPLY).unwrap();
+    let out = xlic_cardimg::read(&img, "OUT.PNG").unwrap();
+    let (decoded, _) = xlic_ref::Rgb8::decode_png(&out, Path::new("OUT.PNG")).unwrap();
+    let (original, _) = xlic_ref::Rgb8::load_png(&dir.join("coffee.png")).unwrap();
+    assert!(decoded == original, "pixels differ after the firmware's PNG round trip");
+    assert_eq!(xlic_cardimg::read(&img, "COFFEE.PNG").unwrap(), std::fs::read(dir.join("coffee.png")).unwrap());
+}

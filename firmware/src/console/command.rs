@@ -18,6 +18,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "card", usage: "card", summary: "identify the SD card and mount its FAT volume" },
     CommandSpec { name: "ls", usage: "ls [DIR]", summary: "list the card's root directory (or DIR)" },
     CommandSpec { name: "head", usage: "head FILE [BYTES]", summary: "hex dump of the first BYTES (default 256) of a file" },
+    CommandSpec { name: "save", usage: "save image FILE", summary: "encode the loaded image as PNG from its input map and write it (never over a file)" },
     CommandSpec { name: "cp", usage: "cp SRC DST", summary: "copy a file on the card (never over an existing file)" },
     CommandSpec { name: "rm", usage: "rm FILE", summary: "delete a file on the card" },
     CommandSpec { name: "load", usage: "load model|image FILE [edge|zero]", summary: "read a model package and check it, or decode a PNG into the accelerator's input map" },
@@ -52,6 +53,7 @@ pub enum Command<'a> {
     LoadModel(&'a str),
     Copy { from: &'a str, to: &'a str },
     Remove(&'a str),
+    SaveImage(&'a str),
     LoadImage { file: &'a str, pad: xlic_model::PadMode },
     Fault(FaultKind),
     Reboot,
@@ -100,6 +102,9 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         ("load", Some("model"), Some(file)) if !too_many => return Ok(Command::LoadModel(file)),
         ("cp", Some(from), Some(to)) if !too_many => return Ok(Command::Copy { from, to }),
         ("cp", _, None) => return Err(ParseError::MissingArgument { command }),
+        ("save", Some("image"), Some(file)) if !too_many => return Ok(Command::SaveImage(file)),
+        ("save", Some("image") | None, None) => return Err(ParseError::MissingArgument { command }),
+        ("save", Some(other), _) if other != "image" => return Err(ParseError::BadArgument { command, arg: other }),
         ("load", Some("image"), Some(file)) => {
             let mut rest = line.split_ascii_whitespace().skip(3);
             let pad = match rest.next() {
@@ -177,6 +182,8 @@ mod tests {
         assert_eq!(parse("load model MODEL.PKG"), Ok(Command::LoadModel("MODEL.PKG")));
         assert_eq!(parse("cp A.BIN B.BIN"), Ok(Command::Copy { from: "A.BIN", to: "B.BIN" }));
         assert_eq!(parse("rm B.BIN"), Ok(Command::Remove("B.BIN")));
+        assert_eq!(parse("save image OUT.PNG"), Ok(Command::SaveImage("OUT.PNG")));
+        assert!(matches!(parse("save model X"), Err(ParseError::BadArgument { .. })));
         assert!(matches!(parse("cp A.BIN"), Err(ParseError::MissingArgument { .. })));
         assert_eq!(parse("reboot"), Ok(Command::Reboot));
         assert_eq!(parse("fault null"), Ok(Command::Fault(FaultKind::Null)));

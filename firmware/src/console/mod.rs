@@ -52,6 +52,7 @@ pub fn run() -> ! {
     let mut editor = LineEditor::new();
     let mut buf = heapless::Vec::new();
     let mut card: Option<Storage> = None;
+    let mut image: Option<xlic_model::Geometry> = None;
     FIRST_PROMPT_TICKS.store(time::ticks(), Ordering::Relaxed);
     loop {
         print!("{PROMPT}");
@@ -62,7 +63,7 @@ pub fn run() -> ! {
             Some(Ok(line)) => {
                 defmt::debug!("console: {=str}", line);
                 match command::parse(line) {
-                    Ok(cmd) => execute(cmd, &mut card),
+                    Ok(cmd) => execute(cmd, &mut card, &mut image),
                     Err(e) => {
                         defmt::warn!("console: rejected {=str}", line);
                         println!("error: {e}")
@@ -88,8 +89,30 @@ fn mounted(card: &mut Option<Storage>) -> Option<&Storage> {
     card.as_ref()
 }
 
-fn execute(cmd: Command, card: &mut Option<Storage>) {
+fn execute(cmd: Command, card: &mut Option<Storage>, image: &mut Option<xlic_model::Geometry>) {
     match cmd {
+        Command::SaveImage(file) => {
+            let Some(g) = *image else {
+                println!("error: save image: no image loaded (use 'load image FILE' first)");
+                return;
+            };
+            let Some(s) = mounted(card) else { return };
+            // SAFETY: the console holds this region for this command only.
+            let map = unsafe { memory::ArenaRegion::InputMap.bytes() };
+            let t = time::Instant::now();
+            let png = crate::image::encode_from_map(map, &g, accel_regs::HW_LIMITS.lanes, 6);
+            let encode_ms = t.elapsed().as_millis();
+            match s.write_file(file, &png, false, |_, _| {}) {
+                Ok(w) => println!(
+                    "{file}: {}x{} PNG, {} bytes, encoded in {encode_ms} ms, written at {} KiB/s",
+                    g.image.w,
+                    g.image.h,
+                    png.len(),
+                    w.kib_per_s()
+                ),
+                Err(e) => println!("error: save image {file}: {e}"),
+            }
+        }
         Command::Card => {
             *card = None;
             if let Some(s) = mounted(card) {
@@ -197,9 +220,11 @@ fn execute(cmd: Command, card: &mut Option<Storage>) {
             };
             println!("{file}: {} bytes in {} ms ({} KiB/s)", t.bytes, t.micros / 1000, t.kib_per_s());
             let hw = accel_regs::HW_LIMITS;
+            *image = None;
             match crate::image::load(&buf[..t.bytes], scratch, map, pad, hw.lanes, hw.max_side) {
                 Ok(img) => {
                     let g = img.geometry;
+                    *image = Some(g);
                     if let Some(n) = img.note {
                         println!("note: {n}");
                     }

@@ -121,6 +121,8 @@ pub enum ArenaRegion {
     ImageDecode,
     /// The accelerator's input map of that image (INT16, 8 lanes).
     InputMap,
+    /// The heap (`alloc`): the PNG encoder's buffers.
+    Heap,
 }
 
 impl ArenaRegion {
@@ -132,6 +134,7 @@ impl ArenaRegion {
             ArenaRegion::ImageFile => a + 16 * Self::MIB..a + 48 * Self::MIB,
             ArenaRegion::ImageDecode => a + 48 * Self::MIB..a + 128 * Self::MIB,
             ArenaRegion::InputMap => a + 128 * Self::MIB..a + 400 * Self::MIB,
+            ArenaRegion::Heap => a + 400 * Self::MIB..a + 528 * Self::MIB,
         }
     }
 
