@@ -151,6 +151,10 @@ pub fn build(out: &Path, files: &[(String, Vec<u8>)], size_mib: u64) -> Result<(
         let fs = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())?;
         let root = fs.root_dir();
         for (name, bytes) in files {
+            // "DIR/NAME" puts a file in a (created) subdirectory.
+            if let Some((dir, _)) = name.rsplit_once('/') {
+                root.create_dir(dir)?;
+            }
             let mut w = root.create_file(name)?;
             w.truncate()?;
             w.write_all(bytes)?;

@@ -50,7 +50,12 @@ fn lists_reads_and_checks_the_model_package() {
     let img = temp("good.img");
     // 8 MB of a known pattern: crosses many clusters and multi-block reads.
     let pattern: Vec<u8> = (0..8_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
-    let files = vec![("MODEL.PKG".to_string(), package()), ("PATTERN.BIN".to_string(), pattern.clone()), ("HELLO.TXT".to_string(), b"hello from the card\n".to_vec())];
+    let files = vec![
+        ("MODEL.PKG".to_string(), package()),
+        ("PATTERN.BIN".to_string(), pattern.clone()),
+        ("HELLO.TXT".to_string(), b"hello from the card\n".to_vec()),
+        ("IMAGES/A.TXT".to_string(), b"in a folder".to_vec()),
+    ];
     xlic_cardimg::build(&img, &files, 64).unwrap();
     let mut s = boot(Some(&img));
     let card = s.command("card", REPLY).unwrap();
@@ -58,7 +63,12 @@ fn lists_reads_and_checks_the_model_package() {
     let ls = s.command("ls", REPLY).unwrap();
     assert!(ls.contains(&format!("{:<12} {:>10}", "MODEL.PKG", package().len())), "{ls}");
     assert!(ls.contains(&format!("{:<12} {:>10}", "PATTERN.BIN", pattern.len())), "{ls}");
-    assert!(ls.contains("3 entries"), "{ls}");
+    assert!(ls.contains(&format!("{:<12}  <dir>", "IMAGES")), "{ls}");
+    assert!(ls.contains("4 entries"), "{ls}");
+    let sub = s.command("ls IMAGES", REPLY).unwrap();
+    assert!(sub.contains(&format!("{:<12} {:>10}", "A.TXT", 11)), "{sub}");
+    let r = s.command("ls NOWHERE", REPLY).unwrap();
+    assert!(r.contains("error: ls: no such file or directory on the card"), "{r}");
     let head = s.command("head HELLO.TXT 16", REPLY).unwrap();
     assert!(head.contains("68 65 6c 6c 6f 20 66 72 6f 6d 20 74 68 65 20 63  hello from the c"), "{head}");
     let load = s.command("load model MODEL.PKG", REPLY).unwrap();
