@@ -64,3 +64,14 @@ pub fn build(opts: &BuildOptions) -> Result<PathBuf> {
     }
     Ok(opts.elf())
 }
+
+/// The firmware ELF for host tests that boot it: `XLIC_FIRMWARE_ELF` (set
+/// by `cargo xtask test`), or a debug build made on first use.
+pub fn elf_for_tests() -> PathBuf {
+    static ELF: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ELF.get_or_init(|| match std::env::var_os("XLIC_FIRMWARE_ELF") {
+        Some(p) => PathBuf::from(p),
+        None => build(&BuildOptions::default()).expect("firmware build (run `cargo xtask setup` first)"),
+    })
+    .clone()
+}

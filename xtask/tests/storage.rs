@@ -4,18 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
-use xtask::firmware::{self, BuildOptions};
+use xtask::firmware;
 use xtask::qemu::{BootEl, Qemu, Session, PROMPT};
 
 const REPLY: Duration = Duration::from_secs(60);
 
 fn firmware_elf() -> PathBuf {
-    static ELF: OnceLock<PathBuf> = OnceLock::new();
-    ELF.get_or_init(|| match std::env::var_os("XLIC_FIRMWARE_ELF") {
-        Some(p) => PathBuf::from(p),
-        None => firmware::build(&BuildOptions::default()).expect("firmware build (run `cargo xtask setup` first)"),
-    })
-    .clone()
+    firmware::elf_for_tests()
 }
 
 fn temp(name: &str) -> PathBuf {

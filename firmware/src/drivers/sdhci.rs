@@ -420,7 +420,10 @@ impl Sdhci {
         if info.high_capacity { block } else { block * BLOCK as u32 }
     }
 
-    fn transfer(&self, start: u32, count: usize, read: bool, mut each: impl FnMut(usize, &mut [u32; 128])) -> Result<(), SdError> {
+    /// Check the range, program block size, count and transfer mode, and
+    /// issue the read or write command (single or multiple blocks, auto
+    /// CMD12). Returns the command index, for error reports.
+    fn start_transfer(&self, start: u32, count: usize, read: bool, dma: Option<u64>) -> Result<u8, SdError> {
         let info = self.card.ok_or(SdError::NoCard)?;
         if start as u64 + count as u64 > info.blocks as u64 {
             return Err(SdError::OutOfRange { block: start + count as u32 - 1, blocks: info.blocks });
@@ -428,10 +431,18 @@ impl Sdhci {
         if !read && !self.regs.present_state.is_set(PRESENT_STATE::WRITE_PROTECT_N) {
             return Err(SdError::WriteProtected);
         }
-        self.regs.block_size.set(BLOCK as u16);
+        let mut mode = TRANSFER_MODE::BLOCK_COUNT_ENABLE::SET;
+        match dma {
+            Some(addr) => {
+                defmt::debug!("sdma: {=str} {=u32} blocks at {=u32} via 0x{=u64:x}", if read { "read" } else { "write" }, count as u32, start, addr);
+                self.regs.sdma_address.set(addr as u32);
+                self.regs.block_size.set(BLOCK as u16 | SDMA_BOUNDARY_512K);
+                mode += TRANSFER_MODE::DMA_ENABLE::SET;
+            }
+            None => self.regs.block_size.set(BLOCK as u16),
+        }
         self.regs.block_count.set(count as u16);
         let multi = count > 1;
-        let mut mode = TRANSFER_MODE::BLOCK_COUNT_ENABLE::SET;
         if read {
             mode += TRANSFER_MODE::READ::SET;
         }
@@ -447,6 +458,11 @@ impl Sdhci {
         let mut tm = tock_registers::LocalRegisterCopy::<u16, TRANSFER_MODE::Register>::new(0);
         tm.write(mode);
         self.command(cmd, self.address(&info, start), Resp::R1, Some(tm.get()))?;
+        Ok(cmd)
+    }
+
+    fn transfer(&self, start: u32, count: usize, read: bool, mut each: impl FnMut(usize, &mut [u32; 128])) -> Result<(), SdError> {
+        let cmd = self.start_transfer(start, count, read, None)?;
         let ready = if read { NORMAL_INT::BUF_READ_READY } else { NORMAL_INT::BUF_WRITE_READY };
         let mut words = [0u32; 128];
         for b in 0..count {
@@ -483,34 +499,7 @@ impl Sdhci {
     /// Move `count` blocks between the card and the memory at `buf` with
     /// SDMA. The caller keeps the caches coherent and the buffer alive.
     fn transfer_dma(&self, start: u32, count: usize, read: bool, buf: u64) -> Result<(), SdError> {
-        let info = self.card.ok_or(SdError::NoCard)?;
-        if start as u64 + count as u64 > info.blocks as u64 {
-            return Err(SdError::OutOfRange { block: start + count as u32 - 1, blocks: info.blocks });
-        }
-        if !read && !self.regs.present_state.is_set(PRESENT_STATE::WRITE_PROTECT_N) {
-            return Err(SdError::WriteProtected);
-        }
-        defmt::debug!("sdma: {=str} {=u32} blocks at {=u32} via 0x{=u64:x}", if read { "read" } else { "write" }, count as u32, start, buf);
-        self.regs.sdma_address.set(buf as u32);
-        self.regs.block_size.set(BLOCK as u16 | SDMA_BOUNDARY_512K);
-        self.regs.block_count.set(count as u16);
-        let multi = count > 1;
-        let mut mode = TRANSFER_MODE::DMA_ENABLE::SET + TRANSFER_MODE::BLOCK_COUNT_ENABLE::SET;
-        if read {
-            mode += TRANSFER_MODE::READ::SET;
-        }
-        if multi {
-            mode += TRANSFER_MODE::MULTI_BLOCK::SET + TRANSFER_MODE::AUTO_CMD12::SET;
-        }
-        let cmd = match (read, multi) {
-            (true, false) => 17,
-            (true, true) => 18,
-            (false, false) => 24,
-            (false, true) => 25,
-        };
-        let mut tm = tock_registers::LocalRegisterCopy::<u16, TRANSFER_MODE::Register>::new(0);
-        tm.write(mode);
-        self.command(cmd, self.address(&info, start), Resp::R1, Some(tm.get()))?;
+        let cmd = self.start_transfer(start, count, read, Some(buf))?;
         let d = Deadline::after(DATA_TIMEOUT * (1 + count as u32 / 64));
         loop {
             let st = self.regs.normal_int.extract();
