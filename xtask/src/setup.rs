@@ -38,8 +38,10 @@ pub fn debian_packages() -> Result<()> {
         bail!("missing Debian packages: {}; run as root or: sudo apt-get install -y {}", missing.join(" "), missing.join(" "));
     }
     run(Command::new("apt-get").args(["update", "-qq"]))?;
+    // With recommends (rust-web-llvm for rustc-web, QEMU's modules): the
+    // combination this project was brought up and checked with.
     run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(["install", "-y", "-qq"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     Ok(())
