@@ -125,12 +125,6 @@ impl Layer {
     pub fn from_name(name: &str) -> Option<Layer> {
         Layer::ALL.into_iter().find(|l| l.name() == name)
     }
-    pub fn from_index(i: usize) -> Option<Layer> {
-        Layer::ALL.get(i).copied()
-    }
     /// The layer whose output is the rounded latent y_hat.
     pub const LATENT: Layer = Layer::Ana2;
-    pub const fn is_analysis(self) -> bool {
-        (self as usize) <= Layer::Ana2 as usize
-    }
 }

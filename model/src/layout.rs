@@ -147,9 +147,10 @@ impl WeightShape {
     }
 }
 
-/// How one layer is cut into tiles for the accelerator: output rows x
-/// output columns x output-channel tiles, each accumulating over every
-/// input-channel group.
+/// How the accelerator (hls/xlic_layer.cpp) cuts one layer into tiles:
+/// output rows x output columns x output-channel tiles, each accumulating
+/// over every input-channel group. Tiles are always full-size (edge tiles
+/// compute outputs beyond the map and do not store them), as in the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tiling {
     pub tile_rows: usize,
@@ -166,8 +167,7 @@ pub struct Tiling {
 
 impl Tiling {
     pub fn of(spec: &LayerSpec, out: Dims, hw: &HwLimits) -> Tiling {
-        let tr = hw.tile_rows.min(out.h);
-        let tc = hw.tile_cols.min(out.w);
+        let (tr, tc) = (hw.tile_rows, hw.tile_cols);
         let (k, s) = (spec.op.kernel(), spec.op.stride());
         let halo = |t: usize| match spec.op {
             crate::Op::Conv { .. } => (t - 1) * s + k,

@@ -26,7 +26,7 @@
 //!   each starting on a 64-byte boundary, zero-filled between
 //! ```
 use crate::crc32::crc32;
-use crate::layer::{Op, LAYERS};
+use crate::layer::LAYERS;
 use crate::layout::{HwLimits, WeightShape};
 use crate::quant::{ChannelParams, CHANNEL_PARAMS_BYTES};
 
@@ -281,11 +281,6 @@ pub fn write(hw: &HwLimits, calibrated_pad: u32, layers: &[(std::vec::Vec<i16>, 
     out
 }
 
-/// Whether a layer's op uses the conv rule (for callers building params).
-pub const fn uses_conv_rule(op: Op) -> bool {
-    matches!(op, Op::Conv { .. } | Op::TConv { .. })
-}
-
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
@@ -298,7 +293,7 @@ mod tests {
                 let ws = WeightShape::of(s, &hw);
                 let w = (0..ws.len()).map(|i| (i % 200) as i16 - 100).collect();
                 let p = (0..ws.cout_padded())
-                    .map(|_| if uses_conv_rule(s.op) { ChannelParams { bias: 5, mult: 1000, shift: 20 } } else { ChannelParams { bias: 3, mult: 1, shift: 10 } })
+                    .map(|_| if s.op.is_normaliser() { ChannelParams { bias: 3, mult: 1, shift: 10 } } else { ChannelParams { bias: 5, mult: 1000, shift: 20 } })
                     .collect();
                 (w, p)
             })

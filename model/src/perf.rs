@@ -20,7 +20,7 @@
 //! memory-bound, and the model says so.
 use crate::geometry::{layer_output, Dims};
 use crate::layer::{LayerSpec, Op};
-use crate::layout::HwLimits;
+use crate::layout::{HwLimits, Tiling};
 
 /// What the model needs beyond [`HwLimits`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,26 +84,26 @@ fn transfer(words: u64, cfg: &PerfConfig) -> u64 {
 /// The model of one layer on an input of `in_dims`.
 pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -> LayerPerf {
     let out = layer_output(spec.op, in_dims);
-    let (tr, tc) = (hw.tile_rows, hw.tile_cols);
+    let t = Tiling::of(spec, out, hw);
+    let (tr, tc) = (t.tile_rows, t.tile_cols);
     let (k, s) = (spec.op.kernel(), spec.op.stride());
-    let pad = spec.op.pad();
-    let groups = spec.cin.div_ceil(hw.lanes) as u64;
-    let out_tiles = spec.cout.div_ceil(hw.pof) as u64;
+    let groups = t.in_groups as u64;
+    let out_tiles = t.out_tiles as u64;
     let out_groups = spec.cout.div_ceil(hw.lanes) as u64;
-    let tiles = (out.h.div_ceil(tr) * out.w.div_ceil(tc)) as u64;
+    let tiles = (t.row_tiles * t.col_tiles) as u64;
     let pix = (tr * tc) as u64;
     let pox = cfg.pox as u64;
-    let (in_rows, in_cols, compute) = match spec.op {
-        Op::Conv { .. } => ((tr - 1) * s + k, (tc - 1) * s + k, (k * k) as u64 * pix.div_ceil(pox)),
+    let compute = match spec.op {
+        Op::Conv { .. } => (k * k) as u64 * pix.div_ceil(pox),
         Op::TConv { .. } => {
             let per_phase = ((tr / s) * (tc / s)) as u64;
             let taps: u64 = (0..s).flat_map(|py| (0..s).map(move |px| (py, px))).map(|(py, px)| (phase_taps(k, s, py) * phase_taps(k, s, px)) as u64).sum();
-            ((tr - 1 + 2 * pad) / s + 2, (tc - 1 + 2 * pad) / s + 2, taps * per_phase.div_ceil(pox))
+            taps * per_phase.div_ceil(pox)
         }
-        Op::Gdn | Op::Igdn => (tr, tc, pix.div_ceil(pox)),
+        Op::Gdn | Op::Igdn => pix.div_ceil(pox),
     };
     let compute = compute + cfg.pipeline_depth;
-    let in_words = (in_rows * in_cols) as u64;
+    let in_words = (t.in_tile_rows * t.in_tile_cols) as u64;
     let w_words = (k * k * hw.pof) as u64;
     let step = compute.max(transfer(w_words, cfg));
     let per_group = transfer(in_words, cfg).max(out_tiles * step);
