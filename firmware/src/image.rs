@@ -87,7 +87,8 @@ pub fn load(png: &[u8], scratch: &mut [u8], map: &mut [u8], pad: PadMode, lanes:
     // edge pixel is repeated (edge mode; zero mode codes the image as is).
     for y in 0..geometry.coded.h {
         for x in 0..geometry.coded.w {
-            let v = rgb(x.min(w - 1), y.min(h - 1));
+            let (sx, sy) = geometry.source_pixel(x, y);
+            let v = rgb(sx, sy);
             for (c, &val) in v.iter().enumerate() {
                 let i = 2 * shape.index(c, y, x);
                 map[i..i + 2].copy_from_slice(&(val as i16).to_le_bytes());

@@ -135,6 +135,13 @@ impl Geometry {
         }
         Ok(Geometry { image, pad, coded, inputs, outputs })
     }
+    /// The image pixel that coded-input pixel (x, y) takes its value from:
+    /// the pixel itself, or in `Edge` mode beyond the image the nearest
+    /// edge pixel (`Zero` mode codes the image as it is: coded = image).
+    pub fn source_pixel(&self, x: usize, y: usize) -> (usize, usize) {
+        (x.min(self.image.w - 1), y.min(self.image.h - 1))
+    }
+
     pub fn input(&self, l: Layer) -> Dims {
         self.inputs[l.index()]
     }
@@ -184,6 +191,15 @@ mod tests {
             let z = Geometry::new(w, h, PadMode::Zero, 4096).unwrap();
             assert_eq!(z.latent(), g.latent(), "ceil(ceil(ceil(H/4)/2)/2) = ceil(H/16)");
         }
+    }
+
+    #[test]
+    fn edge_pixels_repeat_beyond_the_image() {
+        let g = Geometry::new(20, 17, PadMode::Edge, 4096).unwrap();
+        assert_eq!((g.coded.w, g.coded.h), (32, 32));
+        assert_eq!(g.source_pixel(5, 6), (5, 6));
+        assert_eq!(g.source_pixel(31, 31), (19, 16));
+        assert_eq!(g.source_pixel(19, 20), (19, 16));
     }
 
     #[test]

@@ -42,8 +42,9 @@ pub fn input_map(img: &Rgb8, g: &Geometry, hw: &HwLimits) -> Vec<i16> {
     let mut v = vec![0i16; s.len()];
     for y in 0..g.coded.h {
         for x in 0..g.coded.w {
+            let (sx, sy) = g.source_pixel(x, y);
             for c in 0..3 {
-                v[s.index(c, y, x)] = img.at(x.min(img.width - 1), y.min(img.height - 1), c) as i16;
+                v[s.index(c, y, x)] = img.at(sx, sy, c) as i16;
             }
         }
     }

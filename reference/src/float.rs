@@ -40,7 +40,7 @@ pub fn input_map(img: &Rgb8, g: &Geometry) -> Fm {
     let mut fm = Fm::zeros(3, g.coded);
     for y in 0..g.coded.h {
         for x in 0..g.coded.w {
-            let (sy, sx) = (y.min(img.height - 1), x.min(img.width - 1));
+            let (sx, sy) = g.source_pixel(x, y);
             for c in 0..3 {
                 fm.data[(y * g.coded.w + x) * 3 + c] = img.at(sx, sy, c) as f32 / 255.0;
             }
