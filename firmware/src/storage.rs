@@ -28,14 +28,15 @@ struct DmaBuffer([u8; RUN * 512]);
 static mut READ_AHEAD: [DmaBuffer; 2] = [const { DmaBuffer([0; RUN * 512]) }; 2];
 static mut WRITE_BATCH: [DmaBuffer; 2] = [const { DmaBuffer([0; RUN * 512]) }; 2];
 
-/// One read-ahead run: `count` blocks from `start`.
-struct ReadRun {
+/// `count` consecutive blocks from `start` held in a DMA buffer: a
+/// read-ahead run, or a batch of writes not yet on the card.
+struct Run {
     buf: &'static mut DmaBuffer,
     start: u32,
     count: u32,
 }
 
-impl ReadRun {
+impl Run {
     fn holds(&self, idx: u32) -> bool {
         (self.start..self.start + self.count).contains(&idx)
     }
@@ -44,11 +45,11 @@ impl ReadRun {
 struct Runs {
     /// Two runs, so the FAT and the file data (which FAT32 with small
     /// clusters visits alternately) do not evict each other.
-    read: [ReadRun; 2],
+    read: [Run; 2],
     /// The run used least recently (replaced on a miss).
     lru: usize,
     /// Two batches of consecutive writes (file data, and the FAT).
-    write: [ReadRun; 2],
+    write: [Run; 2],
     write_lru: usize,
 }
 
@@ -67,12 +68,12 @@ impl CardDevice {
         // SAFETY: one CardDevice exists at a time (the console's mounted
         // card), so these DMA buffers have a single owner.
         let ([a, b], [c, d]) = unsafe { (&mut *core::ptr::addr_of_mut!(READ_AHEAD), &mut *core::ptr::addr_of_mut!(WRITE_BATCH)) };
-        let read = [ReadRun { buf: a, start: 0, count: 0 }, ReadRun { buf: b, start: 0, count: 0 }];
-        let write = [ReadRun { buf: c, start: 0, count: 0 }, ReadRun { buf: d, start: 0, count: 0 }];
+        let read = [Run { buf: a, start: 0, count: 0 }, Run { buf: b, start: 0, count: 0 }];
+        let write = [Run { buf: c, start: 0, count: 0 }, Run { buf: d, start: 0, count: 0 }];
         CardDevice { sd, runs: core::cell::RefCell::new(Runs { read, lru: 0, write, write_lru: 0 }) }
     }
 
-    fn flush_batch(&self, batch: &mut ReadRun) -> Result<(), SdError> {
+    fn flush_batch(&self, batch: &mut Run) -> Result<(), SdError> {
         if batch.count > 0 {
             self.sd.write_from(batch.start, &batch.buf.0[..batch.count as usize * 512])?;
             batch.count = 0;

@@ -443,25 +443,14 @@ fn bench_storage(data: &std::path::Path) -> Result<()> {
     for name in ["CHELSEA.PNG", "HUBBLE_D.PNG"] {
         let out = s.command(&format!("load image {name}"), t)?;
         let ms = field(&out, "decoded in ").context("no decode time")?;
-        let (w, h) = out
-            .lines()
-            .find_map(|l| l.strip_prefix("image "))
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|d| d.split_once('x'))
-            .map(|(a, b)| (a.parse::<u64>().unwrap_or(0), b.parse::<u64>().unwrap_or(0)))
-            .unwrap_or((0, 0));
+        let (w, h) = dims_after(&out, "image ").context("no size in the load reply")?;
         // 1 ns of guest time is one instruction at shift 0.
         let per_px = (ms * 1_000_000) as f64 / (w * h).max(1) as f64;
         println!("  PNG decode {name} {w}x{h}: {ms} ms guest, about {per_px:.0} instructions per pixel (incl. the input map)");
     }
     let out = s.command("save image BENCH.PNG", t)?;
     let ms = field(&out, "encoded in ").context("no encode time")?;
-    let (w, h) = out
-        .split_once("BENCH.PNG: ")
-        .and_then(|(_, r)| r.split_whitespace().next())
-        .and_then(|d| d.split_once('x'))
-        .map(|(a, b)| (a.parse::<u64>().unwrap_or(0), b.parse::<u64>().unwrap_or(0)))
-        .context("no size in the save reply")?;
+    let (w, h) = dims_after(&out, "BENCH.PNG: ").context("no size in the save reply")?;
     println!(
         "  PNG encode {w}x{h} (miniz_oxide level 6, from the input map): {ms} ms guest, about {:.0} instructions per pixel",
         (ms * 1_000_000) as f64 / (w * h).max(1) as f64
@@ -470,6 +459,12 @@ fn bench_storage(data: &std::path::Path) -> Result<()> {
     s.wait(t)?;
     let _ = std::fs::remove_file(&img);
     Ok(())
+}
+
+/// The `WxH` that follows `key` in a console reply.
+fn dims_after(text: &str, key: &str) -> Option<(u64, u64)> {
+    let (w, h) = text[text.find(key)? + key.len()..].split_whitespace().next()?.split_once('x')?;
+    Some((w.parse().ok()?, h.parse().ok()?))
 }
 
 fn field(text: &str, key: &str) -> Option<u64> {

@@ -74,6 +74,11 @@ pub fn run() -> ! {
     }
 }
 
+/// A progress line per MiB of a long transfer.
+fn progress(file: &str) -> impl FnMut(usize, usize) + '_ {
+    move |done, total| println!("  {file}: {} of {} KiB", done >> 10, total >> 10)
+}
+
 /// The mounted card, mounting it on first use (and again after an error,
 /// since the card may have been changed).
 fn mounted(card: &mut Option<Storage>) -> Option<&Storage> {
@@ -211,7 +216,7 @@ fn execute(cmd: Command, card: &mut Option<Storage>, image: &mut Option<xlic_mod
             let (buf, scratch, map) = unsafe {
                 (memory::ArenaRegion::ImageFile.bytes(), memory::ArenaRegion::ImageDecode.bytes(), memory::ArenaRegion::InputMap.bytes())
             };
-            let t = match s.read_file(file, buf, false, |done, total| println!("  {file}: {} of {} KiB", done >> 10, total >> 10)) {
+            let t = match s.read_file(file, buf, false, progress(file)) {
                 Ok(t) => t,
                 Err(e) => {
                     println!("error: load image {file}: {e}");
@@ -255,7 +260,7 @@ fn execute(cmd: Command, card: &mut Option<Storage>, image: &mut Option<xlic_mod
             let Some(s) = mounted(card) else { return };
             // SAFETY: the console holds this region for this command only.
             let buf = unsafe { memory::ArenaRegion::ModelFile.bytes() };
-            let r = s.read_file(file, buf, false, |done, total| println!("  {file}: {} of {} KiB", done >> 10, total >> 10));
+            let r = s.read_file(file, buf, false, progress(file));
             match r {
                 Ok(t) => {
                     println!("{file}: {} bytes in {} ms ({} KiB/s) at 0x{:09x}", t.bytes, t.micros / 1000, t.kib_per_s(), memory::ArenaRegion::ModelFile.range().start);
