@@ -9,8 +9,10 @@ fn main() {
     let hls = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../hls");
     let hw = hls.join("xxlic_layer_hw.h");
     let cfg = hls.join("xlic_config.h");
+    let cosim = hls.join("cosim/xlic_cosim.h");
     println!("cargo:rerun-if-changed={}", hw.display());
     println!("cargo:rerun-if-changed={}", cfg.display());
+    println!("cargo:rerun-if-changed={}", cosim.display());
     let hw_text = std::fs::read_to_string(&hw).expect("hls/xxlic_layer_hw.h");
     let cfg_text = std::fs::read_to_string(&cfg).expect("hls/xlic_config.h");
 
@@ -79,6 +81,25 @@ fn main() {
         let w: Vec<&str> = line.split_whitespace().collect();
         if w.len() == 3 && w[0] == "#define" && w[1].starts_with("XLIC_") && w[2].parse::<u64>().is_ok() {
             writeln!(out, "    pub const {}: usize = {};", &w[1][5..], w[2]).unwrap();
+        }
+    }
+    writeln!(out, "}}").unwrap();
+
+    // #define XLIC_COSIM_<NAME> <integer>: the co-simulation window.
+    let cosim_text = std::fs::read_to_string(&cosim).expect("hls/cosim/xlic_cosim.h");
+    writeln!(out, "/// Where the co-simulation bridge serves the registers under QEMU (hls/cosim/xlic_cosim.h).").unwrap();
+    writeln!(out, "pub mod cosim {{").unwrap();
+    for line in cosim_text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.len() == 3 && w[0] == "#define" && w[1].starts_with("XLIC_COSIM_") {
+            let v = match w[2].strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).ok(),
+                None => w[2].parse::<u64>().ok(),
+            };
+            if let Some(v) = v {
+                let (name, ty) = (&w[1][11..], if v > u32::MAX as u64 { "u64" } else { "u32" });
+                writeln!(out, "    pub const {name}: {ty} = 0x{v:x};").unwrap();
+            }
         }
     }
     writeln!(out, "}}").unwrap();

@@ -187,21 +187,10 @@ pub fn bench(data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The accelerator's performance model at the HLS script's clock.
-pub fn perf_config() -> xlic_model::perf::PerfConfig {
-    use accel_regs::limits as l;
-    xlic_model::perf::PerfConfig {
-        pox: l::POX,
-        clock_hz: 1e12 / l::CLOCK_PERIOD_PS as f64,
-        ddr_bytes_per_s: xlic_model::perf::PerfConfig::ZCU102_DDR_BYTES_PER_S,
-        pipeline_depth: 24,
-    }
-}
-
 /// Modelled accelerator figures for two image sizes.
 pub fn bench_accelerator() {
     use xlic_model::perf;
-    let cfg = perf_config();
+    let cfg = accel_regs::PERF;
     println!(
         "\naccelerator model: {} lanes x {} pof x {} pox = {} DSP48E2 (XCZU9EG: 2520), ~{} BRAM18 (XCZU9EG: 1824), clock {:.1} MHz",
         HW.lanes,

@@ -2,6 +2,7 @@
 //! binary and the host-side tests (which boot the firmware in QEMU) share
 //! one launcher.
 pub mod codec;
+pub mod cosim;
 pub mod csim;
 pub mod elf;
 pub mod firmware;

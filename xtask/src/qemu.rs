@@ -7,6 +7,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+use crate::cosim::{Bridge, CosimOptions};
 
 /// The firmware's console prompt (firmware/src/console/mod.rs).
 pub const PROMPT: &str = "xlic> ";
@@ -62,16 +63,30 @@ pub struct Qemu {
     pub interactive: bool,
     /// SD card image in the ZCU102's card slot (SD1).
     pub card: Option<PathBuf>,
+    /// Co-simulate the accelerator: DDR becomes a shared file served by
+    /// the HLS kernel (see `cosim`).
+    pub cosim: Option<CosimOptions>,
+    /// The shared DDR file (set by the launcher when it starts the bridge).
+    ddr: Option<PathBuf>,
 }
 
 impl Qemu {
     pub fn new(elf: impl Into<PathBuf>, el: BootEl) -> Self {
-        Qemu { elf: elf.into(), el, semihost_arg: None, log_raw: None, icount_shift: None, interactive: false, card: None }
+        Qemu { elf: elf.into(), el, semihost_arg: None, log_raw: None, icount_shift: None, interactive: false, card: None, cosim: None, ddr: None }
     }
 
     pub fn command(&self) -> Command {
         let mut c = Command::new("qemu-system-aarch64");
-        c.args(["-M", self.el.machine(), "-m", "4G", "-nodefaults", "-display", "none"]);
+        match &self.ddr {
+            Some(ddr) => {
+                c.args(["-M", &format!("{},memory-backend=ddr", self.el.machine()), "-m", "4G"]);
+                c.arg("-object").arg(format!("memory-backend-file,id=ddr,size=4G,mem-path={},share=on", ddr.display()));
+            }
+            None => {
+                c.args(["-M", self.el.machine(), "-m", "4G"]);
+            }
+        }
+        c.args(["-nodefaults", "-display", "none"]);
         // The DisplayPort audio device would open ALSA otherwise.
         c.args(["-audiodev", "none,id=noaudio"]);
         if self.interactive {
@@ -126,6 +141,15 @@ fn filter_stderr(child: &mut Child) -> Option<thread::JoinHandle<()>> {
     }))
 }
 
+/// Start the co-simulation bridge when `q` asks for one (before QEMU, so
+/// the registers are there when the firmware first looks).
+fn start_bridge(q: &mut Qemu) -> Result<Option<Bridge>> {
+    let Some(opts) = &q.cosim else { return Ok(None) };
+    let b = Bridge::start(opts)?;
+    q.ddr = Some(b.ddr.clone());
+    Ok(Some(b))
+}
+
 fn spawn(q: &Qemu, stdin: Stdio, stdout: Stdio) -> Result<Child> {
     q.command()
         .stdin(stdin)
@@ -149,6 +173,7 @@ pub struct Session {
     out: Arc<(Mutex<Output>, Condvar)>,
     cursor: usize,
     stderr: Option<thread::JoinHandle<()>>,
+    bridge: Option<Bridge>,
 }
 
 impl Session {
@@ -158,7 +183,9 @@ impl Session {
 
     /// Start, copying console output to our stdout as it arrives when `echo`.
     pub fn start_echoing(q: &Qemu, echo: bool) -> Result<Session> {
-        let mut child = spawn(q, Stdio::piped(), Stdio::piped())?;
+        let mut q = q.clone();
+        let bridge = start_bridge(&mut q)?;
+        let mut child = spawn(&q, Stdio::piped(), Stdio::piped())?;
         let stderr = filter_stderr(&mut child);
         let mut stdout = child.stdout.take().unwrap();
         let out = Arc::new((Mutex::new(Output::default()), Condvar::new()));
@@ -184,7 +211,12 @@ impl Session {
             }
         });
         let stdin = child.stdin.take();
-        Ok(Session { child, stdin, out, cursor: 0, stderr })
+        Ok(Session { child, stdin, out, cursor: 0, stderr, bridge })
+    }
+
+    /// The co-simulation bridge, when the session has one.
+    pub fn bridge(&self) -> Option<&Bridge> {
+        self.bridge.as_ref()
     }
 
     /// QEMU closed its console (it exited).
@@ -306,6 +338,7 @@ pub fn run_console(mut q: Qemu, timeout: Option<Duration>) -> Result<i32> {
     let code = if std::io::stdin().is_terminal() && timeout.is_none() {
         q.interactive = true;
         eprintln!("[xtask] QEMU console: type 'help'; 'exit' or Ctrl-A x leaves");
+        let _bridge = start_bridge(&mut q)?;
         let mut child = spawn(&q, Stdio::inherit(), Stdio::inherit())?;
         let h = filter_stderr(&mut child);
         let st = child.wait()?;
