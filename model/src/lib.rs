@@ -12,6 +12,7 @@
 //!   IGDN on those layouts: the definition the accelerator must match;
 //! - [`package`]: the versioned model package the firmware loads;
 //! - [`latent`]: the latent file format;
+//! - [`fmfile`]: a feature map as a file (dumps and reference files);
 //! - [`crc32`]: the checksum of the package sections.
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -19,6 +20,7 @@
 extern crate std;
 
 pub mod crc32;
+pub mod fmfile;
 pub mod geometry;
 pub mod latent;
 pub mod layer;
