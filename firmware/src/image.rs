@@ -106,12 +106,11 @@ pub fn load(png: &[u8], scratch: &mut [u8], map: &mut [u8], pad: PadMode, lanes:
     })
 }
 
-/// The image back out of an input map (q = pixel, so exact), cropped to
-/// `w x h`, as a PNG (8-bit RGB, no row filter, deflate by miniz_oxide).
-/// Issue 6 writes the reconstruction the same way from syn_2's map.
-pub fn encode_from_map(map: &[u8], g: &Geometry, lanes: usize, level: u8) -> alloc::vec::Vec<u8> {
-    let shape = FmShape::new(3, g.coded, lanes);
-    let (w, h) = (g.image.w, g.image.h);
+/// A PNG (8-bit RGB, no row filter, deflate by miniz_oxide) from the
+/// first three channels of a map of `shape` (q = pixel value, clamped to
+/// 0..=255), cropped to `w x h`: the input map gives back the image
+/// exactly, syn_2's map gives the reconstruction.
+pub fn encode_from_map(map: &[u8], shape: &FmShape, w: usize, h: usize, level: u8) -> alloc::vec::Vec<u8> {
     let mut raw = alloc::vec::Vec::with_capacity(h * (1 + 3 * w));
     for y in 0..h {
         raw.push(0); // filter: none

@@ -24,6 +24,7 @@ pub mod console;
 pub mod drivers;
 pub mod image;
 pub mod log;
+pub mod pipeline;
 pub mod print;
 pub mod storage;
 pub mod test_support;

@@ -66,6 +66,9 @@ enum Cmd {
         /// SD card image to insert (see `cargo xtask card`).
         #[arg(long, value_name = "IMG")]
         card: Option<PathBuf>,
+        /// Without the accelerator's co-simulation (plain DDR).
+        #[arg(long)]
+        no_cosim: bool,
     },
     /// Write an SD card image (MBR + FAT32) holding FILEs, or by default the
     /// model package and the test images (8.3 names, printed).
@@ -182,11 +185,14 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             println!("{}", elf.display());
             Ok(0)
         }
-        Cmd::Run { fw, el, card } => {
+        Cmd::Run { fw, el, card, no_cosim } => {
             setup::ensure()?;
             let elf = firmware::build(&fw.options())?;
             let mut q = Qemu::new(elf, el);
             q.card = card;
+            if !no_cosim {
+                q.cosim = Some(xtask::cosim::CosimOptions { echo: true, ..Default::default() });
+            }
             qemu::run_console(q, None)
         }
         Cmd::Card { out, files, size, data } => card(&data.dir(), &out, &files, size).map(|_| 0),

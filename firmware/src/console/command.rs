@@ -22,6 +22,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "cp", usage: "cp SRC DST", summary: "copy a file on the card (never over an existing file)" },
     CommandSpec { name: "rm", usage: "rm FILE", summary: "delete a file on the card" },
     CommandSpec { name: "load", usage: "load model|image FILE [edge|zero]", summary: "read a model package and check it, or decode a PNG into the accelerator's input map" },
+    CommandSpec { name: "run", usage: "run", summary: "run the remaining layers on the accelerator, then write RECON.PNG and LATENT.BIN" },
+    CommandSpec { name: "step", usage: "step", summary: "run the next layer only: dims, tiling, time, output CRC-32, min/max" },
+    CommandSpec { name: "reset", usage: "reset", summary: "start over at ana_0 (and free a hung accelerator)" },
+    CommandSpec { name: "regs", usage: "regs", summary: "the accelerator's registers, by their generated names" },
+    CommandSpec { name: "mem", usage: "mem", summary: "the DDR buffers: model, image, feature maps, latent, output" },
+    CommandSpec { name: "dump", usage: "dump LAYER FILE", summary: "write LAYER's output feature map (e.g. ana_2) to FILE" },
+    CommandSpec { name: "verify", usage: "verify FILE", summary: "compare a feature map (dump format) or latent file with the buffers" },
     CommandSpec { name: "fault", usage: "fault null|stack|undef", summary: "raise a CPU fault on purpose to see the exception report (halts)" },
     CommandSpec { name: "reboot", usage: "reboot", summary: "restart the system (PS soft reset)" },
     CommandSpec { name: "exit", usage: "exit [CODE]", summary: "leave QEMU with exit status CODE (default 0); halts on the board" },
@@ -55,6 +62,13 @@ pub enum Command<'a> {
     Remove(&'a str),
     SaveImage(&'a str),
     LoadImage { file: &'a str, pad: xlic_model::PadMode },
+    Run,
+    Step,
+    Reset,
+    Regs,
+    Mem,
+    Dump { layer: xlic_model::Layer, file: &'a str },
+    Verify(&'a str),
     Fault(FaultKind),
     Reboot,
     Exit(u32),
@@ -119,6 +133,11 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         ("load", Some("model" | "image"), None) => return Err(ParseError::MissingArgument { command }),
         ("load", Some(other), _) if other != "model" => return Err(ParseError::BadArgument { command, arg: other }),
         ("load", None, _) => return Err(ParseError::MissingArgument { command }),
+        ("dump", Some(layer), Some(file)) if !too_many => {
+            let layer = xlic_model::Layer::from_name(layer).ok_or(ParseError::BadArgument { command, arg: layer })?;
+            return Ok(Command::Dump { layer, file });
+        }
+        ("dump", _, None) => return Err(ParseError::MissingArgument { command }),
         _ => {}
     }
     if arg2.is_some() {
@@ -143,6 +162,12 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             Some(file) => Ok(Command::Head { file, bytes: 256 }),
         },
         "reboot" => no_arg(Command::Reboot),
+        "run" => no_arg(Command::Run),
+        "step" => no_arg(Command::Step),
+        "reset" => no_arg(Command::Reset),
+        "regs" => no_arg(Command::Regs),
+        "mem" => no_arg(Command::Mem),
+        "verify" => arg.map(Command::Verify).ok_or(ParseError::MissingArgument { command }),
         "fault" => match arg {
             None => Err(ParseError::MissingArgument { command }),
             Some("null") => Ok(Command::Fault(FaultKind::Null)),
@@ -191,6 +216,16 @@ mod tests {
         assert_eq!(parse("fault undef"), Ok(Command::Fault(FaultKind::Undef)));
         assert_eq!(parse("exit"), Ok(Command::Exit(0)));
         assert_eq!(parse("exit 42"), Ok(Command::Exit(42)));
+        assert_eq!(parse("run"), Ok(Command::Run));
+        assert_eq!(parse("step"), Ok(Command::Step));
+        assert_eq!(parse("reset"), Ok(Command::Reset));
+        assert_eq!(parse("regs"), Ok(Command::Regs));
+        assert_eq!(parse("mem"), Ok(Command::Mem));
+        assert_eq!(parse("dump ana_2 Y.FM"), Ok(Command::Dump { layer: xlic_model::Layer::Ana2, file: "Y.FM" }));
+        assert_eq!(parse("verify REF.LAT"), Ok(Command::Verify("REF.LAT")));
+        assert!(matches!(parse("dump ana_9 Y.FM"), Err(ParseError::BadArgument { arg: "ana_9", .. })));
+        assert!(matches!(parse("dump ana_2"), Err(ParseError::MissingArgument { .. })));
+        assert!(matches!(parse("run now"), Err(ParseError::TooManyArguments { .. })));
     }
 
     #[test_case]

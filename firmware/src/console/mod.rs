@@ -1,4 +1,5 @@
 //! The UART0 console: a prompt, line editing, and commands.
+pub mod codec;
 pub mod command;
 pub mod line;
 
@@ -45,14 +46,93 @@ fn read_line<'a>(editor: &mut LineEditor, out: &'a mut heapless::Vec<u8, MAX_LIN
     }
 }
 
+/// A file name as typed (8.3 names fit with room to spare).
+pub type FileName = heapless::String<64>;
+
+/// What the console keeps between commands.
+#[derive(Default)]
+pub struct State {
+    pub card: Option<Storage>,
+    /// The checked model package (in its arena region) and its file name.
+    pub model: Option<(crate::pipeline::ModelInfo, FileName)>,
+    /// The loaded image (its input map in its region) and its file name.
+    pub image: Option<(xlic_model::Geometry, FileName)>,
+    /// Progress through the layers for that image.
+    pub pipeline: Option<crate::pipeline::Pipeline>,
+}
+
+/// A command failed; it has printed an `error:` line saying why.
+#[derive(Debug)]
+pub struct Failed;
+
+pub type Outcome = Result<(), Failed>;
+
+/// Print `error: ...` and fail the command.
+macro_rules! fail {
+    ($($arg:tt)*) => {{
+        $crate::println!("error: {}", format_args!($($arg)*));
+        return Err($crate::console::Failed);
+    }};
+}
+pub(crate) use fail;
+
+/// Parse and execute one line.
+fn execute_line(state: &mut State, line: &str) -> Outcome {
+    defmt::debug!("console: {=str}", line);
+    match command::parse(line) {
+        Ok(cmd) => execute(cmd, state),
+        Err(e) => {
+            defmt::warn!("console: rejected {=str}", line);
+            fail!("{e}")
+        }
+    }
+}
+
+/// Script of console commands run at boot when the card holds it.
+pub const AUTORUN_FILE: &str = "AUTORUN.TXT";
+
+/// Run AUTORUN.TXT from the card, line by line as if typed (empty lines
+/// and lines starting with '#' are skipped); stop at the first failing
+/// command. Without a card or the file, nothing happens.
+fn autorun(state: &mut State) {
+    let Ok(s) = Storage::mount(zcu102::sd_card()) else { return };
+    let mut script = [0u8; 4096];
+    let n = match s.read_file(AUTORUN_FILE, &mut script, false, |_, _| {}) {
+        Ok(t) => t.bytes,
+        Err(crate::storage::StorageError::NotFound) => return,
+        Err(e) => {
+            println!("autorun: cannot read {AUTORUN_FILE}: {e}");
+            return;
+        }
+    };
+    state.card = Some(s);
+    let Ok(text) = core::str::from_utf8(&script[..n]) else {
+        println!("autorun: {AUTORUN_FILE} is not text; skipped");
+        return;
+    };
+    println!("autorun: {AUTORUN_FILE} ({} lines)", text.lines().count());
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        println!("{PROMPT}{line}");
+        if execute_line(state, line).is_err() {
+            println!("autorun: stopped at line {} of {AUTORUN_FILE}", i + 1);
+            return;
+        }
+    }
+    println!("autorun: done");
+}
+
 /// Run the console forever.
 pub fn run() -> ! {
     println!();
     println!("{VERSION} on ZCU102; type 'help' for commands");
     let mut editor = LineEditor::new();
     let mut buf = heapless::Vec::new();
-    let mut card: Option<Storage> = None;
-    let mut image: Option<xlic_model::Geometry> = None;
+    let mut state = State::default();
+    autorun(&mut state);
     FIRST_PROMPT_TICKS.store(time::ticks(), Ordering::Relaxed);
     loop {
         print!("{PROMPT}");
@@ -61,14 +141,7 @@ pub fn run() -> ! {
             Some(Err(e)) => println!("error: {e}"),
             Some(Ok("")) => {}
             Some(Ok(line)) => {
-                defmt::debug!("console: {=str}", line);
-                match command::parse(line) {
-                    Ok(cmd) => execute(cmd, &mut card, &mut image),
-                    Err(e) => {
-                        defmt::warn!("console: rejected {=str}", line);
-                        println!("error: {e}")
-                    }
-                }
+                let _ = execute_line(&mut state, line);
             }
         }
     }
@@ -81,46 +154,33 @@ fn progress(file: &str) -> impl FnMut(usize, usize) + '_ {
 
 /// The mounted card, mounting it on first use (and again after an error,
 /// since the card may have been changed).
-fn mounted(card: &mut Option<Storage>) -> Option<&Storage> {
+fn mounted(card: &mut Option<Storage>) -> Result<&Storage, Failed> {
     if card.is_none() {
         match Storage::mount(zcu102::sd_card()) {
             Ok(s) => *card = Some(s),
-            Err(e) => {
-                println!("error: card: {e}");
-                return None;
-            }
+            Err(e) => fail!("card: {e}"),
         }
     }
-    card.as_ref()
+    card.as_ref().ok_or(Failed)
 }
 
-fn execute(cmd: Command, card: &mut Option<Storage>, image: &mut Option<xlic_model::Geometry>) {
+fn execute(cmd: Command, state: &mut State) -> Outcome {
+    let card = &mut state.card;
     match cmd {
-        Command::SaveImage(file) => {
-            let Some(g) = *image else {
-                println!("error: save image: no image loaded (use 'load image FILE' first)");
-                return;
-            };
-            let Some(s) = mounted(card) else { return };
-            // SAFETY: the console holds this region for this command only.
-            let map = unsafe { memory::ArenaRegion::InputMap.bytes() };
-            let t = time::Instant::now();
-            let png = crate::image::encode_from_map(map, &g, accel_regs::HW_LIMITS.lanes, 6);
-            let encode_ms = t.elapsed().as_millis();
-            match s.write_file(file, &png, false, |_, _| {}) {
-                Ok(w) => println!(
-                    "{file}: {}x{} PNG, {} bytes, encoded in {encode_ms} ms, written at {} KiB/s",
-                    g.image.w,
-                    g.image.h,
-                    png.len(),
-                    w.kib_per_s()
-                ),
-                Err(e) => println!("error: save image {file}: {e}"),
-            }
-        }
+        Command::SaveImage(file) => return codec::save_image(state, file),
+        Command::LoadModel(file) => return codec::load_model(state, file),
+        Command::LoadImage { file, pad } => return codec::load_image(state, file, pad),
+        Command::Run => return codec::run(state),
+        Command::Step => return codec::step(state),
+        Command::Reset => return codec::reset(state),
+        Command::Regs => return codec::regs(),
+        Command::Mem => return codec::mem(state),
+        Command::Dump { layer, file } => return codec::dump(state, layer, file),
+        Command::Verify(file) => return codec::verify(state, file),
         Command::Card => {
             *card = None;
-            if let Some(s) = mounted(card) {
+            {
+                let s = mounted(card)?;
                 let c = s.card;
                 println!(
                     "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, {}-bit bus at {} kHz, {}, FAT volume mounted",
@@ -135,7 +195,7 @@ fn execute(cmd: Command, card: &mut Option<Storage>, image: &mut Option<xlic_mod
             }
         }
         Command::Ls(dir) => {
-            let Some(s) = mounted(card) else { return };
+            let s = mounted(card)?;
             let mut n = 0;
             let r = s.list(dir, |e| {
                 if e.attributes.is_volume() {
@@ -150,13 +210,11 @@ fn execute(cmd: Command, card: &mut Option<Storage>, image: &mut Option<xlic_mod
             });
             match r {
                 Ok(()) => println!("{n} entries"),
-                Err(e) => {
-                    println!("error: ls: {e}");
-                }
+                Err(e) => fail!("ls: {e}"),
             }
         }
         Command::Head { file, bytes } => {
-            let Some(s) = mounted(card) else { return };
+            let s = mounted(card)?;
             // SAFETY: the console holds this region for this command only.
             let buf = &mut unsafe { memory::ArenaRegion::ImageFile.bytes() }[..bytes];
             match s.read_file(file, buf, true, |_, _| {}) {
@@ -178,11 +236,11 @@ fn execute(cmd: Command, card: &mut Option<Storage>, image: &mut Option<xlic_mod
                     }
                     println!("{file}: first {n} bytes");
                 }
-                Err(e) => println!("error: head {file}: {e}"),
+                Err(e) => fail!("head {file}: {e}"),
             }
         }
         Command::Copy { from, to } => {
-            let Some(s) = mounted(card) else { return };
+            let s = mounted(card)?;
             // SAFETY: the console holds this region for this command only.
             let buf = unsafe { memory::ArenaRegion::ImageFile.bytes() };
             let r = s.read_file(from, buf, false, |_, _| {}).and_then(|rd| {
@@ -200,84 +258,14 @@ fn execute(cmd: Command, card: &mut Option<Storage>, image: &mut Option<xlic_mod
                     rd.kib_per_s(),
                     wr.kib_per_s()
                 ),
-                Err(e) => println!("error: cp {from} {to}: {e}"),
+                Err(e) => fail!("cp {from} {to}: {e}"),
             }
         }
         Command::Remove(file) => {
-            let Some(s) = mounted(card) else { return };
+            let s = mounted(card)?;
             match s.delete(file) {
                 Ok(()) => println!("{file} deleted"),
-                Err(e) => println!("error: rm {file}: {e}"),
-            }
-        }
-        Command::LoadImage { file, pad } => {
-            let Some(s) = mounted(card) else { return };
-            // SAFETY: the console holds these regions for this command only.
-            let (buf, scratch, map) = unsafe {
-                (memory::ArenaRegion::ImageFile.bytes(), memory::ArenaRegion::ImageDecode.bytes(), memory::ArenaRegion::InputMap.bytes())
-            };
-            let t = match s.read_file(file, buf, false, progress(file)) {
-                Ok(t) => t,
-                Err(e) => {
-                    println!("error: load image {file}: {e}");
-                    return;
-                }
-            };
-            println!("{file}: {} bytes in {} ms ({} KiB/s)", t.bytes, t.micros / 1000, t.kib_per_s());
-            let hw = accel_regs::HW_LIMITS;
-            *image = None;
-            match crate::image::load(&buf[..t.bytes], scratch, map, pad, hw.lanes, hw.max_side) {
-                Ok(img) => {
-                    let g = img.geometry;
-                    *image = Some(g);
-                    if let Some(n) = img.note {
-                        println!("note: {n}");
-                    }
-                    println!(
-                        "image {}x{} {} 8-bit, decoded in {} ms; pixels CRC-32 0x{:08x}",
-                        g.image.w,
-                        g.image.h,
-                        img.color,
-                        img.decode_micros / 1000,
-                        img.rgb_crc
-                    );
-                    println!(
-                        "input map {}x{} ({} padding), {} bytes at 0x{:09x}, CRC-32 0x{:08x}; latent will be {}x{}",
-                        g.coded.w,
-                        g.coded.h,
-                        pad.name(),
-                        img.map_bytes,
-                        memory::ArenaRegion::InputMap.range().start,
-                        img.map_crc,
-                        g.latent().w,
-                        g.latent().h
-                    );
-                }
-                Err(e) => println!("error: load image {file}: {e}"),
-            }
-        }
-        Command::LoadModel(file) => {
-            let Some(s) = mounted(card) else { return };
-            // SAFETY: the console holds this region for this command only.
-            let buf = unsafe { memory::ArenaRegion::ModelFile.bytes() };
-            let r = s.read_file(file, buf, false, progress(file));
-            match r {
-                Ok(t) => {
-                    println!("{file}: {} bytes in {} ms ({} KiB/s) at 0x{:09x}", t.bytes, t.micros / 1000, t.kib_per_s(), memory::ArenaRegion::ModelFile.range().start);
-                    match xlic_model::package::Package::parse(&buf[..t.bytes], &accel_regs::HW_LIMITS) {
-                        Ok(p) => println!(
-                            "model package ok: format version {}, {} layers, every CRC matches, built for {} lanes x {} pof, tiles {}x{}",
-                            xlic_model::package::FORMAT_VERSION,
-                            xlic_model::LAYERS.len(),
-                            p.hw.lanes,
-                            p.hw.pof,
-                            p.hw.tile_rows,
-                            p.hw.tile_cols
-                        ),
-                        Err(e) => println!("error: load model {file}: {e}"),
-                    }
-                }
-                Err(e) => println!("error: load model {file}: {e}"),
+                Err(e) => fail!("rm {file}: {e}"),
             }
         }
         Command::Help(None) => {
@@ -311,9 +299,10 @@ fn execute(cmd: Command, card: &mut Option<Storage>, image: &mut Option<xlic_mod
             println!("bye (exit status {code})");
             zcu102::console_uart().flush_tx();
             semihosting::exit(code);
-            println!("exit: no host to return to (semihosting unavailable on the board); use 'reboot'");
+            fail!("exit: no host to return to (semihosting unavailable on the board); use 'reboot'");
         }
     }
+    Ok(())
 }
 
 fn size(r: &Range<u64>) -> (u64, &'static str) {

@@ -2,3 +2,4 @@
 //! small interface.
 pub mod cadence_uart;
 pub mod sdhci;
+pub mod xlic_accel;

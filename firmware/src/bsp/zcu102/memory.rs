@@ -108,11 +108,14 @@ pub fn stack_guard_owner(addr: u64) -> Option<(usize, StackKind)> {
     })
 }
 
-/// Fixed regions of the arena for files loaded from the card. (The
-/// end-to-end pipeline extends this map with weights and feature maps.)
+/// Fixed regions of the arena. Sizes cover the largest image the
+/// accelerator takes (4096 x 4096; a unit test checks every layer's map
+/// against them), and every region starts on a 1 MiB boundary, so the
+/// accelerator's 16-byte words and the cache lines never straddle two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArenaRegion {
-    /// The model package as read from the card.
+    /// The model package as read from the card; the accelerator reads
+    /// weights and per-channel tables from it in place.
     ModelFile,
     /// An image file as read from the card.
     ImageFile,
@@ -123,6 +126,13 @@ pub enum ArenaRegion {
     InputMap,
     /// The heap (`alloc`): the PNG encoder's buffers.
     Heap,
+    /// Feature maps between layers, alternately (ping-pong).
+    FmPing,
+    FmPong,
+    /// ana_2's output: the rounded latent, kept for `verify` and the card.
+    Latent,
+    /// syn_2's output: the reconstruction before cropping.
+    Output,
 }
 
 impl ArenaRegion {
@@ -135,6 +145,36 @@ impl ArenaRegion {
             ArenaRegion::ImageDecode => a + 48 * Self::MIB..a + 128 * Self::MIB,
             ArenaRegion::InputMap => a + 128 * Self::MIB..a + 400 * Self::MIB,
             ArenaRegion::Heap => a + 400 * Self::MIB..a + 528 * Self::MIB,
+            ArenaRegion::FmPing => a + 528 * Self::MIB..a + 784 * Self::MIB,
+            ArenaRegion::FmPong => a + 784 * Self::MIB..a + 1040 * Self::MIB,
+            ArenaRegion::Latent => a + 1040 * Self::MIB..a + 1056 * Self::MIB,
+            ArenaRegion::Output => a + 1056 * Self::MIB..a + 1312 * Self::MIB,
+        }
+    }
+
+    pub const ALL: [ArenaRegion; 9] = [
+        ArenaRegion::ModelFile,
+        ArenaRegion::ImageFile,
+        ArenaRegion::ImageDecode,
+        ArenaRegion::InputMap,
+        ArenaRegion::Heap,
+        ArenaRegion::FmPing,
+        ArenaRegion::FmPong,
+        ArenaRegion::Latent,
+        ArenaRegion::Output,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ArenaRegion::ModelFile => "model",
+            ArenaRegion::ImageFile => "image file",
+            ArenaRegion::ImageDecode => "PNG decode",
+            ArenaRegion::InputMap => "input map",
+            ArenaRegion::Heap => "heap",
+            ArenaRegion::FmPing => "fmap ping",
+            ArenaRegion::FmPong => "fmap pong",
+            ArenaRegion::Latent => "latent",
+            ArenaRegion::Output => "output",
         }
     }
 
@@ -148,5 +188,30 @@ impl ArenaRegion {
         // SAFETY: the arena is reserved by the linker script for these
         // buffers and mapped normal memory; exclusivity is the caller's.
         unsafe { core::slice::from_raw_parts_mut(r.start as *mut u8, (r.end - r.start) as usize) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test_case]
+    fn arena_regions_are_disjoint_aligned_and_inside_the_arena() {
+        let arena = arena();
+        for (i, a) in ArenaRegion::ALL.iter().enumerate() {
+            let r = a.range();
+            assert!(arena.start <= r.start && r.end <= arena.end, "{} outside the arena", a.name());
+            assert!(r.start % (1 << 20) == 0, "{} not MiB-aligned", a.name());
+            for b in &ArenaRegion::ALL[i + 1..] {
+                let q = b.range();
+                assert!(r.end <= q.start || q.end <= r.start, "{} overlaps {}", a.name(), b.name());
+            }
+        }
+    }
+
+    #[test_case]
+    fn the_cosim_window_is_where_the_bridge_serves_the_registers() {
+        assert_eq!(cosim_window().start, accel_regs::cosim::REGS as u64);
+        assert!(cosim_window().contains(&(accel_regs::cosim::INFO as u64 + 64)));
     }
 }

@@ -49,3 +49,15 @@ pub fn sd_card() -> crate::drivers::sdhci::Sdhci {
     // device memory; the console owns the one handle that issues commands.
     unsafe { crate::drivers::sdhci::Sdhci::new(SD1_BASE) }
 }
+
+/// CSU PCAP_STATUS (Xilinx UG1087): bit 3 PL_DONE is set once a bitstream
+/// has configured the PL.
+pub const CSU_PCAP_STATUS: usize = 0xffca_3010;
+pub const PCAP_STATUS_PL_DONE: u32 = 1 << 3;
+
+/// Read PCAP_STATUS.
+pub fn pcap_status() -> u32 {
+    // SAFETY: a read-only status register of the CSU, mapped as device
+    // memory; reading it has no side effects.
+    unsafe { core::ptr::read_volatile(CSU_PCAP_STATUS as *const u32) }
+}

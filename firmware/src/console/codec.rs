@@ -1,0 +1,430 @@
+//! Console commands of the codec: load a model and an image, run or step
+//! the layers on the accelerator, look at its registers and buffers, and
+//! write or check results on the card.
+use super::{fail, mounted, progress, Failed, Outcome, State};
+use crate::arch::aarch64::time;
+use crate::bsp::zcu102::memory::{self, ArenaRegion};
+use crate::drivers::xlic_accel::{AccelDriver, Backend};
+use crate::pipeline::{self, ModelInfo, Pipeline};
+use crate::println;
+use xlic_model::{Layer, PadMode, LAYERS};
+
+/// What `run` writes to the card (replacing earlier results, never an
+/// input: the console refuses if the loaded model or image has the name).
+pub const RECON_FILE: &str = "RECON.PNG";
+pub const LATENT_FILE: &str = "LATENT.BIN";
+
+fn file_name(s: &str) -> super::FileName {
+    let mut n = super::FileName::new();
+    for ch in s.chars() {
+        if n.push(ch.to_ascii_uppercase()).is_err() {
+            break;
+        }
+    }
+    n
+}
+
+pub fn load_model(state: &mut State, file: &str) -> Outcome {
+    let s = mounted(&mut state.card)?;
+    state.model = None;
+    // SAFETY: the console holds this region for the loaded model.
+    let buf = unsafe { ArenaRegion::ModelFile.bytes() };
+    let t = match s.read_file(file, buf, false, progress(file)) {
+        Ok(t) => t,
+        Err(e) => fail!("load model {file}: {e}"),
+    };
+    println!("{file}: {} bytes in {} ms ({} KiB/s) at 0x{:09x}", t.bytes, t.micros / 1000, t.kib_per_s(), ArenaRegion::ModelFile.range().start);
+    match xlic_model::package::Package::parse(&buf[..t.bytes], &accel_regs::HW_LIMITS) {
+        Ok(p) => {
+            println!(
+                "model package ok: format version {}, {} layers, every CRC matches, built for {} lanes x {} pof, tiles {}x{}",
+                xlic_model::package::FORMAT_VERSION,
+                LAYERS.len(),
+                p.hw.lanes,
+                p.hw.pof,
+                p.hw.tile_rows,
+                p.hw.tile_cols
+            );
+            state.model = Some((ModelInfo::of(&p), file_name(file)));
+            if let Some(p) = &mut state.pipeline {
+                p.next = 0;
+            }
+            Ok(())
+        }
+        Err(e) => fail!("load model {file}: {e}"),
+    }
+}
+
+pub fn load_image(state: &mut State, file: &str, pad: PadMode) -> Outcome {
+    let s = mounted(&mut state.card)?;
+    // SAFETY: the console holds these regions for this command only (the
+    // input map stays the image's until the next load).
+    let (buf, scratch, map) = unsafe { (ArenaRegion::ImageFile.bytes(), ArenaRegion::ImageDecode.bytes(), ArenaRegion::InputMap.bytes()) };
+    let t = match s.read_file(file, buf, false, progress(file)) {
+        Ok(t) => t,
+        Err(e) => fail!("load image {file}: {e}"),
+    };
+    println!("{file}: {} bytes in {} ms ({} KiB/s)", t.bytes, t.micros / 1000, t.kib_per_s());
+    let hw = accel_regs::HW_LIMITS;
+    state.image = None;
+    state.pipeline = None;
+    match crate::image::load(&buf[..t.bytes], scratch, map, pad, hw.lanes, hw.max_side) {
+        Ok(img) => {
+            let g = img.geometry;
+            if let Some(n) = img.note {
+                println!("note: {n}");
+            }
+            println!(
+                "image {}x{} {} 8-bit, decoded in {} ms; pixels CRC-32 0x{:08x}",
+                g.image.w,
+                g.image.h,
+                img.color,
+                img.decode_micros / 1000,
+                img.rgb_crc
+            );
+            println!(
+                "input map {}x{} ({} padding), {} bytes at 0x{:09x}, CRC-32 0x{:08x}; latent will be {}x{}",
+                g.coded.w,
+                g.coded.h,
+                pad.name(),
+                img.map_bytes,
+                ArenaRegion::InputMap.range().start,
+                img.map_crc,
+                g.latent().w,
+                g.latent().h
+            );
+            state.image = Some((g, file_name(file)));
+            state.pipeline = Some(Pipeline::new(g));
+            Ok(())
+        }
+        Err(e) => fail!("load image {file}: {e}"),
+    }
+}
+
+fn accelerator() -> Result<AccelDriver, Failed> {
+    match AccelDriver::probe() {
+        Ok(a) => Ok(a),
+        Err(e) => fail!("{e}"),
+    }
+}
+
+/// The model and the pipeline of the loaded image, or a message saying
+/// what to load first.
+fn ready(state: &mut State) -> Result<(ModelInfo, &mut Pipeline), Failed> {
+    let Some((model, _)) = state.model else { fail!("no model loaded (use 'load model FILE' first)") };
+    let Some(p) = state.pipeline.as_mut() else { fail!("no image loaded (use 'load image FILE' first)") };
+    Ok((model, p))
+}
+
+fn op_text(l: Layer) -> heapless::String<16> {
+    use core::fmt::Write;
+    let spec = l.spec();
+    let mut s = heapless::String::new();
+    let k = spec.op.kernel();
+    let _ = match spec.op {
+        xlic_model::Op::Conv { .. } => write!(s, "conv {k}x{k}/{}", spec.op.stride()),
+        xlic_model::Op::TConv { .. } => write!(s, "tconv {k}x{k}/{}", spec.op.stride()),
+        xlic_model::Op::Gdn => write!(s, "gdn"),
+        xlic_model::Op::Igdn => write!(s, "igdn"),
+    };
+    s
+}
+
+/// One layer on the accelerator, with its progress line.
+fn step_once(accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: bool) -> Outcome {
+    let Some(l) = p.next_layer() else { fail!("{}", pipeline::PipelineError::Finished) };
+    match p.step(accel, model, true) {
+        Ok(r) => {
+            let (i, o) = (r.input, r.output);
+            println!(
+                "  {:<7} {:<12} {}x{}x{} -> {}x{}x{}  {:>9.3} ms  CRC-32 0x{:08x}",
+                l.name(),
+                op_text(l).as_str(),
+                i.channels,
+                i.dims.w,
+                i.dims.h,
+                o.channels,
+                o.dims.w,
+                o.dims.h,
+                r.elapsed.as_secs_f64() * 1e3,
+                r.crc
+            );
+            if detail {
+                let t = r.tiling;
+                println!(
+                    "          tiles {} rows x {} cols of {}x{} outputs, {} output-channel tiles x {} input groups; input tile {}x{}",
+                    t.row_tiles, t.col_tiles, t.tile_rows, t.tile_cols, t.out_tiles, t.in_groups, t.in_tile_rows, t.in_tile_cols
+                );
+                println!(
+                    "          output min {} max {}; {} bytes in, {} bytes weights+params, {} bytes out at 0x{:09x}; limit {} ms",
+                    r.min,
+                    r.max,
+                    r.bytes_in,
+                    r.bytes_constants,
+                    r.bytes_out,
+                    r.job.fm_out,
+                    r.limit.as_millis()
+                );
+                match p.next_layer() {
+                    Some(n) => println!("          next: {}", n.name()),
+                    None => println!("          all layers done ('run' writes {RECON_FILE} and {LATENT_FILE})"),
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            fail!("{e}")
+        }
+    }
+}
+
+pub fn step(state: &mut State) -> Outcome {
+    let accel = accelerator()?;
+    let (model, p) = ready(state)?;
+    step_once(&accel, &model, p, true)
+}
+
+pub fn run(state: &mut State) -> Outcome {
+    let accel = accelerator()?;
+    let (model, p) = ready(state)?;
+    if p.finished() {
+        p.next = 0;
+    } else if p.next > 0 {
+        println!("continuing at {} ({} layers already stepped)", LAYERS[p.next].name, p.next);
+    }
+    let g = p.geometry;
+    println!(
+        "running {}x{} ({} padding) on the accelerator ({})",
+        g.image.w,
+        g.image.h,
+        g.pad.name(),
+        backend_text(accel.backend)
+    );
+    let t = time::Instant::now();
+    while !p.finished() {
+        step_once(&accel, &model, p, false)?;
+    }
+    let total: f64 = p.reports.iter().flatten().map(|r| r.elapsed.as_secs_f64()).sum();
+    println!(
+        "10 layers: {:.3} ms on the accelerator in all; this command {:.3} ms with the firmware's checks",
+        total * 1e3,
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    write_results(state)
+}
+
+fn backend_text(b: Backend) -> &'static str {
+    match b {
+        Backend::Fabric => "the PL",
+        Backend::Cosim { fault: accel_regs::cosim::FAULT_NONE, .. } => "HLS C-simulation beside QEMU",
+        Backend::Cosim { .. } => "HLS C-simulation beside QEMU, with a fault injected",
+    }
+}
+
+/// RECON.PNG and LATENT.BIN from the finished pipeline.
+fn write_results(state: &mut State) -> Outcome {
+    let (g, image_name) = state.image.clone().ok_or(Failed)?;
+    let model_name = state.model.as_ref().map(|m| m.1.clone());
+    for out in [RECON_FILE, LATENT_FILE] {
+        if image_name.as_str() == out || model_name.as_ref().is_some_and(|m| m.as_str() == out) {
+            fail!("{out} is the loaded input; rename it on the card (cp, rm) so the result does not overwrite it");
+        }
+    }
+    let s = mounted(&mut state.card)?;
+    let t = time::Instant::now();
+    let png = crate::image::encode_from_map(pipeline::map_bytes(&g, Layer::Syn2), &pipeline::output_shape(&g, Layer::Syn2), g.image.w, g.image.h, 6);
+    let encode_ms = t.elapsed().as_millis();
+    match s.write_file(RECON_FILE, &png, true, |_, _| {}) {
+        Ok(w) => println!("{RECON_FILE}: {}x{} PNG, {} bytes (encoded in {encode_ms} ms, written at {} KiB/s)", g.image.w, g.image.h, png.len(), w.kib_per_s()),
+        Err(e) => fail!("writing {RECON_FILE}: {e}"),
+    }
+    drop(png);
+    // SAFETY: the decode scratch is free once the image is in its map.
+    let buf = unsafe { ArenaRegion::ImageDecode.bytes() };
+    let Some(n) = pipeline::latent_file(&g, buf) else { fail!("the latent does not fit the staging buffer") };
+    match s.write_file(LATENT_FILE, &buf[..n], true, |_, _| {}) {
+        Ok(_) => {
+            let d = g.latent();
+            println!("{LATENT_FILE}: 128x{}x{} latent, {n} bytes, CRC-32 0x{:08x}", d.w, d.h, xlic_model::crc32::crc32(&buf[..n]));
+            Ok(())
+        }
+        Err(e) => fail!("writing {LATENT_FILE}: {e}"),
+    }
+}
+
+pub fn reset(state: &mut State) -> Outcome {
+    if let Some(p) = &mut state.pipeline {
+        p.next = 0;
+        p.reports = [None; 10];
+    }
+    match AccelDriver::probe() {
+        Ok(a) => match a.reset() {
+            Ok(()) => println!("accelerator idle (AP_CTRL 0x{:02x}); next layer: ana_0", a.ap_ctrl()),
+            Err(e) => fail!("reset: {e}"),
+        },
+        Err(e) => println!("pipeline reset; {e}"),
+    }
+    Ok(())
+}
+
+pub fn regs() -> Outcome {
+    let a = accelerator()?;
+    println!("xlic_layer registers at 0x{:08x} ({}):", a.base(), backend_text(a.backend));
+    a.dump(|name, offset, value| println!("  0x{offset:02x} {name:<8} 0x{value:x} ({value})"));
+    let c = a.ap_ctrl();
+    println!(
+        "AP_CTRL: start {} done {} idle {} ready {} (done clears on read on the IP)",
+        c & 1,
+        (c >> 1) & 1,
+        (c >> 2) & 1,
+        (c >> 3) & 1
+    );
+    Ok(())
+}
+
+pub fn mem(state: &State) -> Outcome {
+    println!("  {:<12} {:<21} {:>9}  holds", "buffer", "address", "size");
+    for r in ArenaRegion::ALL {
+        let range = r.range();
+        let what: heapless::String<64> = describe(state, r);
+        println!("  {:<12} 0x{:09x}..0x{:09x} {:>5} MiB  {}", r.name(), range.start, range.end, (range.end - range.start) >> 20, what.as_str());
+    }
+    let w = memory::cosim_window();
+    println!("  {:<12} 0x{:09x}..0x{:09x} {:>5} KiB  accelerator registers under QEMU", "cosim win", w.start, w.end, (w.end - w.start) >> 10);
+    Ok(())
+}
+
+fn describe(state: &State, r: ArenaRegion) -> heapless::String<64> {
+    use core::fmt::Write;
+    let mut s = heapless::String::new();
+    let _ = match (r, &state.pipeline) {
+        (ArenaRegion::ModelFile, _) => match &state.model {
+            Some((m, name)) => write!(s, "{name}, {} bytes (weights read in place)", m.file_bytes),
+            None => write!(s, "-"),
+        },
+        (ArenaRegion::InputMap, Some(p)) => write!(s, "input map {}x{}x3", p.geometry.coded.w, p.geometry.coded.h),
+        (ArenaRegion::Heap, _) => write!(s, "PNG encoder"),
+        (ArenaRegion::ImageFile | ArenaRegion::ImageDecode, _) => write!(s, "staging (card reads, decode, latent file)"),
+        (_, Some(p)) => match p.holder(r) {
+            Some(l) => {
+                let sh = pipeline::output_shape(&p.geometry, l);
+                write!(s, "{} output {}x{}x{}, {} bytes", l.name(), sh.channels, sh.dims.w, sh.dims.h, sh.bytes())
+            }
+            None => write!(s, "-"),
+        },
+        _ => write!(s, "-"),
+    };
+    s
+}
+
+pub fn dump(state: &mut State, layer: Layer, file: &str) -> Outcome {
+    let Some(p) = &state.pipeline else { fail!("no image loaded (use 'load image FILE' first)") };
+    if !p.holds(layer) {
+        fail!("{}'s output is not in memory (not run yet, or overwritten by a later layer); 'reset' and 'step' up to it", layer.name());
+    }
+    let g = p.geometry;
+    let h = xlic_model::fmfile::FmHeader { layer, shape: pipeline::output_shape(&g, layer) };
+    // SAFETY: the decode scratch is free once the image is in its map.
+    let buf = unsafe { ArenaRegion::ImageDecode.bytes() };
+    if h.file_len() > buf.len() {
+        fail!("{}'s map is {} bytes; dumps are limited to {} bytes", layer.name(), h.shape.bytes(), buf.len());
+    }
+    let hb = xlic_model::fmfile::HEADER_BYTES;
+    buf[..hb].copy_from_slice(&h.encode());
+    buf[hb..h.file_len()].copy_from_slice(pipeline::map_bytes(&g, layer));
+    let s = mounted(&mut state.card)?;
+    match s.write_file(file, &buf[..h.file_len()], false, progress(file)) {
+        Ok(w) => {
+            println!("{file}: {} output {}x{}x{}, {} bytes (feature-map file), written at {} KiB/s", layer.name(), h.shape.channels, h.shape.dims.w, h.shape.dims.h, h.file_len(), w.kib_per_s());
+            Ok(())
+        }
+        Err(e) => fail!("dump {file}: {e}"),
+    }
+}
+
+pub fn verify(state: &mut State, file: &str) -> Outcome {
+    let s = mounted(&mut state.card)?;
+    // SAFETY: the decode scratch is free once the image is in its map.
+    let buf = unsafe { ArenaRegion::ImageDecode.bytes() };
+    let n = match s.read_file(file, buf, false, |_, _| {}) {
+        Ok(t) => t.bytes,
+        Err(e) => fail!("verify {file}: {e}"),
+    };
+    let file_bytes = &buf[..n];
+    let Some(p) = &state.pipeline else { fail!("no image loaded (use 'load image FILE' first)") };
+    let g = p.geometry;
+    let (layer, shape, want) = if file_bytes.starts_with(&xlic_model::latent::MAGIC) {
+        let h = match xlic_model::latent::LatentHeader::parse(file_bytes) {
+            Ok(h) => h,
+            Err(e) => fail!("verify {file}: {e}"),
+        };
+        // The file is [c][y][x]: rebuild the map layout in the buffer's
+        // free tail and compare maps.
+        let shape = pipeline::output_shape(&g, Layer::LATENT);
+        if (h.channels, h.height, h.width) != (shape.channels, shape.dims.h, shape.dims.w) {
+            fail!("{file} is a {}x{}x{} latent; this image's latent is {}x{}x{}", h.channels, h.width, h.height, shape.channels, shape.dims.w, shape.dims.h);
+        }
+        let (src, dst) = buf.split_at_mut(n.next_multiple_of(64));
+        let dst = &mut dst[..shape.bytes()];
+        dst.fill(0);
+        let mut o = xlic_model::latent::HEADER_BYTES;
+        for c in 0..shape.channels {
+            for y in 0..shape.dims.h {
+                for x in 0..shape.dims.w {
+                    let i = 2 * shape.index(c, y, x);
+                    dst[i..i + 2].copy_from_slice(&src[o..o + 2]);
+                    o += 2;
+                }
+            }
+        }
+        (Layer::LATENT, shape, &*dst)
+    } else {
+        let h = match xlic_model::fmfile::FmHeader::parse(file_bytes) {
+            Ok(h) => h,
+            Err(e) => fail!("verify {file}: {e}"),
+        };
+        let mine = pipeline::output_shape(&g, h.layer);
+        if h.shape != mine {
+            fail!("{file} holds a {}x{}x{} map of {}; this image's is {}x{}x{}", h.shape.channels, h.shape.dims.w, h.shape.dims.h, h.layer.name(), mine.channels, mine.dims.w, mine.dims.h);
+        }
+        (h.layer, h.shape, &buf[xlic_model::fmfile::HEADER_BYTES..n])
+    };
+    if !p.holds(layer) {
+        fail!("{}'s output is not in memory (not run yet, or overwritten by a later layer)", layer.name());
+    }
+    match pipeline::compare_maps(&shape, pipeline::map_bytes(&g, layer), want) {
+        None => {
+            println!("{file}: {} output matches bit for bit ({} values)", layer.name(), shape.channels * shape.dims.h * shape.dims.w);
+            Ok(())
+        }
+        Some(m) => fail!(
+            "{file}: {} output differs in {} of {} values; first at channel {} y {} x {}: {} here, {} in the file",
+            layer.name(),
+            m.count,
+            shape.channels * shape.dims.h * shape.dims.w,
+            m.channel,
+            m.y,
+            m.x,
+            m.got,
+            m.want
+        ),
+    }
+}
+
+pub fn save_image(state: &mut State, file: &str) -> Outcome {
+    let Some((g, _)) = state.image.clone() else { fail!("save image: no image loaded (use 'load image FILE' first)") };
+    let s = mounted(&mut state.card)?;
+    let t = time::Instant::now();
+    let shape = xlic_model::layout::FmShape::new(3, g.coded, accel_regs::HW_LIMITS.lanes);
+    // SAFETY: the input map region holds the loaded image's map.
+    let map = unsafe { ArenaRegion::InputMap.bytes() };
+    let png = crate::image::encode_from_map(map, &shape, g.image.w, g.image.h, 6);
+    let encode_ms = t.elapsed().as_millis();
+    match s.write_file(file, &png, false, |_, _| {}) {
+        Ok(w) => {
+            println!("{file}: {}x{} PNG, {} bytes, encoded in {encode_ms} ms, written at {} KiB/s", g.image.w, g.image.h, png.len(), w.kib_per_s());
+            Ok(())
+        }
+        Err(e) => fail!("save image {file}: {e}"),
+    }
+}

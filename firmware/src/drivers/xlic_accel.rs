@@ -1,0 +1,279 @@
+//! The X-LIC accelerator (the HLS kernel `xlic_layer`): one layer per start,
+//! driven through the register block generated from the kernel's interface
+//! (`accel_regs`). No offset is written here.
+//!
+//! Where it lives: on the board in the PL at the start of the HPM0_FPD
+//! window, reachable only once a bitstream configured the PL (CSU
+//! PCAP_STATUS.PL_DONE); under QEMU the co-simulation bridge serves the
+//! same block in a reserved DDR window and says so with an info block
+//! beside it (magic, live heartbeat; hls/cosim/xlic_cosim.h).
+use crate::arch::aarch64::{cache, time};
+use crate::bsp::zcu102;
+use accel_regs::{cosim, XlicLayerRegisters, AP_CTRL, ARGUMENTS};
+use core::time::Duration;
+use tock_registers::interfaces::{Readable, Writeable};
+
+/// What answers at the register block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The IP in the PL (the board).
+    Fabric,
+    /// The HLS C-simulation beside QEMU, which runs `time_scale` times
+    /// slower than the modelled IP at most and may inject `fault`.
+    Cosim { time_scale: u32, fault: u32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccelError {
+    /// No PL bitstream and no co-simulation bridge.
+    NoAccelerator { pcap_status: u32 },
+    /// The co-simulation info block is there but its heartbeat stopped.
+    BridgeStopped,
+    /// The PL is configured but the block at the window is not an idle IP.
+    NotIdle { ap_ctrl: u32 },
+    /// A register did not hold what was written.
+    ReadBack { register: &'static str, wrote: u64, read: u64 },
+    /// ap_done did not come within the limit.
+    Timeout { waited_ms: u64, ap_ctrl: u32 },
+}
+
+impl core::fmt::Display for AccelError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            AccelError::NoAccelerator { pcap_status } => write!(
+                f,
+                "no accelerator: the PL is not configured (PCAP_STATUS 0x{pcap_status:08x}, PL_DONE clear) and no co-simulation bridge answers; \
+                 on the board boot a BOOT.BIN with the bitstream (boot/README.md), under QEMU use `cargo xtask run` (co-simulation is on by default)"
+            ),
+            AccelError::BridgeStopped => {
+                write!(f, "the co-simulation bridge stopped (its heartbeat does not move); restart QEMU with `cargo xtask run`")
+            }
+            AccelError::NotIdle { ap_ctrl } => write!(
+                f,
+                "the accelerator is not idle (AP_CTRL 0x{ap_ctrl:02x}): a previous layer never finished; type 'reset' (or reload the bitstream on the board)"
+            ),
+            AccelError::ReadBack { register, wrote, read } => {
+                write!(f, "register {register} read back 0x{read:x} after writing 0x{wrote:x}: the AXI-Lite path is broken")
+            }
+            AccelError::Timeout { waited_ms, ap_ctrl } => write!(
+                f,
+                "the accelerator did not finish within {waited_ms} ms (AP_CTRL 0x{ap_ctrl:02x}: {}); the output is incomplete, nothing was written; type 'reset'",
+                if ap_ctrl & 4 != 0 { "idle" } else { "still busy" }
+            ),
+        }
+    }
+}
+
+/// One start: the kernel's arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerJob {
+    pub fm_in: u64,
+    pub weights: u64,
+    pub params: u64,
+    pub fm_out: u64,
+    pub op: u32,
+    pub kernel: u32,
+    pub stride: u32,
+    pub cin: u32,
+    pub cout: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub out_h: u32,
+    pub out_w: u32,
+}
+
+pub struct AccelDriver {
+    base: usize,
+    pub backend: Backend,
+}
+
+fn info_word(w: u32) -> u32 {
+    // SAFETY: the info block lies in the co-simulation window, reserved
+    // by the linker script and mapped as device memory; reads only.
+    unsafe { core::ptr::read_volatile((cosim::INFO as usize + 4 * w as usize) as *const u32) }
+}
+
+impl AccelDriver {
+    /// Find the accelerator: the co-simulation bridge if its info block is
+    /// there and alive, else the PL if it is configured and the IP idle.
+    pub fn probe() -> Result<AccelDriver, AccelError> {
+        if info_word(0) == cosim::MAGIC_LO && info_word(1) == cosim::MAGIC_HI && info_word(cosim::WORD_VERSION) == cosim::VERSION {
+            let beat = info_word(cosim::WORD_HEARTBEAT);
+            let deadline = time::Deadline::after(Duration::from_millis(200));
+            while info_word(cosim::WORD_HEARTBEAT) == beat {
+                if deadline.expired() {
+                    return Err(AccelError::BridgeStopped);
+                }
+                crate::arch::aarch64::cpu::spin_hint();
+            }
+            let backend = Backend::Cosim { time_scale: info_word(cosim::WORD_TIME_SCALE).max(1), fault: info_word(cosim::WORD_FAULT) };
+            return Ok(AccelDriver { base: cosim::REGS as usize, backend });
+        }
+        let pcap_status = zcu102::pcap_status();
+        if pcap_status & zcu102::PCAP_STATUS_PL_DONE == 0 {
+            return Err(AccelError::NoAccelerator { pcap_status });
+        }
+        let d = AccelDriver { base: crate::bsp::zcu102::memory::pl_window().start as usize, backend: Backend::Fabric };
+        let ctrl = d.ap_ctrl();
+        if ctrl & 4 == 0 {
+            return Err(AccelError::NotIdle { ap_ctrl: ctrl });
+        }
+        Ok(d)
+    }
+
+    fn regs(&self) -> &XlicLayerRegisters {
+        // SAFETY: `base` is the register block found by `probe` (PL window
+        // or co-simulation window), mapped as device memory for the
+        // firmware's lifetime.
+        unsafe { &*(self.base as *const XlicLayerRegisters) }
+    }
+
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    /// AP_CTRL, read once (ap_done clears on read on the IP).
+    pub fn ap_ctrl(&self) -> u32 {
+        self.regs().ap_ctrl.get()
+    }
+
+    /// Every argument register by name with its offset and value.
+    pub fn dump(&self, mut f: impl FnMut(&'static str, usize, u64)) {
+        let r = self.regs();
+        f("ap_ctrl", 0x00, r.ap_ctrl.get() as u64);
+        f("gie", 0x04, r.gie.get() as u64);
+        f("ier", 0x08, r.ier.get() as u64);
+        f("isr", 0x0c, r.isr.get() as u64);
+        for (info, value) in ARGUMENTS.iter().zip(self.arguments()) {
+            f(info.name, info.offset, value);
+        }
+    }
+
+    /// Argument register values, in the order of `ARGUMENTS`.
+    fn arguments(&self) -> [u64; 13] {
+        let r = self.regs();
+        [
+            r.fm_in.get(),
+            r.weights.get(),
+            r.params.get(),
+            r.fm_out.get(),
+            r.op.get() as u64,
+            r.kernel.get() as u64,
+            r.stride.get() as u64,
+            r.cin.get() as u64,
+            r.cout.get() as u64,
+            r.in_h.get() as u64,
+            r.in_w.get() as u64,
+            r.out_h.get() as u64,
+            r.out_w.get() as u64,
+        ]
+    }
+
+    /// Program `job` and start it. The caller has cleaned the input
+    /// buffers from the data cache and invalidated the output (see
+    /// `prepare_buffers`). With `read_back`, every register is read and
+    /// compared before the start.
+    pub fn start(&self, job: &LayerJob, read_back: bool) -> Result<(), AccelError> {
+        let ctrl = self.ap_ctrl();
+        if ctrl & 4 == 0 {
+            return Err(AccelError::NotIdle { ap_ctrl: ctrl });
+        }
+        let r = self.regs();
+        r.fm_in.set(job.fm_in);
+        r.weights.set(job.weights);
+        r.params.set(job.params);
+        r.fm_out.set(job.fm_out);
+        r.op.set(job.op);
+        r.kernel.set(job.kernel);
+        r.stride.set(job.stride);
+        r.cin.set(job.cin);
+        r.cout.set(job.cout);
+        r.in_h.set(job.in_h);
+        r.in_w.set(job.in_w);
+        r.out_h.set(job.out_h);
+        r.out_w.set(job.out_w);
+        if read_back {
+            let wrote = [
+                job.fm_in,
+                job.weights,
+                job.params,
+                job.fm_out,
+                job.op as u64,
+                job.kernel as u64,
+                job.stride as u64,
+                job.cin as u64,
+                job.cout as u64,
+                job.in_h as u64,
+                job.in_w as u64,
+                job.out_h as u64,
+                job.out_w as u64,
+            ];
+            for ((info, &w), read) in ARGUMENTS.iter().zip(&wrote).zip(self.arguments()) {
+                if w != read {
+                    return Err(AccelError::ReadBack { register: info.name, wrote: w, read });
+                }
+            }
+        }
+        // The argument writes reach the IP before the start (device
+        // memory keeps their order; the barrier orders them with the
+        // cache maintenance the caller did).
+        aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
+        r.ap_ctrl.write(AP_CTRL::AP_START::SET);
+        Ok(())
+    }
+
+    /// Poll until ap_done, reading AP_CTRL once per poll; returns the time
+    /// from the call to done.
+    pub fn wait_done(&self, limit: Duration) -> Result<Duration, AccelError> {
+        let t = time::Instant::now();
+        let deadline = time::Deadline::after(limit);
+        loop {
+            let ctrl = self.ap_ctrl();
+            if ctrl & 2 != 0 {
+                return Ok(t.elapsed());
+            }
+            if deadline.expired() {
+                return Err(AccelError::Timeout { waited_ms: t.elapsed().as_millis() as u64, ap_ctrl: self.ap_ctrl() });
+            }
+            crate::arch::aarch64::cpu::spin_hint();
+        }
+    }
+
+    /// Bring a hung accelerator back to idle. Under co-simulation the
+    /// bridge abandons the layer; on the board the IP has no reset
+    /// register: only a PL reset (reloading the bitstream) frees it.
+    pub fn reset(&self) -> Result<(), &'static str> {
+        match self.backend {
+            Backend::Cosim { .. } => {
+                // SAFETY: the reset word of the bridge's info block, in the
+                // reserved co-simulation window (device memory).
+                unsafe { core::ptr::write_volatile((cosim::INFO as usize + 4 * cosim::WORD_RESET as usize) as *mut u32, 1) };
+                let deadline = time::Deadline::after(Duration::from_secs(2));
+                while info_word(cosim::WORD_RESET) != 0 {
+                    if deadline.expired() {
+                        return Err("the co-simulation bridge did not answer the reset request");
+                    }
+                    crate::arch::aarch64::cpu::spin_hint();
+                }
+                Ok(())
+            }
+            Backend::Fabric if self.ap_ctrl() & 4 != 0 => Ok(()),
+            Backend::Fabric => Err("the IP is busy and has no reset register: reload the bitstream (power-cycle the board)"),
+        }
+    }
+}
+
+/// Before a start: the inputs the IP reads must be in DDR (clean), and no
+/// dirty line of the output may later be evicted over what it writes
+/// (invalidate; the output is cache-line aligned by the arena map).
+pub fn prepare_buffers(inputs: &[&[u8]], output: &mut [u8]) {
+    for b in inputs {
+        cache::clean(b);
+    }
+    cache::invalidate(output);
+}
+
+/// After done: drop any line the CPU fetched speculatively meanwhile.
+pub fn complete_buffers(output: &mut [u8]) {
+    cache::invalidate(output);
+}

@@ -1,0 +1,358 @@
+//! The codec on the accelerator, one layer per start: where each layer
+//! reads and writes in DDR, what goes into its registers, how long it may
+//! take, and what it produced. Sizes and tiles come from the model crate
+//! (layer table, geometry, layouts) and the generated hardware limits;
+//! nothing here is a hand table.
+use crate::arch::aarch64::time::Instant;
+use crate::bsp::zcu102::memory::ArenaRegion;
+use crate::drivers::xlic_accel::{self, AccelDriver, AccelError, Backend, LayerJob};
+use core::time::Duration;
+use xlic_model::layout::{FmShape, Tiling};
+use xlic_model::{Geometry, Layer};
+
+const HW: xlic_model::HwLimits = accel_regs::HW_LIMITS;
+
+/// Where a checked model package's sections sit in DDR (in place in the
+/// file buffer: sections are 64-byte aligned in the package).
+#[derive(Clone, Copy, Debug)]
+pub struct ModelInfo {
+    /// (weights address, bytes, params address, bytes) per layer.
+    pub sections: [(u64, usize, u64, usize); 10],
+    pub file_bytes: usize,
+}
+
+impl ModelInfo {
+    pub fn of(p: &xlic_model::package::Package) -> ModelInfo {
+        let mut sections = [(0, 0, 0, 0); 10];
+        for (i, s) in sections.iter_mut().enumerate() {
+            let (w, q) = (p.weights_bytes(i), p.params_bytes(i));
+            *s = (w.as_ptr() as u64, w.len(), q.as_ptr() as u64, q.len());
+        }
+        ModelInfo { sections, file_bytes: p.bytes.len() }
+    }
+}
+
+/// The region layer `l` reads: the input map, the latent, or the map the
+/// previous layer wrote.
+pub fn input_region(l: Layer) -> ArenaRegion {
+    match l.index() {
+        0 => ArenaRegion::InputMap,
+        i => output_region(Layer::ALL[i - 1]),
+    }
+}
+
+/// The region layer `l` writes: the latent and the reconstruction have
+/// their own; the others alternate (ping-pong), so a map is overwritten
+/// two layers later.
+pub fn output_region(l: Layer) -> ArenaRegion {
+    match l {
+        Layer::LATENT => ArenaRegion::Latent,
+        Layer::Syn2 => ArenaRegion::Output,
+        _ if l.index() % 2 == 0 => ArenaRegion::FmPing,
+        _ => ArenaRegion::FmPong,
+    }
+}
+
+pub fn input_shape(g: &Geometry, l: Layer) -> FmShape {
+    FmShape::new(l.spec().cin, g.input(l), HW.lanes)
+}
+
+pub fn output_shape(g: &Geometry, l: Layer) -> FmShape {
+    FmShape::new(l.spec().cout, g.output(l), HW.lanes)
+}
+
+/// How long layer `l` may take: the performance model's time (times the
+/// co-simulation's slowdown), with a margin of 4 and one second for the
+/// polling itself.
+pub fn time_limit(g: &Geometry, l: Layer, backend: Backend) -> Duration {
+    const MARGIN: f64 = 4.0;
+    let modelled = xlic_model::perf::layer(l.spec(), g.input(l), &HW, &accel_regs::PERF).seconds(&accel_regs::PERF);
+    let scale = match backend {
+        Backend::Fabric => 1.0,
+        Backend::Cosim { time_scale, .. } => time_scale as f64,
+    };
+    Duration::from_secs(1) + Duration::from_secs_f64(modelled * scale * MARGIN)
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum PipelineError {
+    /// Every layer has run.
+    Finished,
+    /// A map does not fit its region (cannot happen within the
+    /// accelerator's side limit; checked anyway).
+    DoesNotFit { region: ArenaRegion, need: usize, room: usize },
+    Accel { layer: Layer, error: AccelError },
+}
+
+impl core::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            PipelineError::Finished => write!(f, "all 10 layers have run; 'reset' starts over at ana_0"),
+            PipelineError::DoesNotFit { region, need, room } => {
+                write!(f, "the {} buffer holds {room} bytes; this image needs {need}", region.name())
+            }
+            PipelineError::Accel { layer, error } => write!(f, "{}: {error}", layer.name()),
+        }
+    }
+}
+
+/// What one layer did.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerReport {
+    pub layer: Layer,
+    pub input: FmShape,
+    pub output: FmShape,
+    pub tiling: Tiling,
+    pub job: LayerJob,
+    /// Start to done, as polled.
+    pub elapsed: Duration,
+    pub limit: Duration,
+    /// CRC-32 of the output map's bytes (layout::FmShape, padding included).
+    pub crc: u32,
+    /// Smallest and largest output value over the real channels.
+    pub min: i16,
+    pub max: i16,
+    /// Bytes the layer's buffers hold: input map, weights + params, output.
+    pub bytes_in: usize,
+    pub bytes_constants: usize,
+    pub bytes_out: usize,
+}
+
+/// Progress through the 10 layers for one loaded image.
+pub struct Pipeline {
+    pub geometry: Geometry,
+    /// Index of the next layer to run (10: finished).
+    pub next: usize,
+    pub reports: [Option<LayerReport>; 10],
+}
+
+fn region_bytes(r: ArenaRegion) -> &'static mut [u8] {
+    // SAFETY: the pipeline is the one user of the accelerator buffers while
+    // a console command runs; each region is reserved by the arena map.
+    unsafe { r.bytes() }
+}
+
+/// The output map of a finished layer, as bytes.
+pub fn map_bytes(g: &Geometry, l: Layer) -> &'static [u8] {
+    &region_bytes(output_region(l))[..output_shape(g, l).bytes()]
+}
+
+impl Pipeline {
+    pub fn new(geometry: Geometry) -> Pipeline {
+        Pipeline { geometry, next: 0, reports: [None; 10] }
+    }
+
+    pub fn next_layer(&self) -> Option<Layer> {
+        Layer::ALL.get(self.next).copied()
+    }
+
+    pub fn finished(&self) -> bool {
+        self.next == Layer::ALL.len()
+    }
+
+    /// Whether `l`'s output is still in its region (ran, and no later
+    /// layer that ran since wrote the same region).
+    pub fn holds(&self, l: Layer) -> bool {
+        let i = l.index();
+        i < self.next && !(i + 1..self.next).any(|k| output_region(Layer::ALL[k]) == output_region(l))
+    }
+
+    /// The layer that last wrote region `r`, if its output is still there.
+    pub fn holder(&self, r: ArenaRegion) -> Option<Layer> {
+        Layer::ALL.into_iter().find(|&l| output_region(l) == r && self.holds(l))
+    }
+
+    pub fn job(&self, model: &ModelInfo, l: Layer) -> LayerJob {
+        let spec = l.spec();
+        let (i, o) = (self.geometry.input(l), self.geometry.output(l));
+        let (w, _, p, _) = model.sections[l.index()];
+        LayerJob {
+            fm_in: input_region(l).range().start,
+            weights: w,
+            params: p,
+            fm_out: output_region(l).range().start,
+            op: spec.op.code(),
+            kernel: spec.op.kernel() as u32,
+            stride: spec.op.stride() as u32,
+            cin: spec.cin as u32,
+            cout: spec.cout as u32,
+            in_h: i.h as u32,
+            in_w: i.w as u32,
+            out_h: o.h as u32,
+            out_w: o.w as u32,
+        }
+    }
+
+    /// Run the next layer to completion.
+    pub fn step(&mut self, accel: &AccelDriver, model: &ModelInfo, read_back: bool) -> Result<LayerReport, PipelineError> {
+        let l = self.next_layer().ok_or(PipelineError::Finished)?;
+        let g = self.geometry;
+        let (ins, outs) = (input_shape(&g, l), output_shape(&g, l));
+        for (region, need) in [(input_region(l), ins.bytes()), (output_region(l), outs.bytes())] {
+            let r = region.range();
+            let room = (r.end - r.start) as usize;
+            if need > room {
+                return Err(PipelineError::DoesNotFit { region, need, room });
+            }
+        }
+        let job = self.job(model, l);
+        let (w, wl, p, pl) = model.sections[l.index()];
+        let input = &region_bytes(input_region(l))[..ins.bytes()];
+        // SAFETY: the package's sections lie inside the model-file region,
+        // which holds the checked package while the model is loaded.
+        let (weights, params) = unsafe { (core::slice::from_raw_parts(w as *const u8, wl), core::slice::from_raw_parts(p as *const u8, pl)) };
+        let line = crate::arch::aarch64::cache::line();
+        let out = &mut region_bytes(output_region(l))[..outs.bytes().next_multiple_of(line)];
+        xlic_accel::prepare_buffers(&[input, weights, params], out);
+        let limit = time_limit(&g, l, accel.backend);
+        // Forget what this layer is about to overwrite before the start:
+        // a failed layer leaves no stale "holds" behind.
+        self.reports[l.index()] = None;
+        let t = Instant::now();
+        accel.start(&job, read_back).map_err(|error| PipelineError::Accel { layer: l, error })?;
+        let waited = accel.wait_done(limit).map_err(|error| PipelineError::Accel { layer: l, error });
+        let elapsed = t.elapsed();
+        waited?;
+        xlic_accel::complete_buffers(out);
+        let out = &out[..outs.bytes()];
+        let (min, max) = min_max(out, &outs);
+        let report = LayerReport {
+            layer: l,
+            input: ins,
+            output: outs,
+            tiling: Tiling::of(l.spec(), g.output(l), &HW),
+            job,
+            elapsed,
+            limit,
+            crc: xlic_model::crc32::crc32(out),
+            min,
+            max,
+            bytes_in: ins.bytes(),
+            bytes_constants: wl + pl,
+            bytes_out: outs.bytes(),
+        };
+        self.reports[l.index()] = Some(report);
+        self.next += 1;
+        Ok(report)
+    }
+}
+
+fn value(map: &[u8], i: usize) -> i16 {
+    i16::from_le_bytes([map[2 * i], map[2 * i + 1]])
+}
+
+/// Extremes over the real channels (padding lanes are zero and would hide
+/// an all-positive or all-negative map).
+fn min_max(map: &[u8], s: &FmShape) -> (i16, i16) {
+    let (mut lo, mut hi) = (i16::MAX, i16::MIN);
+    for y in 0..s.dims.h {
+        for g in 0..s.groups() {
+            let lanes = (s.channels - g * s.lanes).min(s.lanes);
+            for x in 0..s.dims.w {
+                let base = s.group_index(g, y, x);
+                for c in 0..lanes {
+                    let v = value(map, base + c);
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+            }
+        }
+    }
+    (lo, hi)
+}
+
+/// The latent from its map into `out` as a latent file ([c][y][x]);
+/// returns the file's length.
+pub fn latent_file(g: &Geometry, out: &mut [u8]) -> Option<usize> {
+    let s = output_shape(g, Layer::LATENT);
+    let h = xlic_model::latent::LatentHeader { channels: s.channels, height: s.dims.h, width: s.dims.w };
+    let out = out.get_mut(..h.file_len())?;
+    out[..xlic_model::latent::HEADER_BYTES].copy_from_slice(&h.encode());
+    let map = map_bytes(g, Layer::LATENT);
+    let mut o = xlic_model::latent::HEADER_BYTES;
+    for c in 0..s.channels {
+        for y in 0..s.dims.h {
+            for x in 0..s.dims.w {
+                let i = 2 * s.index(c, y, x);
+                out[o..o + 2].copy_from_slice(&map[i..i + 2]);
+                o += 2;
+            }
+        }
+    }
+    Some(o)
+}
+
+/// First difference between two maps of the same shape, and how many
+/// values differ.
+pub struct Mismatch {
+    pub channel: usize,
+    pub y: usize,
+    pub x: usize,
+    pub got: i16,
+    pub want: i16,
+    pub count: usize,
+}
+
+/// Compare a map in DDR with a reference map of the same shape.
+pub fn compare_maps(s: &FmShape, got: &[u8], want: &[u8]) -> Option<Mismatch> {
+    let mut first: Option<Mismatch> = None;
+    let mut count = 0;
+    for y in 0..s.dims.h {
+        for c in 0..s.channels {
+            for x in 0..s.dims.w {
+                let i = s.index(c, y, x);
+                let (a, b) = (value(got, i), value(want, i));
+                if a != b {
+                    count += 1;
+                    if first.is_none() {
+                        first = Some(Mismatch { channel: c, y, x, got: a, want: b, count: 0 });
+                    }
+                }
+            }
+        }
+    }
+    first.map(|m| Mismatch { count, ..m })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xlic_model::PadMode;
+
+    #[test_case]
+    fn every_map_of_the_largest_image_fits_its_region() {
+        for pad in [PadMode::Edge, PadMode::Zero] {
+            let side = HW.max_side;
+            let g = Geometry::new(side, side, pad, side).unwrap();
+            for l in Layer::ALL {
+                for (r, s) in [(input_region(l), input_shape(&g, l)), (output_region(l), output_shape(&g, l))] {
+                    let room = r.range().end - r.range().start;
+                    assert!(s.bytes() as u64 <= room, "{}: {} needs {} bytes, has {room}", l.name(), r.name(), s.bytes());
+                }
+            }
+        }
+    }
+
+    #[test_case]
+    fn no_layer_reads_the_region_it_writes_and_outputs_live_until_overwritten() {
+        for l in Layer::ALL {
+            assert_ne!(input_region(l), output_region(l), "{}", l.name());
+        }
+        let g = Geometry::new(64, 48, PadMode::Edge, HW.max_side).unwrap();
+        let mut p = Pipeline::new(g);
+        p.next = 7; // ana_0 .. igdn_0 ran
+        assert!(p.holds(Layer::Ana2) && p.holds(Layer::Igdn0) && p.holds(Layer::Syn0));
+        assert!(!p.holds(Layer::Gdn1), "syn_0 wrote over gdn_1's region");
+        assert!(!p.holds(Layer::Syn1), "not run yet");
+        assert_eq!(p.holder(ArenaRegion::Latent), Some(Layer::Ana2));
+    }
+
+    #[test_case]
+    fn time_limits_grow_with_the_cosimulation_slowdown() {
+        let g = Geometry::new(768, 512, PadMode::Edge, HW.max_side).unwrap();
+        let board = time_limit(&g, Layer::Syn2, Backend::Fabric);
+        let cosim = time_limit(&g, Layer::Syn2, Backend::Cosim { time_scale: 100, fault: 0 });
+        assert!(board > Duration::from_secs(1) && board < Duration::from_secs(2), "{board:?}");
+        assert!(cosim > board * 10);
+    }
+}
