@@ -55,6 +55,13 @@ pub fn quantize(data_dir: &Path, images: Option<PathBuf>, pad: PadMode, out: &Pa
     Ok(())
 }
 
+/// A latent file (model/src/latent.rs) from values in [c][y][x] order.
+pub fn latent_file(header: &LatentHeader, values: &[i16]) -> Vec<u8> {
+    let mut file = header.encode().to_vec();
+    values.iter().for_each(|v| file.extend_from_slice(&v.to_le_bytes()));
+    file
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Arith {
     Float,
@@ -97,9 +104,7 @@ pub fn codec(data_dir: &Path, image: &Path, out: &Path, arith: Arith, pad: PadMo
     let secs = t.elapsed().as_secs_f64();
     recon.save_png(&out.join("recon.png"))?;
     let header = LatentHeader { channels: 128, height: dims.h, width: dims.w };
-    let mut file = header.encode().to_vec();
-    latent.iter().for_each(|v| file.extend_from_slice(&v.to_le_bytes()));
-    write_atomic(&out.join("latent.bin"), &file)?;
+    write_atomic(&out.join("latent.bin"), &latent_file(&header, &latent))?;
     Rgb8::comparison(&img, &recon, 8).save_png(&out.join("compare.png"))?;
     let p = psnr(&img, &recon);
     println!(

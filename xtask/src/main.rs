@@ -88,9 +88,21 @@ enum Cmd {
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
     },
-    /// The main job: for now boots the firmware and shows `info` (the
-    /// codec demo arrives with the end-to-end work).
-    Demo,
+    /// The main job: code an image on the firmware in QEMU with the HLS
+    /// accelerator co-simulated; writes DIR/recon.png, latent.bin,
+    /// compare.png and console.txt, prints per-layer times and the PSNR.
+    Demo {
+        /// Image to code (default: DATA/images/astronaut.png).
+        #[arg(long, value_name = "PATH")]
+        image: Option<PathBuf>,
+        /// Output folder (default: target/demo).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
+        pad: PadMode,
+        #[command(flatten)]
+        data: DataArg,
+    },
     /// Every test: host crates, firmware under QEMU (entered at EL3, EL2 and
     /// EL1), and the console driven from the host.
     Test,
@@ -203,7 +215,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::QemuRunner { elf, rest: _ } => runner(elf),
-        Cmd::Demo => demo(),
+        Cmd::Demo { image, out, pad, data } => demo(&data.dir(), image, out, pad),
         Cmd::Test => test(),
         Cmd::Bench { data, only } => bench(&data.dir(), only.as_deref()),
         Cmd::Quantize { data, images, pad, out } => codec::quantize(&data.dir(), images, pad, &out).map(|_| 0),
@@ -268,20 +280,65 @@ fn runner(elf: PathBuf) -> Result<i32> {
     qemu::run_console(q, timeout)
 }
 
-fn demo() -> Result<i32> {
+fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pad: PadMode) -> Result<i32> {
+    use xlic_ref::{psnr, Rgb8};
     setup::ensure()?;
+    let image = image.unwrap_or_else(|| xlic_ref::data::images_dir(data).join("astronaut.png"));
+    let out = out.unwrap_or_else(|| xtask::repo_root().join("target").join("demo"));
+    let png = std::fs::read(&image).with_context(|| format!("cannot read {}", image.display()))?;
+    let original = codec::load_image(&image)?;
     let elf = firmware::build(&BuildOptions { release: true, ..Default::default() })?;
-    println!("[demo] booting the firmware in QEMU's ZCU102 (entered at EL3, as from the FSBL)");
-    let mut s = Session::start_echoing(&Qemu::new(&elf, BootEl::El3), true)?;
-    s.expect(PROMPT, Duration::from_secs(60))?;
-    s.command("info", Duration::from_secs(30))?;
-    s.send(b"exit\n")?;
-    let st = s.wait(Duration::from_secs(30))?;
+    println!("[demo] model package: calibrating the float model on {} ({} padding)", xlic_ref::data::images_dir(data).display(), pad.name());
+    let package = codec::build_package(data, &xlic_ref::data::images_dir(data), pad)?;
+    println!(
+        "[demo] {} ({}x{}) on the firmware in QEMU's ZCU102, accelerator = hls/xlic_layer.cpp co-simulated",
+        image.display(),
+        original.width,
+        original.height
+    );
+    let run = xtask::e2e::codec_in_qemu(&elf, &xtask::e2e::scratch("demo"), &package, &png, pad, true)?;
     println!();
-    if !st.success() {
-        bail!("the firmware exited with {st}");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let write = |name: &str, bytes: &[u8]| xlic_ref::image::write_atomic(&out.join(name), bytes).with_context(|| format!("cannot write {}", out.join(name).display()));
+    write("recon.png", &run.recon_png)?;
+    write("latent.bin", &run.latent)?;
+    write("console.txt", run.transcript.as_bytes())?;
+    let (recon, _) = Rgb8::decode_png(&run.recon_png, std::path::Path::new("RECON.PNG"))?;
+    Rgb8::comparison(&original, &recon, 8).save_png(&out.join("compare.png"))?;
+
+    // The same image through the host's integer reference: what the
+    // accelerator must have computed, bit for bit.
+    let model = xlic_quant::IntModel::from_package(&package, &codec::HW)?;
+    let reference = xlic_quant::pipeline::codec(&model, &original, pad)?;
+    let d = reference.geometry.latent();
+    let ref_latent = codec::latent_file(&xlic_model::latent::LatentHeader { channels: 128, height: d.h, width: d.w }, &reference.latent_chw(&codec::HW));
+    let exact = recon.data == reference.recon.data && run.latent == ref_latent;
+
+    println!("[demo] per layer (guest time on the co-simulated accelerator):");
+    for l in &run.layers {
+        println!("  {:<7} {:>10.1} ms  CRC-32 0x{:08x}", l.name, l.ms, l.crc);
     }
-    println!("[demo] ok: the firmware booted, answered `info` and exited cleanly");
+    let wall = run.wall.as_secs_f64();
+    println!(
+        "[demo] wall time {wall:.1} s: HLS kernel (C-simulation) {:.1} s, QEMU firmware and card I/O {:.1} s",
+        run.kernel_seconds,
+        wall - run.kernel_seconds
+    );
+    println!(
+        "[demo] {}: recon.png, latent.bin ({}x{}x{}), compare.png (original | reconstruction | error x8), console.txt",
+        out.display(),
+        128,
+        d.w,
+        d.h
+    );
+    println!(
+        "[demo] bit-exact with the host's integer reference (reconstruction and latent): {}",
+        if exact { "yes" } else { "NO" }
+    );
+    println!("PSNR: {:.3} dB", psnr(&original, &recon));
+    if !exact {
+        bail!("the accelerator's result differs from the integer reference");
+    }
     Ok(0)
 }
 

@@ -1,0 +1,115 @@
+//! The whole path under QEMU: a card with the model package and an image,
+//! the firmware driving the co-simulated accelerator through its console,
+//! the results read back from the card. Used by `cargo xtask demo`, the
+//! end-to-end tests and the benchmark.
+use crate::cosim::CosimOptions;
+use crate::qemu::{BootEl, Qemu, Session, PROMPT};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use xlic_model::PadMode;
+
+/// Names on the card (8.3).
+pub const MODEL_FILE: &str = "MODEL.PKG";
+pub const IMAGE_FILE: &str = "IMAGE.PNG";
+/// What the firmware writes (firmware/src/console/codec.rs).
+pub const RECON_FILE: &str = "RECON.PNG";
+pub const LATENT_FILE: &str = "LATENT.BIN";
+
+/// A card image holding `files`, big enough for them and the results.
+pub fn make_card(path: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let bytes: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+    // Room for the results (a PNG and a latent a few times the input) and
+    // the FAT; card sizes are powers of two.
+    let need_mib = (4 * bytes >> 20) + 16;
+    let size = need_mib.next_power_of_two().max(xlic_cardimg::DEFAULT_SIZE_MIB);
+    Ok(xlic_cardimg::build(path, files, size)?)
+}
+
+/// One layer's line of `run` or `step`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerLine {
+    pub name: String,
+    pub ms: f64,
+    pub crc: u32,
+}
+
+/// The per-layer lines in console text, in order.
+pub fn layer_lines(text: &str) -> Vec<LayerLine> {
+    text.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let name = *w.first()?;
+            xlic_model::Layer::from_name(name)?;
+            let ms_at = w.iter().position(|&x| x == "ms")?;
+            let crc = w.iter().position(|&x| x == "CRC-32").and_then(|i| w.get(i + 1))?;
+            Some(LayerLine {
+                name: name.to_string(),
+                ms: w.get(ms_at.checked_sub(1)?)?.parse().ok()?,
+                crc: u32::from_str_radix(crc.trim_start_matches("0x"), 16).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// What a codec run under QEMU produced.
+pub struct CodecRun {
+    pub transcript: String,
+    pub layers: Vec<LayerLine>,
+    pub recon_png: Vec<u8>,
+    pub latent: Vec<u8>,
+    /// QEMU start to exit.
+    pub wall: Duration,
+    /// Of which the HLS kernel computed (host time, from the bridge).
+    pub kernel_seconds: f64,
+}
+
+/// Boot the firmware with the card and the co-simulation, load the model
+/// and the image, `run`, and take RECON.PNG and LATENT.BIN off the card.
+pub fn codec_in_qemu(elf: &Path, work: &Path, package: &[u8], png: &[u8], pad: PadMode, echo: bool) -> Result<CodecRun> {
+    std::fs::create_dir_all(work)?;
+    let card = work.join("card.img");
+    make_card(&card, &[(MODEL_FILE.into(), package.to_vec()), (IMAGE_FILE.into(), png.to_vec())])?;
+    let mut q = Qemu::new(elf, BootEl::El3);
+    q.card = Some(card.clone());
+    q.cosim = Some(CosimOptions::default());
+    let t = Instant::now();
+    let mut s = Session::start_echoing(&q, echo)?;
+    s.expect(PROMPT, Duration::from_secs(60))?;
+    let limit = Duration::from_secs(900);
+    for cmd in [format!("load model {MODEL_FILE}"), format!("load image {IMAGE_FILE} {}", pad.name()), "run".into()] {
+        let out = s.command(&cmd, limit)?;
+        if out.contains("error:") {
+            bail!("`{cmd}` failed on the firmware's console:\n{out}");
+        }
+    }
+    let kernel_seconds = s.bridge().map(|b| b.compute_seconds()).unwrap_or(0.0);
+    s.send(b"exit 0\n")?;
+    let transcript = s.transcript();
+    let st = s.wait(Duration::from_secs(60))?;
+    let wall = t.elapsed();
+    if !st.success() {
+        bail!("the firmware exited with {st}; console:\n{transcript}");
+    }
+    let recon_png = xlic_cardimg::read(&card, RECON_FILE).context("RECON.PNG is not on the card")?;
+    let latent = xlic_cardimg::read(&card, LATENT_FILE).context("LATENT.BIN is not on the card")?;
+    Ok(CodecRun { layers: layer_lines(&transcript), transcript, recon_png, latent, wall, kernel_seconds })
+}
+
+/// A scratch folder under target/xlic.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = crate::work_dir().join(name);
+    std::fs::create_dir_all(&d).ok();
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_lines_are_read_from_the_console_text() {
+        let text = "running\n  ana_0   conv 9x9/4   3x464x304 -> 128x116x76    865.942 ms  CRC-32 0x114f61d5\n  gdn_0 oops\nRECON.PNG: x\n";
+        assert_eq!(layer_lines(text), vec![LayerLine { name: "ana_0".into(), ms: 865.942, crc: 0x114f_61d5 }]);
+    }
+}
