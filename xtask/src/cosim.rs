@@ -40,6 +40,9 @@ pub struct CosimOptions {
     pub fault: Option<Fault>,
     /// ...at this start only (1-based; None: every start).
     pub fault_at: Option<u32>,
+    /// How many times slower than the modelled IP the firmware lets the
+    /// C-simulation be (the bridge's default: 1000).
+    pub time_scale: Option<u32>,
     /// Print the bridge's per-layer lines on stderr as they come.
     pub echo: bool,
 }
@@ -104,6 +107,9 @@ impl Bridge {
         cmd.arg(&ddr);
         if let Some(fault) = &opts.fault {
             cmd.args(["--fault", &fault.arg()]);
+        }
+        if let Some(t) = opts.time_scale {
+            cmd.args(["--time-scale", &t.to_string()]);
         }
         if let Some(at) = opts.fault_at {
             cmd.args(["--fault-at", &at.to_string()]);

@@ -184,8 +184,20 @@ pub fn step(state: &mut State) -> Outcome {
     step_once(&accel, &model, p, true)
 }
 
+/// The results must never replace an input.
+fn check_outputs_are_not_inputs(state: &State) -> Outcome {
+    let names = [state.image.as_ref().map(|i| &i.1), state.model.as_ref().map(|m| &m.1)];
+    for out in [RECON_FILE, LATENT_FILE] {
+        if names.iter().flatten().any(|n| n.as_str() == out) {
+            fail!("{out} is a loaded input and 'run' writes its result there; copy the input to another name (cp) and load that");
+        }
+    }
+    Ok(())
+}
+
 pub fn run(state: &mut State) -> Outcome {
     let accel = accelerator()?;
+    check_outputs_are_not_inputs(state)?;
     let (model, p) = ready(state)?;
     if p.finished() {
         p.next = 0;
@@ -223,13 +235,7 @@ fn backend_text(b: Backend) -> &'static str {
 
 /// RECON.PNG and LATENT.BIN from the finished pipeline.
 fn write_results(state: &mut State) -> Outcome {
-    let (g, image_name) = state.image.clone().ok_or(Failed)?;
-    let model_name = state.model.as_ref().map(|m| m.1.clone());
-    for out in [RECON_FILE, LATENT_FILE] {
-        if image_name.as_str() == out || model_name.as_ref().is_some_and(|m| m.as_str() == out) {
-            fail!("{out} is the loaded input; rename it on the card (cp, rm) so the result does not overwrite it");
-        }
-    }
+    let (g, _) = state.image.clone().ok_or(Failed)?;
     let s = mounted(&mut state.card)?;
     let t = time::Instant::now();
     let png = crate::image::encode_from_map(pipeline::map_bytes(&g, Layer::Syn2), &pipeline::output_shape(&g, Layer::Syn2), g.image.w, g.image.h, 6);
