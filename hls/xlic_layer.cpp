@@ -2,7 +2,7 @@
 //
 // Schedule for one layer (all loop bounds fixed by xlic_config.h):
 //
-//   for each output tile of XLIC_TILE_ROWS x XLIC_TILE_COLS pixels
+//   for each output tile of rows x XLIC_TILE_COLS pixels
 //     for each input-channel group g (8 channels, one bus word)
 //       load the input tile of group g          -> ibuf[g % 2] (ping-pong)
 //       for each output-channel tile (XLIC_POF channels)
@@ -11,6 +11,13 @@
 //         inputs per cycle into acc (all output channels stay on chip,
 //         so the input tile is read once per group)
 //     requantize acc and store the tile's output words
+//
+// A layer with few output channels (syn_2: 3) takes tiles `bands` times
+// taller than XLIC_TILE_ROWS (rows = XLIC_TILE_ROWS * bands), keeping the
+// extra rows in the accumulator's unused channel slots: output row r,
+// channel ch lives at acc[r % XLIC_TILE_ROWS][c][(r / XLIC_TILE_ROWS) *
+// cpad + ch]. Fewer, taller tiles reload its weights far less often. The
+// rule is xlic_model::layout::Tiling's (the performance model's).
 //
 // A transposed convolution runs phase by phase: the outputs of phase
 // (py, px) only meet the kernel taps with ky = P - py (mod s), so no work
@@ -66,6 +73,20 @@ static wide_t wbuf[2][XLIC_MAX_TAPS][XLIC_POF];
 static acc_t acc[XLIC_TILE_ROWS][XLIC_TILE_COLS][XLIC_MAX_CHANNELS];
 static int16_t xkeep[XLIC_TILE_ROWS][XLIC_TILE_COLS][XLIC_MAX_CHANNELS];
 static chan_params pbuf[XLIC_MAX_CHANNELS];
+
+// The accumulator of output row r (of a tile of `bands` bands), column c,
+// channel ch, where cpad is the layer's padded output channel count.
+static inline acc_t *acc_at(int r, int c, int ch, int cpad) {
+    return &acc[r % XLIC_TILE_ROWS][c][(r / XLIC_TILE_ROWS) * cpad + ch];
+}
+
+// Input rows (columns) t output rows (columns) read, with the halo.
+static int input_extent(uint32_t op, int t, int k, int s) {
+    const int pad = k / 2;
+    if (op == XLIC_OP_CONV) return (t - 1) * s + k;
+    if (op == XLIC_OP_TCONV) return (t - 1 + 2 * pad) / s + 2;
+    return t;
+}
 
 // First input row (column) an output tile starting at o0 reads.
 static int input_origin(uint32_t op, int o0, int k, int s) {
@@ -125,7 +146,7 @@ mac_pof:
 }
 
 static void compute_conv(const wide_t in[XLIC_IN_TILE_ROWS][XLIC_IN_TILE_COLS], const wide_t w[XLIC_MAX_TAPS][XLIC_POF],
-                         int co0, int k, int s) {
+                         int co0, int k, int s, int rows, int cpad) {
 conv_ky:
     for (int ky = 0; ky < k; ky++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=9
@@ -133,13 +154,14 @@ conv_ky:
         for (int kx = 0; kx < k; kx++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=9
         conv_pixels:
-            for (int p = 0; p < XLIC_TILE_ROWS * XLIC_TILE_COLS; p += XLIC_POX) {
+            for (int p = 0; p < rows * XLIC_TILE_COLS; p += XLIC_POX) {
+#pragma HLS LOOP_TRIPCOUNT min=128 max=128
 #pragma HLS PIPELINE II=1
             conv_pox:
                 for (int u = 0; u < XLIC_POX; u++) {
 #pragma HLS UNROLL
                     const int r = (p + u) / XLIC_TILE_COLS, c = (p + u) % XLIC_TILE_COLS;
-                    mac(&acc[r][c][co0], w[ky * k + kx], in[r * s + ky][c * s + kx], false);
+                    mac(acc_at(r, c, co0, cpad), w[ky * k + kx], in[r * s + ky][c * s + kx], false);
                 }
             }
         }
@@ -147,9 +169,9 @@ conv_ky:
 }
 
 static void compute_tconv(const wide_t in[XLIC_IN_TILE_ROWS][XLIC_IN_TILE_COLS], const wide_t w[XLIC_MAX_TAPS][XLIC_POF],
-                          int co0, int k, int s, int y0, int x0, int iy0, int ix0) {
+                          int co0, int k, int s, int y0, int x0, int iy0, int ix0, int rows, int cpad) {
     const int pad = k / 2;
-    const int prow = XLIC_TILE_ROWS / s, pcol = XLIC_TILE_COLS / s;
+    const int prow = rows / s, pcol = XLIC_TILE_COLS / s;
 tconv_py:
     for (int py = 0; py < s; py++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=4
@@ -166,7 +188,7 @@ tconv_py:
                     if ((px + kx + XLIC_MAX_STRIDE * XLIC_MAX_KERNEL - pad) % s != 0) continue;
                 tconv_pixels:
                     for (int p = 0; p < prow * pcol; p += XLIC_POX) {
-#pragma HLS LOOP_TRIPCOUNT min=96 max=1536
+#pragma HLS LOOP_TRIPCOUNT min=96 max=12288
 #pragma HLS PIPELINE II=1
                     tconv_pox:
                         for (int u = 0; u < XLIC_POX; u++) {
@@ -174,7 +196,7 @@ tconv_py:
                             const int r = ((p + u) / pcol) * s + py, c = ((p + u) % pcol) * s + px;
                             const int iy = floor_div(y0 + r + ky - pad, s) - iy0;
                             const int ix = floor_div(x0 + c + kx - pad, s) - ix0;
-                            mac(&acc[r][c][co0], w[ky * k + kx], in[iy][ix], false);
+                            mac(acc_at(r, c, co0, cpad), w[ky * k + kx], in[iy][ix], false);
                         }
                     }
                 }
@@ -200,9 +222,9 @@ norm_pixels:
     }
 }
 
-static int16_t finish(uint32_t op, int ch, int r, int c) {
+static int16_t finish(uint32_t op, int ch, int r, int c, int cpad) {
     const chan_params &p = pbuf[ch];
-    const acc_t a = acc[r][c][ch];
+    const acc_t a = *acc_at(r, c, ch, cpad);
     if (op == XLIC_OP_CONV || op == XLIC_OP_TCONV) return sat16(rshift_round((a + p.bias) * p.mult, p.shift));
     const int64_t norm = p.bias + a;
     const int64_t x = xkeep[r][c][ch];
@@ -248,7 +270,6 @@ void xlic_layer(const wide_t *fm_in, const wide_t *weights, const wide_t *params
     const int in_groups = (int)((cin + XLIC_LANES - 1) / XLIC_LANES);
     const int out_groups = (int)((cout + XLIC_LANES - 1) / XLIC_LANES);
     const int out_tiles = (int)((cout + XLIC_POF - 1) / XLIC_POF);
-    const int pad = k / 2;
 
 load_params:
     for (int ch = 0; ch < out_tiles * XLIC_POF; ch++) {
@@ -257,14 +278,18 @@ load_params:
         pbuf[ch] = unpack_params(params[ch]);
     }
 
+    // Tile height: as many bands as the accumulator's channel slots hold
+    // and the input tile buffer allows (GDN/IGDN: one, for xkeep).
+    const int cpad = out_tiles * XLIC_POF;
+    int bands = norm ? 1 : XLIC_MAX_CHANNELS / cpad;
+    while (bands > 1 && input_extent(op, XLIC_TILE_ROWS * bands, k, s) > XLIC_IN_TILE_ROWS) bands--;
+    const int rows = XLIC_TILE_ROWS * bands;
     // Input rows/columns one output tile reads.
-    const int in_rows = op == XLIC_OP_CONV ? (XLIC_TILE_ROWS - 1) * s + k
-                        : op == XLIC_OP_TCONV ? (XLIC_TILE_ROWS - 1 + 2 * pad) / s + 2 : XLIC_TILE_ROWS;
-    const int in_cols = op == XLIC_OP_CONV ? (XLIC_TILE_COLS - 1) * s + k
-                        : op == XLIC_OP_TCONV ? (XLIC_TILE_COLS - 1 + 2 * pad) / s + 2 : XLIC_TILE_COLS;
+    const int in_rows = input_extent(op, rows, k, s);
+    const int in_cols = input_extent(op, XLIC_TILE_COLS, k, s);
 
 tile_rows:
-    for (int y0 = 0; y0 < (int)out_h; y0 += XLIC_TILE_ROWS) {
+    for (int y0 = 0; y0 < (int)out_h; y0 += rows) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=256
     tile_cols:
         for (int x0 = 0; x0 < (int)out_w; x0 += XLIC_TILE_COLS) {
@@ -286,14 +311,15 @@ tile_rows:
 #pragma HLS LOOP_TRIPCOUNT min=1 max=8
                     load_weights(weights, wbuf[wsel], t, g, in_groups, taps);
                     const int co0 = t * XLIC_POF;
-                    if (op == XLIC_OP_CONV) compute_conv(ibuf[isel], wbuf[wsel], co0, k, s);
-                    else if (op == XLIC_OP_TCONV) compute_tconv(ibuf[isel], wbuf[wsel], co0, k, s, y0, x0, iy0, ix0);
+                    if (op == XLIC_OP_CONV) compute_conv(ibuf[isel], wbuf[wsel], co0, k, s, rows, cpad);
+                    else if (op == XLIC_OP_TCONV) compute_tconv(ibuf[isel], wbuf[wsel], co0, k, s, y0, x0, iy0, ix0, rows, cpad);
                     else compute_norm(ibuf[isel], wbuf[wsel], co0, g, t == 0);
                     wsel ^= 1;
                 }
             }
         store_rows:
-            for (int r = 0; r < XLIC_TILE_ROWS; r++) {
+            for (int r = 0; r < rows; r++) {
+#pragma HLS LOOP_TRIPCOUNT min=16 max=128
             store_cols:
                 for (int c = 0; c < XLIC_TILE_COLS; c++) {
                     // Edge tiles: outputs beyond the map are computed, not stored.
@@ -305,7 +331,7 @@ tile_rows:
                         wide_t word;
                         for (int l = 0; l < XLIC_LANES; l++) {
                             const int ch = og * XLIC_LANES + l;
-                            word.v[l] = ch < (int)cout ? finish(op, ch, r, c) : (int16_t)0;
+                            word.v[l] = ch < (int)cout ? finish(op, ch, r, c, cpad) : (int16_t)0;
                         }
                         fm_out[(((int64_t)(y0 + r)) * out_groups + og) * out_w + (x0 + c)] = word;
                     }

@@ -70,6 +70,7 @@ pub const HW_LIMITS: xlic_model::HwLimits = xlic_model::HwLimits {
     max_side: limits::MAX_SIDE,
     tile_rows: limits::TILE_ROWS,
     tile_cols: limits::TILE_COLS,
+    max_stride: limits::MAX_STRIDE,
 };
 
 /// The performance model's view of this configuration (the clock of

@@ -40,6 +40,9 @@ pub struct HwLimits {
     pub tile_rows: usize,
     /// Output columns per tile.
     pub tile_cols: usize,
+    /// Largest stride (sizes the input tile buffer with `max_kernel`). It
+    /// shapes nothing in DDR, so the model package does not record it.
+    pub max_stride: usize,
 }
 
 impl HwLimits {
@@ -47,7 +50,7 @@ impl HwLimits {
     /// hls/xlic_config.h through `accel_regs::limits`.
     #[cfg(test)]
     pub(crate) const TEST: HwLimits =
-        HwLimits { lanes: 8, pof: 16, max_channels: 128, max_kernel: 9, max_side: 4096, tile_rows: 16, tile_cols: 96 };
+        HwLimits { lanes: 8, pof: 16, max_channels: 128, max_kernel: 9, max_side: 4096, tile_rows: 16, tile_cols: 96, max_stride: 4 };
 }
 
 /// `c` rounded up to a multiple of `m`.
@@ -151,9 +154,18 @@ impl WeightShape {
 /// output rows x output columns x output-channel tiles, each accumulating
 /// over every input-channel group. Tiles are always full-size (edge tiles
 /// compute outputs beyond the map and do not store them), as in the kernel.
+///
+/// A layer with few output channels (syn_2: 3, padded to one pof tile)
+/// would leave most of the on-chip accumulators idle and reload its whole
+/// weight set for every small tile; instead its tile is `bands` times
+/// taller, the extra rows held in the unused channel slots, as long as the
+/// input rows still fit the input tile buffer. (GDN/IGDN keep one band:
+/// their saved inputs are sized for one.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tiling {
+    /// Output rows per tile: `hw.tile_rows * bands`.
     pub tile_rows: usize,
+    pub bands: usize,
     pub tile_cols: usize,
     pub row_tiles: usize,
     pub col_tiles: usize,
@@ -166,24 +178,37 @@ pub struct Tiling {
 }
 
 impl Tiling {
-    pub fn of(spec: &LayerSpec, out: Dims, hw: &HwLimits) -> Tiling {
-        let (tr, tc) = (hw.tile_rows, hw.tile_cols);
+    /// Input rows (or columns) `t` output rows (columns) of this layer read,
+    /// with the kernel's halo.
+    pub fn input_extent(spec: &LayerSpec, t: usize) -> usize {
         let (k, s) = (spec.op.kernel(), spec.op.stride());
-        let halo = |t: usize| match spec.op {
+        match spec.op {
             crate::Op::Conv { .. } => (t - 1) * s + k,
             // Output rows n..n+t read input rows (n - P)/s .. (n + t - 1 + P)/s.
             crate::Op::TConv { .. } => (t - 1 + 2 * spec.op.pad()) / s + 2,
             _ => t,
-        };
+        }
+    }
+
+    pub fn of(spec: &LayerSpec, out: Dims, hw: &HwLimits) -> Tiling {
+        let tc = hw.tile_cols;
+        let in_buffer_rows = (hw.tile_rows - 1) * hw.max_stride + hw.max_kernel;
+        let cout_padded = spec.cout.div_ceil(hw.pof) * hw.pof;
+        let mut bands = if spec.op.is_normaliser() { 1 } else { (hw.max_channels / cout_padded).max(1) };
+        while bands > 1 && Self::input_extent(spec, hw.tile_rows * bands) > in_buffer_rows {
+            bands -= 1;
+        }
+        let tr = hw.tile_rows * bands;
         Tiling {
             tile_rows: tr,
+            bands,
             tile_cols: tc,
             row_tiles: out.h.div_ceil(tr),
             col_tiles: out.w.div_ceil(tc),
             out_tiles: spec.cout.div_ceil(hw.pof),
             in_groups: spec.cin.div_ceil(hw.lanes),
-            in_tile_rows: halo(tr),
-            in_tile_cols: halo(tc),
+            in_tile_rows: Self::input_extent(spec, tr),
+            in_tile_cols: Self::input_extent(spec, tc),
         }
     }
 }
@@ -242,6 +267,12 @@ mod tests {
             assert!(t.row_tiles * t.tile_rows >= g.outputs[i].h);
             assert!(t.col_tiles * t.tile_cols >= g.outputs[i].w);
             assert!((t.row_tiles - 1) * t.tile_rows < g.outputs[i].h);
+            assert!(t.in_tile_rows <= (HwLimits::TEST.tile_rows - 1) * HwLimits::TEST.max_stride + HwLimits::TEST.max_kernel);
+            assert!(t.bands * l.cout.div_ceil(16) * 16 <= 128 || t.bands == 1, "extra rows fit the accumulator's channel slots");
         }
+        // Only syn_2 (3 channels) has room for taller tiles.
+        let syn2 = Tiling::of(&LAYERS[9], g.outputs[9], &HwLimits::TEST);
+        assert_eq!((syn2.bands, syn2.tile_rows), (8, 128));
+        assert!(LAYERS[..9].iter().enumerate().all(|(i, l)| Tiling::of(l, g.outputs[i], &HwLimits::TEST).bands == 1));
     }
 }

@@ -2,8 +2,9 @@
 //! cycle from its loop structure and tile schedule:
 //!
 //! ```text
-//! per output tile (tile_rows x tile_cols):
-//!   clear the accumulators                  tile_rows * tile_cols / pox cycles
+//! per output tile (tile_rows x tile_cols; taller for narrow layers, see
+//! layout::Tiling):
+//!   clear the accumulators                  acc entries / pox cycles
 //!   per input group g:
 //!     load the input tile (ping-pong)       in_rows * in_cols words
 //!     per output-channel tile t:
@@ -108,7 +109,8 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
     let step = compute.max(transfer(w_words, cfg));
     let per_group = transfer(in_words, cfg).max(out_tiles * step);
     let store = transfer(pix * out_groups, cfg);
-    let clear = pix.div_ceil(pox);
+    // The accumulators hold one tile whatever its shape.
+    let clear = (pix / t.bands as u64).div_ceil(pox);
     let per_tile = clear + groups * per_group + store;
     let cycles = tiles * per_tile;
     let compute_cycles = tiles * groups * out_tiles * compute;
@@ -129,12 +131,12 @@ pub fn dsp_count(hw: &HwLimits, cfg: &PerfConfig) -> usize {
 
 /// BRAM18 blocks of the on-chip buffers, from their sizes and the
 /// partitioning the kernel's pragmas ask for (a BRAM18 holds 512 x 36 bits).
-pub fn bram18_count(hw: &HwLimits, cfg: &PerfConfig, max_stride: usize) -> usize {
+pub fn bram18_count(hw: &HwLimits, cfg: &PerfConfig) -> usize {
     let blocks = |width_bits: usize, depth: usize, banks: usize| -> usize {
         banks * width_bits.div_ceil(36) * depth.div_ceil(banks).div_ceil(512)
     };
-    let in_rows = (hw.tile_rows - 1) * max_stride + hw.max_kernel;
-    let in_cols = (hw.tile_cols - 1) * max_stride + hw.max_kernel;
+    let in_rows = (hw.tile_rows - 1) * hw.max_stride + hw.max_kernel;
+    let in_cols = (hw.tile_cols - 1) * hw.max_stride + hw.max_kernel;
     let word = 16 * hw.lanes;
     let pix = hw.tile_rows * hw.tile_cols;
     // ibuf: 2 x in_rows x in_cols words, cyclic by pox on columns.

@@ -202,7 +202,7 @@ pub fn bench_accelerator() {
         HW.pof,
         cfg.pox,
         perf::dsp_count(&HW, &cfg),
-        perf::bram18_count(&HW, &cfg, accel_regs::limits::MAX_STRIDE),
+        perf::bram18_count(&HW, &cfg),
         cfg.clock_hz / 1e6
     );
     for (w, h) in [(768, 512), (2048, 1365)] {
