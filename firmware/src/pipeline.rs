@@ -124,6 +124,9 @@ pub struct Pipeline {
     /// Index of the next layer to run (10: finished).
     pub next: usize,
     pub reports: [Option<LayerReport>; 10],
+    /// A layer that was started and did not complete: it may have written
+    /// part of its output region.
+    pub interrupted: Option<Layer>,
 }
 
 fn region_bytes(r: ArenaRegion) -> &'static mut [u8] {
@@ -139,7 +142,7 @@ pub fn map_bytes(g: &Geometry, l: Layer) -> &'static [u8] {
 
 impl Pipeline {
     pub fn new(geometry: Geometry) -> Pipeline {
-        Pipeline { geometry, next: 0, reports: [None; 10] }
+        Pipeline { geometry, next: 0, reports: [None; 10], interrupted: None }
     }
 
     pub fn next_layer(&self) -> Option<Layer> {
@@ -151,10 +154,18 @@ impl Pipeline {
     }
 
     /// Whether `l`'s output is still in its region (ran, and no later
-    /// layer that ran since wrote the same region).
+    /// layer that ran, or was started and interrupted, wrote the region).
     pub fn holds(&self, l: Layer) -> bool {
         let i = l.index();
-        i < self.next && !(i + 1..self.next).any(|k| output_region(Layer::ALL[k]) == output_region(l))
+        let overwritten = (i + 1..self.next).map(|k| Layer::ALL[k]).chain(self.interrupted).any(|k| output_region(k) == output_region(l));
+        i < self.next && !overwritten
+    }
+
+    /// Back to ana_0 (the input map and the model stay).
+    pub fn restart(&mut self) {
+        self.next = 0;
+        self.reports = [None; 10];
+        self.interrupted = None;
     }
 
     /// The layer that last wrote region `r`, if its output is still there.
@@ -210,9 +221,11 @@ impl Pipeline {
         self.reports[l.index()] = None;
         let t = Instant::now();
         accel.start(&job, read_back).map_err(|error| PipelineError::Accel { layer: l, error })?;
+        self.interrupted = Some(l);
         let waited = accel.wait_done(limit).map_err(|error| PipelineError::Accel { layer: l, error });
         let elapsed = t.elapsed();
         waited?;
+        self.interrupted = None;
         xlic_accel::complete_buffers(out);
         let out = &out[..outs.bytes()];
         let (min, max) = min_max(out, &outs);
@@ -345,6 +358,12 @@ mod tests {
         assert!(!p.holds(Layer::Gdn1), "syn_0 wrote over gdn_1's region");
         assert!(!p.holds(Layer::Syn1), "not run yet");
         assert_eq!(p.holder(ArenaRegion::Latent), Some(Layer::Ana2));
+        // syn_1 started and never finished: it may have scribbled over
+        // igdn_0's region.
+        p.interrupted = Some(Layer::Syn1);
+        assert!(!p.holds(Layer::Igdn0) && p.holds(Layer::Syn0));
+        p.restart();
+        assert!(!p.holds(Layer::Ana0) && p.interrupted.is_none());
     }
 
     #[test_case]

@@ -47,7 +47,7 @@ pub fn load_model(state: &mut State, file: &str) -> Outcome {
             );
             state.model = Some((ModelInfo::of(&p), file_name(file)));
             if let Some(p) = &mut state.pipeline {
-                p.next = 0;
+                p.restart();
             }
             Ok(())
         }
@@ -200,7 +200,7 @@ pub fn run(state: &mut State) -> Outcome {
     check_outputs_are_not_inputs(state)?;
     let (model, p) = ready(state)?;
     if p.finished() {
-        p.next = 0;
+        p.restart();
     } else if p.next > 0 {
         println!("continuing at {} ({} layers already stepped)", LAYERS[p.next].name, p.next);
     }
@@ -260,8 +260,7 @@ fn write_results(state: &mut State) -> Outcome {
 
 pub fn reset(state: &mut State) -> Outcome {
     if let Some(p) = &mut state.pipeline {
-        p.next = 0;
-        p.reports = [None; 10];
+        p.restart();
     }
     match AccelDriver::probe() {
         Ok(a) => match a.reset() {

@@ -179,20 +179,18 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         Command::Verify(file) => return codec::verify(state, file),
         Command::Card => {
             *card = None;
-            {
-                let s = mounted(card)?;
-                let c = s.card;
-                println!(
-                    "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, {}-bit bus at {} kHz, {}, FAT volume mounted",
-                    c.blocks / 2048,
-                    c.blocks,
-                    if c.high_capacity { "SDHC/SDXC" } else { "SDSC" },
-                    c.rca,
-                    c.bus_width,
-                    c.clock_khz,
-                    if s.uses_dma() { "SDMA with multi-block runs" } else { "PIO" }
-                );
-            }
+            let s = mounted(card)?;
+            let c = s.card;
+            println!(
+                "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, {}-bit bus at {} kHz, {}, FAT volume mounted",
+                c.blocks / 2048,
+                c.blocks,
+                if c.high_capacity { "SDHC/SDXC" } else { "SDSC" },
+                c.rca,
+                c.bus_width,
+                c.clock_khz,
+                if s.uses_dma() { "SDMA with multi-block runs" } else { "PIO" }
+            );
         }
         Command::Ls(dir) => {
             let s = mounted(card)?;
