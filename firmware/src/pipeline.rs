@@ -282,17 +282,9 @@ pub fn latent_file(g: &Geometry, out: &mut [u8]) -> Option<usize> {
     let out = out.get_mut(..h.file_len())?;
     out[..xlic_model::latent::HEADER_BYTES].copy_from_slice(&h.encode());
     let map = map_bytes(g, Layer::LATENT);
-    let mut o = xlic_model::latent::HEADER_BYTES;
-    for c in 0..s.channels {
-        for y in 0..s.dims.h {
-            for x in 0..s.dims.w {
-                let i = 2 * s.index(c, y, x);
-                out[o..o + 2].copy_from_slice(&map[i..i + 2]);
-                o += 2;
-            }
-        }
-    }
-    Some(o)
+    let values = &mut out[xlic_model::latent::HEADER_BYTES..];
+    xlic_model::latent::for_each_in_file_order(&s, |m, f| values[2 * f..2 * f + 2].copy_from_slice(&map[2 * m..2 * m + 2]));
+    Some(h.file_len())
 }
 
 /// First difference between two maps of the same shape, and how many
@@ -359,9 +351,9 @@ mod tests {
         assert!(!p.holds(Layer::Syn1), "not run yet");
         assert_eq!(p.holder(ArenaRegion::Latent), Some(Layer::Ana2));
         // syn_1 started and never finished: it may have scribbled over
-        // igdn_0's region.
+        // syn_0's map (the same ping-pong region); igdn_0's is intact.
         p.interrupted = Some(Layer::Syn1);
-        assert!(!p.holds(Layer::Igdn0) && p.holds(Layer::Syn0));
+        assert!(!p.holds(Layer::Syn0) && p.holds(Layer::Igdn0));
         p.restart();
         assert!(!p.holds(Layer::Ana0) && p.interrupted.is_none());
     }

@@ -76,6 +76,22 @@ impl LatentHeader {
     }
 }
 
+/// Walk the latent in file order (`[c][y][x]`): `f(map, file)` for every
+/// value, with its index in the map in DDR (`shape`, layout::FmShape) and
+/// its index among the file's values. One statement of the reordering for
+/// the firmware (writing and verifying) and the host (writing).
+pub fn for_each_in_file_order(shape: &crate::layout::FmShape, mut f: impl FnMut(usize, usize)) {
+    let mut file = 0;
+    for c in 0..shape.channels {
+        for y in 0..shape.dims.h {
+            for x in 0..shape.dims.w {
+                f(shape.index(c, y, x), file);
+                file += 1;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,14 +79,8 @@ impl IntRun {
         let d = self.geometry.latent();
         let s = FmShape::new(128, d, hw.lanes);
         let fm = &self.outputs[Layer::LATENT.index()];
-        let mut v = Vec::with_capacity(128 * d.pixels());
-        for c in 0..128 {
-            for y in 0..d.h {
-                for x in 0..d.w {
-                    v.push(fm[s.index(c, y, x)]);
-                }
-            }
-        }
+        let mut v = vec![0i16; 128 * d.pixels()];
+        xlic_model::latent::for_each_in_file_order(&s, |m, f| v[f] = fm[m]);
         v
     }
 }

@@ -275,8 +275,14 @@ pub fn reset(state: &mut State) -> Outcome {
 pub fn regs() -> Outcome {
     let a = accelerator()?;
     println!("xlic_layer registers at 0x{:08x} ({}):", a.base(), backend_text(a.backend));
-    a.dump(|name, offset, value| println!("  0x{offset:02x} {name:<8} 0x{value:x} ({value})"));
-    let c = a.ap_ctrl();
+    // AP_CTRL is read once (ap_done clears on read on the IP).
+    let mut c = 0;
+    a.dump(|name, offset, value| {
+        if offset == 0 {
+            c = value as u32;
+        }
+        println!("  0x{offset:02x} {name:<8} 0x{value:x} ({value})")
+    });
     println!(
         "AP_CTRL: start {} done {} idle {} ready {} (done clears on read on the IP)",
         c & 1,
@@ -372,16 +378,8 @@ pub fn verify(state: &mut State, file: &str) -> Outcome {
         let (src, dst) = buf.split_at_mut(n.next_multiple_of(64));
         let dst = &mut dst[..shape.bytes()];
         dst.fill(0);
-        let mut o = xlic_model::latent::HEADER_BYTES;
-        for c in 0..shape.channels {
-            for y in 0..shape.dims.h {
-                for x in 0..shape.dims.w {
-                    let i = 2 * shape.index(c, y, x);
-                    dst[i..i + 2].copy_from_slice(&src[o..o + 2]);
-                    o += 2;
-                }
-            }
-        }
+        let values = &src[xlic_model::latent::HEADER_BYTES..n];
+        xlic_model::latent::for_each_in_file_order(&shape, |m, f| dst[2 * m..2 * m + 2].copy_from_slice(&values[2 * f..2 * f + 2]));
         (Layer::LATENT, shape, &*dst)
     } else {
         let h = match xlic_model::fmfile::FmHeader::parse(file_bytes) {
