@@ -12,6 +12,8 @@ use xlic_model::quant::ChannelParams;
 use xlic_model::reference::{run_layer_parallel, LayerData};
 use xlic_model::PadMode;
 use xlic_quant::IntModel;
+// Seeded: the same vectors every run.
+use xlic_ref::rng::SeededRng as Rng;
 
 const MAGIC: &[u8; 8] = b"XLICTV01";
 const FLAG_CHAIN: u32 = 1;
@@ -65,22 +67,6 @@ fn write_vector(path: &Path, v: &Vector) -> Result<()> {
     std::fs::write(path, b).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// xorshift64*, seeded: the same vectors every run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[self.range(0, v.len() as i64 - 1) as usize]
-    }
-}
 
 fn random_case(rng: &mut Rng, op: Op, index: usize) -> (LayerSpec, Dims, Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
     let (op, cin, cout) = match op {
@@ -146,7 +132,7 @@ pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> R
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let mut files = Vec::new();
-    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut rng = Rng::new(0x0123_4567_89ab_cdef);
     let ops = [Op::Conv { k: 1, stride: 1 }, Op::TConv { k: 3, stride: 1 }, Op::Gdn, Op::Igdn];
     for op in ops {
         for i in 0..cases {
