@@ -62,6 +62,12 @@ pub fn latent_file(header: &LatentHeader, values: &[i16]) -> Vec<u8> {
     file
 }
 
+/// The latent file of an integer run: what the firmware writes as LATENT.BIN.
+pub fn int_latent_file(run: &xlic_quant::IntRun) -> Vec<u8> {
+    let d = run.geometry.latent();
+    latent_file(&LatentHeader { channels: 128, height: d.h, width: d.w }, &run.latent_chw(&HW))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Arith {
     Float,

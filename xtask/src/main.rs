@@ -311,8 +311,7 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let model = xlic_quant::IntModel::from_package(&package, &codec::HW)?;
     let reference = xlic_quant::pipeline::codec(&model, &original, pad)?;
     let d = reference.geometry.latent();
-    let ref_latent = codec::latent_file(&xlic_model::latent::LatentHeader { channels: 128, height: d.h, width: d.w }, &reference.latent_chw(&codec::HW));
-    let exact = recon.data == reference.recon.data && run.latent == ref_latent;
+    let exact = recon.data == reference.recon.data && run.latent == codec::int_latent_file(&reference);
 
     println!("[demo] per layer (guest time on the co-simulated accelerator):");
     for l in &run.layers {

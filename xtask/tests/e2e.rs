@@ -51,11 +51,6 @@ fn image(name: &str) -> (Vec<u8>, Rgb8) {
     (std::fs::read(&p).unwrap(), Rgb8::load_png(&p).unwrap().0)
 }
 
-fn latent_file(run: &xlic_quant::pipeline::IntRun) -> Vec<u8> {
-    let d = run.geometry.latent();
-    xtask::codec::latent_file(&xlic_model::latent::LatentHeader { channels: 128, height: d.h, width: d.w }, &run.latent_chw(&HW))
-}
-
 fn boot(card: &Path, cosim: Option<CosimOptions>) -> Session {
     let mut q = Qemu::new(xtask::firmware::elf_for_tests(), BootEl::El3);
     q.card = Some(card.to_path_buf());
@@ -102,7 +97,7 @@ fn every_image_through_the_whole_path_is_bit_exact_and_as_good_as_float() {
         if recon.data != reference.recon.data || (recon.width, recon.height) != (img.width, img.height) {
             failures.push(format!("{name}: RECON.PNG differs from the integer reference"));
         }
-        if run.latent != latent_file(&reference) {
+        if run.latent != xtask::codec::int_latent_file(&reference) {
             failures.push(format!("{name}: LATENT.BIN differs from the integer reference"));
         }
         if (p_fw - p_float).abs() > 0.05 {
@@ -184,7 +179,7 @@ fn verify_finds_a_corrupted_latent() {
     let (png, img) = image("chelsea.png");
     let reference = xlic_quant::pipeline::codec(int_model(), &img, PadMode::Edge).unwrap();
     let card = dir("corrupt").join("card.img");
-    let files = [(MODEL_FILE.into(), package().to_vec()), (IMAGE_FILE.into(), png), ("REF.LAT".to_string(), latent_file(&reference))];
+    let files = [(MODEL_FILE.into(), package().to_vec()), (IMAGE_FILE.into(), png), ("REF.LAT".to_string(), xtask::codec::int_latent_file(&reference))];
     e2e::make_card(&card, &files).unwrap();
     let ana2_start = Layer::Ana2.index() as u32 + 1;
     let mut s = boot(&card, Some(CosimOptions { fault: Some(Fault::Corrupt), fault_at: Some(ana2_start), ..Default::default() }));
