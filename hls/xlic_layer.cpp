@@ -155,7 +155,8 @@ conv_ky:
 #pragma HLS LOOP_TRIPCOUNT min=1 max=9
         conv_pixels:
             for (int p = 0; p < rows * XLIC_TILE_COLS; p += XLIC_POX) {
-#pragma HLS LOOP_TRIPCOUNT min=128 max=128
+        // 16..64 rows (a narrow conv stacks up to 4 bands within the input tile).
+#pragma HLS LOOP_TRIPCOUNT min=128 max=512
 #pragma HLS PIPELINE II=1
             conv_pox:
                 for (int u = 0; u < XLIC_POX; u++) {
