@@ -28,9 +28,12 @@
 // Derived sizes of the on-chip buffers.
 #define XLIC_MAX_TAPS (XLIC_MAX_KERNEL * XLIC_MAX_KERNEL)
 #define XLIC_MAX_GROUPS (XLIC_MAX_CHANNELS / XLIC_LANES)
-// Input rows/columns one output tile reads, worst case over the layer
-// types: a convolution reads (T - 1) * s + K.
+// Input rows one output tile reads, worst case over the layer types: a
+// convolution reads (T - 1) * s + K.
 #define XLIC_IN_TILE_ROWS ((XLIC_TILE_ROWS - 1) * XLIC_MAX_STRIDE + XLIC_MAX_KERNEL)
-#define XLIC_IN_TILE_COLS ((XLIC_TILE_COLS - 1) * XLIC_MAX_STRIDE + XLIC_MAX_KERNEL)
+// Input columns are held in XLIC_MAX_STRIDE planes (column x in plane
+// x % s at x / s); a plane holds the most any layer type needs, a
+// stride-1 transposed convolution's T + K.
+#define XLIC_IN_PLANE_COLS (XLIC_TILE_COLS + XLIC_MAX_KERNEL)
 
 #endif

@@ -2,28 +2,38 @@
 //
 // Schedule for one layer (all loop bounds fixed by xlic_config.h):
 //
-//   for each output tile of rows x XLIC_TILE_COLS pixels
+//   for each tile of rows x cols pixels of the layer's grid
 //     for each input-channel group g (8 channels, one bus word)
 //       load the input tile of group g          -> ibuf[g % 2] (ping-pong)
-//       for each output-channel tile (XLIC_POF channels)
+//       for each pass t (XLIC_POF output channels)
 //         load its weight block for group g      -> wbuf[t % 2] (ping-pong)
-//         accumulate XLIC_POX pixels x XLIC_POF channels x XLIC_LANES
-//         inputs per cycle into acc (all output channels stay on chip,
-//         so the input tile is read once per group)
+//         for each tap of the layer's tap table, for each pixel vector:
+//           accumulate XLIC_POX pixels x XLIC_POF channels x XLIC_LANES
+//           inputs per cycle into acc (all output channels stay on chip,
+//           so the input tile is read once per group)
 //     requantize acc and store the tile's output words
 //
-// A layer with few output channels (syn_2: 3) takes tiles `bands` times
-// taller than XLIC_TILE_ROWS (rows = XLIC_TILE_ROWS * bands), keeping the
-// extra rows in the accumulator's unused channel slots: output row r,
-// channel ch lives at acc[r % XLIC_TILE_ROWS][c][(r / XLIC_TILE_ROWS) *
-// cpad + ch]. Fewer, taller tiles reload its weights far less often. The
-// rule is xlic_model::layout::Tiling's (the performance model's).
+// The rules that shape tiles are xlic_model::layout's (Tiling, PhaseFold),
+// which the performance model uses too:
 //
-// A transposed convolution runs phase by phase: the outputs of phase
-// (py, px) only meet the kernel taps with ky = P - py (mod s), so no work
-// is spent on the zeros a zero-stuffed input would contain. GDN and IGDN
-// are a 1x1 pass over |x| with gamma as weights, followed by one division
-// or multiplication per output.
+// - The grid is the output map, except for a folded transposed convolution
+//   (below). The last column tile is trimmed to the map, in whole pixel
+//   vectors (per phase for a transposed convolution).
+// - A layer with few output channels takes tiles `bands` times taller than
+//   XLIC_TILE_ROWS, the extra rows held in the accumulator's unused channel
+//   slots: row r, channel ch lives at acc[r % XLIC_TILE_ROWS][.][(r /
+//   XLIC_TILE_ROWS) * cpad + ch]. Fewer, taller tiles reload the weights
+//   less often.
+// - A transposed convolution runs phase by phase: the outputs of phase
+//   (py, px) only meet the taps with ky = P - py (mod s), so no work is
+//   spent on the zeros a zero-stuffed input would contain.
+// - A transposed convolution with few output channels (syn_2: 3) would use
+//   3 of the XLIC_POF output lanes that way. It is folded instead: a
+//   stride-1 convolution over its input grid with T x T taps whose output
+//   channels are the s x s phases of every channel ((py * s + px) * cout +
+//   ch); its weight blocks are rearranged on chip as they arrive.
+// - GDN and IGDN are a 1x1 pass over |x| with gamma as weights, followed by
+//   one division or multiplication per output.
 //
 // Arithmetic: exactly xlic_model::quant (model/PACKAGE.md).
 #include "xlic_layer.h"
@@ -34,6 +44,18 @@ struct chan_params {
     int64_t bias;
     int32_t mult;
     int32_t shift;
+};
+
+// One tap of a pass: which weight word, which input row/plane/column
+// offset, which output phase it feeds, and whether it is the first tap of
+// that phase (which writes the accumulators instead of adding to them).
+// A transposed convolution's phase that meets no tap (k < s) gets one
+// `none` entry, which only writes zeros.
+struct tap_entry {
+    int w;
+    int ey, plane, ex;
+    int py, px;
+    bool first, none;
 };
 
 static inline int64_t rshift_round(int64_t v, int32_t s) {
@@ -55,6 +77,10 @@ static inline int floor_div(int a, int b) {
     return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
+static inline int min_int(int a, int b) {
+    return a < b ? a : b;
+}
+
 static chan_params unpack_params(const wide_t &w) {
     uint64_t b = 0;
     for (int i = 0; i < 4; i++) b |= (uint64_t)(uint16_t)w.v[i] << (16 * i);
@@ -68,48 +94,121 @@ static chan_params unpack_params(const wide_t &w) {
 }
 
 // On-chip memories.
-static wide_t ibuf[2][XLIC_IN_TILE_ROWS][XLIC_IN_TILE_COLS];
+//
+// Input tile: rows x column planes x plane columns. A strided convolution's
+// pixel vector (consecutive output columns c) reads input columns c*s + kx
+// at tap kx; those sit in plane kx % s at c + kx / s: XLIC_POX consecutive
+// words of one plane, which the cyclic partition puts in distinct banks.
+static wide_t ibuf[2][XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS];
 static wide_t wbuf[2][XLIC_MAX_TAPS][XLIC_POF];
+// Accumulators: [row][column slot][channel]. A transposed convolution's
+// pixel vector holds one phase's columns (c = b*s + px), kept phase-major
+// (slot px * cols/s + b) so that the vector, too, meets distinct banks.
 static acc_t acc[XLIC_TILE_ROWS][XLIC_TILE_COLS][XLIC_MAX_CHANNELS];
-static int16_t xkeep[XLIC_TILE_ROWS][XLIC_TILE_COLS][XLIC_MAX_CHANNELS];
+// GDN/IGDN inputs of one tile, one word per pixel and group.
+static wide_t xkeep[XLIC_TILE_ROWS][XLIC_TILE_COLS][XLIC_MAX_GROUPS];
 static chan_params pbuf[XLIC_MAX_CHANNELS];
+static tap_entry taps_tbl[XLIC_MAX_TAPS];
 
-// The accumulator of output row r (of a tile of `bands` bands), column c,
-// channel ch, where cpad is the layer's padded output channel count.
-static inline acc_t *acc_at(int r, int c, int ch, int cpad) {
-    return &acc[r % XLIC_TILE_ROWS][c][(r / XLIC_TILE_ROWS) * cpad + ch];
+// The phase fold of a transposed convolution (xlic_model::layout::PhaseFold::of):
+// returns whether to fold, and its taps per side, first input offset and
+// folded channel count.
+static bool phase_fold(uint32_t op, int k, int s, int cout, int *taps, int *first, int *channels) {
+    if (op != XLIC_OP_TCONV || s <= 1) return false;
+    const int pad = k / 2;
+    *first = -(pad / s);
+    const int last = (s + k - 2 - pad) / s;
+    *taps = last - *first + 1;
+    *channels = s * s * cout;
+    const int passes = (*channels + XLIC_POF - 1) / XLIC_POF;
+    const bool fits = *channels <= XLIC_MAX_CHANNELS && passes * *taps * *taps <= XLIC_MAX_TAPS;
+    const bool cheaper = *taps * *taps * passes < k * k * ((cout + XLIC_POF - 1) / XLIC_POF);
+    return fits && cheaper;
 }
 
-// Input rows (columns) t output rows (columns) read, with the halo.
-static int input_extent(uint32_t op, int t, int k, int s) {
+// Input rows (columns) t grid rows (columns) read, with the halo.
+static int input_extent(uint32_t op, bool fold, int fold_taps, int t, int k, int s) {
+    if (fold) return t + fold_taps - 1;
     const int pad = k / 2;
     if (op == XLIC_OP_CONV) return (t - 1) * s + k;
     if (op == XLIC_OP_TCONV) return (t - 1 + 2 * pad) / s + 2;
     return t;
 }
 
-// First input row (column) an output tile starting at o0 reads.
-static int input_origin(uint32_t op, int o0, int k, int s) {
+// First input row (column) a tile starting at grid row o0 reads.
+static int input_origin(uint32_t op, bool fold, int fold_first, int o0, int k, int s) {
+    if (fold) return o0 + fold_first;
     const int p = k / 2;
     if (op == XLIC_OP_CONV) return o0 * s - p;
     if (op == XLIC_OP_TCONV) return floor_div(o0 - p, s);
     return o0;
 }
 
-static void load_input(const wide_t *fm_in, wide_t buf[XLIC_IN_TILE_ROWS][XLIC_IN_TILE_COLS], int g, int groups,
-                       int y0, int x0, int rows, int cols, int in_h, int in_w) {
+// The taps of one pass, in the order they are applied; returns their count.
+static int build_taps(uint32_t op, bool fold, int fold_taps, int fold_first, int k, int s) {
+    int n = 0;
+    if (op == XLIC_OP_GDN || op == XLIC_OP_IGDN) {
+        const tap_entry t = {0, 0, 0, 0, 0, 0, true, false};
+        taps_tbl[n++] = t;
+    } else if (fold || op == XLIC_OP_CONV) {
+        // A convolution over the grid: stride s (1 when folded).
+        const int kk = fold ? fold_taps : k, ss = fold ? 1 : s;
+    taps_conv:
+        for (int ky = 0; ky < kk; ky++) {
+            for (int kx = 0; kx < kk; kx++) {
+                const tap_entry t = {ky * kk + kx, ky, kx % ss, kx / ss, 0, 0, n == 0, false};
+                taps_tbl[n++] = t;
+            }
+        }
+        (void)fold_first;
+    } else {
+        // Phase by phase; row offsets relative to the tile's first input
+        // row floor((y0 - P) / s), y0 a multiple of s.
+        const int pad = k / 2, base = floor_div(-pad, s);
+    taps_tconv:
+        for (int py = 0; py < s; py++) {
+            for (int px = 0; px < s; px++) {
+                bool first = true;
+                for (int ky = 0; ky < k; ky++) {
+                    if ((py + ky + XLIC_MAX_STRIDE * XLIC_MAX_KERNEL - pad) % s != 0) continue;
+                    for (int kx = 0; kx < k; kx++) {
+                        if ((px + kx + XLIC_MAX_STRIDE * XLIC_MAX_KERNEL - pad) % s != 0) continue;
+                        const tap_entry t = {ky * k + kx, floor_div(py + ky - pad, s) - base, 0,
+                                             floor_div(px + kx - pad, s) - base, py, px, first, false};
+                        taps_tbl[n++] = t;
+                        first = false;
+                    }
+                }
+                if (first) {
+                    const tap_entry t = {0, 0, 0, 0, py, px, true, true};
+                    taps_tbl[n++] = t;
+                }
+            }
+        }
+    }
+    return n;
+}
+
+// Input column x (relative to the tile's first) goes to plane x % ps, at x / ps.
+static void load_input(const wide_t *fm_in, wide_t buf[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS], int g,
+                       int groups, int y0, int x0, int rows, int cols, int ps, int in_h, int in_w) {
     static const wide_t zero = {{0}};
-load_rows:
-    for (int r = 0; r < rows; r++) {
-#pragma HLS LOOP_TRIPCOUNT min=16 max=69
-        const int y = y0 + r;
-    load_cols:
-        for (int c = 0; c < cols; c++) {
-#pragma HLS LOOP_TRIPCOUNT min=96 max=389
+    int r = 0, c = 0, plane = 0, pc = 0;
+load_words:
+    for (int i = 0; i < rows * cols; i++) {
+#pragma HLS LOOP_TRIPCOUNT min=1536 max=26841
 #pragma HLS PIPELINE II=1
-            const int x = x0 + c;
-            const bool inside = y >= 0 && y < in_h && x >= 0 && x < in_w;
-            buf[r][c] = inside ? fm_in[((int64_t)y * groups + g) * in_w + x] : zero;
+        const int y = y0 + r, x = x0 + c;
+        const bool inside = y >= 0 && y < in_h && x >= 0 && x < in_w;
+        buf[r][plane][pc] = inside ? fm_in[((int64_t)y * groups + g) * in_w + x] : zero;
+        c++;
+        if (++plane == ps) {
+            plane = 0;
+            pc++;
+        }
+        if (c == cols) {
+            c = 0, plane = 0, pc = 0;
+            r++;
         }
     }
 }
@@ -124,13 +223,46 @@ load_taps:
     }
 }
 
-// acc[r][c][co0 + co] += sum_l w[co][l] * x[l] (or |x[l]|).
-static inline void mac(acc_t *a, const wide_t w[XLIC_POF], const wide_t &x, bool absolute) {
+// The weights of group g rearranged for a folded transposed convolution:
+// pass p's tap (ty, tx) for folded channel p * XLIC_POF + j sits at
+// buf[p * T * T + ty * T + tx][j]; every stored tap (ky, kx) of channel ch
+// serves exactly one phase, the rest of the window is zero.
+static void load_weights_folded(const wide_t *weights, wide_t buf[XLIC_MAX_TAPS][XLIC_POF], int g, int groups, int k,
+                                int s, int cout, int fold_taps, int fold_first, int passes) {
+    static const wide_t zero = {{0}};
+    const int pad = k / 2, taps = k * k, tiles = (cout + XLIC_POF - 1) / XLIC_POF;
+fold_zero:
+    for (int i = 0; i < passes * fold_taps * fold_taps; i++) {
+#pragma HLS LOOP_TRIPCOUNT min=4 max=81
+#pragma HLS PIPELINE II=1
+        for (int j = 0; j < XLIC_POF; j++) buf[i][j] = zero;
+    }
+fold_tiles:
+    for (int t = 0; t < tiles; t++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=2
+        const int64_t base = ((int64_t)t * groups + g) * taps * XLIC_POF;
+    fold_words:
+        for (int i = 0; i < taps * XLIC_POF; i++) {
+#pragma HLS LOOP_TRIPCOUNT min=144 max=1296
+#pragma HLS PIPELINE II=1
+            const wide_t word = weights[base + i];
+            const int tap = i / XLIC_POF, ch = t * XLIC_POF + i % XLIC_POF;
+            const int ky = tap / k, kx = tap % k;
+            const int py = ((pad - ky) % s + s) % s, px = ((pad - kx) % s + s) % s;
+            const int ty = (py + ky - pad) / s - fold_first, tx = (px + kx - pad) / s - fold_first;
+            const int fch = (py * s + px) * cout + ch;
+            if (ch < cout) buf[(fch / XLIC_POF) * fold_taps * fold_taps + ty * fold_taps + tx][fch % XLIC_POF] = word;
+        }
+    }
+}
+
+// acc[co] (+)= sum_l w[co][l] * x[l] (or |x[l]|) for XLIC_POF channels.
+static inline void mac(acc_t *a, const wide_t w[XLIC_POF], const wide_t &x, bool absolute, bool init, bool none) {
     int32_t xv[XLIC_LANES];
 #pragma HLS ARRAY_PARTITION variable=xv complete
     for (int l = 0; l < XLIC_LANES; l++) {
 #pragma HLS UNROLL
-        const int32_t v = x.v[l];
+        const int32_t v = none ? 0 : x.v[l];
         xv[l] = absolute && v < 0 ? -v : v;
     }
 mac_pof:
@@ -141,96 +273,51 @@ mac_pof:
 #pragma HLS UNROLL
             sum += (int64_t)((int32_t)w[co].v[l] * xv[l]);
         }
-        a[co] += sum;
+        a[co] = (init ? 0 : a[co]) + sum;
     }
 }
 
-static void compute_conv(const wide_t in[XLIC_IN_TILE_ROWS][XLIC_IN_TILE_COLS], const wide_t w[XLIC_MAX_TAPS][XLIC_POF],
-                         int co0, int k, int s, int rows, int cpad) {
-conv_ky:
-    for (int ky = 0; ky < k; ky++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=9
-    conv_kx:
-        for (int kx = 0; kx < k; kx++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=9
-        conv_pixels:
-            for (int p = 0; p < rows * XLIC_TILE_COLS; p += XLIC_POX) {
-        // 16..64 rows (a narrow conv stacks up to 4 bands within the input tile).
-#pragma HLS LOOP_TRIPCOUNT min=128 max=512
+// One pass of the MAC array over a tile for XLIC_POF channels (co0..):
+// every tap of the table over a rows x cols grid of pixel vectors, as one
+// flattened pipelined loop. Grid pixel (a, b) reads input row a * rs + ey,
+// plane `plane`, column b + ex, and accumulates into row a * os + py, slot
+// px * cols + b. norm: |x| and the 1x1 GDN tap; keep: save the inputs.
+static void compute_pass(const wide_t in[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS],
+                         const wide_t w[XLIC_MAX_TAPS][XLIC_POF], int w_base, int n_taps, int rows, int cols, int rs,
+                         int os, int co0, int cpad, int g, bool norm, bool keep) {
+    int e = 0, a = 0, b = 0;
+pass:
+    for (int i = 0; i < n_taps * rows * (cols / XLIC_POX); i++) {
+        // 81 taps x 128 vectors (ana_0) down to 1 tap (GDN).
+#pragma HLS LOOP_TRIPCOUNT min=128 max=20736
 #pragma HLS PIPELINE II=1
-            conv_pox:
-                for (int u = 0; u < XLIC_POX; u++) {
-#pragma HLS UNROLL
-                    const int r = (p + u) / XLIC_TILE_COLS, c = (p + u) % XLIC_TILE_COLS;
-                    mac(acc_at(r, c, co0, cpad), w[ky * k + kx], in[r * s + ky][c * s + kx], false);
-                }
-            }
-        }
-    }
-}
-
-static void compute_tconv(const wide_t in[XLIC_IN_TILE_ROWS][XLIC_IN_TILE_COLS], const wide_t w[XLIC_MAX_TAPS][XLIC_POF],
-                          int co0, int k, int s, int y0, int x0, int iy0, int ix0, int rows, int cpad) {
-    const int pad = k / 2;
-    const int prow = rows / s, pcol = XLIC_TILE_COLS / s;
-tconv_py:
-    for (int py = 0; py < s; py++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=4
-    tconv_px:
-        for (int px = 0; px < s; px++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=4
-        tconv_ky:
-            for (int ky = 0; ky < k; ky++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=9
-                if ((py + ky + XLIC_MAX_STRIDE * XLIC_MAX_KERNEL - pad) % s != 0) continue;
-            tconv_kx:
-                for (int kx = 0; kx < k; kx++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=9
-                    if ((px + kx + XLIC_MAX_STRIDE * XLIC_MAX_KERNEL - pad) % s != 0) continue;
-                tconv_pixels:
-                    for (int p = 0; p < prow * pcol; p += XLIC_POX) {
-#pragma HLS LOOP_TRIPCOUNT min=96 max=12288
-#pragma HLS PIPELINE II=1
-                    tconv_pox:
-                        for (int u = 0; u < XLIC_POX; u++) {
-#pragma HLS UNROLL
-                            const int r = ((p + u) / pcol) * s + py, c = ((p + u) % pcol) * s + px;
-                            const int iy = floor_div(y0 + r + ky - pad, s) - iy0;
-                            const int ix = floor_div(x0 + c + kx - pad, s) - ix0;
-                            mac(acc_at(r, c, co0, cpad), w[ky * k + kx], in[iy][ix], false);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-static void compute_norm(const wide_t in[XLIC_IN_TILE_ROWS][XLIC_IN_TILE_COLS], const wide_t w[XLIC_MAX_TAPS][XLIC_POF],
-                         int co0, int g, bool keep) {
-norm_pixels:
-    for (int p = 0; p < XLIC_TILE_ROWS * XLIC_TILE_COLS; p += XLIC_POX) {
-#pragma HLS PIPELINE II=1
-    norm_pox:
+        const tap_entry t = taps_tbl[e];
+        const bool init = t.first && g == 0;
+        const int r = a * os + t.py;
+        const int band = r / XLIC_TILE_ROWS;
+    pass_pox:
         for (int u = 0; u < XLIC_POX; u++) {
 #pragma HLS UNROLL
-            const int r = (p + u) / XLIC_TILE_COLS, c = (p + u) % XLIC_TILE_COLS;
-            mac(&acc[r][c][co0], w[0], in[r][c], true);
-            if (keep) {
-                for (int l = 0; l < XLIC_LANES; l++) xkeep[r][c][g * XLIC_LANES + l] = in[r][c].v[l];
+            const wide_t &x = in[a * rs + t.ey][t.plane][b + u + t.ex];
+            mac(&acc[r % XLIC_TILE_ROWS][t.px * cols + b + u][band * cpad + co0], w[w_base + t.w], x, norm, init, t.none);
+            if (keep) xkeep[a][b + u][g] = x;
+        }
+        b += XLIC_POX;
+        if (b == cols) {
+            b = 0;
+            if (++a == rows) {
+                a = 0;
+                e++;
             }
         }
     }
 }
 
-static int16_t finish(uint32_t op, int ch, int r, int c, int cpad) {
-    const chan_params &p = pbuf[ch];
-    const acc_t a = *acc_at(r, c, ch, cpad);
+static int16_t finish(uint32_t op, const chan_params &p, acc_t a, int16_t x) {
     if (op == XLIC_OP_CONV || op == XLIC_OP_TCONV) return sat16(rshift_round((a + p.bias) * p.mult, p.shift));
     const int64_t norm = p.bias + a;
-    const int64_t x = xkeep[r][c][ch];
-    if (op == XLIC_OP_GDN) return sat16(div_round(x * ((int64_t)1 << p.shift), norm));
-    return sat16(rshift_round(x * norm, p.shift));
+    if (op == XLIC_OP_GDN) return sat16(div_round((int64_t)x * ((int64_t)1 << p.shift), norm));
+    return sat16(rshift_round((int64_t)x * norm, p.shift));
 }
 
 void xlic_layer(const wide_t *fm_in, const wide_t *weights, const wide_t *params, wide_t *fm_out,
@@ -259,11 +346,17 @@ void xlic_layer(const wide_t *fm_in, const wide_t *weights, const wide_t *params
 #pragma HLS DATA_PACK variable=params
 #pragma HLS DATA_PACK variable=fm_out
 #pragma HLS ARRAY_PARTITION variable=wbuf complete dim=3
+#pragma HLS ARRAY_PARTITION variable=ibuf cyclic factor=12 dim=4
 #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=12 dim=2
 #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=16 dim=3
-#pragma HLS ARRAY_PARTITION variable=ibuf cyclic factor=12 dim=3
+#pragma HLS ARRAY_PARTITION variable=xkeep cyclic factor=12 dim=2
+#pragma HLS ARRAY_PARTITION variable=taps_tbl complete
 #pragma HLS DEPENDENCE variable=ibuf inter false
 #pragma HLS DEPENDENCE variable=wbuf inter false
+// A tap's pixels are at least XLIC_TILE_ROWS / XLIC_MAX_STRIDE = 4 vectors
+// apart from the next tap's writes to the same accumulators: more than the
+// read-add-write latency.
+#pragma HLS DEPENDENCE variable=acc inter false
 
     const bool norm = op == XLIC_OP_GDN || op == XLIC_OP_IGDN;
     const int k = norm ? 1 : (int)kernel, s = norm ? 1 : (int)stride;
@@ -279,62 +372,86 @@ load_params:
         pbuf[ch] = unpack_params(params[ch]);
     }
 
+    int fold_taps = 0, fold_first = 0, fold_channels = 0;
+    const bool fold = phase_fold(op, k, s, (int)cout, &fold_taps, &fold_first, &fold_channels);
+    const int n_taps = build_taps(op, fold, fold_taps, fold_first, k, s);
+    // The grid the MAC array walks, and output pixels per grid pixel.
+    const int scale = fold ? s : 1;
+    const int grid_h = fold ? (int)in_h : (int)out_h, grid_w = fold ? (int)in_w : (int)out_w;
+    const int passes = fold ? (fold_channels + XLIC_POF - 1) / XLIC_POF : out_tiles;
+    const int cpad = passes * XLIC_POF;
+    // Column tiles are trimmed in whole pixel vectors (per phase).
+    const int col_step = (op == XLIC_OP_TCONV && !fold) ? XLIC_POX * s : XLIC_POX;
     // Tile height: as many bands as the accumulator's channel slots hold
     // and the input tile buffer allows (GDN/IGDN: one, for xkeep).
-    const int cpad = out_tiles * XLIC_POF;
     int bands = norm ? 1 : XLIC_MAX_CHANNELS / cpad;
-    while (bands > 1 && input_extent(op, XLIC_TILE_ROWS * bands, k, s) > XLIC_IN_TILE_ROWS) bands--;
+    while (bands > 1 && input_extent(op, fold, fold_taps, XLIC_TILE_ROWS * bands, k, s) > XLIC_IN_TILE_ROWS) bands--;
     const int rows = XLIC_TILE_ROWS * bands;
-    // Input rows/columns one output tile reads.
-    const int in_rows = input_extent(op, rows, k, s);
-    const int in_cols = input_extent(op, XLIC_TILE_COLS, k, s);
+    const int in_rows = input_extent(op, fold, fold_taps, rows, k, s);
+    // How pass pixels map to input rows (rs) and accumulator rows (os), and
+    // the planes input columns are dealt into.
+    const bool phases = op == XLIC_OP_TCONV && !fold;
+    const int rs = (op == XLIC_OP_CONV) ? s : 1, os = phases ? s : 1;
+    const int planes = (op == XLIC_OP_CONV) ? s : 1;
 
 tile_rows:
-    for (int y0 = 0; y0 < (int)out_h; y0 += rows) {
+    for (int y0 = 0; y0 < grid_h; y0 += rows) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=256
     tile_cols:
-        for (int x0 = 0; x0 < (int)out_w; x0 += XLIC_TILE_COLS) {
+        for (int x0 = 0; x0 < grid_w; x0 += XLIC_TILE_COLS) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=43
-        clear_acc:
-            for (int i = 0; i < XLIC_TILE_ROWS * XLIC_TILE_COLS; i++) {
-#pragma HLS PIPELINE II=1
-                for (int ch = 0; ch < XLIC_MAX_CHANNELS; ch++) acc[i / XLIC_TILE_COLS][i % XLIC_TILE_COLS][ch] = 0;
-            }
-            const int iy0 = input_origin(op, y0, k, s), ix0 = input_origin(op, x0, k, s);
+            const int cols = min_int(XLIC_TILE_COLS, (grid_w - x0 + col_step - 1) / col_step * col_step);
+            const int in_cols = input_extent(op, fold, fold_taps, cols, k, s);
+            const int iy0 = input_origin(op, fold, fold_first, y0, k, s);
+            const int ix0 = input_origin(op, fold, fold_first, x0, k, s);
+            // A pass walks rows x cols pixels; phase by phase, each phase's.
+            const int pass_rows = phases ? rows / s : rows, pass_cols = phases ? cols / s : cols;
             int wsel = 0;
         groups:
             for (int g = 0; g < in_groups; g++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=16
                 const int isel = g & 1;
-                load_input(fm_in, ibuf[isel], g, in_groups, iy0, ix0, in_rows, in_cols, (int)in_h, (int)in_w);
-            out_tiles_loop:
-                for (int t = 0; t < out_tiles; t++) {
+                load_input(fm_in, ibuf[isel], g, in_groups, iy0, ix0, in_rows, in_cols, planes, (int)in_h, (int)in_w);
+                if (fold) load_weights_folded(weights, wbuf[wsel], g, in_groups, k, s, (int)cout, fold_taps, fold_first, passes);
+            passes_loop:
+                for (int t = 0; t < passes; t++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=8
-                    load_weights(weights, wbuf[wsel], t, g, in_groups, taps);
-                    const int co0 = t * XLIC_POF;
-                    if (op == XLIC_OP_CONV) compute_conv(ibuf[isel], wbuf[wsel], co0, k, s, rows, cpad);
-                    else if (op == XLIC_OP_TCONV) compute_tconv(ibuf[isel], wbuf[wsel], co0, k, s, y0, x0, iy0, ix0, rows, cpad);
-                    else compute_norm(ibuf[isel], wbuf[wsel], co0, g, t == 0);
-                    wsel ^= 1;
+                    if (!fold) load_weights(weights, wbuf[wsel], t, g, in_groups, taps);
+                    compute_pass(ibuf[isel], wbuf[wsel], fold ? t * fold_taps * fold_taps : 0, n_taps, pass_rows,
+                                 pass_cols, rs, os, t * XLIC_POF, cpad, g, norm, norm && t == 0);
+                    if (!fold) wsel ^= 1;
                 }
+                if (fold) wsel ^= 1;
             }
-        store_rows:
-            for (int r = 0; r < rows; r++) {
-#pragma HLS LOOP_TRIPCOUNT min=16 max=128
-            store_cols:
-                for (int c = 0; c < XLIC_TILE_COLS; c++) {
-                    // Edge tiles: outputs beyond the map are computed, not stored.
-                    if (y0 + r >= (int)out_h || x0 + c >= (int)out_w) continue;
-                store_groups:
-                    for (int og = 0; og < out_groups; og++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=16
+            // Store the output pixels of the tile that lie in the map, as
+            // row bursts of one channel group.
+            const int oy0 = y0 * scale, ox0 = x0 * scale;
+            const int srows = min_int(rows * scale, (int)out_h - oy0), scols = min_int(cols * scale, (int)out_w - ox0);
+            int r = 0, og = 0, c = 0;
+        store:
+            for (int i = 0; i < srows * out_groups * scols; i++) {
+#pragma HLS LOOP_TRIPCOUNT min=96 max=24576
 #pragma HLS PIPELINE II=1
-                        wide_t word;
-                        for (int l = 0; l < XLIC_LANES; l++) {
-                            const int ch = og * XLIC_LANES + l;
-                            word.v[l] = ch < (int)cout ? finish(op, ch, r, c, cpad) : (int16_t)0;
-                        }
-                        fm_out[(((int64_t)(y0 + r)) * out_groups + og) * out_w + (x0 + c)] = word;
+                // Where output pixel (r, c) and channel ch of this tile accumulated.
+                int arow = r, slot = c, chbase = 0;
+                if (fold) {
+                    arow = r / s, slot = c / s, chbase = ((r % s) * s + c % s) * (int)cout;
+                } else if (phases) {
+                    slot = (c % s) * pass_cols + c / s;
+                }
+                wide_t word;
+                for (int l = 0; l < XLIC_LANES; l++) {
+                    const int ch = og * XLIC_LANES + l;
+                    const acc_t a = acc[arow % XLIC_TILE_ROWS][slot][(arow / XLIC_TILE_ROWS) * cpad + chbase + ch];
+                    const int16_t x = norm ? xkeep[r][c][og].v[l] : (int16_t)0;
+                    word.v[l] = ch < (int)cout ? finish(op, pbuf[ch], a, x) : (int16_t)0;
+                }
+                fm_out[((int64_t)(oy0 + r) * out_groups + og) * out_w + (ox0 + c)] = word;
+                if (++c == scols) {
+                    c = 0;
+                    if (++og == out_groups) {
+                        og = 0;
+                        r++;
                     }
                 }
             }

@@ -71,12 +71,12 @@ pub const HW_LIMITS: xlic_model::HwLimits = xlic_model::HwLimits {
     tile_rows: limits::TILE_ROWS,
     tile_cols: limits::TILE_COLS,
     max_stride: limits::MAX_STRIDE,
+    pox: limits::POX,
 };
 
 /// The performance model's view of this configuration (the clock of
 /// hls/script.tcl; 24 cycles fill/drain of the pipelined compute loop).
 pub const PERF: xlic_model::perf::PerfConfig = xlic_model::perf::PerfConfig {
-    pox: limits::POX,
     clock_hz: 1e12 / limits::CLOCK_PERIOD_PS as f64,
     ddr_bytes_per_s: xlic_model::perf::PerfConfig::ZCU102_DDR_BYTES_PER_S,
     pipeline_depth: 24,

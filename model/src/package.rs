@@ -156,6 +156,7 @@ impl<'a> Package<'a> {
             tile_cols: u16_at(bytes, 38) as usize,
             // Not recorded: it shapes no data in DDR.
             max_stride: hardware.max_stride,
+            pox: hardware.pox,
         };
         if hw != *hardware {
             return Err(PackageError::HardwareMismatch { package: hw, hardware: *hardware });

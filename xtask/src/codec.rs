@@ -206,9 +206,9 @@ pub fn bench_accelerator() {
         "\naccelerator model: {} lanes x {} pof x {} pox = {} DSP48E2 (XCZU9EG: 2520), ~{} BRAM18 (XCZU9EG: 1824), clock {:.1} MHz",
         HW.lanes,
         HW.pof,
-        cfg.pox,
-        perf::dsp_count(&HW, &cfg),
-        perf::bram18_count(&HW, &cfg),
+        HW.pox,
+        perf::dsp_count(&HW),
+        perf::bram18_count(&HW),
         cfg.clock_hz / 1e6
     );
     for (w, h) in [(768, 512), (2048, 1365)] {

@@ -152,9 +152,26 @@ fn step_once(accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: b
             if detail {
                 let t = r.tiling;
                 println!(
-                    "          tiles {} rows x {} cols of {}x{} outputs, {} output-channel tiles x {} input groups; input tile {}x{}",
-                    t.row_tiles, t.col_tiles, t.tile_rows, t.tile_cols, t.out_tiles, t.in_groups, t.in_tile_rows, t.in_tile_cols
+                    "          tiles {} rows x {} cols of {}x{} outputs (last column {}), {} output-channel passes x {} input groups; input tile {}x{}",
+                    t.row_tiles,
+                    t.col_tiles,
+                    t.tile_rows * t.scale(),
+                    t.tile_cols * t.scale(),
+                    t.last_tile_cols * t.scale(),
+                    t.out_tiles,
+                    t.in_groups,
+                    t.in_tile_rows,
+                    t.in_tile_cols
                 );
+                if let Some(f) = t.fold {
+                    println!(
+                        "          folded: a {}x{} convolution over the input, {} phases x {} channels in the output lanes",
+                        f.taps,
+                        f.taps,
+                        f.stride * f.stride,
+                        f.channels / (f.stride * f.stride)
+                    );
+                }
                 println!(
                     "          output min {} max {}; {} bytes in, {} bytes weights+params, {} bytes out at 0x{:09x}; limit {} ms",
                     r.min,
