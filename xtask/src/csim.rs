@@ -68,8 +68,16 @@ fn write_vector(path: &Path, v: &Vector) -> Result<()> {
 }
 
 
-fn random_case(rng: &mut Rng, op: Op, index: usize) -> (LayerSpec, Dims, Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
+/// A random layer of type `op`. `narrow`: a transposed convolution with
+/// few output channels, which the kernel folds into a stride-1 convolution
+/// (xlic_model::layout::PhaseFold); its cases are as tall as several bands.
+fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec, Dims, Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
     let (op, cin, cout) = match op {
+        Op::TConv { .. } if narrow => {
+            let (k, stride) = rng.pick(&[(9, 4), (5, 2), (3, 2), (3, 4)]);
+            let most = (HW.max_channels / (stride * stride)).min(8) as i64;
+            (Op::TConv { k, stride }, rng.range(1, 128) as usize, rng.range(1, most) as usize)
+        }
         Op::Conv { .. } => {
             let k = rng.pick(&[1, 3, 5, 9]);
             (Op::Conv { k, stride: rng.pick(&[1, 2, 4]) }, rng.range(1, 128) as usize, rng.range(1, 128) as usize)
@@ -87,6 +95,7 @@ fn random_case(rng: &mut Rng, op: Op, index: usize) -> (LayerSpec, Dims, Vec<i16
     let big = index % 3 == 2;
     let s = op.stride();
     let (mh, mw) = match op {
+        Op::TConv { .. } if narrow => (if big { 160 } else { 20 }, if big { 220 } else { 40 }),
         Op::TConv { .. } => (if big { 48 / s } else { 12 }, if big { 200 / s } else { 30 }),
         _ => (if big { 40 } else { 20 }, if big { 260 } else { 60 }),
     };
@@ -134,12 +143,14 @@ pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> R
     let mut files = Vec::new();
     let mut rng = Rng::new(0x0123_4567_89ab_cdef);
     let ops = [Op::Conv { k: 1, stride: 1 }, Op::TConv { k: 3, stride: 1 }, Op::Gdn, Op::Igdn];
-    for op in ops {
+    let kinds = ops.iter().map(|&op| (op, false)).chain([(Op::TConv { k: 3, stride: 2 }, true)]);
+    for (op, narrow) in kinds {
         for i in 0..cases {
-            let (spec, in_dims, input, weights, params) = random_case(&mut rng, op, i);
+            let (spec, in_dims, input, weights, params) = random_case(&mut rng, op, i, narrow);
             let data = LayerData { weights: &weights, params: &params };
             let expected = run_layer_parallel(&spec, &HW, in_dims, &input, data)?;
-            let name = format!("random-{}-{i}", ["conv", "tconv", "gdn", "igdn"][op.code() as usize]);
+            let kind = if narrow { "tconv-narrow" } else { ["conv", "tconv", "gdn", "igdn"][op.code() as usize] };
+            let name = format!("random-{kind}-{i}");
             let path = dir.join(format!("{:03}-{name}.tv", files.len()));
             write_vector(&path, &Vector { name: &name, spec: &spec, in_dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
             files.push(path);
