@@ -2,16 +2,19 @@
 //
 // Schedule for one layer (all loop bounds fixed by xlic_config.h):
 //
-//   for each tile of rows x cols pixels of the layer's grid
-//     for each input-channel group g (8 channels, one bus word)
-//       load the input tile of group g          -> ibuf[g % 2] (ping-pong)
-//       for each pass t (XLIC_POF output channels)
-//         load its weight block for group g      -> wbuf[t % 2] (ping-pong)
-//         for each tap of the layer's tap table, for each pixel vector:
-//           accumulate XLIC_POX pixels x XLIC_POF channels x XLIC_LANES
-//           inputs per cycle into acc (all output channels stay on chip,
-//           so the input tile is read once per group)
-//     requantize acc and store the tile's output words
+//   for each step (tile of rows x cols pixels of the layer's grid, input
+//   group g of 8 channels = one bus word), concurrently:
+//     compute: for each pass t (XLIC_POF output channels)
+//                load pass t+1's weight block      -> wbuf[(t+1) % 2]
+//                while for each tap of the layer's tap table and each
+//                pixel vector: accumulate XLIC_POX pixels x XLIC_POF
+//                channels x XLIC_LANES inputs per cycle into acc
+//     load:    the next step's input tile         -> ibuf[other half]
+//   after a tile's last group: requantize acc, store the tile's words
+//
+// All output channels stay on chip, so each input tile is read once.
+// Concurrency is the usual HLS ping-pong: the calls in one loop body touch
+// different halves of the buffers, so the scheduler overlaps them.
 //
 // The rules that shape tiles are xlic_model::layout's (Tiling, PhaseFold),
 // which the performance model uses too:
@@ -37,6 +40,10 @@
 //
 // Arithmetic: exactly xlic_model::quant (model/PACKAGE.md).
 #include "xlic_layer.h"
+
+#ifndef __SYNTHESIS__
+xlic_counts_t xlic_counts;
+#endif
 
 typedef int64_t acc_t;  // 48 bits suffice (|acc| < 2^47); int64 in C-sim.
 
@@ -100,7 +107,10 @@ static chan_params unpack_params(const wide_t &w) {
 // at tap kx; those sit in plane kx % s at c + kx / s: XLIC_POX consecutive
 // words of one plane, which the cyclic partition puts in distinct banks.
 static wide_t ibuf[2][XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS];
+// Weights: one pass's block per half, loaded while the other half's pass
+// computes; a folded layer's rearranged blocks, one input group per half.
 static wide_t wbuf[2][XLIC_MAX_TAPS][XLIC_POF];
+static wide_t wfold[2][XLIC_MAX_TAPS][XLIC_POF];
 // Accumulators: [row][column slot][channel]. A transposed convolution's
 // pixel vector holds one phase's columns (c = b*s + px), kept phase-major
 // (slot px * cols/s + b) so that the vector, too, meets distinct banks.
@@ -201,6 +211,7 @@ load_words:
         const int y = y0 + r, x = x0 + c;
         const bool inside = y >= 0 && y < in_h && x >= 0 && x < in_w;
         buf[r][plane][pc] = inside ? fm_in[((int64_t)y * groups + g) * in_w + x] : zero;
+        XLIC_COUNT(input_words, 1);
         c++;
         if (++plane == ps) {
             plane = 0;
@@ -220,6 +231,7 @@ load_taps:
 #pragma HLS LOOP_TRIPCOUNT min=16 max=1296
 #pragma HLS PIPELINE II=1
         buf[i / XLIC_POF][i % XLIC_POF] = weights[base + i];
+        XLIC_COUNT(weight_words, 1);
     }
 }
 
@@ -246,6 +258,7 @@ fold_tiles:
 #pragma HLS LOOP_TRIPCOUNT min=144 max=1296
 #pragma HLS PIPELINE II=1
             const wide_t word = weights[base + i];
+            XLIC_COUNT(weight_words, 1);
             const int tap = i / XLIC_POF, ch = t * XLIC_POF + i % XLIC_POF;
             const int ky = tap / k, kx = tap % k;
             const int py = ((pad - ky) % s + s) % s, px = ((pad - kx) % s + s) % s;
@@ -291,6 +304,7 @@ pass:
         // 81 taps x 128 vectors (ana_0) down to 1 tap (GDN).
 #pragma HLS LOOP_TRIPCOUNT min=128 max=20736
 #pragma HLS PIPELINE II=1
+        XLIC_COUNT(mac_iterations, 1);
         const tap_entry t = taps_tbl[e];
         const bool init = t.first && g == 0;
         const int r = a * os + t.py;
@@ -320,6 +334,138 @@ static int16_t finish(uint32_t op, const chan_params &p, acc_t a, int16_t x) {
     return sat16(rshift_round((int64_t)x * norm, p.shift));
 }
 
+// What one layer's schedule needs, computed once per start.
+struct layer_t {
+    uint32_t op;
+    int k, s, cout, in_h, in_w, out_h, out_w;
+    int in_groups, out_groups, out_tiles;
+    bool norm, fold, phases;
+    int fold_taps, fold_first, fold_channels;
+    int n_taps, passes, cpad, scale, grid_h, grid_w, col_step, rows, in_rows, rs, os, planes;
+};
+
+// Where a step (one input group of one tile) is.
+struct step_t {
+    int y0, x0, cols, g;
+};
+
+static step_t first_step() {
+    const step_t st = {0, 0, 0, 0};
+    return st;
+}
+
+static step_t next_step(const layer_t &L, step_t st) {
+    if (++st.g == L.in_groups) {
+        st.g = 0;
+        st.x0 += XLIC_TILE_COLS;
+        if (st.x0 >= L.grid_w) {
+            st.x0 = 0;
+            st.y0 += L.rows;
+        }
+    }
+    return st;
+}
+
+// Grid columns of the tile at x0: the last one trimmed to the map, in
+// whole pixel vectors (per phase).
+static int tile_cols(const layer_t &L, int x0) {
+    return min_int(XLIC_TILE_COLS, (L.grid_w - x0 + L.col_step - 1) / L.col_step * L.col_step);
+}
+
+// The loads of one step: its input tile, and a folded layer's weights.
+static void load_step(const layer_t &L, const wide_t *fm_in, const wide_t *weights, step_t st,
+                      wide_t in[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS], wide_t w[XLIC_MAX_TAPS][XLIC_POF]) {
+#pragma HLS INLINE off
+    const int cols = tile_cols(L, st.x0);
+    const int in_cols = input_extent(L.op, L.fold, L.fold_taps, cols, L.k, L.s);
+    const int iy0 = input_origin(L.op, L.fold, L.fold_first, st.y0, L.k, L.s);
+    const int ix0 = input_origin(L.op, L.fold, L.fold_first, st.x0, L.k, L.s);
+    load_input(fm_in, in, st.g, L.in_groups, iy0, ix0, L.in_rows, in_cols, L.planes, L.in_h, L.in_w);
+    if (L.fold) load_weights_folded(weights, w, st.g, L.in_groups, L.k, L.s, L.cout, L.fold_taps, L.fold_first, L.passes);
+}
+
+// Pass t of a step from the weights in w (at w_base), while pass t+1's
+// block (unless folded: those came with the step) loads into w_next: two
+// calls on different memories, which the scheduler runs concurrently.
+static void pass_and_prefetch(const layer_t &L, const wide_t *weights, step_t st, int t,
+                              const wide_t in[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS],
+                              const wide_t w[XLIC_MAX_TAPS][XLIC_POF], int w_base, wide_t w_next[XLIC_MAX_TAPS][XLIC_POF]) {
+#pragma HLS INLINE off
+    const int cols = tile_cols(L, st.x0);
+    // A pass walks rows x cols pixels; phase by phase, each phase's.
+    const int pass_rows = L.phases ? L.rows / L.s : L.rows, pass_cols = L.phases ? cols / L.s : cols;
+    compute_pass(in, w, w_base, L.n_taps, pass_rows, pass_cols, L.rs, L.os, t * XLIC_POF, L.cpad, st.g, L.norm,
+                 L.norm && t == 0);
+    if (!L.fold && t + 1 < L.passes) load_weights(weights, w_next, t + 1, st.g, L.in_groups, L.k * L.k);
+}
+
+// All passes of one step. Folded: the step's rearranged weights are in
+// wf. Otherwise each pass's weight block is loaded into one half of wbuf
+// while the previous pass computes from the other.
+static void compute_step(const layer_t &L, const wide_t *weights, step_t st,
+                         const wide_t in[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS],
+                         const wide_t wf[XLIC_MAX_TAPS][XLIC_POF]) {
+#pragma HLS INLINE off
+    if (!L.fold) load_weights(weights, wbuf[0], 0, st.g, L.in_groups, L.k * L.k);
+passes_loop:
+    for (int t = 0; t < L.passes; t++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=8
+        if (L.fold) pass_and_prefetch(L, weights, st, t, in, wf, t * L.fold_taps * L.fold_taps, wbuf[1]);
+        else if (t & 1) pass_and_prefetch(L, weights, st, t, in, wbuf[1], 0, wbuf[0]);
+        else pass_and_prefetch(L, weights, st, t, in, wbuf[0], 0, wbuf[1]);
+    }
+}
+
+// One step from the `cur` halves while the next step's loads (if any)
+// fill the `next` halves: concurrent, as above.
+static void step_and_prefetch(const layer_t &L, const wide_t *fm_in, const wide_t *weights, step_t st, step_t next,
+                              bool more, const wide_t in[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS],
+                              const wide_t wf[XLIC_MAX_TAPS][XLIC_POF],
+                              wide_t in_next[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS],
+                              wide_t wf_next[XLIC_MAX_TAPS][XLIC_POF]) {
+#pragma HLS INLINE off
+    compute_step(L, weights, st, in, wf);
+    if (more) load_step(L, fm_in, weights, next, in_next, wf_next);
+}
+
+// Requantize the tile at (y0, x0) and store the output pixels that lie in
+// the map, as row bursts of one channel group.
+static void store_tile(const layer_t &L, wide_t *fm_out, int y0, int x0) {
+#pragma HLS INLINE off
+    const int cols = tile_cols(L, x0), pass_cols = L.phases ? cols / L.s : cols;
+    const int oy0 = y0 * L.scale, ox0 = x0 * L.scale;
+    const int srows = min_int(L.rows * L.scale, L.out_h - oy0), scols = min_int(cols * L.scale, L.out_w - ox0);
+    int r = 0, og = 0, c = 0;
+store:
+    for (int i = 0; i < srows * L.out_groups * scols; i++) {
+#pragma HLS LOOP_TRIPCOUNT min=96 max=24576
+#pragma HLS PIPELINE II=1
+        // Where output pixel (r, c) of this tile accumulated.
+        int arow = r, slot = c, chbase = 0;
+        if (L.fold) {
+            arow = r / L.s, slot = c / L.s, chbase = ((r % L.s) * L.s + c % L.s) * L.cout;
+        } else if (L.phases) {
+            slot = (c % L.s) * pass_cols + c / L.s;
+        }
+        wide_t word;
+        for (int l = 0; l < XLIC_LANES; l++) {
+            const int ch = og * XLIC_LANES + l;
+            const acc_t a = acc[arow % XLIC_TILE_ROWS][slot][(arow / XLIC_TILE_ROWS) * L.cpad + chbase + ch];
+            const int16_t x = L.norm ? xkeep[r][c][og].v[l] : (int16_t)0;
+            word.v[l] = ch < L.cout ? finish(L.op, pbuf[ch], a, x) : (int16_t)0;
+        }
+        fm_out[((int64_t)(oy0 + r) * L.out_groups + og) * L.out_w + (ox0 + c)] = word;
+        XLIC_COUNT(output_words, 1);
+        if (++c == scols) {
+            c = 0;
+            if (++og == L.out_groups) {
+                og = 0;
+                r++;
+            }
+        }
+    }
+}
+
 void xlic_layer(const wide_t *fm_in, const wide_t *weights, const wide_t *params, wide_t *fm_out,
                 uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout,
                 uint32_t in_h, uint32_t in_w, uint32_t out_h, uint32_t out_w) {
@@ -345,7 +491,11 @@ void xlic_layer(const wide_t *fm_in, const wide_t *weights, const wide_t *params
 #pragma HLS DATA_PACK variable=weights
 #pragma HLS DATA_PACK variable=params
 #pragma HLS DATA_PACK variable=fm_out
+#pragma HLS ARRAY_PARTITION variable=ibuf complete dim=1
+#pragma HLS ARRAY_PARTITION variable=wbuf complete dim=1
 #pragma HLS ARRAY_PARTITION variable=wbuf complete dim=3
+#pragma HLS ARRAY_PARTITION variable=wfold complete dim=1
+#pragma HLS ARRAY_PARTITION variable=wfold complete dim=3
 #pragma HLS ARRAY_PARTITION variable=ibuf cyclic factor=12 dim=4
 #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=12 dim=2
 #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=16 dim=3
@@ -353,108 +503,67 @@ void xlic_layer(const wide_t *fm_in, const wide_t *weights, const wide_t *params
 #pragma HLS ARRAY_PARTITION variable=taps_tbl complete
 #pragma HLS DEPENDENCE variable=ibuf inter false
 #pragma HLS DEPENDENCE variable=wbuf inter false
+#pragma HLS DEPENDENCE variable=wfold inter false
 // A tap's pixels are at least XLIC_TILE_ROWS / XLIC_MAX_STRIDE = 4 vectors
 // apart from the next tap's writes to the same accumulators: more than the
 // read-add-write latency.
 #pragma HLS DEPENDENCE variable=acc inter false
 
-    const bool norm = op == XLIC_OP_GDN || op == XLIC_OP_IGDN;
-    const int k = norm ? 1 : (int)kernel, s = norm ? 1 : (int)stride;
-    const int taps = k * k;
-    const int in_groups = (int)((cin + XLIC_LANES - 1) / XLIC_LANES);
-    const int out_groups = (int)((cout + XLIC_LANES - 1) / XLIC_LANES);
-    const int out_tiles = (int)((cout + XLIC_POF - 1) / XLIC_POF);
+#ifndef __SYNTHESIS__
+    xlic_counts = xlic_counts_t();
+#endif
+    layer_t L = {};
+    L.op = op;
+    L.norm = op == XLIC_OP_GDN || op == XLIC_OP_IGDN;
+    L.k = L.norm ? 1 : (int)kernel, L.s = L.norm ? 1 : (int)stride;
+    L.cout = (int)cout, L.in_h = (int)in_h, L.in_w = (int)in_w, L.out_h = (int)out_h, L.out_w = (int)out_w;
+    L.in_groups = (int)((cin + XLIC_LANES - 1) / XLIC_LANES);
+    L.out_groups = (int)((cout + XLIC_LANES - 1) / XLIC_LANES);
+    L.out_tiles = (int)((cout + XLIC_POF - 1) / XLIC_POF);
 
 load_params:
-    for (int ch = 0; ch < out_tiles * XLIC_POF; ch++) {
+    for (int ch = 0; ch < L.out_tiles * XLIC_POF; ch++) {
 #pragma HLS LOOP_TRIPCOUNT min=16 max=128
 #pragma HLS PIPELINE II=1
         pbuf[ch] = unpack_params(params[ch]);
     }
 
-    int fold_taps = 0, fold_first = 0, fold_channels = 0;
-    const bool fold = phase_fold(op, k, s, (int)cout, &fold_taps, &fold_first, &fold_channels);
-    const int n_taps = build_taps(op, fold, fold_taps, fold_first, k, s);
+    L.fold = phase_fold(op, L.k, L.s, L.cout, &L.fold_taps, &L.fold_first, &L.fold_channels);
+    L.n_taps = build_taps(op, L.fold, L.fold_taps, L.fold_first, L.k, L.s);
     // The grid the MAC array walks, and output pixels per grid pixel.
-    const int scale = fold ? s : 1;
-    const int grid_h = fold ? (int)in_h : (int)out_h, grid_w = fold ? (int)in_w : (int)out_w;
-    const int passes = fold ? (fold_channels + XLIC_POF - 1) / XLIC_POF : out_tiles;
-    const int cpad = passes * XLIC_POF;
-    // Column tiles are trimmed in whole pixel vectors (per phase).
-    const int col_step = (op == XLIC_OP_TCONV && !fold) ? XLIC_POX * s : XLIC_POX;
+    L.scale = L.fold ? L.s : 1;
+    L.grid_h = L.fold ? L.in_h : L.out_h, L.grid_w = L.fold ? L.in_w : L.out_w;
+    L.passes = L.fold ? (L.fold_channels + XLIC_POF - 1) / XLIC_POF : L.out_tiles;
+    L.cpad = L.passes * XLIC_POF;
+    L.phases = op == XLIC_OP_TCONV && !L.fold;
+    L.col_step = L.phases ? XLIC_POX * L.s : XLIC_POX;
     // Tile height: as many bands as the accumulator's channel slots hold
     // and the input tile buffer allows (GDN/IGDN: one, for xkeep).
-    int bands = norm ? 1 : XLIC_MAX_CHANNELS / cpad;
-    while (bands > 1 && input_extent(op, fold, fold_taps, XLIC_TILE_ROWS * bands, k, s) > XLIC_IN_TILE_ROWS) bands--;
-    const int rows = XLIC_TILE_ROWS * bands;
-    const int in_rows = input_extent(op, fold, fold_taps, rows, k, s);
+    int bands = L.norm ? 1 : XLIC_MAX_CHANNELS / L.cpad;
+    while (bands > 1 && input_extent(op, L.fold, L.fold_taps, XLIC_TILE_ROWS * bands, L.k, L.s) > XLIC_IN_TILE_ROWS) bands--;
+    L.rows = XLIC_TILE_ROWS * bands;
+    L.in_rows = input_extent(op, L.fold, L.fold_taps, L.rows, L.k, L.s);
     // How pass pixels map to input rows (rs) and accumulator rows (os), and
-    // the planes input columns are dealt into.
-    const bool phases = op == XLIC_OP_TCONV && !fold;
-    const int rs = (op == XLIC_OP_CONV) ? s : 1, os = phases ? s : 1;
-    const int planes = (op == XLIC_OP_CONV) ? s : 1;
+    // how many planes input columns are dealt into.
+    L.rs = (op == XLIC_OP_CONV) ? L.s : 1, L.os = L.phases ? L.s : 1;
+    L.planes = (op == XLIC_OP_CONV) ? L.s : 1;
 
-tile_rows:
-    for (int y0 = 0; y0 < grid_h; y0 += rows) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=256
-    tile_cols:
-        for (int x0 = 0; x0 < grid_w; x0 += XLIC_TILE_COLS) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=43
-            const int cols = min_int(XLIC_TILE_COLS, (grid_w - x0 + col_step - 1) / col_step * col_step);
-            const int in_cols = input_extent(op, fold, fold_taps, cols, k, s);
-            const int iy0 = input_origin(op, fold, fold_first, y0, k, s);
-            const int ix0 = input_origin(op, fold, fold_first, x0, k, s);
-            // A pass walks rows x cols pixels; phase by phase, each phase's.
-            const int pass_rows = phases ? rows / s : rows, pass_cols = phases ? cols / s : cols;
-            int wsel = 0;
-        groups:
-            for (int g = 0; g < in_groups; g++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=16
-                const int isel = g & 1;
-                load_input(fm_in, ibuf[isel], g, in_groups, iy0, ix0, in_rows, in_cols, planes, (int)in_h, (int)in_w);
-                if (fold) load_weights_folded(weights, wbuf[wsel], g, in_groups, k, s, (int)cout, fold_taps, fold_first, passes);
-            passes_loop:
-                for (int t = 0; t < passes; t++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=8
-                    if (!fold) load_weights(weights, wbuf[wsel], t, g, in_groups, taps);
-                    compute_pass(ibuf[isel], wbuf[wsel], fold ? t * fold_taps * fold_taps : 0, n_taps, pass_rows,
-                                 pass_cols, rs, os, t * XLIC_POF, cpad, g, norm, norm && t == 0);
-                    if (!fold) wsel ^= 1;
-                }
-                if (fold) wsel ^= 1;
-            }
-            // Store the output pixels of the tile that lie in the map, as
-            // row bursts of one channel group.
-            const int oy0 = y0 * scale, ox0 = x0 * scale;
-            const int srows = min_int(rows * scale, (int)out_h - oy0), scols = min_int(cols * scale, (int)out_w - ox0);
-            int r = 0, og = 0, c = 0;
-        store:
-            for (int i = 0; i < srows * out_groups * scols; i++) {
-#pragma HLS LOOP_TRIPCOUNT min=96 max=24576
-#pragma HLS PIPELINE II=1
-                // Where output pixel (r, c) and channel ch of this tile accumulated.
-                int arow = r, slot = c, chbase = 0;
-                if (fold) {
-                    arow = r / s, slot = c / s, chbase = ((r % s) * s + c % s) * (int)cout;
-                } else if (phases) {
-                    slot = (c % s) * pass_cols + c / s;
-                }
-                wide_t word;
-                for (int l = 0; l < XLIC_LANES; l++) {
-                    const int ch = og * XLIC_LANES + l;
-                    const acc_t a = acc[arow % XLIC_TILE_ROWS][slot][(arow / XLIC_TILE_ROWS) * cpad + chbase + ch];
-                    const int16_t x = norm ? xkeep[r][c][og].v[l] : (int16_t)0;
-                    word.v[l] = ch < (int)cout ? finish(op, pbuf[ch], a, x) : (int16_t)0;
-                }
-                fm_out[((int64_t)(oy0 + r) * out_groups + og) * out_w + (ox0 + c)] = word;
-                if (++c == scols) {
-                    c = 0;
-                    if (++og == out_groups) {
-                        og = 0;
-                        r++;
-                    }
-                }
-            }
-        }
+    // Steps: (tile, input group) in order. Each step computes from one half
+    // of ibuf (and, folded, of wbuf) while the next step's loads fill the
+    // other half; a tile's outputs leave after its last group.
+    const int steps = (L.grid_h + L.rows - 1) / L.rows * ((L.grid_w + XLIC_TILE_COLS - 1) / XLIC_TILE_COLS) * L.in_groups;
+    step_t st = first_step();
+    load_step(L, fm_in, weights, st, ibuf[0], wfold[0]);
+    int sel = 0;
+steps_loop:
+    for (int i = 0; i < steps; i++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=11008
+        const step_t next = next_step(L, st);
+        const bool more = i + 1 < steps;
+        if (sel == 0) step_and_prefetch(L, fm_in, weights, st, next, more, ibuf[0], wfold[0], ibuf[1], wfold[1]);
+        else step_and_prefetch(L, fm_in, weights, st, next, more, ibuf[1], wfold[1], ibuf[0], wfold[0]);
+        if (st.g == L.in_groups - 1) store_tile(L, fm_out, st.y0, st.x0);
+        st = next;
+        sel ^= 1;
     }
 }

@@ -21,6 +21,19 @@ enum xlic_op : uint32_t {
     XLIC_OP_IGDN = 3,
 };
 
+#ifndef __SYNTHESIS__
+// C-simulation only: the trip counts the performance model
+// (xlic_model::perf::LoopCounts) is built from, counted by the kernel for
+// its last start, so the testbench can check the model against the code.
+struct xlic_counts_t {
+    uint64_t mac_iterations, input_words, weight_words, output_words;
+};
+extern xlic_counts_t xlic_counts;
+#define XLIC_COUNT(field, n) (xlic_counts.field += (n))
+#else
+#define XLIC_COUNT(field, n) ((void)0)
+#endif
+
 void xlic_layer(const wide_t *fm_in, const wide_t *weights, const wide_t *params, wide_t *fm_out,
                 uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout,
                 uint32_t in_h, uint32_t in_w, uint32_t out_h, uint32_t out_w);

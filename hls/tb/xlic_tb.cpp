@@ -7,6 +7,10 @@
 // takes its input from the previous file's *kernel* output instead of its
 // own, so a chain of files is the whole codec run by the kernel alone.
 //
+// Each file also holds the performance model's loop counts for its layer
+// (xlic_model::perf::LoopCounts); a case whose kernel run counts
+// differently fails too, so the model cannot drift from the code.
+//
 // Usage: xlic_tb FILE...      Exit status 0 only if every case matches.
 #include <chrono>
 #include <cstdio>
@@ -16,12 +20,13 @@
 
 namespace {
 
-const char MAGIC[8] = {'X', 'L', 'I', 'C', 'T', 'V', '0', '1'};
+const char MAGIC[8] = {'X', 'L', 'I', 'C', 'T', 'V', '0', '2'};
 const uint32_t FLAG_CHAIN = 1;
 
 struct Case {
     uint32_t op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w;
     uint32_t flags;
+    uint64_t model[4];  // mac_iterations, input_words, weight_words, output_words
     char name[48];
     std::vector<wide_t> in, weights, params, expected;
 };
@@ -37,7 +42,7 @@ bool load(const char *path, Case &c) {
     char magic[8];
     uint32_t h[14];
     bool ok = fread(magic, 1, 8, f) == 8 && memcmp(magic, MAGIC, 8) == 0 && fread(h, 4, 14, f) == 14 &&
-              fread(c.name, 1, sizeof c.name, f) == sizeof c.name;
+              fread(c.model, 8, 4, f) == 4 && fread(c.name, 1, sizeof c.name, f) == sizeof c.name;
     if (ok) {
         c.op = h[0], c.kernel = h[1], c.stride = h[2], c.cin = h[3], c.cout = h[4];
         c.in_h = h[5], c.in_w = h[6], c.out_h = h[7], c.out_w = h[8], c.flags = h[9];
@@ -90,9 +95,19 @@ int main(int argc, char **argv) {
         }
         printf("%-22s %-5s k%u s%u %3u->%-3u %4ux%-4u -> %4ux%-4u %8.3f s  ", c.name, op_name(c.op), c.kernel,
                c.stride, c.cin, c.cout, c.in_w, c.in_h, c.out_w, c.out_h, secs);
-        if (bad == 0) {
+        const uint64_t counted[4] = {xlic_counts.mac_iterations, xlic_counts.input_words, xlic_counts.weight_words,
+                                     xlic_counts.output_words};
+        const bool counts_ok = memcmp(counted, c.model, sizeof counted) == 0;
+        if (bad == 0 && counts_ok) {
             printf("ok\n");
             passed++;
+        } else if (bad == 0) {
+            printf("LOOP COUNTS differ from the performance model (mac iterations, input, weight, output words):"
+                   " kernel %llu %llu %llu %llu, model %llu %llu %llu %llu\n",
+                   (unsigned long long)counted[0], (unsigned long long)counted[1], (unsigned long long)counted[2],
+                   (unsigned long long)counted[3], (unsigned long long)c.model[0], (unsigned long long)c.model[1],
+                   (unsigned long long)c.model[2], (unsigned long long)c.model[3]);
+            failed++;
         } else {
             int lane = 0;
             while (lane < XLIC_LANES - 1 && out[first].v[lane] == c.expected[first].v[lane]) lane++;

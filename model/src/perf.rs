@@ -1,21 +1,20 @@
 //! Performance model of the accelerator (hls/xlic_layer.cpp), cycle by
-//! cycle from its loop structure and tile schedule:
+//! cycle from its loop structure and schedule:
 //!
 //! ```text
-//! per tile (rows x cols of the layer's grid, see layout::Tiling; the last
-//! column tile is trimmed to the map):
-//!   per input group g:
-//!     load the input tile (ping-pong)       in_rows * in_cols words
-//!     phase by phase / conv / GDN: per output-channel pass t:
-//!       load its weights (ping-pong)        taps * pof words
-//!       compute                             taps_used * pixels / pox + depth
-//!     folded transposed conv (layout::PhaseFold):
-//!       load and rearrange the weights      fold taps^2 * passes + k^2 * pof * tiles
-//!       compute, per pass                   fold taps^2 * pixels / pox + depth
-//!     the input load overlaps the previous group's compute and each
-//!     weight load the previous pass:
-//!       max(load, sum over t of max(weights, compute))
-//!   store                                   stored pixels * output groups words
+//! prologue: the first step's loads
+//! per step (a tile of rows x cols of the layer's grid, see layout::Tiling,
+//! and one input group g), concurrently:
+//!   compute, phase by phase / conv / GDN:
+//!     load pass 0's weights                  taps * pof words
+//!     per output-channel pass t, concurrently:
+//!       compute                              taps_used * pixels / pox + depth
+//!       load pass t+1's weights              taps * pof words
+//!   compute, folded transposed conv (layout::PhaseFold):
+//!     per pass                               fold taps^2 * pixels / pox + depth
+//!   load the next step's input tile          in_rows * in_cols words
+//!   (folded: and its rearranged weights      fold taps^2 * passes + k^2 * pof * tiles)
+//! after a tile's last group: store           stored pixels * output groups words
 //! ```
 //!
 //! The first tap of the first group writes the accumulators instead of
@@ -55,6 +54,20 @@ pub struct LayerPerf {
     pub bytes_written: u64,
     /// Multiply-accumulates the array executes (padding included).
     pub array_macs: u64,
+    /// The kernel's loop trip counts this model is built from, which the
+    /// C-simulation counts too (hls/xlic_layer.h, `xlic_counts`) and the
+    /// testbench compares: iterations of the pipelined MAC loop, words
+    /// loaded into the input buffer (halo zeros included), weight words
+    /// read from DDR, output words stored.
+    pub counts: LoopCounts,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoopCounts {
+    pub mac_iterations: u64,
+    pub input_words: u64,
+    pub weight_words: u64,
+    pub output_words: u64,
 }
 
 impl LayerPerf {
@@ -94,20 +107,31 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
     let out = layer_output(spec.op, in_dims);
     let t = Tiling::of(spec, out, hw);
     let (k, s) = (spec.op.kernel(), spec.op.stride());
-    let groups = t.in_groups as u64;
     let passes = t.out_tiles as u64;
     let out_groups = spec.cout.div_ceil(hw.lanes) as u64;
     let pox = hw.pox as u64;
     let scale = t.scale();
     let w_words = (k * k * hw.pof) as u64;
+    // A folded layer's weights for one input group: read, and rearranged
+    // on arrival after zeroing the fold's taps.
+    let fold_read = t.fold.map_or(0, |_| w_words * spec.cout.div_ceil(hw.pof) as u64);
+    let fold_words = t.fold.map_or(0, |f| (f.taps * f.taps) as u64 * passes + fold_read);
+    let in_words = |col_tile: usize| {
+        (Tiling::input_extent(spec, t.fold, t.tile_rows) * Tiling::input_extent(spec, t.fold, t.cols_of(col_tile))) as u64
+    };
     let mut p = LayerPerf::default();
+    // Prologue: the first step's loads.
+    p.cycles = transfer(in_words(0), cfg).max(transfer(fold_words, cfg));
+    let c = &mut p.counts;
+    c.input_words = in_words(0);
+    c.weight_words = fold_read;
     for row_tile in 0..t.row_tiles {
         // Output rows of this tile inside the map (the rest is not stored).
         let stored_rows = (out.h - row_tile * t.tile_rows * scale).min(t.tile_rows * scale) as u64;
         for col_tile in 0..t.col_tiles {
-            let (rows, cols) = (t.tile_rows, t.cols_of(col_tile));
+            let cols = t.cols_of(col_tile);
             let stored_cols = (out.w - col_tile * t.tile_cols * scale).min(cols * scale) as u64;
-            let pix = (rows * cols) as u64;
+            let pix = (t.tile_rows * cols) as u64;
             // One pass of the MAC array over the tile for `pof` channels.
             let pass = cfg.pipeline_depth
                 + match (spec.op, t.fold) {
@@ -116,22 +140,35 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
                     (Op::TConv { .. }, None) => tconv_tap_entries(k, s) * (pix / (s * s) as u64).div_ceil(pox),
                     (Op::Gdn | Op::Igdn, _) => pix.div_ceil(pox),
                 };
-            let in_words = (Tiling::input_extent(spec, t.fold, rows) * Tiling::input_extent(spec, t.fold, cols)) as u64;
-            let (weights, per_group_compute) = match t.fold {
-                Some(f) => {
-                    let rearrange = (f.taps * f.taps) as u64 * passes + w_words * spec.cout.div_ceil(hw.pof) as u64;
-                    (rearrange, transfer(rearrange, cfg).max(passes * pass))
+            // All passes of a step; unfolded, pass t+1's weights load
+            // while pass t computes.
+            let compute = match t.fold {
+                Some(_) => passes * pass,
+                None => {
+                    let w = transfer(w_words, cfg);
+                    w + (passes - 1) * pass.max(w) + pass
                 }
-                None => (passes * w_words, passes * pass.max(transfer(w_words, cfg))),
             };
-            let per_group = transfer(in_words, cfg).max(per_group_compute);
+            for g in 0..t.in_groups {
+                // The loads of the step after this one, if any.
+                let last_group = g + 1 == t.in_groups;
+                let next_col = if last_group { (col_tile + 1) % t.col_tiles } else { col_tile };
+                let more = !(last_group && row_tile + 1 == t.row_tiles && col_tile + 1 == t.col_tiles);
+                let (next_in, next_w) = if more { (in_words(next_col), fold_words) } else { (0, 0) };
+                p.cycles += compute.max(transfer(next_in, cfg)).max(transfer(next_w, cfg));
+                p.compute_cycles += passes * pass;
+                let c = &mut p.counts;
+                c.mac_iterations += passes * (pass - cfg.pipeline_depth);
+                c.input_words += next_in;
+                c.weight_words += if t.fold.is_some() { if more { fold_read } else { 0 } } else { passes * w_words };
+            }
             let stored = stored_rows * stored_cols * out_groups;
-            p.cycles += groups * per_group + transfer(stored, cfg);
-            p.compute_cycles += groups * passes * pass;
-            p.bytes_read += 16 * groups * (in_words + weights);
-            p.bytes_written += 16 * stored;
+            p.cycles += transfer(stored, cfg);
+            p.counts.output_words += stored;
         }
     }
+    p.bytes_read = 16 * (p.counts.input_words + p.counts.weight_words);
+    p.bytes_written = 16 * p.counts.output_words;
     p.memory_stall_cycles = p.cycles.saturating_sub(p.compute_cycles);
     p.array_macs = p.compute_cycles * pox * (hw.pof * hw.lanes) as u64;
     p
@@ -155,11 +192,12 @@ pub fn bram18_count(hw: &HwLimits) -> usize {
     let in_rows = (hw.tile_rows - 1) * hw.max_stride + hw.max_kernel;
     let plane_cols = hw.tile_cols + hw.max_kernel;
     let ibuf = 2 * blocks(word, in_rows * hw.max_stride * plane_cols, hw.pox);
-    // wbuf: 2 x taps x pof words, complete on pof.
-    let wbuf = 2 * blocks(word, hw.max_kernel * hw.max_kernel * hw.pof, hw.pof);
+    // wbuf, wfold: 2 + 2 x taps x pof words, complete on pof.
+    let wbuf = 4 * blocks(word, hw.max_kernel * hw.max_kernel * hw.pof, hw.pof);
     // acc: 48-bit accumulators, cyclic by pox (columns) and pof (channels).
     let acc = blocks(48, pix * hw.max_channels, hw.pox * hw.pof);
-    // xkeep: the GDN inputs of one tile.
-    let xkeep = blocks(16, pix * hw.max_channels, hw.pox);
+    // xkeep: the GDN inputs of one tile, one word per pixel and group,
+    // cyclic by pox on columns.
+    let xkeep = blocks(word, pix * hw.max_channels / hw.lanes, hw.pox);
     ibuf + wbuf + acc + xkeep
 }

@@ -15,7 +15,7 @@ use xlic_quant::IntModel;
 // Seeded: the same vectors every run.
 use xlic_ref::rng::SeededRng as Rng;
 
-const MAGIC: &[u8; 8] = b"XLICTV01";
+const MAGIC: &[u8; 8] = b"XLICTV02";
 const FLAG_CHAIN: u32 = 1;
 
 pub fn dir() -> PathBuf {
@@ -56,6 +56,10 @@ fn write_vector(path: &Path, v: &Vector) -> Result<()> {
         words(v.expected.len()),
     ];
     header.iter().for_each(|h| b.extend_from_slice(&h.to_le_bytes()));
+    // The performance model's loop counts for this layer: the testbench
+    // fails a case whose kernel run counts differently.
+    let c = xlic_model::perf::layer(v.spec, v.in_dims, &HW, &accel_regs::PERF).counts;
+    [c.mac_iterations, c.input_words, c.weight_words, c.output_words].iter().for_each(|n| b.extend_from_slice(&n.to_le_bytes()));
     let mut name = [0u8; 48];
     name[..v.name.len().min(47)].copy_from_slice(&v.name.as_bytes()[..v.name.len().min(47)]);
     b.extend_from_slice(&name);
