@@ -211,6 +211,7 @@ pub fn bench_accelerator() {
         perf::bram18_count(&HW),
         cfg.clock_hz / 1e6
     );
+    let mut ms_2048 = 0.0;
     for (w, h) in [(768, 512), (2048, 1365)] {
         let g = xlic_model::Geometry::new(w, h, PadMode::Edge, HW.max_side).expect("size");
         println!("{w}x{h}: {:<7} {:>12} {:>9} {:>7} {:>10} {:>10}", "layer", "cycles", "ms", "bound", "MB read", "MB write");
@@ -232,6 +233,12 @@ pub fn bench_accelerator() {
         }
         let secs = cycles as f64 / cfg.clock_hz;
         println!("{:>9} total   {cycles:>12} {:>9.2} ms for {:.1} GMAC ({:.0} GMAC/s)", "", secs * 1e3, macs as f64 / 1e9, macs as f64 / 1e9 / secs);
+        ms_2048 = secs * 1e3;
     }
-    println!("target: 2048x1365 in <= 250 ms with <= 2000 DSP (board reference design: 800 ms)");
+    let (dsp, bram) = (perf::dsp_count(&HW), perf::bram18_count(&HW));
+    let met = ms_2048 <= 250.0 && dsp <= 2000 && bram <= 1824;
+    println!(
+        "target: 2048x1365 in <= 250 ms with <= 2000 DSP and <= 1824 BRAM18 (board reference design: 800 ms): {} ({ms_2048:.1} ms, {dsp} DSP, ~{bram} BRAM18)",
+        if met { "met" } else { "NOT met" }
+    );
 }
