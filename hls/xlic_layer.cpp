@@ -155,7 +155,7 @@ static int input_origin(uint32_t op, bool fold, int fold_first, int o0, int k, i
 }
 
 // The taps of one pass, in the order they are applied; returns their count.
-static int build_taps(uint32_t op, bool fold, int fold_taps, int fold_first, int k, int s) {
+static int build_taps(uint32_t op, bool fold, int fold_taps, int k, int s) {
     int n = 0;
     if (op == XLIC_OP_GDN || op == XLIC_OP_IGDN) {
         const tap_entry t = {0, 0, 0, 0, 0, 0, true, false};
@@ -170,7 +170,6 @@ static int build_taps(uint32_t op, bool fold, int fold_taps, int fold_first, int
                 taps_tbl[n++] = t;
             }
         }
-        (void)fold_first;
     } else {
         // Phase by phase; row offsets relative to the tile's first input
         // row floor((y0 - P) / s), y0 a multiple of s.
@@ -529,7 +528,7 @@ load_params:
     }
 
     L.fold = phase_fold(op, L.k, L.s, L.cout, &L.fold_taps, &L.fold_first, &L.fold_channels);
-    L.n_taps = build_taps(op, L.fold, L.fold_taps, L.fold_first, L.k, L.s);
+    L.n_taps = build_taps(op, L.fold, L.fold_taps, L.k, L.s);
     // The grid the MAC array walks, and output pixels per grid pixel.
     L.scale = L.fold ? L.s : 1;
     L.grid_h = L.fold ? L.in_h : L.out_h, L.grid_w = L.fold ? L.in_w : L.out_w;
