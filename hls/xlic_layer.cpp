@@ -120,6 +120,18 @@ static wide_t xkeep[XLIC_TILE_ROWS][XLIC_TILE_COLS][XLIC_MAX_GROUPS];
 static chan_params pbuf[XLIC_MAX_CHANNELS];
 static tap_entry taps_tbl[XLIC_MAX_TAPS];
 
+// A transposed convolution's stored tap t (row or column, padding pad)
+// serves output phase tap_phase(t) = (pad - t) mod s, and reads the input
+// tap_offset(t) = (tap_phase(t) + t - pad) / s rows (columns) from the
+// output's grid pixel.
+static inline int tap_phase(int t, int pad, int s) {
+    return ((pad - t) % s + s) % s;
+}
+
+static inline int tap_offset(int t, int pad, int s) {
+    return (tap_phase(t, pad, s) + t - pad) / s;
+}
+
 // The phase fold of a transposed convolution (xlic_model::layout::PhaseFold::of):
 // returns whether to fold, and its taps per side, first input offset and
 // folded channel count.
@@ -179,11 +191,11 @@ static int build_taps(uint32_t op, bool fold, int fold_taps, int k, int s) {
             for (int px = 0; px < s; px++) {
                 bool first = true;
                 for (int ky = 0; ky < k; ky++) {
-                    if ((py + ky + XLIC_MAX_STRIDE * XLIC_MAX_KERNEL - pad) % s != 0) continue;
+                    if (tap_phase(ky, pad, s) != py) continue;
                     for (int kx = 0; kx < k; kx++) {
-                        if ((px + kx + XLIC_MAX_STRIDE * XLIC_MAX_KERNEL - pad) % s != 0) continue;
-                        const tap_entry t = {ky * k + kx, floor_div(py + ky - pad, s) - base, 0,
-                                             floor_div(px + kx - pad, s) - base, py, px, first, false};
+                        if (tap_phase(kx, pad, s) != px) continue;
+                        const tap_entry t = {ky * k + kx, tap_offset(ky, pad, s) - base, 0, tap_offset(kx, pad, s) - base,
+                                             py, px, first, false};
                         taps_tbl[n++] = t;
                         first = false;
                     }
@@ -260,9 +272,8 @@ fold_tiles:
             XLIC_COUNT(weight_words, 1);
             const int tap = i / XLIC_POF, ch = t * XLIC_POF + i % XLIC_POF;
             const int ky = tap / k, kx = tap % k;
-            const int py = ((pad - ky) % s + s) % s, px = ((pad - kx) % s + s) % s;
-            const int ty = (py + ky - pad) / s - fold_first, tx = (px + kx - pad) / s - fold_first;
-            const int fch = (py * s + px) * cout + ch;
+            const int ty = tap_offset(ky, pad, s) - fold_first, tx = tap_offset(kx, pad, s) - fold_first;
+            const int fch = (tap_phase(ky, pad, s) * s + tap_phase(kx, pad, s)) * cout + ch;
             if (ch < cout) buf[(fch / XLIC_POF) * fold_taps * fold_taps + ty * fold_taps + tx][fch % XLIC_POF] = word;
         }
     }
@@ -345,13 +356,8 @@ struct layer_t {
 
 // Where a step (one input group of one tile) is.
 struct step_t {
-    int y0, x0, cols, g;
+    int y0, x0, g;
 };
-
-static step_t first_step() {
-    const step_t st = {0, 0, 0, 0};
-    return st;
-}
 
 static step_t next_step(const layer_t &L, step_t st) {
     if (++st.g == L.in_groups) {
@@ -551,7 +557,7 @@ load_params:
     // of ibuf (and, folded, of wbuf) while the next step's loads fill the
     // other half; a tile's outputs leave after its last group.
     const int steps = (L.grid_h + L.rows - 1) / L.rows * ((L.grid_w + XLIC_TILE_COLS - 1) / XLIC_TILE_COLS) * L.in_groups;
-    step_t st = first_step();
+    step_t st = {0, 0, 0};
     load_step(L, fm_in, weights, st, ibuf[0], wfold[0]);
     int sel = 0;
 steps_loop:
