@@ -64,7 +64,7 @@ impl FmHeader {
         if file[..8] != MAGIC {
             return Err(FmFileError::BadMagic);
         }
-        let u = |o: usize| u32::from_le_bytes([file[o], file[o + 1], file[o + 2], file[o + 3]]);
+        let u = |o| crate::package::u32_at(file, o);
         if u(8) != VERSION {
             return Err(FmFileError::Version(u(8)));
         }

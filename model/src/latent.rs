@@ -63,7 +63,7 @@ impl LatentHeader {
         if file[..8] != MAGIC {
             return Err(LatentError::BadMagic);
         }
-        let u = |o: usize| u32::from_le_bytes([file[o], file[o + 1], file[o + 2], file[o + 3]]);
+        let u = |o| crate::package::u32_at(file, o);
         if u(8) != VERSION {
             return Err(LatentError::Version(u(8)));
         }

@@ -276,8 +276,8 @@ impl Tiling {
         let tc = hw.tile_cols;
         let in_buffer_rows = (hw.tile_rows - 1) * hw.max_stride + hw.max_kernel;
         let channels = fold.map_or(spec.cout, |f| f.channels);
-        let cpad = channels.div_ceil(hw.pof) * hw.pof;
-        let mut bands = if spec.op.is_normaliser() { 1 } else { (hw.max_channels / cpad).max(1) };
+        let out_tiles = channels.div_ceil(hw.pof);
+        let mut bands = if spec.op.is_normaliser() { 1 } else { (hw.max_channels / (out_tiles * hw.pof)).max(1) };
         while bands > 1 && Self::input_extent(spec, fold, hw.tile_rows * bands) > in_buffer_rows {
             bands -= 1;
         }
@@ -291,7 +291,7 @@ impl Tiling {
             last_tile_cols: round_up(rest, Self::column_step(spec, fold, hw.pox)).min(tc),
             row_tiles: grid.h.div_ceil(tr),
             col_tiles,
-            out_tiles: channels.div_ceil(hw.pof),
+            out_tiles,
             in_groups: spec.cin.div_ceil(hw.lanes),
             in_tile_rows: Self::input_extent(spec, fold, tr),
             in_tile_cols: Self::input_extent(spec, fold, tc),

@@ -26,7 +26,7 @@
 //! memory-bound, and the model says so.
 use crate::geometry::{layer_output, Dims};
 use crate::layer::{LayerSpec, Op};
-use crate::layout::{HwLimits, Tiling};
+use crate::layout::{HwLimits, Tiling, WeightShape};
 
 /// What the model needs beyond [`HwLimits`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -111,10 +111,12 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
     let out_groups = spec.cout.div_ceil(hw.lanes) as u64;
     let pox = hw.pox as u64;
     let scale = t.scale();
-    let w_words = (k * k * hw.pof) as u64;
+    let ws = WeightShape::of(spec, hw);
+    // Bus words of one (output tile, input group) weight block.
+    let w_words = (ws.block_len() / hw.lanes) as u64;
     // A folded layer's weights for one input group: read, and rearranged
     // on arrival after zeroing the fold's taps.
-    let fold_read = t.fold.map_or(0, |_| w_words * spec.cout.div_ceil(hw.pof) as u64);
+    let fold_read = t.fold.map_or(0, |_| w_words * ws.out_tiles() as u64);
     let fold_words = t.fold.map_or(0, |f| (f.taps * f.taps) as u64 * passes + fold_read);
     let in_words = |col_tile: usize| {
         (Tiling::input_extent(spec, t.fold, t.tile_rows) * Tiling::input_extent(spec, t.fold, t.cols_of(col_tile))) as u64
