@@ -67,10 +67,9 @@ pub fn load(png: &[u8], scratch: &mut [u8], map: &mut [u8], pad: PadMode, lanes:
     let decode_micros = t.elapsed().as_micros() as u64;
     let px = img.pixels();
     let stride = img.bytes_per_row();
-    let rgb = |x: usize, y: usize| -> [u8; 3] {
-        let p = &px[y * stride + x * channels..][..channels];
-        if channels >= 3 { [p[0], p[1], p[2]] } else { [p[0]; 3] }
-    };
+    // Channel c of pixel (x, y); a gray image's one channel serves all three.
+    let channel = |x: usize, y: usize, c: usize| px[y * stride + x * channels + if channels >= 3 { c } else { 0 }];
+    let rgb = |x: usize, y: usize| [channel(x, y, 0), channel(x, y, 1), channel(x, y, 2)];
     let mut crc = xlic_model::crc32::Crc32::default();
     for y in 0..h {
         for x in 0..w {
@@ -83,18 +82,9 @@ pub fn load(png: &[u8], scratch: &mut [u8], map: &mut [u8], pad: PadMode, lanes:
     }
     let map = &mut map[..shape.bytes()];
     map.fill(0);
-    // Row by row into the accelerator's layout; beyond the image the
-    // edge pixel is repeated (edge mode; zero mode codes the image as is).
-    for y in 0..geometry.coded.h {
-        for x in 0..geometry.coded.w {
-            let (sx, sy) = geometry.source_pixel(x, y);
-            let v = rgb(sx, sy);
-            for (c, &val) in v.iter().enumerate() {
-                let i = 2 * shape.index(c, y, x);
-                map[i..i + 2].copy_from_slice(&(val as i16).to_le_bytes());
-            }
-        }
-    }
+    // Into the accelerator's layout; beyond the image the edge pixel is
+    // repeated (edge mode; zero mode codes the image as is).
+    geometry.for_each_input_value(lanes, |i, sx, sy, c| map[2 * i..2 * i + 2].copy_from_slice(&(channel(sx, sy, c) as i16).to_le_bytes()));
     Ok(LoadedImage {
         geometry,
         color,

@@ -142,6 +142,23 @@ impl Geometry {
         (x.min(self.image.w - 1), y.min(self.image.h - 1))
     }
 
+    /// Walk the input map (the image's 3 channels over `coded`, in the
+    /// layout of [`FmShape`](crate::layout::FmShape) with `lanes`):
+    /// `f(map index, image x, image y, channel)` for every value, the
+    /// value being that image pixel's channel (q = pixel). One statement
+    /// of the input map for the host reference and the firmware.
+    pub fn for_each_input_value(&self, lanes: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+        let s = crate::layout::FmShape::new(crate::layer::IMAGE_CHANNELS, self.coded, lanes);
+        for y in 0..self.coded.h {
+            for x in 0..self.coded.w {
+                let (sx, sy) = self.source_pixel(x, y);
+                for c in 0..s.channels {
+                    f(s.index(c, y, x), sx, sy, c);
+                }
+            }
+        }
+    }
+
     pub fn input(&self, l: Layer) -> Dims {
         self.inputs[l.index()]
     }

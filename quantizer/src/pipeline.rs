@@ -38,16 +38,8 @@ impl IntModel {
 /// The image as the accelerator's input map: q = pixel (scale 1/255),
 /// edge-replicated up to a multiple of 16 in `Edge` mode.
 pub fn input_map(img: &Rgb8, g: &Geometry, hw: &HwLimits) -> Vec<i16> {
-    let s = FmShape::new(3, g.coded, hw.lanes);
-    let mut v = vec![0i16; s.len()];
-    for y in 0..g.coded.h {
-        for x in 0..g.coded.w {
-            let (sx, sy) = g.source_pixel(x, y);
-            for c in 0..3 {
-                v[s.index(c, y, x)] = img.at(sx, sy, c) as i16;
-            }
-        }
-    }
+    let mut v = vec![0i16; FmShape::new(3, g.coded, hw.lanes).len()];
+    g.for_each_input_value(hw.lanes, |i, sx, sy, c| v[i] = img.at(sx, sy, c) as i16);
     v
 }
 
