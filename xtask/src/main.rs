@@ -240,25 +240,23 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
 
 /// Card contents: the given files, or the model package and the images.
 fn card(data: &std::path::Path, out: &std::path::Path, files: &[PathBuf], size: u64) -> Result<()> {
-    let mut entries = Vec::new();
+    // (name on the card, bytes) and where each came from.
+    let (mut entries, mut sources) = (Vec::new(), Vec::new());
+    let images = xlic_ref::data::images_dir(data);
     if files.is_empty() {
-        let pkg = codec::build_package(data, &xlic_ref::data::images_dir(data), PadMode::Edge)?;
-        entries.push(("MODEL.PKG".to_string(), pkg, "model package (cargo xtask quantize)".to_string()));
-        for p in xlic_ref::data::list_pngs(&xlic_ref::data::images_dir(data))? {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            entries.push((xlic_cardimg::short_name(&name), std::fs::read(&p)?, p.display().to_string()));
-        }
-    } else {
-        for p in files {
-            let name = p.file_name().context("file without a name")?.to_string_lossy().into_owned();
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            entries.push((xlic_cardimg::short_name(&name), bytes, p.display().to_string()));
-        }
+        entries.push(("MODEL.PKG".to_string(), codec::build_package(data, &images, PadMode::Edge)?));
+        sources.push("model package (cargo xtask quantize)".to_string());
     }
-    let files: Vec<(String, Vec<u8>)> = entries.iter().map(|(n, b, _)| (n.clone(), b.clone())).collect();
-    xlic_cardimg::build(out, &files, size)?;
+    let paths = if files.is_empty() { xlic_ref::data::list_pngs(&images)? } else { files.to_vec() };
+    for p in paths {
+        let name = p.file_name().context("file without a name")?.to_string_lossy().into_owned();
+        let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        entries.push((xlic_cardimg::short_name(&name), bytes));
+        sources.push(p.display().to_string());
+    }
+    xlic_cardimg::build(out, &entries, size)?;
     println!("card image {} ({size} MiB, MBR + FAT32):", out.display());
-    for (n, b, from) in &entries {
+    for ((n, b), from) in entries.iter().zip(&sources) {
         println!("  {n:<12} {:>9} bytes  {from}", b.len());
     }
     Ok(())
@@ -462,9 +460,7 @@ fn bench_e2e(data: &std::path::Path) -> Result<()> {
     println!("  {:<7} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}", "layer", "guest ms", "in KiB", "w+p KiB", "out KiB", "IP rd KiB", "IP wr KiB");
     for (l, line) in Layer::ALL.iter().zip(&run.layers) {
         let spec = l.spec();
-        let ins = xlic_model::layout::FmShape::new(spec.cin, g.input(*l), codec::HW.lanes);
-        let outs = xlic_model::layout::FmShape::new(spec.cout, g.output(*l), codec::HW.lanes);
-        let ws = xlic_model::layout::WeightShape::of(spec, &codec::HW);
+        let (ins, outs, ws) = xlic_model::reference::shapes(spec, g.input(*l), &codec::HW);
         let constants = 2 * ws.len() + 16 * ws.cout_padded();
         let p = xlic_model::perf::layer(spec, g.input(*l), &codec::HW, &accel_regs::PERF);
         println!(

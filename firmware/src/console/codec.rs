@@ -435,7 +435,7 @@ pub fn save_image(state: &mut State, file: &str) -> Outcome {
     let Some((g, _)) = state.image.clone() else { fail!("save image: no image loaded (use 'load image FILE' first)") };
     let s = mounted(&mut state.card)?;
     let t = time::Instant::now();
-    let shape = xlic_model::layout::FmShape::new(3, g.coded, accel_regs::HW_LIMITS.lanes);
+    let shape = pipeline::input_shape(&g, Layer::Ana0);
     // SAFETY: the input map region holds the loaded image's map.
     let map = unsafe { ArenaRegion::InputMap.bytes() };
     let png = crate::image::encode_from_map(map, &shape, g.image.w, g.image.h, 6);
