@@ -65,7 +65,7 @@ pub fn latent_file(header: &LatentHeader, values: &[i16]) -> Vec<u8> {
 /// The latent file of an integer run: what the firmware writes as LATENT.BIN.
 pub fn int_latent_file(run: &xlic_quant::IntRun) -> Vec<u8> {
     let d = run.geometry.latent();
-    latent_file(&LatentHeader { channels: 128, height: d.h, width: d.w }, &run.latent_chw(&HW))
+    latent_file(&LatentHeader { channels: Layer::LATENT.spec().cout, height: d.h, width: d.w }, &run.latent_chw(&HW))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -109,7 +109,7 @@ pub fn codec(data_dir: &Path, image: &Path, out: &Path, arith: Arith, pad: PadMo
     };
     let secs = t.elapsed().as_secs_f64();
     recon.save_png(&out.join("recon.png"))?;
-    let header = LatentHeader { channels: 128, height: dims.h, width: dims.w };
+    let header = LatentHeader { channels: Layer::LATENT.spec().cout, height: dims.h, width: dims.w };
     write_atomic(&out.join("latent.bin"), &latent_file(&header, &latent))?;
     Rgb8::comparison(&img, &recon, 8).save_png(&out.join("compare.png"))?;
     let p = psnr(&img, &recon);
@@ -157,7 +157,7 @@ pub fn bench(data_dir: &Path) -> Result<()> {
             let lat = r.latent_chw(&HW);
             let d = r.geometry.latent();
             let mut differ = 0;
-            for c in 0..128 {
+            for c in 0..Layer::LATENT.spec().cout {
                 for y in 0..d.h {
                     for x in 0..d.w {
                         differ += (lat[(c * d.h + y) * d.w + x] as f32 != f.y_hat.at(c, y, x)) as usize;

@@ -324,7 +324,7 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     println!(
         "[demo] {}: recon.png, latent.bin ({}x{}x{}), compare.png (original | reconstruction | error x8), console.txt",
         out.display(),
-        128,
+        xlic_model::Layer::LATENT.spec().cout,
         d.w,
         d.h
     );

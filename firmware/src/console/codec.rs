@@ -268,7 +268,8 @@ fn write_results(state: &mut State) -> Outcome {
     match s.write_file(LATENT_FILE, &buf[..n], true, |_, _| {}) {
         Ok(_) => {
             let d = g.latent();
-            println!("{LATENT_FILE}: 128x{}x{} latent, {n} bytes, CRC-32 0x{:08x}", d.w, d.h, xlic_model::crc32::crc32(&buf[..n]));
+            let c = Layer::LATENT.spec().cout;
+            println!("{LATENT_FILE}: {c}x{}x{} latent, {n} bytes, CRC-32 0x{:08x}", d.w, d.h, xlic_model::crc32::crc32(&buf[..n]));
             Ok(())
         }
         Err(e) => fail!("writing {LATENT_FILE}: {e}"),
