@@ -21,6 +21,12 @@ enum xlic_op : uint32_t {
     XLIC_OP_IGDN = 3,
 };
 
+// The op's name, for the host programs' reports (testbench, bridge).
+static inline const char *xlic_op_name(uint32_t op) {
+    static const char *const names[] = {"conv", "tconv", "gdn", "igdn"};
+    return op <= XLIC_OP_IGDN ? names[op] : "?";
+}
+
 #ifndef __SYNTHESIS__
 // C-simulation only: the trip counts the performance model
 // (xlic_model::perf::LoopCounts) is built from, counted by the kernel for

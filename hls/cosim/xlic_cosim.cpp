@@ -154,11 +154,6 @@ const char *check(const Job &j) {
     return nullptr;
 }
 
-const char *op_name(uint32_t op) {
-    static const char *names[] = {"conv", "tconv", "gdn", "igdn"};
-    return op <= 3 ? names[op] : "?";
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -231,7 +226,7 @@ int main(int argc, char **argv) {
         if (const char *why = check(j)) {
             fprintf(stderr, "xlic_cosim: start %u refused (%s): the IP would read or write outside DDR\n", starts, why);
         } else if (faulty && o.fault == XLIC_COSIM_FAULT_NEVER) {
-            printf("start %u: %s: fault injected: never finishing\n", starts, op_name(j.op));
+            printf("start %u: %s: fault injected: never finishing\n", starts, xlic_op_name(j.op));
             fflush(stdout);
             hung = true;
             continue;
@@ -246,7 +241,7 @@ int main(int argc, char **argv) {
             if (faulty && o.fault == XLIC_COSIM_FAULT_CORRUPT) {
                 at(j.fm_out)[out_words(j) / 2].v[0] ^= 0x0100;
             }
-            printf("start %u: %s %ux%u/%u %u->%u %ux%u -> %ux%u: %.3f s%s\n", starts, op_name(j.op), j.kernel, j.kernel,
+            printf("start %u: %s %ux%u/%u %u->%u %ux%u -> %ux%u: %.3f s%s\n", starts, xlic_op_name(j.op), j.kernel, j.kernel,
                    j.stride, j.cin, j.cout, j.in_w, j.in_h, j.out_w, j.out_h, s,
                    faulty && o.fault == XLIC_COSIM_FAULT_CORRUPT ? " (fault injected, one output value flipped)" : "");
             fflush(stdout);

@@ -54,11 +54,6 @@ bool load(const char *path, Case &c) {
     return ok;
 }
 
-const char *op_name(uint32_t op) {
-    static const char *names[] = {"conv", "tconv", "gdn", "igdn"};
-    return op < 4 ? names[op] : "?";
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -93,7 +88,7 @@ int main(int argc, char **argv) {
                 if (bad++ == 0) first = w;
             }
         }
-        printf("%-22s %-5s k%u s%u %3u->%-3u %4ux%-4u -> %4ux%-4u %8.3f s  ", c.name, op_name(c.op), c.kernel,
+        printf("%-22s %-5s k%u s%u %3u->%-3u %4ux%-4u -> %4ux%-4u %8.3f s  ", c.name, xlic_op_name(c.op), c.kernel,
                c.stride, c.cin, c.cout, c.in_w, c.in_h, c.out_w, c.out_h, secs);
         const uint64_t counted[4] = {xlic_counts.mac_iterations, xlic_counts.input_words, xlic_counts.weight_words,
                                      xlic_counts.output_words};
