@@ -4,7 +4,7 @@
 //! (layer table, geometry, layouts) and the generated hardware limits;
 //! nothing here is a hand table.
 use crate::arch::aarch64::time::Instant;
-use crate::bsp::zcu102::memory::ArenaRegion;
+use crate::bsp::zcu102::memory::{Arena, ArenaRegion};
 use crate::drivers::xlic_accel::{self, AccelDriver, AccelError, Backend, LayerJob};
 use core::time::Duration;
 use xlic_model::layout::{FmShape, Tiling};
@@ -12,12 +12,13 @@ use xlic_model::{Geometry, Layer};
 
 const HW: xlic_model::HwLimits = accel_regs::HW_LIMITS;
 
-/// Where a checked model package's sections sit in DDR (in place in the
-/// file buffer: sections are 64-byte aligned in the package).
+/// Where a checked model package's sections sit in its arena region
+/// (read in place: sections are 64-byte aligned in the package, and the
+/// package is the start of the model region).
 #[derive(Clone, Copy, Debug)]
 pub struct ModelInfo {
-    /// (weights address, bytes, params address, bytes) per layer.
-    pub sections: [(u64, usize, u64, usize); 10],
+    /// (weights offset, bytes, params offset, bytes) per layer, in the file.
+    pub sections: [(usize, usize, usize, usize); 10],
     pub file_bytes: usize,
 }
 
@@ -25,10 +26,17 @@ impl ModelInfo {
     pub fn of(p: &xlic_model::package::Package) -> ModelInfo {
         let mut sections = [(0, 0, 0, 0); 10];
         for (i, s) in sections.iter_mut().enumerate() {
-            let (w, q) = (p.weights_bytes(i), p.params_bytes(i));
-            *s = (w.as_ptr() as u64, w.len(), q.as_ptr() as u64, q.len());
+            let (wo, po) = p.section_offsets(i);
+            *s = (wo, p.weights_bytes(i).len(), po, p.params_bytes(i).len());
         }
         ModelInfo { sections, file_bytes: p.bytes.len() }
+    }
+
+    /// Layer `l`'s weights and parameter records, borrowed from the model
+    /// region.
+    pub fn sections<'a>(&self, model_region: &'a [u8], l: Layer) -> (&'a [u8], &'a [u8]) {
+        let (wo, wl, po, pl) = self.sections[l.index()];
+        (&model_region[wo..wo + wl], &model_region[po..po + pl])
     }
 }
 
@@ -129,15 +137,9 @@ pub struct Pipeline {
     pub interrupted: Option<Layer>,
 }
 
-fn region_bytes(r: ArenaRegion) -> &'static mut [u8] {
-    // SAFETY: the pipeline is the one user of the accelerator buffers while
-    // a console command runs; each region is reserved by the arena map.
-    unsafe { r.bytes() }
-}
-
 /// The output map of a finished layer, as bytes.
-pub fn map_bytes(g: &Geometry, l: Layer) -> &'static [u8] {
-    &region_bytes(output_region(l))[..output_shape(g, l).bytes()]
+pub fn map_bytes<'a>(arena: &'a Arena, g: &Geometry, l: Layer) -> &'a [u8] {
+    &arena.bytes(output_region(l))[..output_shape(g, l).bytes()]
 }
 
 impl Pipeline {
@@ -176,7 +178,9 @@ impl Pipeline {
     pub fn job(&self, model: &ModelInfo, l: Layer) -> LayerJob {
         let spec = l.spec();
         let (i, o) = (self.geometry.input(l), self.geometry.output(l));
-        let (w, _, p, _) = model.sections[l.index()];
+        let (wo, _, po, _) = model.sections[l.index()];
+        let file = ArenaRegion::ModelFile.range().start;
+        let (w, p) = (file + wo as u64, file + po as u64);
         LayerJob {
             fm_in: input_region(l).range().start,
             weights: w,
@@ -195,7 +199,7 @@ impl Pipeline {
     }
 
     /// Run the next layer to completion.
-    pub fn step(&mut self, accel: &AccelDriver, model: &ModelInfo, read_back: bool) -> Result<LayerReport, PipelineError> {
+    pub fn step(&mut self, arena: &mut Arena, accel: &AccelDriver, model: &ModelInfo, read_back: bool) -> Result<LayerReport, PipelineError> {
         let l = self.next_layer().ok_or(PipelineError::Finished)?;
         let g = self.geometry;
         let (ins, outs) = (input_shape(&g, l), output_shape(&g, l));
@@ -207,13 +211,13 @@ impl Pipeline {
             }
         }
         let job = self.job(model, l);
-        let (w, wl, p, pl) = model.sections[l.index()];
-        let input = &region_bytes(input_region(l))[..ins.bytes()];
-        // SAFETY: the package's sections lie inside the model-file region,
-        // which holds the checked package while the model is loaded.
-        let (weights, params) = unsafe { (core::slice::from_raw_parts(w as *const u8, wl), core::slice::from_raw_parts(p as *const u8, pl)) };
+        let mut buffers = arena.buffers();
+        let model_region = &*core::mem::take(&mut buffers.model);
+        let (weights, params) = model.sections(model_region, l);
+        let (input, out) = buffers.read_write(input_region(l), output_region(l));
+        let input = &input[..ins.bytes()];
         let line = crate::arch::aarch64::cache::line();
-        let out = &mut region_bytes(output_region(l))[..outs.bytes().next_multiple_of(line)];
+        let out = &mut out[..outs.bytes().next_multiple_of(line)];
         xlic_accel::prepare_buffers(&[input, weights, params], out);
         let limit = time_limit(&g, l, accel.backend);
         // Forget what this layer is about to overwrite before the start:
@@ -241,7 +245,7 @@ impl Pipeline {
             min,
             max,
             bytes_in: ins.bytes(),
-            bytes_constants: wl + pl,
+            bytes_constants: weights.len() + params.len(),
             bytes_out: outs.bytes(),
         };
         self.reports[l.index()] = Some(report);
@@ -274,17 +278,18 @@ fn min_max(map: &[u8], s: &FmShape) -> (i16, i16) {
     (lo, hi)
 }
 
-/// The latent from its map into `out` as a latent file ([c][y][x]);
-/// returns the file's length.
-pub fn latent_file(g: &Geometry, out: &mut [u8]) -> Option<usize> {
+/// The latent from its map into the staging region as a latent file
+/// ([c][y][x]); returns the file.
+pub fn latent_file<'a>(arena: &'a mut Arena, g: &Geometry) -> Option<&'a [u8]> {
     let s = output_shape(g, Layer::LATENT);
     let h = xlic_model::latent::LatentHeader { channels: s.channels, height: s.dims.h, width: s.dims.w };
+    let (map, out) = arena.buffers().read_write(output_region(Layer::LATENT), ArenaRegion::ImageDecode);
+    let map = &map[..s.bytes()];
     let out = out.get_mut(..h.file_len())?;
     out[..xlic_model::latent::HEADER_BYTES].copy_from_slice(&h.encode());
-    let map = map_bytes(g, Layer::LATENT);
     let values = &mut out[xlic_model::latent::HEADER_BYTES..];
     xlic_model::latent::for_each_in_file_order(&s, |m, f| values[2 * f..2 * f + 2].copy_from_slice(&map[2 * m..2 * m + 2]));
-    Some(h.file_len())
+    Some(out)
 }
 
 /// First difference between two maps of the same shape, and how many

@@ -3,7 +3,7 @@
 //! write or check results on the card.
 use super::{fail, mounted, progress, Failed, Outcome, State};
 use crate::arch::aarch64::time;
-use crate::bsp::zcu102::memory::{self, ArenaRegion};
+use crate::bsp::zcu102::memory::{self, Arena, ArenaRegion};
 use crate::drivers::xlic_accel::{AccelDriver, Backend};
 use crate::pipeline::{self, ModelInfo, Pipeline};
 use crate::println;
@@ -27,8 +27,7 @@ fn file_name(s: &str) -> super::FileName {
 pub fn load_model(state: &mut State, file: &str) -> Outcome {
     let s = mounted(&mut state.card)?;
     state.model = None;
-    // SAFETY: the console holds this region for the loaded model.
-    let buf = unsafe { ArenaRegion::ModelFile.bytes() };
+    let buf = state.arena.bytes_mut(ArenaRegion::ModelFile);
     let t = match s.read_file(file, buf, false, progress(file)) {
         Ok(t) => t,
         Err(e) => fail!("load model {file}: {e}"),
@@ -57,9 +56,10 @@ pub fn load_model(state: &mut State, file: &str) -> Outcome {
 
 pub fn load_image(state: &mut State, file: &str, pad: PadMode) -> Outcome {
     let s = mounted(&mut state.card)?;
-    // SAFETY: the console holds these regions for this command only (the
-    // input map stays the image's until the next load).
-    let (buf, scratch, map) = unsafe { (ArenaRegion::ImageFile.bytes(), ArenaRegion::ImageDecode.bytes(), ArenaRegion::InputMap.bytes()) };
+    // The input map stays the image's until the next load; the file and
+    // decode buffers are this command's scratch.
+    let b = state.arena.buffers();
+    let (buf, scratch, map) = (b.image_file, b.image_decode, b.input_map);
     let t = match s.read_file(file, buf, false, progress(file)) {
         Ok(t) => t,
         Err(e) => fail!("load image {file}: {e}"),
@@ -108,12 +108,12 @@ fn accelerator() -> Result<AccelDriver, Failed> {
     }
 }
 
-/// The model and the pipeline of the loaded image, or a message saying
-/// what to load first.
-fn ready(state: &mut State) -> Result<(ModelInfo, &mut Pipeline), Failed> {
+/// The model, the pipeline of the loaded image and the arena, or a
+/// message saying what to load first.
+fn ready(state: &mut State) -> Result<(ModelInfo, &mut Pipeline, &mut Arena), Failed> {
     let Some((model, _)) = state.model else { fail!("no model loaded (use 'load model FILE' first)") };
     let Some(p) = state.pipeline.as_mut() else { fail!("no image loaded (use 'load image FILE' first)") };
-    Ok((model, p))
+    Ok((model, p, &mut state.arena))
 }
 
 fn op_text(l: Layer) -> heapless::String<16> {
@@ -131,9 +131,9 @@ fn op_text(l: Layer) -> heapless::String<16> {
 }
 
 /// One layer on the accelerator, with its progress line.
-fn step_once(accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: bool) -> Outcome {
+fn step_once(arena: &mut Arena, accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: bool) -> Outcome {
     let Some(l) = p.next_layer() else { fail!("{}", pipeline::PipelineError::Finished) };
-    match p.step(accel, model, true) {
+    match p.step(arena, accel, model, true) {
         Ok(r) => {
             let (i, o) = (r.input, r.output);
             println!(
@@ -197,8 +197,8 @@ fn step_once(accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: b
 
 pub fn step(state: &mut State) -> Outcome {
     let accel = accelerator()?;
-    let (model, p) = ready(state)?;
-    step_once(&accel, &model, p, true)
+    let (model, p, arena) = ready(state)?;
+    step_once(arena, &accel, &model, p, true)
 }
 
 /// The results must never replace an input.
@@ -215,7 +215,7 @@ fn check_outputs_are_not_inputs(state: &State) -> Outcome {
 pub fn run(state: &mut State) -> Outcome {
     let accel = accelerator()?;
     check_outputs_are_not_inputs(state)?;
-    let (model, p) = ready(state)?;
+    let (model, p, arena) = ready(state)?;
     if p.finished() {
         p.restart();
     } else if p.next > 0 {
@@ -231,7 +231,7 @@ pub fn run(state: &mut State) -> Outcome {
     );
     let t = time::Instant::now();
     while !p.finished() {
-        step_once(&accel, &model, p, false)?;
+        step_once(arena, &accel, &model, p, false)?;
     }
     let total: f64 = p.reports.iter().flatten().map(|r| r.elapsed.as_secs_f64()).sum();
     println!(
@@ -255,21 +255,20 @@ fn write_results(state: &mut State) -> Outcome {
     let (g, _) = state.image.clone().ok_or(Failed)?;
     let s = mounted(&mut state.card)?;
     let t = time::Instant::now();
-    let png = crate::image::encode_from_map(pipeline::map_bytes(&g, Layer::Syn2), &pipeline::output_shape(&g, Layer::Syn2), g.image.w, g.image.h, 6);
+    let png = crate::image::encode_from_map(pipeline::map_bytes(&state.arena, &g, Layer::Syn2), &pipeline::output_shape(&g, Layer::Syn2), g.image.w, g.image.h, 6);
     let encode_ms = t.elapsed().as_millis();
     match s.write_file(RECON_FILE, &png, true, |_, _| {}) {
         Ok(w) => println!("{RECON_FILE}: {}x{} PNG, {} bytes (encoded in {encode_ms} ms, written at {} KiB/s)", g.image.w, g.image.h, png.len(), w.kib_per_s()),
         Err(e) => fail!("writing {RECON_FILE}: {e}"),
     }
     drop(png);
-    // SAFETY: the decode scratch is free once the image is in its map.
-    let buf = unsafe { ArenaRegion::ImageDecode.bytes() };
-    let Some(n) = pipeline::latent_file(&g, buf) else { fail!("the latent does not fit the staging buffer") };
-    match s.write_file(LATENT_FILE, &buf[..n], true, |_, _| {}) {
+    // The decode scratch is free once the image is in its map.
+    let Some(latent) = pipeline::latent_file(&mut state.arena, &g) else { fail!("the latent does not fit the staging buffer") };
+    match s.write_file(LATENT_FILE, latent, true, |_, _| {}) {
         Ok(_) => {
             let d = g.latent();
             let c = Layer::LATENT.spec().cout;
-            println!("{LATENT_FILE}: {c}x{}x{} latent, {n} bytes, CRC-32 0x{:08x}", d.w, d.h, xlic_model::crc32::crc32(&buf[..n]));
+            println!("{LATENT_FILE}: {c}x{}x{} latent, {} bytes, CRC-32 0x{:08x}", d.w, d.h, latent.len(), xlic_model::crc32::crc32(latent));
             Ok(())
         }
         Err(e) => fail!("writing {LATENT_FILE}: {e}"),
@@ -353,14 +352,14 @@ pub fn dump(state: &mut State, layer: Layer, file: &str) -> Outcome {
     }
     let g = p.geometry;
     let h = xlic_model::fmfile::FmHeader { layer, shape: pipeline::output_shape(&g, layer) };
-    // SAFETY: the decode scratch is free once the image is in its map.
-    let buf = unsafe { ArenaRegion::ImageDecode.bytes() };
+    // The decode scratch is free once the image is in its map.
+    let (map, buf) = state.arena.buffers().read_write(pipeline::output_region(layer), ArenaRegion::ImageDecode);
     if h.file_len() > buf.len() {
         fail!("{}'s map is {} bytes; dumps are limited to {} bytes", layer.name(), h.shape.bytes(), buf.len());
     }
     let hb = xlic_model::fmfile::HEADER_BYTES;
     buf[..hb].copy_from_slice(&h.encode());
-    buf[hb..h.file_len()].copy_from_slice(pipeline::map_bytes(&g, layer));
+    buf[hb..h.file_len()].copy_from_slice(&map[..h.shape.bytes()]);
     let s = mounted(&mut state.card)?;
     match s.write_file(file, &buf[..h.file_len()], false, progress(file)) {
         Ok(w) => {
@@ -373,15 +372,18 @@ pub fn dump(state: &mut State, layer: Layer, file: &str) -> Outcome {
 
 pub fn verify(state: &mut State, file: &str) -> Outcome {
     let s = mounted(&mut state.card)?;
-    // SAFETY: the decode scratch is free once the image is in its map.
-    let buf = unsafe { ArenaRegion::ImageDecode.bytes() };
+    let Some(p) = &state.pipeline else { fail!("no image loaded (use 'load image FILE' first)") };
+    let g = p.geometry;
+    // The decode scratch is free once the image is in its map; the file is
+    // read there and compared with the map it names (only a map still held
+    // is compared, so any of them may be borrowed).
+    let mut buffers = state.arena.buffers();
+    let buf = core::mem::take(&mut buffers.image_decode);
     let n = match s.read_file(file, buf, false, |_, _| {}) {
         Ok(t) => t.bytes,
         Err(e) => fail!("verify {file}: {e}"),
     };
     let file_bytes = &buf[..n];
-    let Some(p) = &state.pipeline else { fail!("no image loaded (use 'load image FILE' first)") };
-    let g = p.geometry;
     let (layer, shape, want) = if file_bytes.starts_with(&xlic_model::latent::MAGIC) {
         let h = match xlic_model::latent::LatentHeader::parse(file_bytes) {
             Ok(h) => h,
@@ -413,7 +415,8 @@ pub fn verify(state: &mut State, file: &str) -> Outcome {
     if !p.holds(layer) {
         fail!("{}'s output is not in memory (not run yet, or overwritten by a later layer)", layer.name());
     }
-    match pipeline::compare_maps(&shape, pipeline::map_bytes(&g, layer), want) {
+    let map = &buffers.get(pipeline::output_region(layer))[..shape.bytes()];
+    match pipeline::compare_maps(&shape, map, want) {
         None => {
             println!("{file}: {} output matches bit for bit ({} values)", layer.name(), shape.channels * shape.dims.h * shape.dims.w);
             Ok(())
@@ -437,8 +440,7 @@ pub fn save_image(state: &mut State, file: &str) -> Outcome {
     let s = mounted(&mut state.card)?;
     let t = time::Instant::now();
     let shape = pipeline::input_shape(&g, Layer::Ana0);
-    // SAFETY: the input map region holds the loaded image's map.
-    let map = unsafe { ArenaRegion::InputMap.bytes() };
+    let map = state.arena.bytes(ArenaRegion::InputMap);
     let png = crate::image::encode_from_map(map, &shape, g.image.w, g.image.h, 6);
     let encode_ms = t.elapsed().as_millis();
     match s.write_file(file, &png, false, |_, _| {}) {

@@ -50,8 +50,9 @@ fn read_line<'a>(editor: &mut LineEditor, out: &'a mut heapless::Vec<u8, MAX_LIN
 pub type FileName = heapless::String<64>;
 
 /// What the console keeps between commands.
-#[derive(Default)]
 pub struct State {
+    /// The DDR buffers: borrowed by each command for its duration.
+    pub arena: memory::Arena,
     pub card: Option<Storage>,
     /// The checked model package (in its arena region) and its file name.
     pub model: Option<(crate::pipeline::ModelInfo, FileName)>,
@@ -131,7 +132,8 @@ pub fn run() -> ! {
     println!("{VERSION} on ZCU102; type 'help' for commands");
     let mut editor = LineEditor::new();
     let mut buf = heapless::Vec::new();
-    let mut state = State::default();
+    let arena = memory::Arena::take().expect("the console is the arena's one owner");
+    let mut state = State { arena, card: None, model: None, image: None, pipeline: None };
     autorun(&mut state);
     FIRST_PROMPT_TICKS.store(time::ticks(), Ordering::Relaxed);
     loop {
@@ -213,8 +215,7 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         }
         Command::Head { file, bytes } => {
             let s = mounted(card)?;
-            // SAFETY: the console holds this region for this command only.
-            let buf = &mut unsafe { memory::ArenaRegion::ImageFile.bytes() }[..bytes];
+            let buf = &mut state.arena.bytes_mut(memory::ArenaRegion::ImageFile)[..bytes];
             match s.read_file(file, buf, true, |_, _| {}) {
                 Ok(t) => {
                     let n = t.bytes;
@@ -239,8 +240,7 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         }
         Command::Copy { from, to } => {
             let s = mounted(card)?;
-            // SAFETY: the console holds this region for this command only.
-            let buf = unsafe { memory::ArenaRegion::ImageFile.bytes() };
+            let buf = state.arena.bytes_mut(memory::ArenaRegion::ImageFile);
             let r = s.read_file(from, buf, false, |_, _| {}).and_then(|rd| {
                 let wr = s.write_file(to, &buf[..rd.bytes], false, |done, total| {
                     if total >= 2 << 20 {
@@ -399,15 +399,10 @@ fn layers() {
     }
 }
 
-/// ZynqMP soft reset through CRL_APB.RESET_CTRL, as the PMU firmware does.
 fn reboot() -> ! {
-    const CRL_APB_RESET_CTRL: usize = 0xff5e_0218;
-    const SOFT_RESET: u32 = 1 << 4;
     println!("rebooting...");
     zcu102::console_uart().flush_tx();
-    // SAFETY: CRL_APB.RESET_CTRL is a device register; setting SOFT_RESET
-    // resets the whole PS, which is the intent.
-    unsafe { core::ptr::write_volatile(CRL_APB_RESET_CTRL as *mut u32, SOFT_RESET) };
+    zcu102::soft_reset();
     let deadline = time::Deadline::after(core::time::Duration::from_millis(100));
     while !deadline.expired() {
         cpu::spin_hint();

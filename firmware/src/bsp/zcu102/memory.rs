@@ -1,6 +1,9 @@
 //! The memory map, read from the symbols of `linker/zcu102.ld` (the only
 //! place the numbers are written).
 use core::ops::Range;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+const _: () = assert!(cfg!(target_endian = "little"), "DDR maps are little-endian INT16");
 
 macro_rules! sym {
     ($s:ident) => {
@@ -177,18 +180,144 @@ impl ArenaRegion {
             ArenaRegion::Output => "output",
         }
     }
+}
 
-    /// The region as bytes.
-    ///
-    /// # Safety
-    /// Only one slice of a region may be alive at a time (the console
-    /// holds it for one command).
-    pub unsafe fn bytes(self) -> &'static mut [u8] {
-        let r = self.range();
-        // SAFETY: the arena is reserved by the linker script for these
-        // buffers and mapped normal memory; exclusivity is the caller's.
-        unsafe { core::slice::from_raw_parts_mut(r.start as *mut u8, (r.end - r.start) as usize) }
+/// The DDR arena: one value owns every buffer region and hands them out as
+/// borrows, so the borrow checker proves that no two users write the same
+/// buffer (the accelerator and the other cores included: a job borrows its
+/// slice for as long as it runs). The heap region is not among them: the
+/// allocator owns it from boot.
+pub struct Arena {
+    _owner: (),
+}
+
+static ARENA_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Every buffer region of the arena at once, each its own borrow.
+pub struct Buffers<'a> {
+    pub model: &'a mut [u8],
+    pub image_file: &'a mut [u8],
+    pub image_decode: &'a mut [u8],
+    pub input_map: &'a mut [u8],
+    pub fm_ping: &'a mut [u8],
+    pub fm_pong: &'a mut [u8],
+    pub latent: &'a mut [u8],
+    pub output: &'a mut [u8],
+}
+
+impl<'a> Buffers<'a> {
+    /// The region `r` out of these borrows (the rest stay usable).
+    pub fn get(&mut self, r: ArenaRegion) -> &mut [u8] {
+        match r {
+            ArenaRegion::ModelFile => self.model,
+            ArenaRegion::ImageFile => self.image_file,
+            ArenaRegion::ImageDecode => self.image_decode,
+            ArenaRegion::InputMap => self.input_map,
+            ArenaRegion::FmPing => self.fm_ping,
+            ArenaRegion::FmPong => self.fm_pong,
+            ArenaRegion::Latent => self.latent,
+            ArenaRegion::Output => self.output,
+            ArenaRegion::Heap => panic!("{}", HEAP_IS_THE_ALLOCATORS),
+        }
     }
+
+    /// One region to read and another to write.
+    pub fn read_write(self, read: ArenaRegion, write: ArenaRegion) -> (&'a [u8], &'a mut [u8]) {
+        assert_ne!(read, write, "a buffer cannot be read and written as two borrows");
+        let mut r = None;
+        let mut w = None;
+        for (region, bytes) in self.into_array() {
+            if region == read {
+                r = Some(&*bytes);
+            } else if region == write {
+                w = Some(bytes);
+            }
+        }
+        (r.expect("read region"), w.expect("write region"))
+    }
+
+    fn into_array(self) -> [(ArenaRegion, &'a mut [u8]); 8] {
+        [
+            (ArenaRegion::ModelFile, self.model),
+            (ArenaRegion::ImageFile, self.image_file),
+            (ArenaRegion::ImageDecode, self.image_decode),
+            (ArenaRegion::InputMap, self.input_map),
+            (ArenaRegion::FmPing, self.fm_ping),
+            (ArenaRegion::FmPong, self.fm_pong),
+            (ArenaRegion::Latent, self.latent),
+            (ArenaRegion::Output, self.output),
+        ]
+    }
+}
+
+const HEAP_IS_THE_ALLOCATORS: &str = "the heap region belongs to the allocator, not to the arena";
+
+impl Arena {
+    /// The arena, once: later calls return `None` (the console takes it at
+    /// boot; unit tests share one through `test_support`).
+    pub fn take() -> Option<Arena> {
+        (!ARENA_TAKEN.swap(true, Ordering::AcqRel)).then_some(Arena { _owner: () })
+    }
+
+    fn raw(r: ArenaRegion) -> (*mut u8, usize) {
+        assert!(r != ArenaRegion::Heap, "{}", HEAP_IS_THE_ALLOCATORS);
+        let range = r.range();
+        (range.start as *mut u8, (range.end - range.start) as usize)
+    }
+
+    /// Region `r`, to read.
+    pub fn bytes(&self, r: ArenaRegion) -> &[u8] {
+        let (p, n) = Self::raw(r);
+        // SAFETY: the linker script reserves the arena for these buffers
+        // and the MMU maps it as normal memory; `Arena` is unique (`take`)
+        // and this shared borrow of it excludes every mutable one.
+        unsafe { core::slice::from_raw_parts(p, n) }
+    }
+
+    /// Region `r`, to write.
+    pub fn bytes_mut(&mut self, r: ArenaRegion) -> &mut [u8] {
+        let (p, n) = Self::raw(r);
+        // SAFETY: as above; the exclusive borrow of the unique `Arena`
+        // makes this the only live reference into the arena.
+        unsafe { core::slice::from_raw_parts_mut(p, n) }
+    }
+
+    /// Every buffer region at once, each its own borrow (regions are
+    /// disjoint: a unit test checks the map).
+    pub fn buffers(&mut self) -> Buffers<'_> {
+        let part = |r: ArenaRegion| {
+            let (p, n) = Self::raw(r);
+            // SAFETY: disjoint regions of the unique arena, each handed out
+            // once here under the exclusive borrow of `self`.
+            unsafe { core::slice::from_raw_parts_mut(p, n) }
+        };
+        Buffers {
+            model: part(ArenaRegion::ModelFile),
+            image_file: part(ArenaRegion::ImageFile),
+            image_decode: part(ArenaRegion::ImageDecode),
+            input_map: part(ArenaRegion::InputMap),
+            fm_ping: part(ArenaRegion::FmPing),
+            fm_pong: part(ArenaRegion::FmPong),
+            latent: part(ArenaRegion::Latent),
+            output: part(ArenaRegion::Output),
+        }
+    }
+}
+
+/// An INT16 map in DDR (little-endian, as the accelerator writes it) as
+/// values. The arena's regions start on MiB boundaries.
+pub fn as_i16(bytes: &[u8]) -> &[i16] {
+    assert!(bytes.as_ptr() as usize % 2 == 0 && bytes.len() % 2 == 0, "INT16 map not 2-byte aligned");
+    // SAFETY: aligned and sized for i16 (checked), every bit pattern is a
+    // valid i16, and the target is little-endian like the DDR layout.
+    unsafe { core::slice::from_raw_parts(bytes.as_ptr() as *const i16, bytes.len() / 2) }
+}
+
+/// As [`as_i16`], to write.
+pub fn as_i16_mut(bytes: &mut [u8]) -> &mut [i16] {
+    assert!(bytes.as_ptr() as usize % 2 == 0 && bytes.len() % 2 == 0, "INT16 map not 2-byte aligned");
+    // SAFETY: as above; the exclusive borrow carries over.
+    unsafe { core::slice::from_raw_parts_mut(bytes.as_mut_ptr() as *mut i16, bytes.len() / 2) }
 }
 
 #[cfg(test)]

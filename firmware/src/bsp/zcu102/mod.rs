@@ -61,3 +61,13 @@ pub fn pcap_status() -> u32 {
     // memory; reading it has no side effects.
     unsafe { core::ptr::read_volatile(CSU_PCAP_STATUS as *const u32) }
 }
+
+/// ZynqMP soft reset through CRL_APB.RESET_CTRL, as the PMU firmware does:
+/// the whole PS restarts (returns only if the write had no effect).
+pub fn soft_reset() {
+    const CRL_APB_RESET_CTRL: usize = 0xff5e_0218;
+    const SOFT_RESET: u32 = 1 << 4;
+    // SAFETY: CRL_APB.RESET_CTRL is a device register; setting SOFT_RESET
+    // resets the whole PS, which is the intent.
+    unsafe { core::ptr::write_volatile(CRL_APB_RESET_CTRL as *mut u32, SOFT_RESET) };
+}
