@@ -26,6 +26,7 @@ pub mod image;
 pub mod log;
 pub mod pipeline;
 pub mod print;
+pub mod smp;
 pub mod storage;
 pub mod test_support;
 
@@ -60,6 +61,12 @@ pub extern "C" fn _start_rust(entry_el: u64, _mpidr: u64) -> ! {
     arch::aarch64::semihosting::probe();
     init_heap();
     log::init();
+    for (core, r) in smp::start_secondaries().iter().enumerate() {
+        if let Err(e) = r {
+            defmt::warn!("smp: core {=usize} not started: {}", core, defmt::Display2Format(e));
+        }
+    }
+    defmt::info!("smp: {=usize} cores online", smp::online());
     defmt::info!(
         "boot: entered at EL{=u8}, running at EL{=u8}",
         entry_el as u8,
@@ -77,8 +84,8 @@ pub extern "C" fn _start_rust(entry_el: u64, _mpidr: u64) -> ! {
 }
 
 /// The heap: a fixed arena region, for the few users of `alloc` (the PNG
-/// encoder). Only core 0 runs Rust, with interrupts masked, so the
-/// allocator's spin lock is never contended.
+/// encoder, jobs on other cores). Interrupts stay masked, so the
+/// allocator's spin lock is only ever contended by other cores.
 #[global_allocator]
 static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
 

@@ -40,3 +40,10 @@ pub fn exit_failure() -> ! {
 pub fn host_args(buf: &mut [u8]) -> Option<&str> {
     semihosting::command_line(buf)
 }
+
+/// The DDR arena for unit tests: taken once, lent to one test at a time.
+pub fn with_arena<R>(f: impl FnOnce(&mut crate::bsp::zcu102::memory::Arena) -> R) -> R {
+    static ARENA: crate::smp::SpinLock<Option<crate::bsp::zcu102::memory::Arena>> = crate::smp::SpinLock::new(None);
+    let mut a = ARENA.lock();
+    f(a.get_or_insert_with(|| crate::bsp::zcu102::memory::Arena::take().expect("the arena was taken outside test_support")))
+}

@@ -86,6 +86,10 @@ impl Qemu {
                 c.args(["-M", self.el.machine(), "-m", "4G"]);
             }
         }
+        // The four A53s, each on its own host thread (multi-threaded TCG);
+        // -icount needs the single-threaded round robin instead, and then
+        // counts the instructions of all cores on one clock.
+        c.args(["-smp", "4", "-accel", if self.icount_shift.is_some() { "tcg,thread=single" } else { "tcg,thread=multi" }]);
         c.args(["-nodefaults", "-display", "none"]);
         // The DisplayPort audio device would open ALSA otherwise.
         c.args(["-audiodev", "none,id=noaudio"]);

@@ -72,7 +72,7 @@ fn boots_from_el3_el2_and_el1_and_runs_at_el1() {
 fn bad_input_gets_a_message_and_the_prompt_again() {
     let mut s = boot(BootEl::El1);
     assert_eq!(s.command("frob", REPLY).unwrap().trim(), "error: unknown command 'frob'; type 'help' for the list");
-    assert_eq!(s.command("fault", REPLY).unwrap().trim(), "error: 'fault' needs an argument; usage: fault null|stack|undef");
+    assert_eq!(s.command("fault", REPLY).unwrap().trim(), "error: 'fault' needs an argument; usage: fault null|stack|undef [CORE]");
     assert_eq!(s.command("info please", REPLY).unwrap().trim(), "error: 'info': too many arguments; usage: info");
     assert_eq!(s.command("exit soon", REPLY).unwrap().trim(), "error: 'exit': cannot use 'soon'; usage: exit [CODE]");
     let long = "x".repeat(200);

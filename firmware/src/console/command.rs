@@ -29,7 +29,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "mem", usage: "mem", summary: "the DDR buffers: model, image, feature maps, latent, output" },
     CommandSpec { name: "dump", usage: "dump LAYER FILE", summary: "write LAYER's output feature map (e.g. ana_2) to FILE" },
     CommandSpec { name: "verify", usage: "verify FILE", summary: "compare a feature map (dump format) or latent file with the buffers" },
-    CommandSpec { name: "fault", usage: "fault null|stack|undef", summary: "raise a CPU fault on purpose to see the exception report (halts)" },
+    CommandSpec { name: "cores", usage: "cores", summary: "self-test on every core: counter, atomic increment race, checksum of a shared buffer" },
+    CommandSpec { name: "fault", usage: "fault null|stack|undef [CORE]", summary: "raise a CPU fault on purpose on core 0 (or CORE) to see the exception report (halts)" },
     CommandSpec { name: "reboot", usage: "reboot", summary: "restart the system (PS soft reset)" },
     CommandSpec { name: "exit", usage: "exit [CODE]", summary: "leave QEMU with exit status CODE (default 0); halts on the board" },
 ];
@@ -69,7 +70,8 @@ pub enum Command<'a> {
     Mem,
     Dump { layer: xlic_model::Layer, file: &'a str },
     Verify(&'a str),
-    Fault(FaultKind),
+    Fault { kind: FaultKind, core: usize },
+    Cores,
     Reboot,
     Exit(u32),
 }
@@ -96,6 +98,15 @@ impl fmt::Display for ParseError<'_> {
                 write!(f, "'{}': too many arguments; usage: {}", command.name, command.usage)
             }
         }
+    }
+}
+
+fn fault_kind(s: &str) -> Option<FaultKind> {
+    match s {
+        "null" => Some(FaultKind::Null),
+        "stack" => Some(FaultKind::Stack),
+        "undef" => Some(FaultKind::Undef),
+        _ => None,
     }
 }
 
@@ -138,6 +149,11 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             return Ok(Command::Dump { layer, file });
         }
         ("dump", _, None) => return Err(ParseError::MissingArgument { command }),
+        ("fault", Some(kind), Some(core)) if !too_many => {
+            let kind = fault_kind(kind).ok_or(ParseError::BadArgument { command, arg: kind })?;
+            let core = core.parse().ok().filter(|&c| c < crate::arch::aarch64::cpu::NUM_CORES).ok_or(ParseError::BadArgument { command, arg: core })?;
+            return Ok(Command::Fault { kind, core });
+        }
         _ => {}
     }
     if arg2.is_some() {
@@ -170,11 +186,9 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "verify" => arg.map(Command::Verify).ok_or(ParseError::MissingArgument { command }),
         "fault" => match arg {
             None => Err(ParseError::MissingArgument { command }),
-            Some("null") => Ok(Command::Fault(FaultKind::Null)),
-            Some("stack") => Ok(Command::Fault(FaultKind::Stack)),
-            Some("undef") => Ok(Command::Fault(FaultKind::Undef)),
-            Some(a) => Err(ParseError::BadArgument { command, arg: a }),
+            Some(a) => fault_kind(a).map(|kind| Command::Fault { kind, core: 0 }).ok_or(ParseError::BadArgument { command, arg: a }),
         },
+        "cores" => no_arg(Command::Cores),
         "exit" => match arg {
             None => Ok(Command::Exit(0)),
             Some(a) => a.parse().map(Command::Exit).map_err(|_| ParseError::BadArgument { command, arg: a }),
@@ -211,9 +225,12 @@ mod tests {
         assert!(matches!(parse("save model X"), Err(ParseError::BadArgument { .. })));
         assert!(matches!(parse("cp A.BIN"), Err(ParseError::MissingArgument { .. })));
         assert_eq!(parse("reboot"), Ok(Command::Reboot));
-        assert_eq!(parse("fault null"), Ok(Command::Fault(FaultKind::Null)));
-        assert_eq!(parse("fault   stack"), Ok(Command::Fault(FaultKind::Stack)));
-        assert_eq!(parse("fault undef"), Ok(Command::Fault(FaultKind::Undef)));
+        assert_eq!(parse("fault null"), Ok(Command::Fault { kind: FaultKind::Null, core: 0 }));
+        assert_eq!(parse("fault   stack"), Ok(Command::Fault { kind: FaultKind::Stack, core: 0 }));
+        assert_eq!(parse("fault undef"), Ok(Command::Fault { kind: FaultKind::Undef, core: 0 }));
+        assert_eq!(parse("fault null 2"), Ok(Command::Fault { kind: FaultKind::Null, core: 2 }));
+        assert!(matches!(parse("fault null 4"), Err(ParseError::BadArgument { arg: "4", .. })));
+        assert_eq!(parse("cores"), Ok(Command::Cores));
         assert_eq!(parse("exit"), Ok(Command::Exit(0)));
         assert_eq!(parse("exit 42"), Ok(Command::Exit(42)));
         assert_eq!(parse("run"), Ok(Command::Run));
@@ -243,8 +260,8 @@ mod tests {
     #[test_case]
     fn errors_say_what_to_do() {
         assert_eq!(message(parse("frob").unwrap_err()), "unknown command 'frob'; type 'help' for the list");
-        assert_eq!(message(parse("fault").unwrap_err()), "'fault' needs an argument; usage: fault null|stack|undef");
-        assert_eq!(message(parse("fault disk").unwrap_err()), "'fault': cannot use 'disk'; usage: fault null|stack|undef");
+        assert_eq!(message(parse("fault").unwrap_err()), "'fault' needs an argument; usage: fault null|stack|undef [CORE]");
+        assert_eq!(message(parse("fault disk").unwrap_err()), "'fault': cannot use 'disk'; usage: fault null|stack|undef [CORE]");
         assert_eq!(message(parse("info now").unwrap_err()), "'info': too many arguments; usage: info");
         assert_eq!(message(parse("exit -1").unwrap_err()), "'exit': cannot use '-1'; usage: exit [CODE]");
         assert_eq!(message(parse("help frob").unwrap_err()), "'help': cannot use 'frob'; usage: help [COMMAND]");

@@ -280,9 +280,9 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         }
         Command::Info => info(),
         Command::Layers => layers(),
-        Command::Fault(kind) => {
-            println!("raising a deliberate fault ({kind:?}); the report follows and the system halts");
-            match kind {
+        Command::Fault { kind, core } => {
+            println!("raising a deliberate fault ({kind:?}) on core {core}; the report follows and the run ends");
+            let raise = move || match kind {
                 FaultKind::Null => {
                     faults::null_read();
                 }
@@ -290,8 +290,15 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
                     faults::stack_overflow(0);
                 }
                 FaultKind::Undef => faults::undefined(),
+            };
+            if core != 0 && crate::smp::status(core).state != crate::smp::CoreState::Idle {
+                fail!("core {core} is {}; it cannot take a job", crate::smp::status(core).state.name());
+            }
+            if let Err(e) = crate::smp::scope(|s| s.spawn(core, raise)) {
+                fail!("{e}");
             }
         }
+        Command::Cores => cores(&mut state.arena)?,
         Command::Reboot => reboot(),
         Command::Exit(code) => {
             println!("bye (exit status {code})");
@@ -329,16 +336,14 @@ fn info() {
         cpu::current_el(),
         crate::entry_el()
     );
-    print!("cores        0 running;");
-    let mut parked = 0;
+    print!("cores        {} of {} running: 0 console", crate::smp::online(), cpu::NUM_CORES);
     for n in 1..cpu::NUM_CORES {
-        if let Some(el) = cpu::parked_core(n) {
-            print!(" {n} parked (entered EL{el})");
-            parked += 1;
+        let s = crate::smp::status(n);
+        match s.state {
+            crate::smp::CoreState::Offline if s.start_failed => print!("; {n} did not start"),
+            crate::smp::CoreState::Offline => print!("; {n} held in reset"),
+            st => print!("; {n} {} (entered EL{}, {} jobs)", st.name(), s.entry_el, s.jobs),
         }
-    }
-    if parked == 0 {
-        print!(" others held in reset");
     }
     println!();
     let f = time::frequency();
@@ -374,6 +379,41 @@ fn info() {
     region("cosim win", memory::cosim_window(), "device: accelerator registers under QEMU");
     region("high DDR", memory::ddr_high(), "normal write-back");
     region("PL window", memory::pl_window(), "device: accelerator on the board (HPM0_FPD)");
+}
+
+/// `cores`: the self-test on every core, in a 4 MiB buffer of the arena.
+fn cores(arena: &mut memory::Arena) -> Outcome {
+    let buf = &mut arena.bytes_mut(memory::ArenaRegion::ImageDecode)[..4 << 20];
+    let t = time::Instant::now();
+    let r = match crate::smp::self_test(buf) {
+        Ok(r) => r,
+        Err(e) => fail!("{e}"),
+    };
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    for (core, c) in r.ran() {
+        println!(
+            "  core {core}: job ran on core {}, counter {}.{:03} MHz {}, CRC-32 of the shared {} KiB 0x{:08x} ({})",
+            c.ran_on,
+            c.counter_hz / 1_000_000,
+            (c.counter_hz / 1000) % 1000,
+            if c.counter_advanced { "advancing" } else { "NOT advancing" },
+            r.buffer_bytes >> 10,
+            c.crc,
+            if c.crc == r.crc { "matches core 0's write" } else { "DIFFERS from core 0's write" }
+        );
+    }
+    println!(
+        "  atomic increments: {} cores x {} = {} counted ({})",
+        r.cores,
+        crate::smp::RACE_ROUNDS,
+        r.race_total,
+        if r.race_total == r.cores as u64 * crate::smp::RACE_ROUNDS { "none lost" } else { "SOME LOST" }
+    );
+    if !r.passed() {
+        fail!("the self-test failed on {} cores", r.cores);
+    }
+    println!("{} of {} cores passed the self-test in {ms:.1} ms", r.cores, cpu::NUM_CORES);
+    Ok(())
 }
 
 fn layers() {

@@ -1,5 +1,6 @@
 //! Peripheral drivers, one per file, each a tock-registers block behind a
 //! small interface.
 pub mod cadence_uart;
+pub mod gic400;
 pub mod sdhci;
 pub mod xlic_accel;

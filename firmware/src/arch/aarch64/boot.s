@@ -1,10 +1,12 @@
-// Entry of every A53 core. QEMU starts all four here; on the board the FSBL
-// starts core 0 at EL3 and the PMU holds the others in reset.
+// Entry of every A53 core. The FSBL (or QEMU) starts core 0 here at EL3;
+// cores 1-3 are held in reset until core 0 releases them with this address
+// as their reset vector (bsp/zcu102/apu.rs), and they enter here too.
 //
 // Whatever the entry level (EL3 as FSBL hands over, EL2, or EL1), each core
 // drops to EL1, enables FP/SIMD before any Rust code runs (the compiler uses
-// q registers for copies), installs the vectors and its stacks, then core 0
-// zeroes .bss and enters Rust while the others park.
+// q registers for copies), cleans its caches, installs the vectors and its
+// stacks; core 0 then zeroes .bss and enters Rust, a secondary core turns
+// its MMU on with core 0's tables and enters its job loop.
 
 .equ SCR_EL3_VALUE,   0x430        // RW: EL1 is AArch64; bits 5:4 RES1; NS=0 -> secure EL1
 .equ HCR_EL2_VALUE,   (1 << 31)    // RW: EL1 is AArch64
@@ -27,6 +29,7 @@ _start:
     b       .Lel1_entry
 
 .Lfrom_el3:
+    bl      el3_core_init
     msr     cptr_el3, xzr
     mov     x0, #SCR_EL3_VALUE
     msr     scr_el3, x0
@@ -63,6 +66,7 @@ _start:
     isb
     ldr     x0, =__exception_vectors
     msr     vbar_el1, x0
+    bl      core_cache_init
 
     // This core's stack block: [guard][exception stack][guard][main stack]
     ldr     x1, =__stacks_start
@@ -80,7 +84,7 @@ _start:
     msr     spsel, #0                    // run on SP_EL0, take exceptions on SP_EL1
     isb
 
-    cbnz    x19, .Lpark
+    cbnz    x19, secondary_entry
 
     ldr     x0, =__bss_start
     ldr     x1, =__bss_end
@@ -95,22 +99,112 @@ _start:
     bl      _start_rust
     b       .Lhalt
 
-    // Secondary cores check in (entry EL | 0x100) and wait for a start
-    // address in their mailbox; both arrays live in .data, not .bss, so core
-    // 0 zeroing .bss cannot race with them.
-.Lpark:
-    ldr     x0, =PARKED_CORES
-    orr     x1, x20, #0x100
-    str     x1, [x0, x19, lsl #3]
-    dsb     sy
-    ldr     x0, =CORE_MAILBOX
-.Lwait:
-    wfe
-    ldr     x1, [x0, x19, lsl #3]
-    cbz     x1, .Lwait
-    br      x1
-
 .Lhalt:
     wfe
+    b       .Lhalt
+.ltorg
+
+// ---------------------------------------------------------------------------
+// Per-core initialisation (every core runs it; the release and the job
+// loop are in src/smp.rs).
+
+// CPUACTLR_EL1 as Xilinx's standalone BSP boot.S writes it at EL3
+// (lib/bsp/standalone/src/arm/ARMv8/64bit/gcc/boot.S: "L1 Data prefetch
+// control - 5, Enable device split throttle, 2 independent data prefetch
+// streams", 0x80CA000) with the workaround of Cortex-A53 erratum 855873
+// (xil_errata.h CONFIG_ARM_ERRATA_855873, "an eviction might overtake a
+// cache clean operation"): ENDCCASCI, bit 44, makes data cache clean
+// operations clean and invalidate. The ZynqMP's A53 is r0p4, which has
+// the bit.
+.equ CPUACTLR_EL1_VALUE, 0x80CA000 | (1 << 44)
+.equ CPUECTLR_SMPEN,     (1 << 6)
+
+// At EL3 only: these IMPLEMENTATION DEFINED registers are writable from
+// EL1 only if EL3 (ACTLR_EL3) allows, so a lower entry level leaves them to
+// the firmware that owns EL3. SMPEN (CPUECTLR_EL1 bit 6) puts the core in
+// the cluster's coherency domain; the A53 TRM requires it set before the
+// caches and MMU are enabled. Clobbers x0 only.
+el3_core_init:
+    ldr     x0, =CPUACTLR_EL1_VALUE
+    msr     s3_1_c15_c2_0, x0            // CPUACTLR_EL1
+    mrs     x0, s3_1_c15_c2_1            // CPUECTLR_EL1
+    orr     x0, x0, #CPUECTLR_SMPEN
+    msr     s3_1_c15_c2_1, x0
+    isb
+    ret
+
+// Before this core enables its MMU: clean and invalidate its data caches
+// by set/way (the CLIDR/CCSIDR walk of Xilinx's invalidate_dcaches and
+// ARM ARM D4.4.8), then invalidate the instruction cache and the EL1 TLB.
+// Core 0 walks every level up to the point of coherency, so nothing the
+// loader left dirty in L1 or L2 is lost and no stale line shadows memory
+// written while the caches are off. A secondary core walks only up to
+// the Level of Unification Inner Shareable (its own L1): the L2 is shared
+// with core 0, which is running with it by then, and set/way operations
+// are not coherent across cores. Clobbers x0-x10; x19 = core number.
+core_cache_init:
+    dmb     ish
+    mrs     x0, clidr_el1
+    ubfx    x2, x0, #24, #3              // LoC
+    cbz     x19, 1f
+    ubfx    x2, x0, #21, #3              // LoUIS
+1:  mov     x1, #0                       // level - 1
+2:  cmp     x1, x2
+    b.ge    6f
+    add     x3, x1, x1, lsl #1           // 3 * level: CLIDR Ctype field
+    lsr     x3, x0, x3
+    and     x3, x3, #7
+    cmp     x3, #2                       // 0: none, 1: I only
+    b.lt    5f
+    lsl     x4, x1, #1
+    msr     csselr_el1, x4               // data/unified cache at this level
+    isb
+    mrs     x4, ccsidr_el1
+    and     x3, x4, #7
+    add     x3, x3, #4                   // log2(line bytes)
+    ubfx    x5, x4, #3, #10              // ways - 1
+    ubfx    x6, x4, #13, #15             // sets - 1
+    clz     w7, w5                       // way field shift (32 - log2 ways)
+3:  mov     x8, x5                       // way
+4:  lsl     x9, x8, x7
+    lsl     x10, x6, x3
+    orr     x9, x9, x10
+    orr     x9, x9, x1, lsl #1
+    dc      cisw, x9
+    subs    x8, x8, #1
+    b.ge    4b
+    subs    x6, x6, #1
+    b.ge    3b
+5:  add     x1, x1, #1
+    b       2b
+6:  dsb     sy
+    ic      iallu
+    tlbi    vmalle1
+    dsb     sy
+    isb
+    ret
+
+// A secondary core, on its stacks at EL1 with clean caches: turn the MMU
+// and caches on with the configuration core 0 published (MAIR, TCR, TTBR0,
+// SCTLR; cleaned to memory before the release, so it reads right with the
+// caches off), then enter its job loop in Rust. Never returns.
+secondary_entry:
+    ldr     x0, =SECONDARY_MMU
+    ldr     x1, [x0, #0]
+    msr     mair_el1, x1
+    ldr     x1, [x0, #8]
+    msr     tcr_el1, x1
+    ldr     x1, [x0, #16]
+    msr     ttbr0_el1, x1
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    ldr     x1, [x0, #24]
+    msr     sctlr_el1, x1
+    isb
+    mov     x0, x19
+    mov     x1, x20
+    bl      _secondary_rust
     b       .Lhalt
 .ltorg

@@ -25,6 +25,13 @@ pub fn clean(buf: &[u8]) {
     by_line(buf.as_ptr() as usize, buf.len(), |a| unsafe { core::arch::asm!("dc cvac, {0}", in(reg) a) });
 }
 
+/// Write the lines holding `x` to memory, for an observer that reads it
+/// with its caches off (a secondary core before its MMU is on).
+pub fn clean_object<T>(x: &T) {
+    // SAFETY: `dc cvac` on the lines of a live object only writes back.
+    by_line(x as *const T as usize, core::mem::size_of::<T>(), |a| unsafe { core::arch::asm!("dc cvac, {0}", in(reg) a) });
+}
+
 /// Drop cached lines of `buf` (after a device wrote it). The buffer must
 /// be cache-line aligned in start and length, or neighbours could be lost.
 pub fn invalidate(buf: &mut [u8]) {

@@ -134,9 +134,7 @@ fn conclude(report: &str) -> ! {
             let _ = writeln!(out, "[failed] the fault report is not the expected one\n0 passed, 1 failed");
         }
     }
-    let _ = writeln!(out, "*** system halted");
-    semihosting::exit(1);
-    cpu::wait_forever()
+    halt(out)
 }
 
 #[no_mangle]
@@ -151,8 +149,38 @@ extern "C" fn exception_handler(ctx: &mut ExceptionContext, kind: u64) {
     }
     let mut report: heapless::String<1024> = heapless::String::new();
     let _ = write_report(&mut report, ctx, kind);
+    begin_report();
     let _ = zcu102::console_uart().write_str(&report);
     conclude(&report)
+}
+
+/// One report on the console at a time: two cores faulting together would
+/// interleave their lines.
+static REPORTING: AtomicBool = AtomicBool::new(false);
+
+fn begin_report() {
+    while REPORTING.swap(true, Ordering::Acquire) {
+        cpu::spin_hint();
+    }
+}
+
+/// After a fatal report: end the run (QEMU exits with failure). Where no
+/// host is there to exit to, core 0 stops; a secondary core stops and tells
+/// core 0, whose console goes on (smp::halt_faulted_core).
+fn halt(mut out: impl Write) -> ! {
+    let core = cpu::core_id();
+    if core == 0 {
+        let _ = writeln!(out, "*** system halted");
+    } else {
+        let _ = writeln!(out, "*** core {core} halted");
+    }
+    semihosting::exit(1);
+    REPORTING.store(false, Ordering::Release);
+    if core == 0 {
+        cpu::wait_forever()
+    } else {
+        crate::smp::halt_faulted_core()
+    }
 }
 
 static PANICKING: AtomicBool = AtomicBool::new(false);
@@ -160,6 +188,7 @@ static PANICKING: AtomicBool = AtomicBool::new(false);
 /// Report a panic on UART0 and stop (QEMU: exit with failure).
 pub fn report_panic(info: &core::panic::PanicInfo) -> ! {
     let mut out = zcu102::console_uart();
+    begin_report();
     if PANICKING.swap(true, Ordering::SeqCst) {
         let _ = writeln!(out, "\n*** PANIC while panicking");
     } else {
@@ -169,9 +198,7 @@ pub fn report_panic(info: &core::panic::PanicInfo) -> ! {
         }
         let _ = writeln!(out);
     }
-    let _ = writeln!(out, "*** system halted");
-    semihosting::exit(1);
-    cpu::wait_forever()
+    halt(out)
 }
 
 /// Deliberate faults, for the console's `fault` command and the tests of the

@@ -12,6 +12,7 @@
 use crate::bsp::zcu102::memory;
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::*;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 const PAGE: u64 = 4096;
 const L2_BLOCK: u64 = 2 << 20;
@@ -178,6 +179,23 @@ pub unsafe fn enable_identity_map() {
     unsafe { core::arch::asm!("tlbi vmalle1", "dsb ish", "isb") };
     SCTLR_EL1.modify(SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable);
     barrier::isb(barrier::SY);
+}
+
+/// The translation configuration core 0 runs with (MAIR, TCR, TTBR0,
+/// SCTLR, in that order): `secondary_entry` in boot.s loads it on each
+/// secondary core, with that core's caches still off.
+#[no_mangle]
+static SECONDARY_MMU: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
+/// Publish this core's translation configuration for the secondary cores
+/// and write it to memory, where they read it before their caches are on.
+/// The tables themselves need nothing: the secondaries' table walks are
+/// cacheable and coherent with core 0 (SMPEN, inner shareable).
+pub fn publish_for_secondaries() {
+    for (slot, v) in SECONDARY_MMU.iter().zip([MAIR_EL1.get(), TCR_EL1.get(), TTBR0_EL1.get(), SCTLR_EL1.get()]) {
+        slot.store(v, Ordering::Relaxed);
+    }
+    super::cache::clean_object(&SECONDARY_MMU);
 }
 
 /// Whether the MMU and data cache are on.

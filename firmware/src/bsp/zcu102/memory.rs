@@ -339,6 +339,25 @@ mod tests {
     }
 
     #[test_case]
+    fn the_arena_has_one_owner_and_lends_each_region_as_mapped() {
+        crate::test_support::with_arena(|arena| {
+            assert!(Arena::take().is_none(), "a second owner");
+            let at = |s: &[u8]| (s.as_ptr() as u64, s.len() as u64);
+            for r in ArenaRegion::ALL.into_iter().filter(|&r| r != ArenaRegion::Heap) {
+                let range = r.range();
+                assert_eq!(at(arena.bytes(r)), (range.start, range.end - range.start), "{}", r.name());
+                let mut b = arena.buffers();
+                assert_eq!(at(b.get(r)), (range.start, range.end - range.start), "{}", r.name());
+            }
+            let (read, write) = arena.buffers().read_write(ArenaRegion::Latent, ArenaRegion::ImageDecode);
+            assert_eq!(at(read).0, ArenaRegion::Latent.range().start);
+            assert_eq!(at(write).0, ArenaRegion::ImageDecode.range().start);
+            let v = as_i16(&arena.bytes(ArenaRegion::FmPing)[..8]);
+            assert_eq!(v.len(), 4);
+        });
+    }
+
+    #[test_case]
     fn the_cosim_window_is_where_the_bridge_serves_the_registers() {
         assert_eq!(cosim_window().start, accel_regs::cosim::REGS as u64);
         assert!(cosim_window().contains(&(accel_regs::cosim::INFO as u64 + 64)));

@@ -1,4 +1,5 @@
 //! ZCU102 board: which peripheral sits where, and its clocks.
+pub mod apu;
 pub mod memory;
 
 use crate::drivers::cadence_uart::{BaudDivisors, CadenceUart};
@@ -70,4 +71,16 @@ pub fn soft_reset() {
     // SAFETY: CRL_APB.RESET_CTRL is a device register; setting SOFT_RESET
     // resets the whole PS, which is the intent.
     unsafe { core::ptr::write_volatile(CRL_APB_RESET_CTRL as *mut u32, SOFT_RESET) };
+}
+
+/// GIC-400 distributor and CPU interface (ZynqMP UG1085, "System
+/// Addresses": GICD 0xF901_0000, GICC 0xF902_0000).
+pub const GICD_BASE: usize = 0xf901_0000;
+pub const GICC_BASE: usize = 0xf902_0000;
+
+/// The interrupt controller; the cores use it only to wake each other.
+pub fn gic() -> crate::drivers::gic400::Gic400 {
+    // SAFETY: the GIC-400's distributor and CPU interface are at these
+    // addresses, inside the peripheral range the MMU maps as device memory.
+    unsafe { crate::drivers::gic400::Gic400::new(GICD_BASE, GICC_BASE) }
 }
