@@ -55,18 +55,20 @@ pub fn shapes(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits) -> (FmShape, FmSha
     )
 }
 
-/// Compute output rows `rows` of one layer. `out` holds exactly those rows
-/// (`rows.len() * out_shape.row_len()` values).
-#[inline(always)]
-pub fn run_layer(
+/// The buffers a layer needs, checked: the input map, the output rows,
+/// the weights and the parameter records must have exactly the layer's
+/// sizes, and the hardware limits must be ones the layouts support. Any
+/// implementation of the layers (this reference, the firmware's CPU
+/// engine) runs only on buffers that pass.
+pub fn check_buffers(
     spec: &LayerSpec,
     hw: &HwLimits,
     in_dims: Dims,
     input: &[i16],
     data: LayerData,
-    rows: core::ops::Range<usize>,
-    out: &mut [i16],
-) -> Result<(), ShapeError> {
+    rows: &core::ops::Range<usize>,
+    out: &[i16],
+) -> Result<(FmShape, FmShape, WeightShape), ShapeError> {
     let (ins, outs, ws) = shapes(spec, in_dims, hw);
     if input.len() != ins.len() {
         return Err(ShapeError::Input { expected: ins.len(), got: input.len() });
@@ -86,6 +88,22 @@ pub fn run_layer(
     if hw.pof > MAX_POF || hw.lanes != LANES {
         return Err(ShapeError::Pof);
     }
+    Ok((ins, outs, ws))
+}
+
+/// Compute output rows `rows` of one layer. `out` holds exactly those rows
+/// (`rows.len() * out_shape.row_len()` values).
+#[inline(always)]
+pub fn run_layer(
+    spec: &LayerSpec,
+    hw: &HwLimits,
+    in_dims: Dims,
+    input: &[i16],
+    data: LayerData,
+    rows: core::ops::Range<usize>,
+    out: &mut [i16],
+) -> Result<(), ShapeError> {
+    let (ins, outs, ws) = check_buffers(spec, hw, in_dims, input, data, &rows, out)?;
     match spec.op {
         Op::Conv { .. } | Op::TConv { .. } => conv(spec.op, &ins, &outs, &ws, input, data, rows, out),
         Op::Gdn | Op::Igdn => normalise(spec.op, &ins, &outs, &ws, input, data, rows, out),
@@ -119,7 +137,8 @@ struct SplitAcc {
     lo: [[i32; LANES / 2]; MAX_POF],
 }
 
-const LANES: usize = 8;
+/// INT16 lanes of one bus word: the only width the layouts support.
+pub const LANES: usize = 8;
 
 impl SplitAcc {
     fn new() -> Self {
