@@ -4,7 +4,7 @@
 //! (layer table, geometry, layouts) and the generated hardware limits;
 //! nothing here is a hand table.
 use crate::arch::aarch64::time::Instant;
-use crate::bsp::zcu102::memory::{Arena, ArenaRegion};
+use crate::bsp::zcu102::memory::{as_i16, as_i16_mut, Arena, ArenaRegion};
 use crate::drivers::xlic_accel::{self, AccelDriver, AccelError, Backend, LayerJob};
 use core::time::Duration;
 use xlic_model::layout::{FmShape, Tiling};
@@ -69,12 +69,18 @@ pub fn output_shape(g: &Geometry, l: Layer) -> FmShape {
     FmShape::new(l.spec().cout, g.output(l), HW.lanes)
 }
 
+/// What the performance model says layer `l` takes on the accelerator
+/// (the PL at its clock; see xlic_model::perf).
+pub fn modelled_fpga_time(g: &Geometry, l: Layer) -> Duration {
+    Duration::from_secs_f64(xlic_model::perf::layer(l.spec(), g.input(l), &HW, &accel_regs::PERF).seconds(&accel_regs::PERF))
+}
+
 /// How long layer `l` may take: the performance model's time (times the
 /// co-simulation's slowdown), with a margin of 4 and one second for the
 /// polling itself.
 pub fn time_limit(g: &Geometry, l: Layer, backend: Backend) -> Duration {
     const MARGIN: f64 = 4.0;
-    let modelled = xlic_model::perf::layer(l.spec(), g.input(l), &HW, &accel_regs::PERF).seconds(&accel_regs::PERF);
+    let modelled = modelled_fpga_time(g, l).as_secs_f64();
     let scale = match backend {
         Backend::Fabric => 1.0,
         Backend::Cosim { time_scale, .. } => time_scale as f64,
@@ -90,6 +96,7 @@ pub enum PipelineError {
     /// accelerator's side limit; checked anyway).
     DoesNotFit { region: ArenaRegion, need: usize, room: usize },
     Accel { layer: Layer, error: AccelError },
+    Cpu { layer: Layer, error: crate::cpu_engine::EngineError },
 }
 
 impl core::fmt::Display for PipelineError {
@@ -100,13 +107,26 @@ impl core::fmt::Display for PipelineError {
                 write!(f, "the {} buffer holds {room} bytes; this image needs {need}", region.name())
             }
             PipelineError::Accel { layer, error } => write!(f, "{}: {error}", layer.name()),
+            PipelineError::Cpu { layer, error } => write!(f, "{} on the CPU: {error}", layer.name()),
         }
     }
+}
+
+/// What computes the layers.
+#[derive(Clone, Copy)]
+pub enum Compute<'a> {
+    /// The accelerator (the PL, or its co-simulation under QEMU); with
+    /// `read_back`, every register is compared after it is written.
+    Accel { driver: &'a AccelDriver, read_back: bool },
+    /// The NEON engine on up to `cores` A53 cores.
+    Cpu { cores: usize },
 }
 
 /// What one layer did.
 #[derive(Clone, Copy, Debug)]
 pub struct LayerReport {
+    /// Cores that computed it, or None for the accelerator.
+    pub cpu_cores: Option<usize>,
     pub layer: Layer,
     pub input: FmShape,
     pub output: FmShape,
@@ -114,6 +134,7 @@ pub struct LayerReport {
     pub job: LayerJob,
     /// Start to done, as polled.
     pub elapsed: Duration,
+    /// The accelerator's time limit (zero on the CPU, where nothing is polled).
     pub limit: Duration,
     /// CRC-32 of the output map's bytes (layout::FmShape, padding included).
     pub crc: u32,
@@ -199,7 +220,7 @@ impl Pipeline {
     }
 
     /// Run the next layer to completion.
-    pub fn step(&mut self, arena: &mut Arena, accel: &AccelDriver, model: &ModelInfo, read_back: bool) -> Result<LayerReport, PipelineError> {
+    pub fn step(&mut self, arena: &mut Arena, compute: Compute, model: &ModelInfo) -> Result<LayerReport, PipelineError> {
         let l = self.next_layer().ok_or(PipelineError::Finished)?;
         let g = self.geometry;
         let (ins, outs) = (input_shape(&g, l), output_shape(&g, l));
@@ -216,24 +237,40 @@ impl Pipeline {
         let (weights, params) = model.sections(model_region, l);
         let (input, out) = buffers.read_write(input_region(l), output_region(l));
         let input = &input[..ins.bytes()];
-        let line = crate::arch::aarch64::cache::line();
-        let out = &mut out[..outs.bytes().next_multiple_of(line)];
-        xlic_accel::prepare_buffers(&[input, weights, params], out);
-        let limit = time_limit(&g, l, accel.backend);
         // Forget what this layer is about to overwrite before the start:
         // a failed layer leaves no stale "holds" behind.
         self.reports[l.index()] = None;
-        let t = Instant::now();
-        accel.start(&job, read_back).map_err(|error| PipelineError::Accel { layer: l, error })?;
-        self.interrupted = Some(l);
-        let waited = accel.wait_done(limit).map_err(|error| PipelineError::Accel { layer: l, error });
-        let elapsed = t.elapsed();
-        waited?;
-        self.interrupted = None;
-        xlic_accel::complete_buffers(out);
-        let out = &out[..outs.bytes()];
+        let (elapsed, limit, out, cpu_cores) = match compute {
+            Compute::Accel { driver, read_back } => {
+                let line = crate::arch::aarch64::cache::line();
+                let out = &mut out[..outs.bytes().next_multiple_of(line)];
+                xlic_accel::prepare_buffers(&[input, weights, params], out);
+                let limit = time_limit(&g, l, driver.backend);
+                let t = Instant::now();
+                driver.start(&job, read_back).map_err(|error| PipelineError::Accel { layer: l, error })?;
+                self.interrupted = Some(l);
+                let waited = driver.wait_done(limit).map_err(|error| PipelineError::Accel { layer: l, error });
+                let elapsed = t.elapsed();
+                waited?;
+                self.interrupted = None;
+                xlic_accel::complete_buffers(out);
+                (elapsed, limit, &out[..outs.bytes()], None)
+            }
+            Compute::Cpu { cores } => {
+                let out = &mut out[..outs.bytes()];
+                let params_v = crate::cpu_engine::params_of(params);
+                let data = xlic_model::reference::LayerData { weights: as_i16(weights), params: &params_v };
+                let t = Instant::now();
+                self.interrupted = Some(l);
+                crate::cpu_engine::run_layer_on_cores(l.spec(), &HW, g.input(l), as_i16(input), data, as_i16_mut(out), cores)
+                    .map_err(|error| PipelineError::Cpu { layer: l, error })?;
+                self.interrupted = None;
+                (t.elapsed(), Duration::ZERO, &*out, Some(cores.min(crate::smp::online())))
+            }
+        };
         let (min, max) = min_max(out, &outs);
         let report = LayerReport {
+            cpu_cores,
             layer: l,
             input: ins,
             output: outs,

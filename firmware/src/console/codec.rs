@@ -5,7 +5,8 @@ use super::{fail, mounted, progress, Failed, Outcome, State};
 use crate::arch::aarch64::time;
 use crate::bsp::zcu102::memory::{self, Arena, ArenaRegion};
 use crate::drivers::xlic_accel::{AccelDriver, Backend};
-use crate::pipeline::{self, ModelInfo, Pipeline};
+use crate::drivers::xlic_accel::AccelError;
+use crate::pipeline::{self, Compute, ModelInfo, Pipeline};
 use crate::println;
 use xlic_model::{Layer, PadMode, LAYERS};
 
@@ -108,6 +109,46 @@ fn accelerator() -> Result<AccelDriver, Failed> {
     }
 }
 
+/// What computes the layers, as the command asked: the accelerator, or
+/// (`--cpu[=N]`) the NEON engine on N of the A53 cores.
+enum Engine {
+    Accel(AccelDriver),
+    Cpu(usize),
+}
+
+impl Engine {
+    fn pick(cpu: Option<usize>) -> Result<Engine, Failed> {
+        if let Some(n) = cpu {
+            return Ok(Engine::Cpu(n));
+        }
+        match AccelDriver::probe() {
+            Ok(a) => Ok(Engine::Accel(a)),
+            Err(e @ AccelError::NoAccelerator { .. }) => fail!(
+                "{e}\n       without it, 'run --cpu' (or 'step --cpu') computes the same layers, bit for bit, on the {} A53 cores",
+                crate::smp::online()
+            ),
+            Err(e) => fail!("{e}"),
+        }
+    }
+
+    fn compute(&self) -> Compute<'_> {
+        match self {
+            Engine::Accel(driver) => Compute::Accel { driver, read_back: true },
+            Engine::Cpu(cores) => Compute::Cpu { cores: *cores },
+        }
+    }
+
+    fn text(&self) -> heapless::String<80> {
+        use core::fmt::Write;
+        let mut s = heapless::String::new();
+        let _ = match self {
+            Engine::Accel(a) => write!(s, "the accelerator ({})", backend_text(a.backend)),
+            Engine::Cpu(n) => write!(s, "{} A53 core{} (NEON integer engine)", n.min(&crate::smp::online()), if *n == 1 { "" } else { "s" }),
+        };
+        s
+    }
+}
+
 /// The model, the pipeline of the loaded image and the arena, or a
 /// message saying what to load first.
 fn ready(state: &mut State) -> Result<(ModelInfo, &mut Pipeline, &mut Arena), Failed> {
@@ -130,14 +171,20 @@ fn op_text(l: Layer) -> heapless::String<16> {
     s
 }
 
-/// One layer on the accelerator, with its progress line.
-fn step_once(arena: &mut Arena, accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: bool) -> Outcome {
+/// One layer, with its progress line.
+fn step_once(arena: &mut Arena, engine: &Engine, model: &ModelInfo, p: &mut Pipeline, detail: bool) -> Outcome {
     let Some(l) = p.next_layer() else { fail!("{}", pipeline::PipelineError::Finished) };
-    match p.step(arena, accel, model, true) {
+    match p.step(arena, engine.compute(), model) {
         Ok(r) => {
             let (i, o) = (r.input, r.output);
+            // On the CPU, the accelerator's modelled time beside it.
+            let mut fpga: heapless::String<40> = heapless::String::new();
+            if r.cpu_cores.is_some() {
+                use core::fmt::Write;
+                let _ = write!(fpga, " [FPGA model {:.3} ms]", pipeline::modelled_fpga_time(&p.geometry, l).as_secs_f64() * 1e3);
+            }
             println!(
-                "  {:<7} {:<12} {}x{}x{} -> {}x{}x{}  {:>9.3} ms  CRC-32 0x{:08x}",
+                "  {:<7} {:<12} {}x{}x{} -> {}x{}x{}  {:>9.3} ms{}  CRC-32 0x{:08x}",
                 l.name(),
                 op_text(l).as_str(),
                 i.channels,
@@ -147,9 +194,21 @@ fn step_once(arena: &mut Arena, accel: &AccelDriver, model: &ModelInfo, p: &mut 
                 o.dims.w,
                 o.dims.h,
                 r.elapsed.as_secs_f64() * 1e3,
+                fpga.as_str(),
                 r.crc
             );
-            if detail {
+            if let (true, Some(n)) = (detail, r.cpu_cores) {
+                println!(
+                    "          NEON engine on {n} core{}, output rows shared out as each core finishes one; output min {} max {}; {} bytes in, {} bytes weights+params, {} bytes out at 0x{:09x}",
+                    if n == 1 { "" } else { "s" },
+                    r.min,
+                    r.max,
+                    r.bytes_in,
+                    r.bytes_constants,
+                    r.bytes_out,
+                    r.job.fm_out
+                );
+            } else if detail {
                 let t = r.tiling;
                 println!(
                     "          tiles {} rows x {} cols of {}x{} outputs (last column {}), {} output-channel passes x {} input groups; input tile {}x{}",
@@ -182,6 +241,8 @@ fn step_once(arena: &mut Arena, accel: &AccelDriver, model: &ModelInfo, p: &mut 
                     r.job.fm_out,
                     r.limit.as_millis()
                 );
+            }
+            if detail {
                 match p.next_layer() {
                     Some(n) => println!("          next: {}", n.name()),
                     None => println!("          all layers done ('run' writes {RECON_FILE} and {LATENT_FILE})"),
@@ -195,10 +256,10 @@ fn step_once(arena: &mut Arena, accel: &AccelDriver, model: &ModelInfo, p: &mut 
     }
 }
 
-pub fn step(state: &mut State) -> Outcome {
-    let accel = accelerator()?;
+pub fn step(state: &mut State, cpu: Option<usize>) -> Outcome {
+    let engine = Engine::pick(cpu)?;
     let (model, p, arena) = ready(state)?;
-    step_once(arena, &accel, &model, p, true)
+    step_once(arena, &engine, &model, p, true)
 }
 
 /// The results must never replace an input.
@@ -212,8 +273,8 @@ fn check_outputs_are_not_inputs(state: &State) -> Outcome {
     Ok(())
 }
 
-pub fn run(state: &mut State) -> Outcome {
-    let accel = accelerator()?;
+pub fn run(state: &mut State, cpu: Option<usize>) -> Outcome {
+    let engine = Engine::pick(cpu)?;
     check_outputs_are_not_inputs(state)?;
     let (model, p, arena) = ready(state)?;
     if p.finished() {
@@ -222,23 +283,27 @@ pub fn run(state: &mut State) -> Outcome {
         println!("continuing at {} ({} layers already stepped)", LAYERS[p.next].name, p.next);
     }
     let g = p.geometry;
-    println!(
-        "running {}x{} ({} padding) on the accelerator ({})",
-        g.image.w,
-        g.image.h,
-        g.pad.name(),
-        backend_text(accel.backend)
-    );
+    println!("running {}x{} ({} padding) on {}", g.image.w, g.image.h, g.pad.name(), engine.text().as_str());
     let t = time::Instant::now();
     while !p.finished() {
-        step_once(arena, &accel, &model, p, false)?;
+        step_once(arena, &engine, &model, p, false)?;
     }
     let total: f64 = p.reports.iter().flatten().map(|r| r.elapsed.as_secs_f64()).sum();
-    println!(
-        "10 layers: {:.3} ms on the accelerator in all; this command {:.3} ms with the firmware's checks",
-        total * 1e3,
-        t.elapsed().as_secs_f64() * 1e3
-    );
+    let modelled: f64 = Layer::ALL.iter().map(|&l| pipeline::modelled_fpga_time(&g, l).as_secs_f64()).sum();
+    match engine {
+        Engine::Cpu(_) => println!(
+            "10 layers: {:.3} ms on {} in all (the accelerator: {:.3} ms by its model); this command {:.3} ms with the firmware's checks",
+            total * 1e3,
+            engine.text().as_str(),
+            modelled * 1e3,
+            t.elapsed().as_secs_f64() * 1e3
+        ),
+        Engine::Accel(_) => println!(
+            "10 layers: {:.3} ms on the accelerator in all; this command {:.3} ms with the firmware's checks",
+            total * 1e3,
+            t.elapsed().as_secs_f64() * 1e3
+        ),
+    }
     write_results(state)
 }
 

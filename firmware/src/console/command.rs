@@ -22,8 +22,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "cp", usage: "cp SRC DST", summary: "copy a file on the card (never over an existing file)" },
     CommandSpec { name: "rm", usage: "rm FILE", summary: "delete a file on the card" },
     CommandSpec { name: "load", usage: "load model|image FILE [edge|zero]", summary: "read a model package and check it, or decode a PNG into the accelerator's input map" },
-    CommandSpec { name: "run", usage: "run", summary: "run the remaining layers on the accelerator, then write RECON.PNG and LATENT.BIN" },
-    CommandSpec { name: "step", usage: "step", summary: "run the next layer only: dims, tiling, time, output CRC-32, min/max" },
+    CommandSpec { name: "run", usage: "run [--cpu[=N]]", summary: "run the remaining layers on the accelerator (or on N A53 cores, default all), then write RECON.PNG and LATENT.BIN" },
+    CommandSpec { name: "step", usage: "step [--cpu[=N]]", summary: "run the next layer only (on the accelerator or N A53 cores): dims, tiling, time, output CRC-32, min/max" },
     CommandSpec { name: "reset", usage: "reset", summary: "start over at ana_0 (and free a hung accelerator)" },
     CommandSpec { name: "regs", usage: "regs", summary: "the accelerator's registers, by their generated names" },
     CommandSpec { name: "mem", usage: "mem", summary: "the DDR buffers: model, image, feature maps, latent, output" },
@@ -63,8 +63,9 @@ pub enum Command<'a> {
     Remove(&'a str),
     SaveImage(&'a str),
     LoadImage { file: &'a str, pad: xlic_model::PadMode },
-    Run,
-    Step,
+    /// `cpu`: on the NEON engine with that many cores.
+    Run { cpu: Option<usize> },
+    Step { cpu: Option<usize> },
     Reset,
     Regs,
     Mem,
@@ -98,6 +99,17 @@ impl fmt::Display for ParseError<'_> {
                 write!(f, "'{}': too many arguments; usage: {}", command.name, command.usage)
             }
         }
+    }
+}
+
+/// `run`/`step`'s option: none (the accelerator), `--cpu` (every core) or
+/// `--cpu=N` (N cores, 1 to 4). Outer None: not an option of theirs.
+fn cpu_option(arg: Option<&str>) -> Option<Option<usize>> {
+    let cores = crate::arch::aarch64::cpu::NUM_CORES;
+    match arg {
+        None => Some(None),
+        Some("--cpu") => Some(Some(cores)),
+        Some(a) => a.strip_prefix("--cpu=")?.parse().ok().filter(|n| (1..=cores).contains(n)).map(Some),
     }
 }
 
@@ -178,8 +190,8 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             Some(file) => Ok(Command::Head { file, bytes: 256 }),
         },
         "reboot" => no_arg(Command::Reboot),
-        "run" => no_arg(Command::Run),
-        "step" => no_arg(Command::Step),
+        "run" => cpu_option(arg).map(|cpu| Command::Run { cpu }).ok_or(ParseError::BadArgument { command, arg: arg.unwrap_or("") }),
+        "step" => cpu_option(arg).map(|cpu| Command::Step { cpu }).ok_or(ParseError::BadArgument { command, arg: arg.unwrap_or("") }),
         "reset" => no_arg(Command::Reset),
         "regs" => no_arg(Command::Regs),
         "mem" => no_arg(Command::Mem),
@@ -233,8 +245,13 @@ mod tests {
         assert_eq!(parse("cores"), Ok(Command::Cores));
         assert_eq!(parse("exit"), Ok(Command::Exit(0)));
         assert_eq!(parse("exit 42"), Ok(Command::Exit(42)));
-        assert_eq!(parse("run"), Ok(Command::Run));
-        assert_eq!(parse("step"), Ok(Command::Step));
+        assert_eq!(parse("run"), Ok(Command::Run { cpu: None }));
+        assert_eq!(parse("step"), Ok(Command::Step { cpu: None }));
+        assert_eq!(parse("run --cpu"), Ok(Command::Run { cpu: Some(4) }));
+        assert_eq!(parse("run --cpu=1"), Ok(Command::Run { cpu: Some(1) }));
+        assert_eq!(parse("step --cpu=3"), Ok(Command::Step { cpu: Some(3) }));
+        assert!(matches!(parse("run --cpu=5"), Err(ParseError::BadArgument { arg: "--cpu=5", .. })));
+        assert!(matches!(parse("run --gpu"), Err(ParseError::BadArgument { arg: "--gpu", .. })));
         assert_eq!(parse("reset"), Ok(Command::Reset));
         assert_eq!(parse("regs"), Ok(Command::Regs));
         assert_eq!(parse("mem"), Ok(Command::Mem));
@@ -242,7 +259,8 @@ mod tests {
         assert_eq!(parse("verify REF.LAT"), Ok(Command::Verify("REF.LAT")));
         assert!(matches!(parse("dump ana_9 Y.FM"), Err(ParseError::BadArgument { arg: "ana_9", .. })));
         assert!(matches!(parse("dump ana_2"), Err(ParseError::MissingArgument { .. })));
-        assert!(matches!(parse("run now"), Err(ParseError::TooManyArguments { .. })));
+        assert!(matches!(parse("run now"), Err(ParseError::BadArgument { arg: "now", .. })));
+        assert!(matches!(parse("run --cpu now"), Err(ParseError::TooManyArguments { .. })));
     }
 
     #[test_case]
