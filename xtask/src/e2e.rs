@@ -64,20 +64,41 @@ pub struct CodecRun {
     pub kernel_seconds: f64,
 }
 
+/// What computes the layers in a run under QEMU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The HLS kernel, co-simulated beside QEMU (`run`).
+    Cosim,
+    /// The firmware's NEON engine on that many A53 cores, with plain DDR
+    /// and no co-simulation (`run --cpu=N`).
+    Cpu(usize),
+}
+
 /// Boot the firmware with the card and the co-simulation, load the model
 /// and the image, `run`, and take RECON.PNG and LATENT.BIN off the card.
 pub fn codec_in_qemu(elf: &Path, work: &Path, package: &[u8], png: &[u8], pad: PadMode, echo: bool) -> Result<CodecRun> {
+    codec_in_qemu_on(elf, work, package, png, pad, echo, Engine::Cosim)
+}
+
+/// As [`codec_in_qemu`], on the given engine.
+pub fn codec_in_qemu_on(elf: &Path, work: &Path, package: &[u8], png: &[u8], pad: PadMode, echo: bool, engine: Engine) -> Result<CodecRun> {
     std::fs::create_dir_all(work)?;
     let card = work.join("card.img");
     make_card(&card, &[(MODEL_FILE.into(), package.to_vec()), (IMAGE_FILE.into(), png.to_vec())])?;
     let mut q = Qemu::new(elf, BootEl::El3);
     q.card = Some(card.clone());
-    q.cosim = Some(CosimOptions::default());
+    let run = match engine {
+        Engine::Cosim => {
+            q.cosim = Some(CosimOptions::default());
+            "run".to_string()
+        }
+        Engine::Cpu(n) => format!("run --cpu={n}"),
+    };
     let t = Instant::now();
     let mut s = Session::start_echoing(&q, echo)?;
     s.expect(PROMPT, Duration::from_secs(60))?;
     let limit = Duration::from_secs(900);
-    for cmd in [format!("load model {MODEL_FILE}"), format!("load image {IMAGE_FILE} {}", pad.name()), "run".into()] {
+    for cmd in [format!("load model {MODEL_FILE}"), format!("load image {IMAGE_FILE} {}", pad.name()), run] {
         let out = s.command(&cmd, limit)?;
         if out.contains("error:") {
             bail!("`{cmd}` failed on the firmware's console:\n{out}");

@@ -3,6 +3,7 @@
 //! one launcher.
 pub mod codec;
 pub mod cosim;
+pub mod cpu_bench;
 pub mod e2e;
 pub mod csim;
 pub mod elf;

@@ -111,8 +111,8 @@ enum Cmd {
     Bench {
         #[command(flatten)]
         data: DataArg,
-        /// Only one part: firmware, storage, accelerator, model or e2e.
-        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "model", "e2e"])]
+        /// Only one part: firmware, storage, accelerator, model, e2e or cpu.
+        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "model", "e2e", "cpu"])]
         only: Option<String>,
     },
     /// Calibrate on images and write the model package the firmware loads.
@@ -430,6 +430,9 @@ fn bench(data: &std::path::Path, only: Option<&str>) -> Result<i32> {
     }
     if part("e2e") {
         bench_e2e(data)?;
+    }
+    if part("cpu") {
+        xtask::cpu_bench::run(data)?;
     }
     Ok(0)
 }
