@@ -220,15 +220,13 @@ unsafe fn mac16<const ABS: bool>(acc: &mut [int64x2_t; 16], x: *const i16, x_ste
     }
 }
 
-/// The finished values of one output pixel's channels `c0 .. c0 + n` of
-/// tile `tile`, into the output row (padding lanes of the last group get
-/// the 0s the caller put in `vals`).
+/// Where channel `c` of pixel `x` goes in an output row (FmShape::index
+/// within a row, with the lane count a constant: `check_buffers` allows
+/// only LANES). Channels of the last group beyond the tiles' real ones
+/// keep the 0 `run_layer` wrote.
 #[inline(always)]
-fn store(outs: &FmShape, row: &mut [i16], ox: usize, c0: usize, vals: &[i16]) {
-    let real_lanes = outs.groups() * outs.lanes;
-    for (c, &v) in (c0..real_lanes).zip(vals) {
-        row[(c / outs.lanes * outs.dims.w + ox) * outs.lanes + c % outs.lanes] = v;
-    }
+fn out_index(outs: &FmShape, x: usize, c: usize) -> usize {
+    (c / LANES * outs.dims.w + x) * LANES + c % LANES
 }
 
 /// Everything a pass over one layer needs, checked.
@@ -244,28 +242,40 @@ struct Layer<'a> {
 impl Layer<'_> {
     /// One block of `N` output channels (`c0 ..`, inside tile `tile`) of
     /// output pixel (`oy`, `ox`) of a conv or transposed conv: the exact
-    /// sums before requantization.
+    /// sums before requantization. The innermost loop runs over whichever
+    /// is longer, the input groups or the kernel columns that meet the
+    /// input, so each kernel call does as many taps as it can.
     #[inline(always)]
     fn conv_sums<const N: usize>(&self, rows: Span, cols: Span, tile: usize, c0: usize) -> [i64; N] {
-        let (k, pof) = (self.ws.k, self.ws.pof);
+        let (k, pof, groups) = (self.ws.k, self.ws.pof, self.ws.in_groups());
         let mut acc = [zero(); N];
-        if cols.count > 0 {
-            for g in 0..self.ws.in_groups() {
-                let block = self.ws.block_index(tile, g);
+        let (x, w) = (self.input.as_ptr(), self.data.weights.as_ptr());
+        let w_tile = self.ws.block_index(tile, 0) + (c0 - tile * pof) * LANES;
+        // SAFETY (both loops): `check_buffers` proved the input holds
+        // every group of every row and column, and the weights every
+        // (tile, group, ky, kx, channel) block; `span` keeps iy, ix inside
+        // the input and ky, kx inside the kernel, and c0 + N <= the tile's
+        // channels. Both slices start on a 16-byte word (`run_layer`
+        // checks) and every offset is a whole number of 8-value words.
+        if groups >= cols.count {
+            let (x_step, w_step) = (self.ins.dims.w * LANES, self.ws.block_len());
+            for r in 0..rows.count {
+                let (ky, iy) = (rows.first + r * rows.step, rows.src + r);
+                for c in 0..cols.count {
+                    let (kx, ix) = (cols.first + c * cols.step, cols.src + c);
+                    let xo = self.ins.group_index(0, iy, ix);
+                    let wo = w_tile + (ky * k + kx) * pof * LANES;
+                    unsafe { mac_taps::<N, false>(&mut acc, x.add(xo), x_step, w.add(wo), w_step, groups) };
+                }
+            }
+        } else {
+            let w_step = cols.step * pof * LANES;
+            for g in 0..groups {
                 for r in 0..rows.count {
                     let (ky, iy) = (rows.first + r * rows.step, rows.src + r);
-                    let x = self.ins.group_index(g, iy, cols.src);
-                    let w = block + ((ky * k + cols.first) * pof + c0 - tile * pof) * LANES;
-                    // SAFETY: `check_buffers` proved the input holds every
-                    // group of every row and column, and the weights every
-                    // (tile, group, ky, kx, channel) block; `span` keeps iy,
-                    // ix inside the input and ky, kx inside the kernel, and
-                    // c0 + N <= the tile's channels. Both slices start on a
-                    // 16-byte word (`run_layer` checks) and every offset is
-                    // a whole number of 8-value words.
-                    unsafe {
-                        mac_taps::<N, false>(&mut acc, self.input.as_ptr().add(x), LANES, self.data.weights.as_ptr().add(w), cols.step * pof * LANES, cols.count);
-                    }
+                    let xo = self.ins.group_index(g, iy, cols.src);
+                    let wo = w_tile + g * self.ws.block_len() + (ky * k + cols.first) * pof * LANES;
+                    unsafe { mac_taps::<N, false>(&mut acc, x.add(xo), LANES, w.add(wo), w_step, cols.count) };
                 }
             }
         }
@@ -302,27 +312,36 @@ impl Layer<'_> {
 
     fn conv_block<const N: usize>(&self, oy_span: Span, row: &mut [i16], tile: usize, c0: usize) {
         let params = &self.data.params[c0..c0 + N];
+        let lanes = (self.outs.groups() * LANES).min(c0 + N);
         for ox in 0..self.outs.dims.w {
             let cols = span(self.op, ox, self.ws.k, self.ins.dims.w);
             let sums = self.conv_sums::<N>(oy_span, cols, tile, c0);
-            let vals: [i16; N] = core::array::from_fn(|co| requant_conv(sums[co], &params[co]));
-            store(&self.outs, row, ox, c0, &vals);
+            for c in c0..lanes {
+                row[out_index(&self.outs, ox, c)] = requant_conv(sums[c - c0], &params[c - c0]);
+            }
         }
     }
 
     fn norm_block<const N: usize>(&self, y: usize, row: &mut [i16], tile: usize, c0: usize) {
         let params = &self.data.params[c0..c0 + N];
-        let in_lanes = self.ins.groups() * LANES;
+        let (in_lanes, lanes) = (self.ins.groups() * LANES, (self.outs.groups() * LANES).min(c0 + N));
+        let in_row = self.ins.group_index(0, y, 0);
+        // The input value of channel c at x (FmShape::index with a
+        // constant lane count); 0 beyond the input's channels.
+        let xi = |c: usize, x: usize| if c < in_lanes { self.input[in_row + (c / LANES * self.ins.dims.w + x) * LANES + c % LANES] } else { 0 };
         for x in 0..self.outs.dims.w {
             let sums = self.norm_sums::<N>(y, x, tile, c0);
-            let vals: [i16; N] = core::array::from_fn(|co| {
-                let c = c0 + co;
-                let xi = if c < in_lanes { self.input[self.ins.index(c, y, x)] } else { 0 };
-                let p = &params[co];
-                let norm = p.bias + sums[co];
-                if self.op == Op::Gdn { gdn_out(xi, norm, p) } else { igdn_out(xi, norm, p) }
-            });
-            store(&self.outs, row, x, c0, &vals);
+            if self.op == Op::Gdn {
+                for c in c0..lanes {
+                    let p = &params[c - c0];
+                    row[out_index(&self.outs, x, c)] = gdn_out(xi(c, x), p.bias + sums[c - c0], p);
+                }
+            } else {
+                for c in c0..lanes {
+                    let p = &params[c - c0];
+                    row[out_index(&self.outs, x, c)] = igdn_out(xi(c, x), p.bias + sums[c - c0], p);
+                }
+            }
         }
     }
 
