@@ -100,6 +100,10 @@ enum Cmd {
         out: Option<PathBuf>,
         #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
         pad: PadMode,
+        /// Compute the layers on the four A53 cores (the firmware's NEON
+        /// engine, `run --cpu`) instead of the co-simulated accelerator.
+        #[arg(long)]
+        cpu: bool,
         #[command(flatten)]
         data: DataArg,
     },
@@ -215,7 +219,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::QemuRunner { elf, rest: _ } => runner(elf),
-        Cmd::Demo { image, out, pad, data } => demo(&data.dir(), image, out, pad),
+        Cmd::Demo { image, out, pad, cpu, data } => demo(&data.dir(), image, out, pad, cpu),
         Cmd::Test => test(),
         Cmd::Bench { data, only } => bench(&data.dir(), only.as_deref()),
         Cmd::Quantize { data, images, pad, out } => codec::quantize(&data.dir(), images, pad, &out).map(|_| 0),
@@ -278,7 +282,7 @@ fn runner(elf: PathBuf) -> Result<i32> {
     qemu::run_console(q, timeout)
 }
 
-fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pad: PadMode) -> Result<i32> {
+fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pad: PadMode, cpu: bool) -> Result<i32> {
     use xlic_ref::{psnr, Rgb8};
     setup::ensure()?;
     let image = image.unwrap_or_else(|| xlic_ref::data::images_dir(data).join("astronaut.png"));
@@ -288,13 +292,15 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let elf = firmware::build(&BuildOptions { release: true, ..Default::default() })?;
     println!("[demo] model package: calibrating the float model on {} ({} padding)", xlic_ref::data::images_dir(data).display(), pad.name());
     let package = codec::build_package(data, &xlic_ref::data::images_dir(data), pad)?;
+    let engine = if cpu { xtask::e2e::Engine::Cpu(4) } else { xtask::e2e::Engine::Cosim };
     println!(
-        "[demo] {} ({}x{}) on the firmware in QEMU's ZCU102, accelerator = hls/xlic_layer.cpp co-simulated",
+        "[demo] {} ({}x{}) on the firmware in QEMU's ZCU102, {}",
         image.display(),
         original.width,
-        original.height
+        original.height,
+        if cpu { "layers on the four A53 cores (NEON integer engine), no co-simulation" } else { "accelerator = hls/xlic_layer.cpp co-simulated" }
     );
-    let run = xtask::e2e::codec_in_qemu(&elf, &xtask::e2e::scratch("demo"), &package, &png, pad, true)?;
+    let run = xtask::e2e::codec_in_qemu_on(&elf, &xtask::e2e::scratch("demo"), &package, &png, pad, true, engine)?;
     println!();
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let write = |name: &str, bytes: &[u8]| xlic_ref::image::write_atomic(&out.join(name), bytes).with_context(|| format!("cannot write {}", out.join(name).display()));
@@ -311,16 +317,20 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let d = reference.geometry.latent();
     let exact = recon.data == reference.recon.data && run.latent == codec::int_latent_file(&reference);
 
-    println!("[demo] per layer (guest time on the co-simulated accelerator):");
+    println!("[demo] per layer (guest time on {}):", if cpu { "the four A53 cores" } else { "the co-simulated accelerator" });
     for l in &run.layers {
         println!("  {:<7} {:>10.1} ms  CRC-32 0x{:08x}", l.name, l.ms, l.crc);
     }
     let wall = run.wall.as_secs_f64();
-    println!(
-        "[demo] wall time {wall:.1} s: HLS kernel (C-simulation) {:.1} s, QEMU firmware and card I/O {:.1} s",
-        run.kernel_seconds,
-        wall - run.kernel_seconds
-    );
+    if cpu {
+        println!("[demo] wall time {wall:.1} s: QEMU running the firmware (boot, card, PNG, ten layers on four cores)");
+    } else {
+        println!(
+            "[demo] wall time {wall:.1} s: HLS kernel (C-simulation) {:.1} s, QEMU firmware and card I/O {:.1} s",
+            run.kernel_seconds,
+            wall - run.kernel_seconds
+        );
+    }
     println!(
         "[demo] {}: recon.png, latent.bin ({}x{}x{}), compare.png (original | reconstruction | error x8), console.txt",
         out.display(),
@@ -334,7 +344,7 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     );
     println!("PSNR: {:.3} dB", psnr(&original, &recon));
     if !exact {
-        bail!("the accelerator's result differs from the integer reference");
+        bail!("the {}'s result differs from the integer reference", if cpu { "CPU engine" } else { "accelerator" });
     }
     Ok(0)
 }
