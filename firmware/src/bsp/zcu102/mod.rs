@@ -61,3 +61,19 @@ pub fn pcap_status() -> u32 {
     // memory; reading it has no side effects.
     unsafe { core::ptr::read_volatile(CSU_PCAP_STATUS as *const u32) }
 }
+
+/// FPD system watchdog (UG1087 FPD_SWDT) and the PMU_GLOBAL block whose
+/// error logic turns its timeout into a system reset.
+pub const FPD_SWDT_BASE: usize = 0xfd4d_0000;
+pub const PMU_GLOBAL_BASE: usize = 0xffd8_0000;
+/// The SWDT's clock (its APB clock, topsw_lsbus, in the ZCU102 reference
+/// design: "100 MHz", 99 999 001 Hz in Xilinx's device tree for it).
+pub const FPD_SWDT_CLOCK_HZ: u32 = 99_999_001;
+
+/// The boot watchdog (see drivers::swdt).
+pub fn boot_watchdog() -> crate::drivers::swdt::Swdt {
+    // SAFETY: the FPD SWDT and PMU_GLOBAL blocks sit at these addresses in
+    // the peripheral range, mapped as device memory; only the console's
+    // boot path uses them.
+    unsafe { crate::drivers::swdt::Swdt::new(FPD_SWDT_BASE, PMU_GLOBAL_BASE, FPD_SWDT_CLOCK_HZ) }
+}
