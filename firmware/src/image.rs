@@ -6,11 +6,17 @@ use xlic_model::layout::FmShape;
 use xlic_model::PadMode;
 use xlic_png::{ColorType, Filter, Options, PngError};
 
-/// What `save image` and `run` use unless told otherwise: chosen by
-/// measurement (`cargo xtask bench --only storage`): of the filters,
-/// Paeth makes the smallest files of the photographs, and level 3 costs
-/// well under half the instructions of level 6 for under 2 % more bytes.
-pub const DEFAULT_ENCODE: Options = Options { filter: Filter::Paeth, level: 3 };
+/// What `save image` and `run` use unless told otherwise, chosen by
+/// measurement (`cargo xtask bench --only storage`: guest instructions per
+/// pixel, encode and card writes, and bytes). On the test photographs the
+/// Average and Paeth filters make files 20 % smaller than no filter;
+/// level 1 costs about 60 % of the instructions of level 3 and 30-50 % of
+/// level 6 for 2-6 % more bytes, which on the board (about 1 instruction
+/// per cycle at 1.2 GHz against an SD bus of 8-25 MB/s) is the shorter
+/// encode-and-write; Average at level 1 was the cheaper of the two and
+/// within 0.7 % of Paeth's size on one photograph, 1.5 % below it on
+/// the other.
+pub const DEFAULT_ENCODE: Options = Options { filter: Filter::Average, level: 1 };
 
 #[derive(Debug)]
 pub enum ImageError {
