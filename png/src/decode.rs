@@ -338,7 +338,9 @@ pub fn decode_into(png: &[u8], out: &mut [u8]) -> Result<Decoded, PngError> {
                         _ => return Err(PngError::Deflate),
                     }
                     if used == 0 && wrote == 0 && !stream_done {
-                        // No progress on non-empty input: corrupt.
+                        // miniz_oxide always consumes or produces on
+                        // non-empty input, or reports a status handled
+                        // above; this bounds the loop should it ever not.
                         return Err(PngError::Deflate);
                     }
                 }

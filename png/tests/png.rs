@@ -131,6 +131,10 @@ fn each_rule_of_the_decoder_has_its_crafted_file() {
     let mut one = raw.clone();
     one.push(0);
     assert_eq!(err(&rgb_png(w, h, &zlib(&one), 100)), PngError::TooMuchData { need: raw.len() });
+    // Also when the buffer is exactly the image's size (no spare byte).
+    let exact = decode_into(&rgb_png(w, h, &zlib(&one), 1 << 16), &mut vec![0u8; raw.len()]);
+    assert_eq!(exact.unwrap_err(), PngError::TooMuchData { need: raw.len() });
+    assert!(decode_into(&good, &mut vec![0u8; raw.len()]).is_ok(), "an exact buffer is enough");
 
     // Bytes after the end of the zlib stream.
     let mut z = zlib(&raw);
