@@ -377,3 +377,23 @@ fn builder_cards_are_clean() {
     xlic_cardimg::fsck(&path).unwrap_or_else(|r| panic!("fresh card: {r}"));
 }
 
+
+/// A new entry never lands right after orphaned long-name entries, where
+/// it would inherit their long name if the checksum happened to match.
+#[test]
+fn a_new_file_does_not_inherit_an_orphaned_long_name() {
+    let (path, _) = card("orphan.img", &[("hello world.txt", b"x".to_vec())], &Layout::fat32(64));
+    let mut c = Card::open(&path).unwrap();
+    let sfn = c.find("HELLOW~1.TXT").unwrap();
+    // Orphan the long name (its short entry deleted) and give it the
+    // checksum of the name about to be created.
+    let sum = xlic_fat::ShortName::parse("NEW.BIN").unwrap().lfn_checksum();
+    c.bytes[sfn.offset] = 0xe5;
+    for k in 1..=2 {
+        c.bytes[sfn.offset - 32 * k + 13] = sum;
+    }
+    let mut fs = mount(c.bytes).unwrap();
+    write_file(&mut fs, "NEW.BIN", b"new").unwrap();
+    let e = fs.find("NEW.BIN").unwrap().unwrap();
+    assert_eq!(e.long_name_entries(), 0, "NEW.BIN took the slot after the orphaned long name");
+}
