@@ -370,11 +370,20 @@ fn reading_writes_nothing() {
 }
 
 /// The card builder's cards (with folders) pass fsck.fat before any
-/// write, so a complaint after one is the layer's.
+/// write, so a complaint after one is the layer's; and the check does
+/// complain about what a leaky delete leaves (lost clusters, an orphaned
+/// long name, a wrong FSInfo count).
 #[test]
-fn builder_cards_are_clean() {
-    let (path, _) = card("fresh.img", &[("DIR/A.TXT", b"in a folder".to_vec())], &Layout::fat32(64));
+fn builder_cards_are_clean_and_fsck_sees_leaks() {
+    let (path, _) = card("fresh.img", &[("DIR/A.TXT", b"in a folder".to_vec()), ("long name.bin", pattern(5000, 1))], &Layout::fat32(64));
     xlic_cardimg::fsck(&path).unwrap_or_else(|r| panic!("fresh card: {r}"));
+    let mut c = Card::open(&path).unwrap();
+    let e = c.find("LONGNA~1.BIN").unwrap();
+    // Deleted as embedded-sdmmc 0.10 deleted: the short entry only.
+    c.bytes[e.offset] = 0xe5;
+    c.save().unwrap();
+    let report = xlic_cardimg::fsck(&path).unwrap_err();
+    assert!(report.contains("Orphaned long file name") && report.contains("Reclaimed 10 unused clusters"), "{report}");
 }
 
 
@@ -396,4 +405,38 @@ fn a_new_file_does_not_inherit_an_orphaned_long_name() {
     write_file(&mut fs, "NEW.BIN", b"new").unwrap();
     let e = fs.find("NEW.BIN").unwrap().unwrap();
     assert_eq!(e.long_name_entries(), 0, "NEW.BIN took the slot after the orphaned long name");
+}
+
+/// A directory grows by a zeroed cluster when its clusters are full; the
+/// fixed root of FAT12/16 says it is full instead.
+#[test]
+fn directories_grow_and_a_fixed_root_fills_up() {
+    let (path, bytes) = card("grow.img", &[("SUB/A.TXT", b"a".to_vec())], &Layout::fat32(64));
+    let mut fs = mount(bytes).unwrap();
+    // 512-byte clusters hold 16 entries: 40 files need new clusters.
+    for i in 0..40 {
+        write_file(&mut fs, &format!("F{i:02}.BIN"), &pattern(700, i)).unwrap();
+        write_file(&mut fs, &format!("SUB/G{i:02}.BIN"), &pattern(300, i)).unwrap();
+    }
+    fs.flush().unwrap();
+    assert_eq!(names(&mut fs, None).len(), 41);
+    assert_eq!(names(&mut fs, Some("SUB")).len(), 41);
+    assert_eq!(read_all(&mut fs, "SUB/G39.BIN").unwrap(), pattern(300, 39));
+    save(&path, &fs.device().bytes.clone());
+    xlic_cardimg::fsck(&path).unwrap_or_else(|r| panic!("fsck.fat after directories grew:\n{r}"));
+
+    let layout = Layout { size_mib: 32, table: Table::Mbr { slot: 1 }, fat: Fat::Fat16 };
+    let (_, bytes) = card("root16.img", &[], &layout);
+    let mut fs = mount(bytes).unwrap();
+    let mut made = 0;
+    let err = loop {
+        match write_file(&mut fs, &format!("F{made}.TXT"), b"x") {
+            Ok(()) => made += 1,
+            Err(e) => break e,
+        }
+        assert!(made <= 512, "a 512-entry root took more");
+    };
+    assert!(matches!(err, FsError::DirFull), "{err:?}");
+    // The volume label takes one of the 512 entries.
+    assert_eq!(made, 511);
 }
