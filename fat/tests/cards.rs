@@ -413,6 +413,10 @@ fn a_new_file_does_not_inherit_an_orphaned_long_name() {
 fn directories_grow_and_a_fixed_root_fills_up() {
     let (path, bytes) = card("grow.img", &[("SUB/A.TXT", b"a".to_vec())], &Layout::fat32(64));
     let mut fs = mount(bytes).unwrap();
+    // Freed clusters full of bytes that would read as directory entries:
+    // a directory's new cluster must be zeroed.
+    write_file(&mut fs, "JUNK.BIN", &vec![0x41; 256 << 10]).unwrap();
+    fs.remove("JUNK.BIN").unwrap();
     // 512-byte clusters hold 16 entries: 40 files need new clusters.
     for i in 0..40 {
         write_file(&mut fs, &format!("F{i:02}.BIN"), &pattern(700, i)).unwrap();

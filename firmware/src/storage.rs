@@ -59,8 +59,8 @@ impl Run {
 
 /// The card as the FAT layer sees it. It reads ahead with one multi-block
 /// command (CMD18) and gathers consecutive writes into one (CMD25), both
-/// by SDMA from buffers of its own. Pending writes are flushed before any
-/// read that overlaps them and by [`Storage`] at the end of every
+/// by SDMA from buffers of its own. Pending writes go to the card when a
+/// batch is full or replaced, and by [`Storage`] at the end of every
 /// operation that writes.
 pub struct CardDevice {
     sd: Sdhci,
@@ -189,14 +189,10 @@ impl CardDevice {
 impl BlockDevice for CardDevice {
     type Error = SdError;
 
+    /// Pending writes need no flush here: a read-ahead run is patched
+    /// with the batches' newer blocks when it is filled, and kept true by
+    /// every later write.
     fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), SdError> {
-        let n = (buf.len() / BLOCK) as u32;
-        for k in 0..2 {
-            let w = &self.write[k];
-            if lba < w.start + w.count && w.start < lba + n {
-                Self::flush_batch(&self.sd, &mut self.write[k])?;
-            }
-        }
         for (i, out) in buf.chunks_exact_mut(BLOCK).enumerate() {
             self.read_block(lba + i as u32, out)?;
         }
