@@ -90,6 +90,11 @@ pub extern "C" fn _start_rust(entry_el: u64, _mpidr: u64) -> ! {
 #[global_allocator]
 static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
 
+/// Bytes of the heap in use (the PNG encoder reports what it held).
+pub fn heap_used() -> usize {
+    HEAP.lock().used()
+}
+
 fn init_heap() {
     let r = bsp::zcu102::memory::ArenaRegion::Heap.range();
     // SAFETY: the region is reserved for the heap and handed over once.

@@ -233,8 +233,7 @@ impl Pipeline {
         }
         let job = self.job(model, l);
         let mut buffers = arena.buffers();
-        let model_region = &*core::mem::take(&mut buffers.model);
-        let (weights, params) = model.sections(model_region, l);
+        let (weights, params) = model.sections(buffers.take(ArenaRegion::ModelFile), l);
         let (input, out) = buffers.read_write(input_region(l), output_region(l));
         let input = &input[..ins.bytes()];
         // Forget what this layer is about to overwrite before the start:
@@ -315,12 +314,11 @@ fn min_max(map: &[u8], s: &FmShape) -> (i16, i16) {
     (lo, hi)
 }
 
-/// The latent from its map into the staging region as a latent file
-/// ([c][y][x]); returns the file.
-pub fn latent_file<'a>(arena: &'a mut Arena, g: &Geometry) -> Option<&'a [u8]> {
+/// The latent from its map (the latent's region) into `out` as a latent
+/// file ([c][y][x]); returns the file.
+pub fn latent_file<'a>(map: &[u8], out: &'a mut [u8], g: &Geometry) -> Option<&'a [u8]> {
     let s = output_shape(g, Layer::LATENT);
     let h = xlic_model::latent::LatentHeader { channels: s.channels, height: s.dims.h, width: s.dims.w };
-    let (map, out) = arena.buffers().read_write(output_region(Layer::LATENT), ArenaRegion::ImageDecode);
     let map = &map[..s.bytes()];
     let out = out.get_mut(..h.file_len())?;
     out[..xlic_model::latent::HEADER_BYTES].copy_from_slice(&h.encode());

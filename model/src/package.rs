@@ -83,11 +83,25 @@ impl core::fmt::Display for PackageError {
             }
             HeaderCrc => write!(f, "model package header is corrupt (CRC mismatch)"),
             LayerTable { layer } => write!(f, "model package layer {} does not match this firmware's layer table", name(layer)),
-            HardwareMismatch { package, hardware } => write!(
-                f,
-                "model package was built for lanes={} pof={} tiles {}x{}, the accelerator has lanes={} pof={} tiles {}x{}; re-run `cargo xtask quantize`",
-                package.lanes, package.pof, package.tile_rows, package.tile_cols, hardware.lanes, hardware.pof, hardware.tile_rows, hardware.tile_cols
-            ),
+            HardwareMismatch { package, hardware } => {
+                // Only the limits that differ, package value against accelerator value.
+                write!(f, "model package was built for other accelerator limits:")?;
+                let fields = [
+                    ("lanes", package.lanes, hardware.lanes),
+                    ("pof", package.pof, hardware.pof),
+                    ("max_channels", package.max_channels, hardware.max_channels),
+                    ("max_kernel", package.max_kernel, hardware.max_kernel),
+                    ("max_side", package.max_side, hardware.max_side),
+                    ("tile_rows", package.tile_rows, hardware.tile_rows),
+                    ("tile_cols", package.tile_cols, hardware.tile_cols),
+                ];
+                let mut sep = " ";
+                for (name, p, h) in fields.into_iter().filter(|(_, p, h)| p != h) {
+                    write!(f, "{sep}{name} {p} in the package, {h} in the accelerator")?;
+                    sep = ", ";
+                }
+                write!(f, "; re-run `cargo xtask quantize`")
+            }
             SectionBounds { layer, section } => write!(f, "model package {} {section} lie outside the file", name(layer)),
             SectionCrc { layer, section } => write!(f, "model package {} {section} are corrupt (CRC mismatch)", name(layer)),
             BadParams { layer, channel } => {
@@ -341,6 +355,22 @@ mod tests {
         assert_eq!(parse(&b), Err(PackageError::SectionCrc { layer: 9, section: Section::Params }));
         let other = HwLimits { pof: 32, ..hw };
         assert!(matches!(Package::parse(&good, &other), Err(PackageError::HardwareMismatch { .. })));
+        // The message names the limits that differ and both values, and
+        // only those (a max_side difference used to print identical
+        // lanes/pof/tiles on both sides).
+        let other = HwLimits { max_side: hw.max_side / 2, ..hw };
+        let e = Package::parse(&good, &other).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "model package was built for other accelerator limits: max_side {} in the package, {} in the accelerator; re-run `cargo xtask quantize`",
+                hw.max_side,
+                hw.max_side / 2
+            )
+        );
+        let other = HwLimits { pof: hw.pof * 2, tile_cols: hw.tile_cols + 8, ..hw };
+        let e = Package::parse(&good, &other).unwrap_err().to_string();
+        assert!(e.contains(&format!("pof {} in the package, {} in the accelerator, tile_cols", hw.pof, hw.pof * 2)) && !e.contains("lanes"), "{e}");
     }
 }
 

@@ -11,6 +11,7 @@ pub mod firmware;
 pub mod qemu;
 pub mod regmap;
 pub mod setup;
+pub mod storage_bench;
 
 use std::path::PathBuf;
 

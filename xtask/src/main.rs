@@ -430,7 +430,7 @@ fn bench(data: &std::path::Path, only: Option<&str>) -> Result<i32> {
         bench_firmware()?;
     }
     if part("storage") {
-        bench_storage(data)?;
+        xtask::storage_bench::run(data)?;
     }
     if part("accelerator") {
         codec::bench_accelerator();
@@ -526,65 +526,6 @@ fn bench_firmware() -> Result<()> {
     println!("clean release build of the firmware (core/alloc included): {:.1} s", t.elapsed().as_secs_f64());
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
-}
-
-/// SD throughput and PNG decode cost in guest time: QEMU with
-/// -icount shift=0 runs one instruction per virtual nanosecond, so the
-/// firmware's own timings are deterministic and decode microseconds are
-/// thousands of instructions.
-fn bench_storage(data: &std::path::Path) -> Result<()> {
-    setup::ensure()?;
-    let elf = firmware::build(&BuildOptions { release: true, ..Default::default() })?;
-    let img = xtask::work_dir().join("bench-card.img");
-    let pattern: Vec<u8> = (0..8_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
-    let images = xlic_ref::data::images_dir(data);
-    let mut files = vec![("PATTERN.BIN".to_string(), pattern)];
-    for n in ["chelsea.png", "hubble_deep_field.png"] {
-        files.push((xlic_cardimg::short_name(n), std::fs::read(images.join(n))?));
-    }
-    xlic_cardimg::build(&img, &files, 64)?;
-    let mut q = Qemu::new(&elf, BootEl::El3);
-    q.card = Some(img.clone());
-    q.icount_shift = Some(0);
-    let mut s = Session::start(&q)?;
-    let t = Duration::from_secs(300);
-    s.expect(PROMPT, t)?;
-    let card = s.command("card", t)?;
-    let cp = s.command("cp PATTERN.BIN COPY.BIN", t)?;
-    println!("\nSD card under QEMU (guest time, -icount shift=0), release firmware:");
-    println!("  {}", card.lines().find(|l| l.starts_with("card:")).unwrap_or("card: ?"));
-    let kib = |key: &str| field(&cp, key).unwrap_or(0);
-    println!("  8 MB file: read {} KiB/s, write {} KiB/s (cp PATTERN.BIN COPY.BIN)", kib("read "), kib("write "));
-    let khz = field(&card, "bus at ").unwrap_or(0);
-    println!(
-        "  (QEMU moves DMA data without modelling the SD bus, so these figures are the driver's and the FAT layer's\n   cost; on the board the 4-bit bus at {khz} kHz caps transfers at {} KiB/s)",
-        khz * 1000 * 4 / 8 / 1024
-    );
-    for name in ["CHELSEA.PNG", "HUBBLE_D.PNG"] {
-        let out = s.command(&format!("load image {name}"), t)?;
-        let ms = field(&out, "decoded in ").context("no decode time")?;
-        let (w, h) = dims_after(&out, "image ").context("no size in the load reply")?;
-        // 1 ns of guest time is one instruction at shift 0.
-        let per_px = (ms * 1_000_000) as f64 / (w * h).max(1) as f64;
-        println!("  PNG decode {name} {w}x{h}: {ms} ms guest, about {per_px:.0} instructions per pixel (incl. the input map)");
-    }
-    let out = s.command("save image BENCH.PNG", t)?;
-    let ms = field(&out, "encoded in ").context("no encode time")?;
-    let (w, h) = dims_after(&out, "BENCH.PNG: ").context("no size in the save reply")?;
-    println!(
-        "  PNG encode {w}x{h} (miniz_oxide level 6, from the input map): {ms} ms guest, about {:.0} instructions per pixel",
-        (ms * 1_000_000) as f64 / (w * h).max(1) as f64
-    );
-    s.send(b"exit\n")?;
-    s.wait(t)?;
-    let _ = std::fs::remove_file(&img);
-    Ok(())
-}
-
-/// The `WxH` that follows `key` in a console reply.
-fn dims_after(text: &str, key: &str) -> Option<(u64, u64)> {
-    let (w, h) = text[text.find(key)? + key.len()..].split_whitespace().next()?.split_once('x')?;
-    Some((w.parse().ok()?, h.parse().ok()?))
 }
 
 fn field(text: &str, key: &str) -> Option<u64> {

@@ -6,8 +6,10 @@ use crate::arch::aarch64::time;
 use crate::bsp::zcu102::memory::{self, Arena, ArenaRegion};
 use crate::drivers::xlic_accel::{AccelDriver, Backend};
 use crate::drivers::xlic_accel::AccelError;
+use crate::image::MapRows;
 use crate::pipeline::{self, Compute, ModelInfo, Pipeline};
 use crate::println;
+use crate::storage::{Output, StorageError};
 use xlic_model::{Layer, PadMode, LAYERS};
 
 /// What `run` writes to the card (replacing earlier results, never an
@@ -315,28 +317,44 @@ fn backend_text(b: Backend) -> &'static str {
     }
 }
 
-/// RECON.PNG and LATENT.BIN from the finished pipeline.
+/// RECON.PNG and LATENT.BIN from the finished pipeline: both, or neither
+/// (each goes to a temporary name; both are renamed once both are
+/// complete, so a full card leaves the earlier pair as it was).
 fn write_results(state: &mut State) -> Outcome {
     let (g, _) = state.image.clone().ok_or(Failed)?;
     let s = mounted(&mut state.card)?;
-    let t = time::Instant::now();
-    let png = crate::image::encode_from_map(pipeline::map_bytes(&state.arena, &g, Layer::Syn2), &pipeline::output_shape(&g, Layer::Syn2), g.image.w, g.image.h, 6);
-    let encode_ms = t.elapsed().as_millis();
-    match s.write_file(RECON_FILE, &png, true, |_, _| {}) {
-        Ok(w) => println!("{RECON_FILE}: {}x{} PNG, {} bytes (encoded in {encode_ms} ms, written at {} KiB/s)", g.image.w, g.image.h, png.len(), w.kib_per_s()),
-        Err(e) => fail!("writing {RECON_FILE}: {e}"),
-    }
-    drop(png);
     // The decode scratch is free once the image is in its map.
-    let Some(latent) = pipeline::latent_file(&mut state.arena, &g) else { fail!("the latent does not fit the staging buffer") };
-    match s.write_file(LATENT_FILE, latent, true, |_, _| {}) {
-        Ok(_) => {
+    let mut b = state.arena.buffers();
+    let latent_map = &*b.take(pipeline::output_region(Layer::LATENT));
+    let recon_map = &*b.take(pipeline::output_region(Layer::Syn2));
+    let Some(latent) = pipeline::latent_file(latent_map, b.take(ArenaRegion::ImageDecode), &g) else { fail!("the latent does not fit the staging buffer") };
+    let n = latent.len();
+    let rows = MapRows { map: recon_map, shape: pipeline::output_shape(&g, Layer::Syn2), w: g.image.w, h: g.image.h };
+    let t = time::Instant::now();
+    let mut encoded = None;
+    let outputs = [Output { name: RECON_FILE, replace: true }, Output { name: LATENT_FILE, replace: true }];
+    let r = s.write_outputs(&outputs, |i, sink| {
+        if i == 0 {
+            encoded = Some(crate::image::encode(&rows, crate::image::DEFAULT_ENCODE, |b: &[u8]| sink.write(b))?);
+            Ok(())
+        } else {
+            sink.write(latent)
+        }
+    });
+    let ms = t.elapsed().as_millis();
+    match (r, encoded) {
+        (Ok(_), Some((png, _))) => {
+            println!("{RECON_FILE}: {}x{} PNG, {} bytes (encoded and written with {LATENT_FILE} in {ms} ms)", g.image.w, g.image.h, png.bytes);
             let d = g.latent();
             let c = Layer::LATENT.spec().cout;
-            println!("{LATENT_FILE}: {c}x{}x{} latent, {} bytes, CRC-32 0x{:08x}", d.w, d.h, latent.len(), xlic_model::crc32::crc32(latent));
+            println!("{LATENT_FILE}: {c}x{}x{} latent, {n} bytes, CRC-32 0x{:08x}", d.w, d.h, xlic_model::crc32::crc32(latent));
             Ok(())
         }
-        Err(e) => fail!("writing {LATENT_FILE}: {e}"),
+        (Err(StorageError::CardFull), _) => fail!(
+            "writing {RECON_FILE} and {LATENT_FILE}: the card is full; neither was written (earlier results, if any, are unchanged)"
+        ),
+        (Err(e), _) => fail!("writing {RECON_FILE} and {LATENT_FILE}: {e}; neither was written"),
+        (Ok(_), None) => fail!("writing {RECON_FILE}: the encoder produced nothing"),
     }
 }
 
@@ -443,7 +461,7 @@ pub fn verify(state: &mut State, file: &str) -> Outcome {
     // read there and compared with the map it names (only a map still held
     // is compared, so any of them may be borrowed).
     let mut buffers = state.arena.buffers();
-    let buf = core::mem::take(&mut buffers.image_decode);
+    let buf = buffers.take(ArenaRegion::ImageDecode);
     let n = match s.read_file(file, buf, false, |_, _| {}) {
         Ok(t) => t.bytes,
         Err(e) => fail!("verify {file}: {e}"),
@@ -480,7 +498,7 @@ pub fn verify(state: &mut State, file: &str) -> Outcome {
     if !p.holds(layer) {
         fail!("{}'s output is not in memory (not run yet, or overwritten by a later layer)", layer.name());
     }
-    let map = &buffers.get(pipeline::output_region(layer))[..shape.bytes()];
+    let map = &buffers.take(pipeline::output_region(layer))[..shape.bytes()];
     match pipeline::compare_maps(&shape, map, want) {
         None => {
             println!("{file}: {} output matches bit for bit ({} values)", layer.name(), shape.channels * shape.dims.h * shape.dims.w);
@@ -500,19 +518,35 @@ pub fn verify(state: &mut State, file: &str) -> Outcome {
     }
 }
 
-pub fn save_image(state: &mut State, file: &str) -> Outcome {
+/// The loaded image, encoded from its input map straight to the card
+/// (rows in, IDAT chunks out: the memory does not grow with the image).
+pub fn save_image(state: &mut State, file: &str, options: xlic_png::Options) -> Outcome {
     let Some((g, _)) = state.image.clone() else { fail!("save image: no image loaded (use 'load image FILE' first)") };
     let s = mounted(&mut state.card)?;
-    let t = time::Instant::now();
-    let shape = pipeline::input_shape(&g, Layer::Ana0);
     let map = state.arena.bytes(ArenaRegion::InputMap);
-    let png = crate::image::encode_from_map(map, &shape, g.image.w, g.image.h, 6);
-    let encode_ms = t.elapsed().as_millis();
-    match s.write_file(file, &png, false, |_, _| {}) {
-        Ok(w) => {
-            println!("{file}: {}x{} PNG, {} bytes, encoded in {encode_ms} ms, written at {} KiB/s", g.image.w, g.image.h, png.len(), w.kib_per_s());
+    let rows = MapRows { map, shape: pipeline::input_shape(&g, Layer::Ana0), w: g.image.w, h: g.image.h };
+    let t = time::Instant::now();
+    let mut encoded = None;
+    let r = s.write_outputs(&[Output { name: file, replace: false }], |_, sink| {
+        encoded = Some(crate::image::encode(&rows, options, |b: &[u8]| sink.write(b))?);
+        Ok(())
+    });
+    let ms = t.elapsed().as_millis();
+    match (r, encoded) {
+        (Ok(_), Some((png, heap))) => {
+            println!(
+                "{file}: {}x{} PNG, {} bytes, encoded in {ms} ms ({} filter, level {}; {} IDAT chunks; encoder heap {} KiB)",
+                g.image.w,
+                g.image.h,
+                png.bytes,
+                options.filter.name(),
+                options.level,
+                png.idat_chunks,
+                heap >> 10
+            );
             Ok(())
         }
-        Err(e) => fail!("save image {file}: {e}"),
+        (Err(e), _) => fail!("save image {file}: {e}"),
+        (Ok(_), None) => fail!("save image {file}: the encoder produced nothing"),
     }
 }

@@ -18,7 +18,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "card", usage: "card", summary: "identify the SD card and mount its FAT volume" },
     CommandSpec { name: "ls", usage: "ls [DIR]", summary: "list the card's root directory (or DIR)" },
     CommandSpec { name: "head", usage: "head FILE [BYTES]", summary: "hex dump of the first BYTES (default 256) of a file" },
-    CommandSpec { name: "save", usage: "save image FILE", summary: "encode the loaded image as PNG from its input map and write it (never over a file)" },
+    CommandSpec {
+        name: "save",
+        usage: "save image FILE [FILTER [LEVEL]]",
+        summary: "encode the loaded image as PNG (streamed; filter none|sub|up|avg|paeth|adaptive, level 0-9) and write it (never over a file)",
+    },
     CommandSpec { name: "cp", usage: "cp SRC DST", summary: "copy a file on the card (never over an existing file)" },
     CommandSpec { name: "rm", usage: "rm FILE", summary: "delete a file on the card" },
     CommandSpec { name: "load", usage: "load model|image FILE [edge|zero]", summary: "read a model package and check it, or decode a PNG into the accelerator's input map" },
@@ -61,7 +65,7 @@ pub enum Command<'a> {
     LoadModel(&'a str),
     Copy { from: &'a str, to: &'a str },
     Remove(&'a str),
-    SaveImage(&'a str),
+    SaveImage { file: &'a str, options: xlic_png::Options },
     LoadImage { file: &'a str, pad: xlic_model::PadMode },
     /// `cpu`: on the NEON engine with that many cores.
     Run { cpu: Option<usize> },
@@ -74,7 +78,7 @@ pub enum Command<'a> {
     Fault { kind: FaultKind, core: usize },
     Cores,
     Reboot,
-    Exit(u32),
+    Exit(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,7 +143,20 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         ("load", Some("model"), Some(file)) if !too_many => return Ok(Command::LoadModel(file)),
         ("cp", Some(from), Some(to)) if !too_many => return Ok(Command::Copy { from, to }),
         ("cp", _, None) => return Err(ParseError::MissingArgument { command }),
-        ("save", Some("image"), Some(file)) if !too_many => return Ok(Command::SaveImage(file)),
+        ("save", Some("image"), Some(file)) => {
+            let mut rest = line.split_ascii_whitespace().skip(3);
+            let mut options = crate::image::DEFAULT_ENCODE;
+            if let Some(f) = rest.next() {
+                options.filter = xlic_png::Filter::from_name(f).ok_or(ParseError::BadArgument { command, arg: f })?;
+            }
+            if let Some(l) = rest.next() {
+                options.level = l.parse().ok().filter(|&l: &u8| l <= 9).ok_or(ParseError::BadArgument { command, arg: l })?;
+            }
+            if rest.next().is_some() {
+                return Err(ParseError::TooManyArguments { command });
+            }
+            return Ok(Command::SaveImage { file, options });
+        }
         ("save", Some("image") | None, None) => return Err(ParseError::MissingArgument { command }),
         ("save", Some(other), _) if other != "image" => return Err(ParseError::BadArgument { command, arg: other }),
         ("load", Some("image"), Some(file)) => {
@@ -233,7 +250,14 @@ mod tests {
         assert_eq!(parse("load model MODEL.PKG"), Ok(Command::LoadModel("MODEL.PKG")));
         assert_eq!(parse("cp A.BIN B.BIN"), Ok(Command::Copy { from: "A.BIN", to: "B.BIN" }));
         assert_eq!(parse("rm B.BIN"), Ok(Command::Remove("B.BIN")));
-        assert_eq!(parse("save image OUT.PNG"), Ok(Command::SaveImage("OUT.PNG")));
+        assert_eq!(parse("save image OUT.PNG"), Ok(Command::SaveImage { file: "OUT.PNG", options: crate::image::DEFAULT_ENCODE }));
+        assert_eq!(
+            parse("save image OUT.PNG sub 9"),
+            Ok(Command::SaveImage { file: "OUT.PNG", options: xlic_png::Options { filter: xlic_png::Filter::Sub, level: 9 } })
+        );
+        assert!(matches!(parse("save image OUT.PNG paeth 10"), Err(ParseError::BadArgument { arg: "10", .. })));
+        assert!(matches!(parse("save image OUT.PNG fancy"), Err(ParseError::BadArgument { arg: "fancy", .. })));
+        assert!(matches!(parse("save image OUT.PNG up 1 2"), Err(ParseError::TooManyArguments { .. })));
         assert!(matches!(parse("save model X"), Err(ParseError::BadArgument { .. })));
         assert!(matches!(parse("cp A.BIN"), Err(ParseError::MissingArgument { .. })));
         assert_eq!(parse("reboot"), Ok(Command::Reboot));
@@ -245,6 +269,9 @@ mod tests {
         assert_eq!(parse("cores"), Ok(Command::Cores));
         assert_eq!(parse("exit"), Ok(Command::Exit(0)));
         assert_eq!(parse("exit 42"), Ok(Command::Exit(42)));
+        assert_eq!(parse("exit 255"), Ok(Command::Exit(255)));
+        // Exit statuses are 8 bits: 256 would leave as 0.
+        assert!(matches!(parse("exit 256"), Err(ParseError::BadArgument { arg: "256", .. })));
         assert_eq!(parse("run"), Ok(Command::Run { cpu: None }));
         assert_eq!(parse("step"), Ok(Command::Step { cpu: None }));
         assert_eq!(parse("run --cpu"), Ok(Command::Run { cpu: Some(4) }));

@@ -3,4 +3,5 @@
 pub mod cadence_uart;
 pub mod gic400;
 pub mod sdhci;
+pub mod swdt;
 pub mod xlic_accel;

@@ -28,7 +28,7 @@ const CRF_APB_RST_FPD_APU: usize = CRF_APB_BASE + 0x104;
 const RST_ACPU0: u32 = 1 << 0;
 const RST_APU_L2: u32 = 1 << 8;
 const RST_ACPU0_PWRON: u32 = 1 << 10;
-const PMU_GLOBAL_BASE: usize = 0xffd8_0000;
+use super::PMU_GLOBAL_BASE;
 const PMU_GLOBAL_PWR_STATE: usize = PMU_GLOBAL_BASE + 0x100;
 const PMU_GLOBAL_REQ_PWRUP_STATUS: usize = PMU_GLOBAL_BASE + 0x110;
 const PMU_GLOBAL_REQ_PWRUP_INT_EN: usize = PMU_GLOBAL_BASE + 0x118;

@@ -206,47 +206,29 @@ pub struct Buffers<'a> {
 }
 
 impl<'a> Buffers<'a> {
-    /// The region `r` out of these borrows (the rest stay usable).
-    pub fn get(&mut self, r: ArenaRegion) -> &mut [u8] {
-        match r {
-            ArenaRegion::ModelFile => self.model,
-            ArenaRegion::ImageFile => self.image_file,
-            ArenaRegion::ImageDecode => self.image_decode,
-            ArenaRegion::InputMap => self.input_map,
-            ArenaRegion::FmPing => self.fm_ping,
-            ArenaRegion::FmPong => self.fm_pong,
-            ArenaRegion::Latent => self.latent,
-            ArenaRegion::Output => self.output,
+    /// Move region `r`'s borrow out (for as long as the arena is lent),
+    /// so that several regions, named by the caller, can be used at once.
+    /// Each region can be taken once.
+    pub fn take(&mut self, r: ArenaRegion) -> &'a mut [u8] {
+        let taken = core::mem::take(match r {
+            ArenaRegion::ModelFile => &mut self.model,
+            ArenaRegion::ImageFile => &mut self.image_file,
+            ArenaRegion::ImageDecode => &mut self.image_decode,
+            ArenaRegion::InputMap => &mut self.input_map,
+            ArenaRegion::FmPing => &mut self.fm_ping,
+            ArenaRegion::FmPong => &mut self.fm_pong,
+            ArenaRegion::Latent => &mut self.latent,
+            ArenaRegion::Output => &mut self.output,
             ArenaRegion::Heap => panic!("{}", HEAP_IS_THE_ALLOCATORS),
-        }
+        });
+        assert!(!taken.is_empty(), "the {} region was taken twice", r.name());
+        taken
     }
 
     /// One region to read and another to write.
-    pub fn read_write(self, read: ArenaRegion, write: ArenaRegion) -> (&'a [u8], &'a mut [u8]) {
+    pub fn read_write(mut self, read: ArenaRegion, write: ArenaRegion) -> (&'a [u8], &'a mut [u8]) {
         assert_ne!(read, write, "a buffer cannot be read and written as two borrows");
-        let mut r = None;
-        let mut w = None;
-        for (region, bytes) in self.into_array() {
-            if region == read {
-                r = Some(&*bytes);
-            } else if region == write {
-                w = Some(bytes);
-            }
-        }
-        (r.expect("read region"), w.expect("write region"))
-    }
-
-    fn into_array(self) -> [(ArenaRegion, &'a mut [u8]); 8] {
-        [
-            (ArenaRegion::ModelFile, self.model),
-            (ArenaRegion::ImageFile, self.image_file),
-            (ArenaRegion::ImageDecode, self.image_decode),
-            (ArenaRegion::InputMap, self.input_map),
-            (ArenaRegion::FmPing, self.fm_ping),
-            (ArenaRegion::FmPong, self.fm_pong),
-            (ArenaRegion::Latent, self.latent),
-            (ArenaRegion::Output, self.output),
-        ]
+        (self.take(read), self.take(write))
     }
 }
 
@@ -347,7 +329,7 @@ mod tests {
                 let range = r.range();
                 assert_eq!(at(arena.bytes(r)), (range.start, range.end - range.start), "{}", r.name());
                 let mut b = arena.buffers();
-                assert_eq!(at(b.get(r)), (range.start, range.end - range.start), "{}", r.name());
+                assert_eq!(at(b.take(r)), (range.start, range.end - range.start), "{}", r.name());
             }
             let (read, write) = arena.buffers().read_write(ArenaRegion::Latent, ArenaRegion::ImageDecode);
             assert_eq!(at(read).0, ArenaRegion::Latent.range().start);

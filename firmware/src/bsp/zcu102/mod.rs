@@ -84,3 +84,19 @@ pub fn gic() -> crate::drivers::gic400::Gic400 {
     // addresses, inside the peripheral range the MMU maps as device memory.
     unsafe { crate::drivers::gic400::Gic400::new(GICD_BASE, GICC_BASE) }
 }
+
+/// FPD system watchdog (UG1087 FPD_SWDT) and the PMU_GLOBAL block whose
+/// error logic turns its timeout into a system reset.
+pub const FPD_SWDT_BASE: usize = 0xfd4d_0000;
+pub const PMU_GLOBAL_BASE: usize = 0xffd8_0000;
+/// The SWDT's clock (its APB clock, topsw_lsbus, in the ZCU102 reference
+/// design: "100 MHz", 99 999 001 Hz in Xilinx's device tree for it).
+pub const FPD_SWDT_CLOCK_HZ: u32 = 99_999_001;
+
+/// The boot watchdog (see drivers::swdt).
+pub fn boot_watchdog() -> crate::drivers::swdt::Swdt {
+    // SAFETY: the FPD SWDT and PMU_GLOBAL blocks sit at these addresses in
+    // the peripheral range, mapped as device memory; only the console's
+    // boot path uses them.
+    unsafe { crate::drivers::swdt::Swdt::new(FPD_SWDT_BASE, PMU_GLOBAL_BASE, FPD_SWDT_CLOCK_HZ) }
+}
