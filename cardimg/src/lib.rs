@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use xlic_model::crc32::crc32;
 
 pub mod edit;
 
@@ -283,18 +284,6 @@ pub fn mbr_slot(slot: u8, kind: u8, start: u64, sectors: u64) -> [u8; 512] {
     m[510] = 0x55;
     m[511] = 0xaa;
     m
-}
-
-/// CRC-32 (IEEE) as GPT uses it.
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in data {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = (c >> 1) ^ (0xedb8_8320 & (c & 1).wrapping_neg());
-        }
-    }
-    !c
 }
 
 /// Microsoft basic data partition type, in GPT's byte order.

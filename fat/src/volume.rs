@@ -16,6 +16,7 @@
 //! must be a data cluster. The FAT type follows from the cluster count as
 //! fatgen103 section 3.5 says (< 4085 FAT12, < 65525 FAT16, else FAT32).
 use crate::{le16, le32, BlockDevice, SECTOR};
+use xlic_model::crc32::{crc32, Crc32};
 use core::fmt;
 
 /// How the volume was found on the card.
@@ -470,27 +471,14 @@ pub fn find<D: BlockDevice>(dev: &mut D, card: u32) -> Result<Volume, MountError
             first_error.get_or_insert(MountError::BadMbrEntry { slot, start, sectors, card });
             continue;
         }
-        read_sector(dev, start, &mut s)?;
-        let scheme = Scheme::Mbr { slot };
-        match classify(&s) {
-            Vbr::Fat => match check_bpb(&s, scheme, start, sectors) {
-                Ok(v) => return Ok(v),
-                Err(error) => {
-                    first_error.get_or_insert(MountError::Bpb { scheme, error });
-                }
-            },
-            Vbr::Exfat => {
-                first_error.get_or_insert(MountError::Exfat { scheme });
+        // A FAT partition type whose boot sector is not FAT: say so.
+        let fat_type = matches!(kind, 0x01 | 0x04 | 0x06 | 0x0b | 0x0c | 0x0e);
+        match try_partition(dev, Scheme::Mbr { slot }, start, sectors, fat_type)? {
+            Ok(v) => return Ok(v),
+            Err(Some(e)) => {
+                first_error.get_or_insert(e);
             }
-            Vbr::Ntfs => {
-                first_error.get_or_insert(MountError::Ntfs { scheme });
-            }
-            // A FAT partition type whose boot sector is not FAT: say what
-            // the check found.
-            Vbr::Other if matches!(kind, 0x01 | 0x04 | 0x06 | 0x0b | 0x0c | 0x0e) => {
-                first_error.get_or_insert(MountError::Bpb { scheme, error: BpbError::NotFat });
-            }
-            Vbr::Other => {}
+            Err(None) => {}
         }
     }
     if let Some(e) = first_error {
@@ -503,6 +491,27 @@ pub fn find<D: BlockDevice>(dev: &mut D, card: u32) -> Result<Volume, MountError
         return Err(MountError::ExtendedOnly);
     }
     Err(MountError::NoFatInMbr { first_type, count })
+}
+
+/// The volume in a partition: Ok, or why not (None: not a file system
+/// worth naming; `fat_type` partitions always get a reason).
+#[allow(clippy::type_complexity)]
+fn try_partition<D: BlockDevice>(
+    dev: &mut D,
+    scheme: Scheme,
+    start: u32,
+    sectors: u32,
+    fat_type: bool,
+) -> Result<Result<Volume, Option<MountError<D::Error>>>, MountError<D::Error>> {
+    let mut s = [0u8; SECTOR];
+    read_sector(dev, start, &mut s)?;
+    Ok(match classify(&s) {
+        Vbr::Fat => check_bpb(&s, scheme, start, sectors).map_err(|error| Some(MountError::Bpb { scheme, error })),
+        Vbr::Exfat => Err(Some(MountError::Exfat { scheme })),
+        Vbr::Ntfs => Err(Some(MountError::Ntfs { scheme })),
+        Vbr::Other if fat_type => Err(Some(MountError::Bpb { scheme, error: BpbError::NotFat })),
+        Vbr::Other => Err(None),
+    })
 }
 
 fn find_gpt<D: BlockDevice>(dev: &mut D, card: u32) -> Result<Volume, MountError<D::Error>> {
@@ -533,7 +542,7 @@ fn find_gpt<D: BlockDevice>(dev: &mut D, card: u32) -> Result<Volume, MountError
     if entries_lba + array_sectors > card as u64 || array_sectors > 1024 {
         return Err(bad(GptError::EntryLayout));
     }
-    let mut crc = Crc32::new();
+    let mut crc = Crc32::default();
     let mut candidates = [0u32; 4];
     let mut found = 0usize;
     let mut partitions = 0u32;
@@ -569,61 +578,13 @@ fn find_gpt<D: BlockDevice>(dev: &mut D, card: u32) -> Result<Volume, MountError
             first_error.get_or_insert(MountError::BadGptEntry { entry: index + 1 });
             continue;
         }
-        let (start, sectors) = (first as u32, (last - first + 1) as u32);
-        let mut v = [0u8; SECTOR];
-        read_sector(dev, start, &mut v)?;
-        match classify(&v) {
-            Vbr::Fat => match check_bpb(&v, scheme, start, sectors) {
-                Ok(vol) => return Ok(vol),
-                Err(error) => {
-                    first_error.get_or_insert(MountError::Bpb { scheme, error });
-                }
-            },
-            Vbr::Exfat => {
-                first_error.get_or_insert(MountError::Exfat { scheme });
+        match try_partition(dev, scheme, first as u32, (last - first + 1) as u32, false)? {
+            Ok(v) => return Ok(v),
+            Err(Some(e)) => {
+                first_error.get_or_insert(e);
             }
-            Vbr::Ntfs => {
-                first_error.get_or_insert(MountError::Ntfs { scheme });
-            }
-            Vbr::Other => {}
+            Err(None) => {}
         }
     }
     Err(first_error.unwrap_or(MountError::NoFatInGpt { partitions }))
-}
-
-/// CRC-32 (IEEE, as GPT uses), bitwise: it only runs over a few sectors
-/// at mount.
-struct Crc32(u32);
-
-impl Crc32 {
-    fn new() -> Self {
-        Crc32(!0)
-    }
-    fn update(&mut self, data: &[u8]) {
-        for &b in data {
-            self.0 ^= b as u32;
-            for _ in 0..8 {
-                self.0 = (self.0 >> 1) ^ (0xedb8_8320 & (self.0 & 1).wrapping_neg());
-            }
-        }
-    }
-    fn finish(&self) -> u32 {
-        !self.0
-    }
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut c = Crc32::new();
-    c.update(data);
-    c.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crc32_of_the_check_string() {
-        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
-    }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use xlic_cardimg::edit::{Card, Field};
 use xlic_cardimg::{Fat, Layout, Table};
 use xlic_fat::{BlockDevice, Fs, SECTOR};
+use xlic_ref::rng::SeededRng as Rng;
 
 /// A base image shared by every case, with the case's writes on top.
 struct Overlay {
@@ -98,11 +99,11 @@ fn base(name: &str, layout: Layout) -> Base {
 
 /// Values that break things: zero, one, all ones, the edges of the
 /// cluster range, end-of-chain and bad marks, powers of two.
-fn interesting(r: &mut Rng, clusters: u32) -> u32 {
-    let pick = [0, 1, 2, 3, clusters, clusters + 1, clusters + 2, 0x0fff_fff7, 0x0fff_fff8, 0x0fff_ffff, 0xffff_ffff, 0xfff7, 0xff7, 0x8000_0000, 128, 255, 256, 512, 4096];
+fn interesting(r: &mut Rng, c: u32) -> u32 {
+    let pick = [0, 1, 2, 3, c, c + 1, c + 2, 0x0fff_fff7, 0x0fff_fff8, 0x0fff_ffff, 0xffff_ffff, 0xfff7, 0xff7, 0x8000_0000, 128, 255, 256, 512, 4096];
     match r.below(3) {
-        0 => pick[r.below(pick.len() as u64) as usize],
-        1 => 2 + r.below(clusters.max(1) as u64 + 4) as u32,
+        0 => r.pick(&pick),
+        1 => 2 + r.below(c.max(1) as usize + 4) as u32,
         _ => r.next() as u32,
     }
 }
@@ -117,7 +118,7 @@ fn put(bytes: &mut HashMap<u32, [u8; SECTOR]>, base: &[u8], at: usize, v: &[u8])
 
 /// Damage the card: a few random changes of the kinds a card meets.
 fn mutate(b: &Base, seed: u64) -> HashMap<u32, [u8; SECTOR]> {
-    let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut r = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut m = HashMap::new();
     let fields = [
         Field::BytesPerSector,
@@ -138,13 +139,13 @@ fn mutate(b: &Base, seed: u64) -> HashMap<u32, [u8; SECTOR]> {
         match r.below(5) {
             // A byte anywhere in the structures.
             0 | 1 => {
-                let (start, len) = b.hot[r.below(b.hot.len() as u64) as usize];
-                let at = start + r.below(len as u64) as usize;
+                let (start, len) = b.hot[r.below(b.hot.len())];
+                let at = start + r.below(len);
                 put(&mut m, &b.bytes, at, &[r.next() as u8]);
             }
             // A FAT entry (every copy is not needed: the layer reads one).
             2 => {
-                let n = 2 + r.below(b.clusters.min(4000) as u64 + 2) as u32;
+                let n = 2 + r.below(b.clusters.min(4000) as usize + 2) as u32;
                 let v = interesting(&mut r, b.clusters);
                 match b.fat_bits {
                     32 => put(&mut m, &b.bytes, b.fat_start + 4 * n as usize, &v.to_le_bytes()),
@@ -154,7 +155,7 @@ fn mutate(b: &Base, seed: u64) -> HashMap<u32, [u8; SECTOR]> {
             }
             // A boot-sector field.
             3 => {
-                let f = fields[r.below(fields.len() as u64) as usize];
+                let f = fields[r.below(fields.len())];
                 let (at, w) = f.at();
                 let v = interesting(&mut r, b.clusters);
                 put(&mut m, &b.bytes, b.volume + at, &v.to_le_bytes()[..w]);

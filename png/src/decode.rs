@@ -1,7 +1,7 @@
 //! The decoder: chunks with their CRCs, IHDR's rules (PNG specification
 //! 11.2.1), the zlib stream across IDAT chunks inflated into exactly the
 //! bytes the IHDR implies, and the scanline filters undone in place.
-use crate::SIGNATURE;
+use crate::{paeth, SIGNATURE};
 use core::fmt;
 use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
 use miniz_oxide::inflate::TINFLStatus;
@@ -389,17 +389,6 @@ fn check_zlib_header(cmf: u8, flg: u8) -> Result<(), PngError> {
     }
 }
 
-fn paeth(a: u8, b: u8, c: u8) -> u8 {
-    let p = a as i16 + b as i16 - c as i16;
-    let (pa, pb, pc) = ((p - a as i16).abs(), (p - b as i16).abs(), (p - c as i16).abs());
-    if pa <= pb && pa <= pc {
-        a
-    } else if pb <= pc {
-        b
-    } else {
-        c
-    }
-}
 
 /// Undo the scanline filters (PNG 9.2) in place, row after row.
 fn unfilter(h: &Header, data: &mut [u8]) -> Result<(), PngError> {

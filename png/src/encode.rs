@@ -19,7 +19,7 @@
 //! So encoding on several cores is: give each core a [`BlockEncoder`]
 //! and a block of rows, collect the segments, and hand them to one
 //! [`PngWriter`] in order. [`encode`] does exactly that on one core.
-use crate::adler;
+use crate::{adler, paeth};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -228,17 +228,6 @@ fn apply(t: u8, cur: &[u8], prev: &[u8], out: &mut [u8]) {
     }
 }
 
-fn paeth(a: u8, b: u8, c: u8) -> u8 {
-    let p = a as i16 + b as i16 - c as i16;
-    let (pa, pb, pc) = ((p - a as i16).abs(), (p - b as i16).abs(), (p - c as i16).abs());
-    if pa <= pb && pa <= pc {
-        a
-    } else if pb <= pc {
-        b
-    } else {
-        c
-    }
-}
 
 /// Feed `input` to the compressor (then `flush`), passing full staging
 /// buffers to `sink`; returns the bytes produced.

@@ -25,3 +25,17 @@ pub use encode::{encode, BlockEncoder, Filter, Options, PngWriter, Rows, Segment
 
 /// The 8-byte PNG signature.
 pub const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+
+/// The Paeth predictor (PNG 9.4): the neighbour (left a, above b, upper
+/// left c) nearest to a + b - c, ties going to a, then b.
+pub(crate) fn paeth(a: u8, b: u8, c: u8) -> u8 {
+    let p = a as i16 + b as i16 - c as i16;
+    let (pa, pb, pc) = ((p - a as i16).abs(), (p - b as i16).abs(), (p - c as i16).abs());
+    if pa <= pb && pa <= pc {
+        a
+    } else if pb <= pc {
+        b
+    } else {
+        c
+    }
+}

@@ -9,20 +9,7 @@ use common::*;
 use std::sync::mpsc;
 use std::time::Duration;
 use xlic_png::{decode_into, Filter, Options};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use xlic_ref::rng::SeededRng as Rng;
 
 fn seeds() -> Vec<Vec<u8>> {
     let mut v = Vec::new();
@@ -105,7 +92,7 @@ fn decoder_survives_damaged_files() {
     let seeds = seeds();
     let (mut ok, mut refused, mut past_crc) = (0, 0, 0);
     for seed in 1..=3000u64 {
-        let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut r = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let base = &seeds[r.below(seeds.len())];
         let p = mutate(base, &mut r);
         let (tx, rx) = mpsc::channel();
