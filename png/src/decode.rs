@@ -266,10 +266,32 @@ pub fn decode_into(png: &[u8], out: &mut [u8]) -> Result<Decoded, PngError> {
     if out.len() < need {
         return Err(PngError::Buffer { need, have: out.len() });
     }
-    // One byte past the image: a stream that writes it is too long,
-    // detected at the first extra byte instead of after all of them.
-    let limit = need.saturating_add(1).min(out.len());
-    let out = &mut out[..limit];
+    let mut got = 0usize;
+    inflate_image_data(png, &header, |bytes| {
+        out[got..got + bytes.len()].copy_from_slice(bytes);
+        got += bytes.len();
+        Ok(())
+    })?;
+    unfilter(&header, &mut out[..need])?;
+    Ok(Decoded { header, stride: header.row_bytes() + 1 })
+}
+
+/// The image data of a non-interlaced PNG whose IHDR is `header` (as
+/// `read_header` returned it): the chunks after IHDR, each CRC, the zlib
+/// header, the stream across the IDAT run and its Adler-32 are checked,
+/// and the inflated bytes, filter bytes included, are passed to `deliver`
+/// in order as they come: exactly `header.raw_bytes()` of them in all when
+/// this returns Ok. A stream that is too long is caught at its first extra
+/// byte, before it is delivered. An error from `deliver` stops the stream
+/// and is returned. (The parallel decoder in the firmware unfilters and
+/// converts the rows on other cores as this delivers them.)
+pub fn inflate_image_data(png: &[u8], header: &Header, mut deliver: impl FnMut(&[u8]) -> Result<(), PngError>) -> Result<(), PngError> {
+    let need = header.raw_bytes().ok_or(PngError::Buffer { need: usize::MAX, have: 0 })?;
+    // miniz's wrapping output mode: the 32 KiB window is the output
+    // buffer, whose new bytes are passed on after each call.
+    const WINDOW: usize = 32 << 10;
+    let mut window = alloc::vec![0u8; WINDOW];
+    let mut window_pos = 0usize;
     let mut inflater = alloc::boxed::Box::<DecompressorOxide>::default();
     let mut pos = 8;
     let mut out_pos = 0usize;
@@ -305,16 +327,17 @@ pub fn decode_into(png: &[u8], out: &mut [u8]) -> Result<Decoded, PngError> {
                     }
                     continue;
                 }
-                while !input.is_empty() && !stream_done {
-                    let flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
-                        | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
-                        | inflate_flags::TINFL_FLAG_COMPUTE_ADLER32
-                        | inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
-                    let (status, used, wrote) = decompress(&mut inflater, input, out, out_pos, flags);
+                loop {
+                    let flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER | inflate_flags::TINFL_FLAG_COMPUTE_ADLER32 | inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
+                    let (status, used, wrote) = decompress(&mut inflater, input, &mut window, window_pos, flags);
                     input = &input[used..];
-                    out_pos += wrote;
-                    if out_pos > need {
-                        return Err(PngError::TooMuchData { need });
+                    if wrote > 0 {
+                        if out_pos + wrote > need {
+                            return Err(PngError::TooMuchData { need });
+                        }
+                        deliver(&window[window_pos..window_pos + wrote])?;
+                        out_pos += wrote;
+                        window_pos = (window_pos + wrote) & (WINDOW - 1);
                     }
                     match status {
                         TINFLStatus::Done => {
@@ -322,13 +345,13 @@ pub fn decode_into(png: &[u8], out: &mut [u8]) -> Result<Decoded, PngError> {
                             if !input.is_empty() {
                                 return Err(PngError::AfterStream { bytes: input.len() });
                             }
+                            break;
                         }
-                        // More input is in the next IDAT chunk. With the
-                        // output full, miniz says HasMoreOutput even when it
-                        // only waits for the end of the stream.
-                        TINFLStatus::NeedsMoreInput => {}
-                        TINFLStatus::HasMoreOutput if input.is_empty() => {}
-                        TINFLStatus::HasMoreOutput => return Err(PngError::TooMuchData { need }),
+                        // More input is in the next IDAT chunk.
+                        TINFLStatus::NeedsMoreInput => break,
+                        // The window's end was reached: go on writing at
+                        // its start (with or without input left).
+                        TINFLStatus::HasMoreOutput => {}
                         TINFLStatus::Adler32Mismatch => {
                             return Err(PngError::Adler {
                                 stored: inflater.adler32_header().unwrap_or(0),
@@ -337,10 +360,10 @@ pub fn decode_into(png: &[u8], out: &mut [u8]) -> Result<Decoded, PngError> {
                         }
                         _ => return Err(PngError::Deflate),
                     }
-                    if used == 0 && wrote == 0 && !stream_done {
-                        // miniz_oxide always consumes or produces on
-                        // non-empty input, or reports a status handled
-                        // above; this bounds the loop should it ever not.
+                    if used == 0 && wrote == 0 {
+                        // miniz_oxide always consumes or produces, or
+                        // reports a status handled above; this bounds the
+                        // loop should it ever not.
                         return Err(PngError::Deflate);
                     }
                 }
@@ -374,8 +397,7 @@ pub fn decode_into(png: &[u8], out: &mut [u8]) -> Result<Decoded, PngError> {
         let stride = header.row_bytes() + 1;
         return Err(PngError::TooLittleData { got: out_pos, need, rows: out_pos / stride, height: header.height });
     }
-    unfilter(&header, &mut out[..need])?;
-    Ok(Decoded { header, stride: header.row_bytes() + 1 })
+    Ok(())
 }
 
 /// RFC 1950 section 2.2: deflate with a window of at most 32 KiB, a
@@ -393,56 +415,69 @@ fn check_zlib_header(cmf: u8, flg: u8) -> Result<(), PngError> {
 /// Undo the scanline filters (PNG 9.2) in place, row after row.
 fn unfilter(h: &Header, data: &mut [u8]) -> Result<(), PngError> {
     let stride = h.row_bytes() + 1;
-    let bpp = h.filter_step();
     for y in 0..h.height as usize {
         let (done, rest) = data.split_at_mut(y * stride);
-        let row = &mut rest[..stride];
-        let filter = row[0];
-        let cur = &mut row[1..];
         let prev = if y == 0 { None } else { Some(&done[(y - 1) * stride + 1..y * stride]) };
-        match (filter, prev) {
-            (0, _) => {}
-            (1, _) => {
-                for i in bpp..cur.len() {
-                    cur[i] = cur[i].wrapping_add(cur[i - bpp]);
-                }
-            }
-            (2, None) => {}
-            (2, Some(p)) => {
-                for (c, &u) in cur.iter_mut().zip(p) {
-                    *c = c.wrapping_add(u);
-                }
-            }
-            (3, None) => {
-                for i in bpp..cur.len() {
-                    cur[i] = cur[i].wrapping_add(cur[i - bpp] >> 1);
-                }
-            }
-            (3, Some(p)) => {
-                for i in 0..cur.len() {
-                    let left = if i >= bpp { cur[i - bpp] as u16 } else { 0 };
-                    cur[i] = cur[i].wrapping_add(((left + p[i] as u16) >> 1) as u8);
-                }
-            }
-            // Paeth on the first row: the row above is zero, so the
-            // predictor is the left byte (as Sub).
-            (4, None) => {
-                for i in bpp..cur.len() {
-                    cur[i] = cur[i].wrapping_add(cur[i - bpp]);
-                }
-            }
-            (4, Some(p)) => {
-                for i in 0..bpp.min(cur.len()) {
-                    cur[i] = cur[i].wrapping_add(p[i]);
-                }
-                for i in bpp..cur.len() {
-                    cur[i] = cur[i].wrapping_add(paeth(cur[i - bpp], p[i], p[i - bpp]));
-                }
-            }
-            (f, _) => return Err(PngError::BadFilter { row: y as u32, filter: f }),
-        }
+        unfilter_row(h, y as u32, &mut rest[..stride], prev)?;
     }
     Ok(())
+}
+
+/// Undo the filter of scanline `y` in place: `row` is its filter-type byte
+/// and its bytes, `prev` the row above, already unfiltered (None for the
+/// first row, where the row above counts as zeros).
+pub fn unfilter_row(h: &Header, y: u32, row: &mut [u8], prev: Option<&[u8]>) -> Result<(), PngError> {
+    let (filter, cur) = row.split_first_mut().ok_or(PngError::BadFilter { row: y, filter: 0 })?;
+    if *filter > 4 {
+        return Err(PngError::BadFilter { row: y, filter: *filter });
+    }
+    // A row is whole pixels (bytes per pixel for 8 and 16 bits, one byte
+    // per step below 8 bits), so each step works on one pixel with its
+    // neighbours in registers, unrolled for the pixel size and the filter.
+    macro_rules! by_size {
+        ($f:literal) => {
+            match h.filter_step() {
+                1 => unfilter_pixels::<1, $f>(cur, prev),
+                2 => unfilter_pixels::<2, $f>(cur, prev),
+                3 => unfilter_pixels::<3, $f>(cur, prev),
+                4 => unfilter_pixels::<4, $f>(cur, prev),
+                6 => unfilter_pixels::<6, $f>(cur, prev),
+                _ => unfilter_pixels::<8, $f>(cur, prev),
+            }
+        };
+    }
+    match *filter {
+        0 => {}
+        1 => by_size!(1),
+        2 => by_size!(2),
+        3 => by_size!(3),
+        _ => by_size!(4),
+    }
+    Ok(())
+}
+
+/// PNG 9.2's reconstruction, filter `F`, of one scanline of `BPP`-byte
+/// pixels: the left (a), above (b) and upper-left (c) neighbours are 0
+/// outside the image (above the first row: `prev` None).
+fn unfilter_pixels<const BPP: usize, const F: u8>(cur: &mut [u8], prev: Option<&[u8]>) {
+    let (mut a, mut c) = ([0u8; BPP], [0u8; BPP]);
+    let mut step = |px: &mut [u8], b: &[u8]| {
+        for i in 0..BPP {
+            let pred = match F {
+                1 => a[i],
+                2 => b[i],
+                3 => ((a[i] as u16 + b[i] as u16) >> 1) as u8,
+                _ => paeth(a[i], b[i], c[i]),
+            };
+            px[i] = px[i].wrapping_add(pred);
+            a[i] = px[i];
+            c[i] = b[i];
+        }
+    };
+    match prev {
+        Some(p) => cur.chunks_exact_mut(BPP).zip(p.chunks_exact(BPP)).for_each(|(px, b)| step(px, b)),
+        None => cur.chunks_exact_mut(BPP).for_each(|px| step(px, &[0; BPP])),
+    }
 }
 
 #[cfg(test)]

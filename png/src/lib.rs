@@ -20,7 +20,7 @@ pub mod adler;
 pub mod decode;
 pub mod encode;
 
-pub use decode::{decode_into, read_header, ColorType, Decoded, Header, PngError};
+pub use decode::{decode_into, inflate_image_data, read_header, unfilter_row, ColorType, Decoded, Header, PngError};
 pub use encode::{encode, BlockEncoder, Filter, Options, PngWriter, Rows, Segment, Summary};
 
 /// The 8-byte PNG signature.
