@@ -147,13 +147,23 @@ impl Geometry {
     /// `f(map index, image x, image y, channel)` for every value, the
     /// value being that image pixel's channel (q = pixel). One statement
     /// of the input map for the host reference and the firmware.
-    pub fn for_each_input_value(&self, lanes: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    pub fn for_each_input_value(&self, lanes: usize, f: impl FnMut(usize, usize, usize, usize)) {
+        self.for_each_input_value_in(lanes, 0..self.coded.h, f)
+    }
+
+    /// [`Geometry::for_each_input_value`] for the map rows `rows` only (the
+    /// map index stays the whole map's), so rows can be filled on several
+    /// cores.
+    pub fn for_each_input_value_in(&self, lanes: usize, rows: core::ops::Range<usize>, mut f: impl FnMut(usize, usize, usize, usize)) {
         let s = crate::layout::FmShape::new(crate::layer::IMAGE_CHANNELS, self.coded, lanes);
-        for y in 0..self.coded.h {
+        for y in rows {
             for x in 0..self.coded.w {
                 let (sx, sy) = self.source_pixel(x, y);
+                // The three channels share a group when lanes >= 3 (always
+                // for the accelerator): no division per value then.
+                let base = s.index(0, y, x);
                 for c in 0..s.channels {
-                    f(s.index(c, y, x), sx, sy, c);
+                    f(if s.channels <= lanes { base + c } else { s.index(c, y, x) }, sx, sy, c);
                 }
             }
         }
