@@ -26,6 +26,8 @@ pub enum ImageError {
     Palette,
     Geometry(GeometryError),
     TooLarge { need: usize, room: usize },
+    /// A core faulted while decoding (its report is on the console).
+    Core(crate::smp::CoreFault),
 }
 
 impl core::fmt::Display for ImageError {
@@ -37,6 +39,7 @@ impl core::fmt::Display for ImageError {
             ImageError::Palette => write!(f, "palette PNGs are not supported; convert it to RGB"),
             ImageError::Geometry(e) => write!(f, "{e}"),
             ImageError::TooLarge { need, room } => write!(f, "image needs {need} bytes of buffer; {room} are reserved"),
+            ImageError::Core(e) => write!(f, "{e}"),
         }
     }
 }
@@ -51,14 +54,18 @@ pub struct LoadedImage {
     /// CRC-32 of the input map bytes (compare with the host's input map).
     pub map_crc: u32,
     pub map_bytes: usize,
+    /// Inflate, filters, CRCs and the input map, on `work.cores` cores.
     pub decode_micros: u64,
+    /// Core time of each decode stage (png_cores::Work).
+    pub work: crate::png_cores::Work,
 }
 
 /// Decode `png` with `scratch` as pixel buffer and write the input map of
-/// the coded image (q = pixel, edge-replicated or zero mode) into `map`.
-/// The header is checked, and the size against the accelerator's limit,
+/// the coded image (q = pixel, edge-replicated or zero mode) into `map`,
+/// on up to `cores` cores (png_cores::decode_to_map). The header is
+/// checked, and the size against the accelerator's limit and the buffers,
 /// before any image data is inflated.
-pub fn load(png: &[u8], scratch: &mut [u8], map: &mut [u8], pad: PadMode, lanes: usize, max_side: usize) -> Result<LoadedImage, ImageError> {
+pub fn load(png: &[u8], scratch: &mut [u8], map: &mut [u8], pad: PadMode, lanes: usize, max_side: usize, cores: usize) -> Result<LoadedImage, ImageError> {
     let header = xlic_png::read_header(png).map_err(ImageError::Png)?;
     if header.color_type == ColorType::Indexed {
         return Err(ImageError::Palette);
@@ -69,11 +76,11 @@ pub fn load(png: &[u8], scratch: &mut [u8], map: &mut [u8], pad: PadMode, lanes:
     if header.interlaced {
         return Err(ImageError::Interlaced);
     }
-    let (channels, color, note) = match header.color_type {
-        ColorType::Rgb => (3, "RGB", None),
-        ColorType::Rgba => (4, "RGBA", Some("alpha channel ignored (not blended)")),
-        ColorType::Gray => (1, "gray", Some("gray channel used for R, G and B")),
-        _ => (2, "gray+alpha", Some("gray channel used for R, G and B; alpha ignored")),
+    let (color, note) = match header.color_type {
+        ColorType::Rgb => ("RGB", None),
+        ColorType::Rgba => ("RGBA", Some("alpha channel ignored (not blended)")),
+        ColorType::Gray => ("gray", Some("gray channel used for R, G and B")),
+        _ => ("gray+alpha", Some("gray channel used for R, G and B; alpha ignored")),
     };
     let (w, h) = (header.width as usize, header.height as usize);
     let geometry = Geometry::new(w, h, pad, max_side).map_err(ImageError::Geometry)?;
@@ -81,35 +88,23 @@ pub fn load(png: &[u8], scratch: &mut [u8], map: &mut [u8], pad: PadMode, lanes:
     if need > scratch.len() {
         return Err(ImageError::TooLarge { need, room: scratch.len() });
     }
-    let t = Instant::now();
-    let img = xlic_png::decode_into(png, scratch).map_err(ImageError::Png)?;
-    let decode_micros = t.elapsed().as_micros() as u64;
-    let px: &[u8] = scratch;
-    // Channel c of pixel (x, y); a gray image's one channel serves all three.
-    let channel = |x: usize, y: usize, c: usize| px[img.offset(y, x * channels + if channels >= 3 { c } else { 0 })];
-    let mut crc = xlic_model::crc32::Crc32::default();
-    for y in 0..h {
-        for x in 0..w {
-            crc.update(&[channel(x, y, 0), channel(x, y, 1), channel(x, y, 2)]);
-        }
-    }
     let shape = FmShape::new(3, geometry.coded, lanes);
     if shape.bytes() > map.len() {
         return Err(ImageError::TooLarge { need: shape.bytes(), room: map.len() });
     }
-    let map = &mut map[..shape.bytes()];
-    map.fill(0);
-    // Into the accelerator's layout; beyond the image the edge pixel is
-    // repeated (edge mode; zero mode codes the image as is).
-    geometry.for_each_input_value(lanes, |i, sx, sy, c| map[2 * i..2 * i + 2].copy_from_slice(&(channel(sx, sy, c) as i16).to_le_bytes()));
+    let t = Instant::now();
+    let d = crate::png_cores::decode_to_map(png, &header, scratch, &mut map[..shape.bytes()], &geometry, lanes, cores)
+        .map_err(ImageError::Core)?
+        .map_err(ImageError::Png)?;
     Ok(LoadedImage {
         geometry,
         color,
         note,
-        rgb_crc: crc.finish(),
-        map_crc: xlic_model::crc32::crc32(map),
+        rgb_crc: d.rgb_crc,
+        map_crc: d.map_crc,
         map_bytes: shape.bytes(),
-        decode_micros,
+        decode_micros: t.elapsed().as_micros() as u64,
+        work: d.work,
     })
 }
 
@@ -131,25 +126,32 @@ impl xlic_png::Rows for MapRows<'_> {
         self.h as u32
     }
     fn row(&self, y: u32, out: &mut [u8]) {
-        for x in 0..self.w {
-            for c in 0..3 {
-                let i = 2 * self.shape.index(c, y as usize, x);
-                out[3 * x + c] = i16::from_le_bytes([self.map[i], self.map[i + 1]]).clamp(0, 255) as u8;
+        // Channels 0-2 share a lane group (lanes >= 3): one base index per
+        // pixel, and the map read as INT16 values (it is 16-byte aligned in
+        // its region), not byte by byte.
+        let lanes = self.shape.lanes;
+        debug_assert!(lanes >= 3);
+        let start = self.shape.group_index(0, y as usize, 0);
+        let row = &crate::bsp::zcu102::memory::as_i16(&self.map[2 * start..2 * (start + lanes * self.w)]);
+        for (px, v) in out[..3 * self.w].chunks_exact_mut(3).zip(row.chunks_exact(lanes)) {
+            for (o, &q) in px.iter_mut().zip(&v[..3]) {
+                *o = q.clamp(0, 255) as u8;
             }
         }
     }
 }
 
-/// Encode `rows` as a PNG into `sink`, block of rows after block (memory:
-/// the encoder's fixed buffers, whatever the image size). Returns the
-/// summary and the heap the encoder held.
-pub fn encode<E>(rows: &MapRows, opts: Options, sink: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(xlic_png::Summary, usize), E> {
+/// Encode `rows` as a PNG into `sink`, blocks of rows on up to `cores`
+/// cores (png_cores::encode; memory: each core's encoder and a few block
+/// buffers, whatever the image size). Returns the summary, the heap the
+/// encoders held, and the core time of each stage.
+pub fn encode<E: From<crate::smp::CoreFault>>(rows: &MapRows, opts: Options, cores: usize, sink: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(xlic_png::Summary, usize, crate::png_cores::Work), E> {
     let before = crate::heap_used();
     let mut peak = 0;
     let mut sink = sink;
-    let summary = xlic_png::encode(rows, opts, |b: &[u8]| {
+    let (summary, work) = crate::png_cores::encode(rows, opts, cores, |b: &[u8]| {
         peak = peak.max(crate::heap_used());
         sink(b)
-    })?;
-    Ok((summary, peak.saturating_sub(before)))
+    })??;
+    Ok((summary, peak.saturating_sub(before), work))
 }

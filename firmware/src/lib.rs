@@ -26,6 +26,7 @@ pub mod drivers;
 pub mod image;
 pub mod log;
 pub mod pipeline;
+pub mod png_cores;
 pub mod print;
 pub mod smp;
 pub mod storage;

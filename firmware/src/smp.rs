@@ -258,6 +258,35 @@ pub fn online() -> usize {
     (1..NUM_CORES).filter(|&c| is_online(c)).count() + 1
 }
 
+/// The cores that take jobs now, core 0 first.
+pub fn online_ids() -> heapless::Vec<usize, NUM_CORES> {
+    (0..NUM_CORES).filter(|&c| is_online(c)).collect()
+}
+
+/// For jobs that wait on each other: sleep until `ready()` holds,
+/// re-checking whenever another core calls [`wake`] on this one (the same
+/// acknowledge-then-check order as the mailboxes, so no wake-up is lost).
+pub fn wait_until(mut ready: impl FnMut() -> bool) {
+    let gic = zcu102::gic();
+    loop {
+        gic.acknowledge_all();
+        dsb();
+        if ready() {
+            return;
+        }
+        wfi();
+    }
+}
+
+/// Wake `core` from [`wait_until`] (what it waits for was stored before:
+/// the `dsb` makes it visible first).
+pub fn wake(core: usize) {
+    if core != cpu::core_id() {
+        dsb();
+        zcu102::gic().wake(core);
+    }
+}
+
 fn is_online(core: usize) -> bool {
     core == 0 || matches!(MAILBOXES[core].state(), CoreState::Idle | CoreState::Busy)
 }

@@ -226,6 +226,15 @@ pub enum StorageError {
     Reserved,
     /// No room for the outputs; nothing was written under a final name.
     CardFull,
+    /// A core faulted producing the data to write (its report is on the
+    /// console); nothing was written under the final name.
+    Core(crate::smp::CoreFault),
+}
+
+impl From<crate::smp::CoreFault> for StorageError {
+    fn from(e: crate::smp::CoreFault) -> Self {
+        StorageError::Core(e)
+    }
 }
 
 impl StorageError {
@@ -243,6 +252,7 @@ impl core::fmt::Display for StorageError {
             StorageError::TooLarge { size, room } => write!(f, "file is {size} bytes; its buffer holds {room}"),
             StorageError::Reserved => write!(f, "names ~XLIC*.TMP are the firmware's temporary files; choose another name"),
             StorageError::CardFull => write!(f, "the card is full; nothing was written under the final name"),
+            StorageError::Core(e) => write!(f, "{e}; nothing was written under the final name"),
         }
     }
 }

@@ -614,7 +614,9 @@ fn a_4096_by_4096_image_saves() {
     let r = s.command("save image OUT.PNG", slow).unwrap();
     assert!(r.contains(&format!("OUT.PNG: {side}x{side} PNG")), "{r}");
     let heap_kib: u64 = r.split("encoder heap ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{r}"));
-    assert!(heap_kib < 1024, "the encoder held {heap_kib} KiB (the image is {} MiB)", 3 * side * side >> 20);
+    // One encoder per core (four) and a few 256 KiB block buffers: fixed,
+    // whatever the image's height (png_cores::encode).
+    assert!(heap_kib < 4096, "the encoders held {heap_kib} KiB (the image is {} MiB)", 3 * side * side >> 20);
     exit_and_fsck(s, &img);
     let out = xlic_cardimg::read(&img, "OUT.PNG").unwrap();
     let (decoded, _) = xlic_ref::Rgb8::decode_png(&out, Path::new("OUT.PNG")).unwrap();

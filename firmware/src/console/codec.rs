@@ -71,18 +71,19 @@ pub fn load_image(state: &mut State, file: &str, pad: PadMode) -> Outcome {
     let hw = accel_regs::HW_LIMITS;
     state.image = None;
     state.pipeline = None;
-    match crate::image::load(&buf[..t.bytes], scratch, map, pad, hw.lanes, hw.max_side) {
+    match crate::image::load(&buf[..t.bytes], scratch, map, pad, hw.lanes, hw.max_side, state.cores) {
         Ok(img) => {
             let g = img.geometry;
             if let Some(n) = img.note {
                 println!("note: {n}");
             }
             println!(
-                "image {}x{} {} 8-bit, decoded in {} ms; pixels CRC-32 0x{:08x}",
+                "image {}x{} {} 8-bit, decoded in {} ms {}; pixels CRC-32 0x{:08x}",
                 g.image.w,
                 g.image.h,
                 img.color,
                 img.decode_micros / 1000,
+                work_text(&img.work, ["inflate", "filters", "map and CRCs"]).as_str(),
                 img.rgb_crc
             );
             println!(
@@ -259,7 +260,7 @@ fn step_once(arena: &mut Arena, engine: &Engine, model: &ModelInfo, p: &mut Pipe
 }
 
 pub fn step(state: &mut State, cpu: Option<usize>) -> Outcome {
-    let engine = Engine::pick(cpu)?;
+    let engine = Engine::pick(cpu.map(|n| if n == 0 { state.cores } else { n }))?;
     let (model, p, arena) = ready(state)?;
     step_once(arena, &engine, &model, p, true)
 }
@@ -276,7 +277,7 @@ fn check_outputs_are_not_inputs(state: &State) -> Outcome {
 }
 
 pub fn run(state: &mut State, cpu: Option<usize>) -> Outcome {
-    let engine = Engine::pick(cpu)?;
+    let engine = Engine::pick(cpu.map(|n| if n == 0 { state.cores } else { n }))?;
     check_outputs_are_not_inputs(state)?;
     let (model, p, arena) = ready(state)?;
     if p.finished() {
@@ -309,6 +310,20 @@ pub fn run(state: &mut State, cpu: Option<usize>) -> Outcome {
     write_results(state)
 }
 
+/// "on N cores (inflate 1.2 ms, ... of core time)": the job's cores and
+/// the core time of each stage (png_cores::Work; stages without a name are
+/// left out).
+fn work_text(w: &crate::png_cores::Work, names: [&str; 3]) -> heapless::String<128> {
+    use core::fmt::Write;
+    let mut s = heapless::String::new();
+    let _ = write!(s, "on {} core{} (", w.cores, if w.cores == 1 { "" } else { "s" });
+    for (i, (name, d)) in names.iter().zip(w.stages).filter(|(n, _)| !n.is_empty()).enumerate() {
+        let _ = write!(s, "{}{name} {:.3} ms", if i > 0 { ", " } else { "" }, d.as_secs_f64() * 1e3);
+    }
+    let _ = write!(s, " of core time in {} parts)", w.units);
+    s
+}
+
 fn backend_text(b: Backend) -> &'static str {
     match b {
         Backend::Fabric => "the PL",
@@ -322,6 +337,7 @@ fn backend_text(b: Backend) -> &'static str {
 /// complete, so a full card leaves the earlier pair as it was).
 fn write_results(state: &mut State) -> Outcome {
     let (g, _) = state.image.clone().ok_or(Failed)?;
+    let cores = state.cores;
     let s = mounted(&mut state.card)?;
     // The decode scratch is free once the image is in its map.
     let mut b = state.arena.buffers();
@@ -335,7 +351,7 @@ fn write_results(state: &mut State) -> Outcome {
     let outputs = [Output { name: RECON_FILE, replace: true }, Output { name: LATENT_FILE, replace: true }];
     let r = s.write_outputs(&outputs, |i, sink| {
         if i == 0 {
-            encoded = Some(crate::image::encode(&rows, crate::image::DEFAULT_ENCODE, |b: &[u8]| sink.write(b))?);
+            encoded = Some(crate::image::encode(&rows, crate::image::DEFAULT_ENCODE, cores, |b: &[u8]| sink.write(b))?);
             Ok(())
         } else {
             sink.write(latent)
@@ -343,8 +359,14 @@ fn write_results(state: &mut State) -> Outcome {
     });
     let ms = t.elapsed().as_millis();
     match (r, encoded) {
-        (Ok(_), Some((png, _))) => {
-            println!("{RECON_FILE}: {}x{} PNG, {} bytes (encoded and written with {LATENT_FILE} in {ms} ms)", g.image.w, g.image.h, png.bytes);
+        (Ok(_), Some((png, _, work))) => {
+            println!(
+                "{RECON_FILE}: {}x{} PNG, {} bytes (encoded {} and written with {LATENT_FILE} in {ms} ms)",
+                g.image.w,
+                g.image.h,
+                png.bytes,
+                work_text(&work, ["compress", "write", ""]).as_str()
+            );
             let d = g.latent();
             let c = Layer::LATENT.spec().cout;
             println!("{LATENT_FILE}: {c}x{}x{} latent, {n} bytes, CRC-32 0x{:08x}", d.w, d.h, xlic_model::crc32::crc32(latent));
@@ -522,23 +544,25 @@ pub fn verify(state: &mut State, file: &str) -> Outcome {
 /// (rows in, IDAT chunks out: the memory does not grow with the image).
 pub fn save_image(state: &mut State, file: &str, options: xlic_png::Options) -> Outcome {
     let Some((g, _)) = state.image.clone() else { fail!("save image: no image loaded (use 'load image FILE' first)") };
+    let cores = state.cores;
     let s = mounted(&mut state.card)?;
     let map = state.arena.bytes(ArenaRegion::InputMap);
     let rows = MapRows { map, shape: pipeline::input_shape(&g, Layer::Ana0), w: g.image.w, h: g.image.h };
     let t = time::Instant::now();
     let mut encoded = None;
     let r = s.write_outputs(&[Output { name: file, replace: false }], |_, sink| {
-        encoded = Some(crate::image::encode(&rows, options, |b: &[u8]| sink.write(b))?);
+        encoded = Some(crate::image::encode(&rows, options, cores, |b: &[u8]| sink.write(b))?);
         Ok(())
     });
     let ms = t.elapsed().as_millis();
     match (r, encoded) {
-        (Ok(_), Some((png, heap))) => {
+        (Ok(_), Some((png, heap, work))) => {
             println!(
-                "{file}: {}x{} PNG, {} bytes, encoded in {ms} ms ({} filter, level {}; {} IDAT chunks; encoder heap {} KiB)",
+                "{file}: {}x{} PNG, {} bytes, encoded in {ms} ms {} ({} filter, level {}; {} IDAT chunks; encoder heap {} KiB)",
                 g.image.w,
                 g.image.h,
                 png.bytes,
+                work_text(&work, ["compress", "write", ""]).as_str(),
                 options.filter.name(),
                 options.level,
                 png.idat_chunks,

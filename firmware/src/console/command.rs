@@ -33,7 +33,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "mem", usage: "mem", summary: "the DDR buffers: model, image, feature maps, latent, output" },
     CommandSpec { name: "dump", usage: "dump LAYER FILE", summary: "write LAYER's output feature map (e.g. ana_2) to FILE" },
     CommandSpec { name: "verify", usage: "verify FILE", summary: "compare a feature map (dump format) or latent file with the buffers" },
-    CommandSpec { name: "cores", usage: "cores", summary: "self-test on every core: counter, atomic increment race, checksum of a shared buffer" },
+    CommandSpec { name: "cores", usage: "cores [N]", summary: "self-test on every core: counter, atomic increment race, checksum of a shared buffer; N: spread work over N cores" },
     CommandSpec { name: "fault", usage: "fault null|stack|undef [CORE]", summary: "raise a CPU fault on purpose on core 0 (or CORE) to see the exception report (halts)" },
     CommandSpec { name: "reboot", usage: "reboot", summary: "restart the system (PS soft reset)" },
     CommandSpec { name: "exit", usage: "exit [CODE]", summary: "leave QEMU with exit status CODE (default 0); halts on the board" },
@@ -67,7 +67,8 @@ pub enum Command<'a> {
     Remove(&'a str),
     SaveImage { file: &'a str, options: xlic_png::Options },
     LoadImage { file: &'a str, pad: xlic_model::PadMode },
-    /// `cpu`: on the NEON engine with that many cores.
+    /// `cpu`: on the NEON engine with that many cores (0: the console's
+    /// setting, see `cores N`).
     Run { cpu: Option<usize> },
     Step { cpu: Option<usize> },
     Reset,
@@ -76,7 +77,8 @@ pub enum Command<'a> {
     Dump { layer: xlic_model::Layer, file: &'a str },
     Verify(&'a str),
     Fault { kind: FaultKind, core: usize },
-    Cores,
+    /// With N: the number of cores work spreads over from now on.
+    Cores(Option<usize>),
     Reboot,
     Exit(u8),
 }
@@ -106,13 +108,14 @@ impl fmt::Display for ParseError<'_> {
     }
 }
 
-/// `run`/`step`'s option: none (the accelerator), `--cpu` (every core) or
-/// `--cpu=N` (N cores, 1 to 4). Outer None: not an option of theirs.
+/// `run`/`step`'s option: none (the accelerator), `--cpu` (the cores the
+/// console uses: all, or what `cores N` set; given as 0) or `--cpu=N` (N
+/// cores, 1 to 4). Outer None: not an option of theirs.
 fn cpu_option(arg: Option<&str>) -> Option<Option<usize>> {
     let cores = crate::arch::aarch64::cpu::NUM_CORES;
     match arg {
         None => Some(None),
-        Some("--cpu") => Some(Some(cores)),
+        Some("--cpu") => Some(Some(0)),
         Some(a) => a.strip_prefix("--cpu=")?.parse().ok().filter(|n| (1..=cores).contains(n)).map(Some),
     }
 }
@@ -217,7 +220,10 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             None => Err(ParseError::MissingArgument { command }),
             Some(a) => fault_kind(a).map(|kind| Command::Fault { kind, core: 0 }).ok_or(ParseError::BadArgument { command, arg: a }),
         },
-        "cores" => no_arg(Command::Cores),
+        "cores" => match arg {
+            None => Ok(Command::Cores(None)),
+            Some(a) => a.parse().ok().filter(|n| (1..=crate::arch::aarch64::cpu::NUM_CORES).contains(n)).map(|n| Command::Cores(Some(n))).ok_or(ParseError::BadArgument { command, arg: a }),
+        },
         "exit" => match arg {
             None => Ok(Command::Exit(0)),
             Some(a) => a.parse().map(Command::Exit).map_err(|_| ParseError::BadArgument { command, arg: a }),
@@ -266,7 +272,9 @@ mod tests {
         assert_eq!(parse("fault undef"), Ok(Command::Fault { kind: FaultKind::Undef, core: 0 }));
         assert_eq!(parse("fault null 2"), Ok(Command::Fault { kind: FaultKind::Null, core: 2 }));
         assert!(matches!(parse("fault null 4"), Err(ParseError::BadArgument { arg: "4", .. })));
-        assert_eq!(parse("cores"), Ok(Command::Cores));
+        assert_eq!(parse("cores"), Ok(Command::Cores(None)));
+        assert_eq!(parse("cores 2"), Ok(Command::Cores(Some(2))));
+        assert!(matches!(parse("cores 0"), Err(ParseError::BadArgument { arg: "0", .. })));
         assert_eq!(parse("exit"), Ok(Command::Exit(0)));
         assert_eq!(parse("exit 42"), Ok(Command::Exit(42)));
         assert_eq!(parse("exit 255"), Ok(Command::Exit(255)));
@@ -274,7 +282,7 @@ mod tests {
         assert!(matches!(parse("exit 256"), Err(ParseError::BadArgument { arg: "256", .. })));
         assert_eq!(parse("run"), Ok(Command::Run { cpu: None }));
         assert_eq!(parse("step"), Ok(Command::Step { cpu: None }));
-        assert_eq!(parse("run --cpu"), Ok(Command::Run { cpu: Some(4) }));
+        assert_eq!(parse("run --cpu"), Ok(Command::Run { cpu: Some(0) }));
         assert_eq!(parse("run --cpu=1"), Ok(Command::Run { cpu: Some(1) }));
         assert_eq!(parse("step --cpu=3"), Ok(Command::Step { cpu: Some(3) }));
         assert!(matches!(parse("run --cpu=5"), Err(ParseError::BadArgument { arg: "--cpu=5", .. })));

@@ -60,6 +60,9 @@ pub struct State {
     pub image: Option<(xlic_model::Geometry, FileName)>,
     /// Progress through the layers for that image.
     pub pipeline: Option<crate::pipeline::Pipeline>,
+    /// How many cores work spreads over (PNG decode and encode, `--cpu`):
+    /// all of them unless `cores N` says otherwise.
+    pub cores: usize,
 }
 
 /// A command failed; it has printed an `error:` line saying why.
@@ -164,7 +167,7 @@ pub fn run() -> ! {
     let mut editor = LineEditor::new();
     let mut buf = heapless::Vec::new();
     let arena = memory::Arena::take().expect("the console is the arena's one owner");
-    let mut state = State { arena, card: None, model: None, image: None, pipeline: None };
+    let mut state = State { arena, card: None, model: None, image: None, pipeline: None, cores: cpu::NUM_CORES };
     autorun(&mut state);
     FIRST_PROMPT_TICKS.store(time::ticks(), Ordering::Relaxed);
     loop {
@@ -339,7 +342,13 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
                 fail!("{e}");
             }
         }
-        Command::Cores => cores(&mut state.arena)?,
+        Command::Cores(n) => {
+            if let Some(n) = n {
+                state.cores = n;
+                println!("work now spreads over at most {n} core{} (PNG decode and encode, --cpu)", if n == 1 { "" } else { "s" });
+            }
+            cores(&mut state.arena)?
+        }
         Command::Reboot => reboot(),
         Command::Exit(code) => {
             println!("bye (exit status {code})");
