@@ -161,6 +161,18 @@ unsafe fn mac_taps<const N: usize, const ABS: bool>(acc: &mut [int64x2_t; N], x:
 /// As [`mac_taps`] with N = 16, and `count > 0`.
 #[inline(always)]
 unsafe fn mac16<const ABS: bool>(acc: &mut [int64x2_t; 16], x: *const i16, x_step: usize, w: *const i16, w_step: usize, count: usize) -> bool {
+    // Four output channels: their weights in v1-v4, the input in v0, into
+    // the accumulators named (four independent chains, interleaved).
+    macro_rules! four_channels {
+        ($a:literal, $b:literal, $c:literal, $d:literal) => {
+            concat!(
+                "smull v5.4s, v1.4h, v0.4h\n", "smull v6.4s, v2.4h, v0.4h\n", "smull v7.4s, v3.4h, v0.4h\n",
+                "smlal2 v5.4s, v1.8h, v0.8h\n", "smull v1.4s, v4.4h, v0.4h\n", "smlal2 v6.4s, v2.8h, v0.8h\n",
+                "smlal2 v7.4s, v3.8h, v0.8h\n", "smlal2 v1.4s, v4.8h, v0.8h\n",
+                "sadalp v", $a, ".2d, v5.4s\n", "sadalp v", $b, ".2d, v6.4s\n", "sadalp v", $c, ".2d, v7.4s\n", "sadalp v", $d, ".2d, v1.4s",
+            )
+        };
+    }
     macro_rules! kernel {
         ($load_x:literal) => {
             // SAFETY: reads only the words the caller vouches for (count
@@ -172,25 +184,13 @@ unsafe fn mac16<const ABS: bool>(acc: &mut [int64x2_t; 16], x: *const i16, x_ste
                     "2:",
                     $load_x,
                     "ld1 {{v1.8h, v2.8h, v3.8h, v4.8h}}, [{w}], #64",
-                    "smull v5.4s, v1.4h, v0.4h", "smull v6.4s, v2.4h, v0.4h", "smull v7.4s, v3.4h, v0.4h",
-                    "smlal2 v5.4s, v1.8h, v0.8h", "smull v1.4s, v4.4h, v0.4h", "smlal2 v6.4s, v2.8h, v0.8h",
-                    "smlal2 v7.4s, v3.8h, v0.8h", "smlal2 v1.4s, v4.8h, v0.8h",
-                    "sadalp v16.2d, v5.4s", "sadalp v17.2d, v6.4s", "sadalp v18.2d, v7.4s", "sadalp v19.2d, v1.4s",
+                    four_channels!(16, 17, 18, 19),
                     "ld1 {{v1.8h, v2.8h, v3.8h, v4.8h}}, [{w}], #64",
-                    "smull v5.4s, v1.4h, v0.4h", "smull v6.4s, v2.4h, v0.4h", "smull v7.4s, v3.4h, v0.4h",
-                    "smlal2 v5.4s, v1.8h, v0.8h", "smull v1.4s, v4.4h, v0.4h", "smlal2 v6.4s, v2.8h, v0.8h",
-                    "smlal2 v7.4s, v3.8h, v0.8h", "smlal2 v1.4s, v4.8h, v0.8h",
-                    "sadalp v20.2d, v5.4s", "sadalp v21.2d, v6.4s", "sadalp v22.2d, v7.4s", "sadalp v23.2d, v1.4s",
+                    four_channels!(20, 21, 22, 23),
                     "ld1 {{v1.8h, v2.8h, v3.8h, v4.8h}}, [{w}], #64",
-                    "smull v5.4s, v1.4h, v0.4h", "smull v6.4s, v2.4h, v0.4h", "smull v7.4s, v3.4h, v0.4h",
-                    "smlal2 v5.4s, v1.8h, v0.8h", "smull v1.4s, v4.4h, v0.4h", "smlal2 v6.4s, v2.8h, v0.8h",
-                    "smlal2 v7.4s, v3.8h, v0.8h", "smlal2 v1.4s, v4.8h, v0.8h",
-                    "sadalp v24.2d, v5.4s", "sadalp v25.2d, v6.4s", "sadalp v26.2d, v7.4s", "sadalp v27.2d, v1.4s",
+                    four_channels!(24, 25, 26, 27),
                     "ld1 {{v1.8h, v2.8h, v3.8h, v4.8h}}, [{w}], {wrest}",
-                    "smull v5.4s, v1.4h, v0.4h", "smull v6.4s, v2.4h, v0.4h", "smull v7.4s, v3.4h, v0.4h",
-                    "smlal2 v5.4s, v1.8h, v0.8h", "smull v1.4s, v4.4h, v0.4h", "smlal2 v6.4s, v2.8h, v0.8h",
-                    "smlal2 v7.4s, v3.8h, v0.8h", "smlal2 v1.4s, v4.8h, v0.8h",
-                    "sadalp v28.2d, v5.4s", "sadalp v29.2d, v6.4s", "sadalp v30.2d, v7.4s", "sadalp v31.2d, v1.4s",
+                    four_channels!(28, 29, 30, 31),
                     "subs {n}, {n}, #1",
                     "b.ne 2b",
                     x = inout(reg) x => _,
