@@ -72,6 +72,10 @@ pub const HW_LIMITS: xlic_model::HwLimits = xlic_model::HwLimits {
     tile_cols: limits::TILE_COLS,
     max_stride: limits::MAX_STRIDE,
     pox: limits::POX,
+    in_depth: limits::IN_DEPTH,
+    acc_distance: limits::ACC_DISTANCE,
+    axi_outstanding: limits::AXI_OUTSTANDING,
+    axi_burst: limits::AXI_BURST,
 };
 
 /// The performance model's view of this configuration (the clock of

@@ -68,6 +68,9 @@ pub struct LoopCounts {
     pub input_words: u64,
     pub weight_words: u64,
     pub output_words: u64,
+    pub input_runs: u64,
+    pub weight_runs: u64,
+    pub output_runs: u64,
 }
 
 impl LayerPerf {
