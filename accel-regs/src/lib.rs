@@ -78,13 +78,10 @@ pub const HW_LIMITS: xlic_model::HwLimits = xlic_model::HwLimits {
     axi_burst: limits::AXI_BURST,
 };
 
-/// The performance model's view of this configuration (the clock of
-/// hls/script.tcl; 24 cycles fill/drain of the pipelined compute loop).
-pub const PERF: xlic_model::perf::PerfConfig = xlic_model::perf::PerfConfig {
-    clock_hz: 1e12 / limits::CLOCK_PERIOD_PS as f64,
-    ddr_bytes_per_s: xlic_model::perf::PerfConfig::ZCU102_DDR_BYTES_PER_S,
-    pipeline_depth: 24,
-};
+/// The performance model's platform for this configuration: the ZCU102
+/// at the clock of hls/script.tcl (xlic_model::perf states every
+/// assumption).
+pub const PERF: xlic_model::perf::PerfConfig = xlic_model::perf::PerfConfig::zcu102(1e12 / limits::CLOCK_PERIOD_PS as f64);
 
 #[cfg(test)]
 mod tests {
@@ -107,6 +104,9 @@ mod tests {
     #[test]
     fn limits_come_from_the_config_header() {
         assert_eq!(limits::LANES * 16, 128, "one bus word is 128 bits");
+        // The accumulator width rests on this (xlic_model::quant::MAX_PRODUCTS).
+        assert!((limits::MAX_KERNEL * limits::MAX_KERNEL * limits::MAX_CHANNELS) as i64 <= xlic_model::quant::MAX_PRODUCTS);
+        assert!(limits::POX.is_power_of_two() && limits::IN_DEPTH.is_power_of_two() && limits::TILE_ROWS.is_power_of_two());
         assert!(limits::TILE_ROWS % limits::MAX_STRIDE == 0 && limits::TILE_COLS % limits::MAX_STRIDE == 0);
     }
 }
