@@ -58,21 +58,26 @@ xlic_counts_t xlic_counts;
 // compiles exactly the types synthesis sees, and runs every random vector
 // through it. The values never exceed the widths (asserted below), so the
 // two agree bit for bit.
+// The per-channel parameters (xlic_model::quant::ChannelParams, checked
+// by the package parser): |bias| <= 2^46, 0 <= mult < 2^15, 0 <= shift <=
+// 62; and the output rules get the same treatment (XLIC_CSIM_AP runs the
+// synthesized rules on the testbench's boundary cases too).
 #if defined(__SYNTHESIS__) || defined(XLIC_CSIM_AP)
+#define XLIC_AP_DATAPATH 1
 typedef ap_int<16> lane_t;
 typedef ap_int<48> acc_t;
-#else
-typedef int16_t lane_t;
-typedef int64_t acc_t;
-#endif
-typedef ap_int<48> accv_t;  // an accumulator value outside the MAC array
-typedef ap_int<17> absx_t;  // |x| of GDN: up to 32768
-
-// Per-channel parameters (xlic_model::quant::ChannelParams, checked by the
-// package parser): |bias| <= 2^46, 0 <= mult < 2^15, 0 <= shift <= 62.
 typedef ap_int<48> bias_t;
 typedef ap_uint<15> mult_t;
 typedef ap_uint<6> shift_t;
+#else
+#define XLIC_AP_DATAPATH 0
+typedef int16_t lane_t;
+typedef int64_t acc_t;
+typedef int64_t bias_t;
+typedef int32_t mult_t;
+typedef int32_t shift_t;
+#endif
+typedef ap_int<17> absx_t;  // |x| of GDN: up to 32768
 
 // Layer kinds of the MAC schedule (xlic_model::layout::TileKind).
 enum { KIND_CONV = 0, KIND_PHASES = 1, KIND_POINTWISE = 2 };
@@ -129,8 +134,38 @@ log2_loop:
     return l;
 }
 
-static inline lane_t get_lane(const word_t &w, int l) {
-    return (lane_t)(ap_int<16>)w.range(16 * l + 15, 16 * l);
+// A bus word from XLIC_LANES INT16 values.
+static inline word_t pack(const lane_t v[XLIC_LANES]) {
+#if XLIC_AP_DATAPATH
+    word_t w;
+pack_lanes:
+    for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+        w.range(16 * l + 15, 16 * l) = ap_uint<16>(v[l]);
+    }
+    return w;
+#else
+    uint64_t half[2] = {0, 0};
+    for (int l = 0; l < XLIC_LANES; l++) half[l >> 2] |= (uint64_t)(uint16_t)v[l] << (16 * (l & 3));
+    word_t w;
+    w.range(63, 0) = half[0];
+    w.range(127, 64) = half[1];
+    return w;
+#endif
+}
+
+// The XLIC_LANES INT16 values of a bus word (lane l in bits 16l+15..16l).
+static inline void unpack(const word_t &w, lane_t v[XLIC_LANES]) {
+#if XLIC_AP_DATAPATH
+unpack_lanes:
+    for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+        v[l] = (ap_int<16>)w.range(16 * l + 15, 16 * l);
+    }
+#else
+    const uint64_t half[2] = {w.range(63, 0).to_uint64(), w.range(127, 64).to_uint64()};
+    for (int l = 0; l < XLIC_LANES; l++) v[l] = (int16_t)(uint16_t)(half[l >> 2] >> (16 * (l & 3)));
+#endif
 }
 
 // A transposed convolution's stored tap t (row or column, padding pad)
@@ -193,34 +228,55 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
     L.planes = (L.kind == KIND_CONV && !L.fold) ? L.s : 1;
     L.lplanes = log2_small(L.planes);
     const int row_step = L.kind == KIND_PHASES ? L.s : 1;
+    // Every tile side is a power of two (or the map's whole width), so the
+    // tile counts below are shifts: no divider in the kernel.
+    int col_tiles_log = 7;
     if (L.kind == KIND_POINTWISE) {
         // As wide as the map, as many rows as the accumulators and the
         // saved inputs (a word per pixel vector and group and bank) hold.
-        const int vecs = min_int(XLIC_VECS, XLIC_ACC_DEPTH / L.groups);
-        L.tile_cols = min_int((L.grid_w + XLIC_POX - 1) / XLIC_POX, vecs) * XLIC_POX;
-        L.band_rows = vecs / (L.tile_cols / XLIC_POX), L.bands = 1, L.cpasses = L.passes;
+        int vecs = 1;
+    pointwise_vecs:
+        for (int i = 1; i <= 6; i++) {
+            if ((1 << i) <= XLIC_VECS && (1 << i) * L.groups <= XLIC_ACC_DEPTH) vecs = 1 << i;
+        }
+        const int map_vecs = (L.grid_w + XLIC_POX - 1) >> 4;
+        L.bands = 1, L.cpasses = L.passes, L.band_rows = 1;
+        if (map_vecs <= vecs) {
+            L.tile_cols = map_vecs * XLIC_POX, col_tiles_log = 16;  // one column tile
+        pointwise_rows:
+            for (int i = 1; i <= 6; i++) {
+                if ((1 << i) * map_vecs <= vecs) L.band_rows = 1 << i;
+            }
+        } else {
+            L.tile_cols = vecs * XLIC_POX, col_tiles_log = log2_small(L.tile_cols);
+        }
     } else {
-        // Few channels: several bands; phases: at least two.
+        // Few channels: several bands (a power of two); phases: at least two.
         L.cpasses = min_int(L.passes, L.kind == KIND_PHASES ? XLIC_SLOTS / 2 : XLIC_SLOTS);
-        L.tile_cols = XLIC_TILE_COLS, L.band_rows = XLIC_TILE_ROWS, L.bands = XLIC_SLOTS / L.cpasses;
+        L.tile_cols = XLIC_TILE_COLS, L.band_rows = XLIC_TILE_ROWS, L.bands = 1;
+    bands_pow2:
+        for (int i = 1; i <= 3; i++) {
+            if ((1 << i) * L.cpasses <= XLIC_SLOTS) L.bands = 1 << i;
+        }
     fit_loop:
-        for (int i = 0; i < XLIC_SLOTS + 4; i++) {
+        for (int i = 0; i < 8; i++) {
             if (input_words(L, L.band_rows * L.bands, L.tile_cols) <= XLIC_IN_DEPTH) break;
-            if (L.bands > 1) L.bands--;
+            if (L.bands > 1) L.bands >>= 1;
             else L.band_rows >>= 1;
         }
         XLIC_ASSERT(L.band_rows >= row_step && input_words(L, L.band_rows * L.bands, L.tile_cols) <= XLIC_IN_DEPTH);
     }
     L.lbr = log2_small(L.band_rows);
     L.tile_rows = L.band_rows * L.bands;
-    L.ctiles = (L.passes + L.cpasses - 1) / L.cpasses;
-    L.row_tiles = (L.grid_h + L.tile_rows - 1) / L.tile_rows;
-    L.col_tiles = (L.grid_w + L.tile_cols - 1) / L.tile_cols;
+    const int lrows = log2_small(L.tile_rows);
+    L.ctiles = L.cpasses == L.passes ? 1 : (L.passes + L.cpasses - 1) >> log2_small(L.cpasses);
+    L.row_tiles = (L.grid_h + L.tile_rows - 1) >> lrows;
+    L.col_tiles = col_tiles_log == 16 ? 1 : (L.grid_w + L.tile_cols - 1) >> col_tiles_log;
     const int col_step = XLIC_POX * row_step;
-    const int rest_rows = L.grid_h - (L.row_tiles - 1) * L.tile_rows;
+    const int rest_rows = L.grid_h - ((L.row_tiles - 1) << lrows);
     const int rest_cols = L.grid_w - (L.col_tiles - 1) * L.tile_cols;
-    L.last_rows = min_int((rest_rows + row_step - 1) / row_step * row_step, L.tile_rows);
-    L.last_cols = min_int((rest_cols + col_step - 1) / col_step * col_step, L.tile_cols);
+    L.last_rows = min_int((rest_rows + row_step - 1) & -row_step, L.tile_rows);
+    L.last_cols = min_int((rest_cols + col_step - 1) & -col_step, L.tile_cols);
     L.steps_per_unit = L.kind == KIND_POINTWISE ? 1 : L.groups;
     L.units = L.row_tiles * L.col_tiles * L.ctiles;
     L.steps = L.units * L.steps_per_unit;
@@ -351,11 +407,7 @@ static void put_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const lay
     const int addr = abase + plane * L.plane_words + (pc >> 4);
     XLIC_ASSERT(addr >= 0 && addr < XLIC_IN_DEPTH);
     const int bank = pc & (XLIC_POX - 1);
-put_lanes:
-    for (int l = 0; l < XLIC_LANES; l++) {
-#pragma HLS UNROLL
-        buf[addr][bank][l] = get_lane(w, l);
-    }
+    unpack(w, buf[addr][bank]);
 }
 
 static void zero_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L, int abase, int from, int to) {
@@ -427,11 +479,7 @@ runs:
 
 static void put_weight(lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], int entry, int co, const word_t &w) {
     XLIC_ASSERT(entry >= 0 && entry < XLIC_MAX_TAPS);
-put_w_lanes:
-    for (int l = 0; l < XLIC_LANES; l++) {
-#pragma HLS UNROLL
-        wb[entry][co][l] = get_lane(w, l);
-    }
+    unpack(w, wb[entry][co]);
 }
 
 static void load_weights(const word_t *weights, lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], const layer_t &L,
@@ -500,36 +548,49 @@ burst_params:
 #pragma HLS LOOP_TRIPCOUNT min=16 max=128
         const word_t w = params[i];
         // {i64 bias, i32 mult, i32 shift}, little-endian (quant::ChannelParams)
-        pb[i >> 4][i & (XLIC_POF - 1)] = (bias_t)(ap_int<64>)w.range(63, 0);
-        pm[i >> 4][i & (XLIC_POF - 1)] = (mult_t)w.range(78, 64);
-        ps[i >> 4][i & (XLIC_POF - 1)] = (shift_t)w.range(101, 96);
+        pb[i >> 4][i & (XLIC_POF - 1)] = (bias_t)w.range(63, 0).to_int64();
+        pm[i >> 4][i & (XLIC_POF - 1)] = (mult_t)w.range(78, 64).to_uint();
+        ps[i >> 4][i & (XLIC_POF - 1)] = (shift_t)w.range(101, 96).to_uint();
     }
     XLIC_COUNT(weight_words, n);
     XLIC_COUNT(weight_runs, 1);
+}
+
+// The parameters, then the first call's weights: one user of the weights
+// bundle.
+static void load_constants(const word_t *params, const word_t *weights, bias_t pb[XLIC_SLOTS][XLIC_POF],
+                           mult_t pm[XLIC_SLOTS][XLIC_POF], shift_t ps[XLIC_SLOTS][XLIC_POF],
+                           lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], const layer_t &L, step_t st) {
+#pragma HLS INLINE off
+    load_params(params, pb, pm, ps, L.passes * XLIC_POF);
+    load_weights(weights, wb, L, st, 0, true);
 }
 
 // ---------------------------------------------------------------------------
 // The MAC array: XLIC_POX pixels x XLIC_POF channels x XLIC_LANES inputs
 // per cycle.
 
-// sum_l w[l] * x[l] (|x[l]| for GDN/IGDN): eight 16 x 16 (17) products,
-// each one DSP48E2, chained.
-static inline acc_t dot8(const lane_t w[XLIC_LANES], const lane_t x[XLIC_LANES], bool absolute) {
-#if defined(__SYNTHESIS__) || defined(XLIC_CSIM_AP)
+// A MAC operand: x, or |x| for GDN/IGDN (up to 32768: 17 bits).
+#if XLIC_AP_DATAPATH
+typedef absx_t mx_t;
+#else
+typedef int32_t mx_t;
+#endif
+
+// sum_l w[l] * x[l]: eight 16 x 17 products (one DSP48E2 each), chained.
+static inline acc_t dot8(const lane_t w[XLIC_LANES], const mx_t x[XLIC_LANES]) {
+#if XLIC_AP_DATAPATH
     ap_int<35> s = 0;
 dot_lanes:
     for (int l = 0; l < XLIC_LANES; l++) {
 #pragma HLS UNROLL
-        const absx_t xv = (absolute && x[l] < 0) ? absx_t(-x[l]) : absx_t(x[l]);
-        s += (ap_int<32>)(w[l] * xv);
+        s += (ap_int<33>)(w[l] * x[l]);
     }
     return s;
 #else
+    // Products below 2^30: two of them sum in int32 (as pmaddwd does).
     int64_t s = 0;
-    for (int l = 0; l < XLIC_LANES; l++) {
-        const int32_t xv = (absolute && x[l] < 0) ? -(int32_t)x[l] : (int32_t)x[l];
-        s += (int32_t)w[l] * xv;
-    }
+    for (int l = 0; l < XLIC_LANES; l += 2) s += (int32_t)w[l] * x[l] + (int32_t)w[l + 1] * x[l + 1];
     return s;
 #endif
 }
@@ -569,7 +630,8 @@ mac:
         // iterations write nothing.
 #pragma HLS DEPENDENCE variable=acc inter RAW distance=XLIC_ACC_DISTANCE true
         const tap_t t = taps[e];
-        const bool live = v < nv;
+        const int er = t.er, wi = t.w;
+        const bool none = t.none, live = v < nv;
         // Input: row y = a * rs + ey of the tile (GDN/IGDN: run a * groups
         // + group), its parity picks the port's half; column b * 16 + ex.
         const int y = a * rs + (int)t.ey;
@@ -583,7 +645,7 @@ mac:
 #pragma HLS UNROLL
             // Bank k holds pixel (k - er) mod 16 of the vector, one word
             // further on for the banks the offset wrapped past.
-            const int adk = ad + (k < (int)t.er ? 1 : 0);
+            const int adk = ad + (k < er ? 1 : 0);
             XLIC_ASSERT(!live || (adk >= 0 && adk < XLIC_IN_DEPTH));
             for (int l = 0; l < XLIC_LANES; l++) {
 #pragma HLS UNROLL
@@ -591,13 +653,26 @@ mac:
                 raw1[k][l] = ib1[adk & (XLIC_IN_DEPTH - 1)][k][l];
             }
         }
+        mx_t xm[XLIC_POX][XLIC_LANES];
+        lane_t w[XLIC_POF][XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=xm complete dim=0
+#pragma HLS ARRAY_PARTITION variable=w complete dim=0
     align:
         for (int u = 0; u < XLIC_POX; u++) {
 #pragma HLS UNROLL
-            const int k = (u + (int)t.er) & (XLIC_POX - 1);
+            const int k = (u + er) & (XLIC_POX - 1);
             for (int l = 0; l < XLIC_LANES; l++) {
 #pragma HLS UNROLL
-                x[u][l] = t.none ? lane_t(0) : (y & 1) ? raw1[k][l] : raw0[k][l];
+                x[u][l] = none ? lane_t(0) : (y & 1) ? raw1[k][l] : raw0[k][l];
+                xm[u][l] = (L.norm && x[u][l] < 0) ? mx_t(-x[u][l]) : mx_t(x[u][l]);
+            }
+        }
+    read_weights:
+        for (int co = 0; co < XLIC_POF; co++) {
+#pragma HLS UNROLL
+            for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+                w[co][l] = wb[wi][co][l];
             }
         }
         // Accumulators: vector (a, b) of the tap's phase in its band.
@@ -615,7 +690,7 @@ mac:
                 for (int h = 0; h < 2; h++) {
 #pragma HLS UNROLL
                     const acc_t old = acc[aad & (XLIC_ACC_DEPTH - 1)][p][co][h];
-                    const acc_t sum = (init ? acc_t(0) : old) + dot8(wb[(int)t.w][co], x[2 * p + h], L.norm);
+                    const acc_t sum = (init ? acc_t(0) : old) + dot8(w[co], xm[2 * p + h]);
                     XLIC_ASSERT((long long)sum < (1LL << 47) && (long long)sum >= -(1LL << 47));
                     if (live) acc[aad & (XLIC_ACC_DEPTH - 1)][p][co][h] = sum;
                 }
@@ -700,6 +775,7 @@ static store_t store_of(const layer_t &L, const step_t &u, int c, int C, bool en
     return S;
 }
 
+#if XLIC_AP_DATAPATH
 static inline ap_int<16> sat16(const ap_int<66> &v) {
     return v > 32767 ? ap_int<16>(32767) : v < -32768 ? ap_int<16>(-32768) : ap_int<16>(v);
 }
@@ -713,7 +789,7 @@ static inline ap_int<66> rshift_round(const ap_int<66> &v, shift_t s) {
 // (quant::gdn_out), without a wide division (hls-patterns 2.7): outside
 // [-2^15 D, 2^15 D) it saturates; inside, N' = N + 2^15 D < 2^16 D, and a
 // 16-step restoring divider gives floor(N' / D) = floor(N / D) + 2^15.
-static ap_int<16> gdn_divide(ap_int<16> x, shift_t s, ap_uint<47> d) {
+static ap_int<16> gdn_divide(lane_t x, shift_t s, ap_uint<47> d) {
     const ap_int<63> n = ap_int<63>(x) << s;
     const ap_int<65> N = (ap_int<65>(n) << 1) + d;
     const ap_uint<48> D = ap_uint<48>(d) << 1;
@@ -736,17 +812,33 @@ divide:
 }
 
 // One output channel's INT16 (quant::requant_conv, gdn_out, igdn_out).
-static ap_int<16> finish(int op, const accv_t &a, ap_int<16> x, bias_t bias, mult_t mult, shift_t shift) {
+static lane_t finish(int op, const acc_t &a, lane_t x, bias_t bias, mult_t mult, shift_t shift) {
     const ap_int<49> v = ap_int<49>(a) + bias;
     if (op == XLIC_OP_CONV || op == XLIC_OP_TCONV) return sat16(rshift_round(ap_int<66>(v * mult), shift));
     if (op == XLIC_OP_IGDN) return sat16(rshift_round(ap_int<66>(v * x), shift));
     XLIC_ASSERT(v < (ap_int<49>(1) << 47));
     return gdn_divide(x, shift, v < 1 ? ap_uint<47>(1) : ap_uint<47>(v));
 }
+#else
+// C-simulation: the same rules on native integers (quant's definitions).
+static lane_t finish(int op, const acc_t &a, lane_t x, bias_t bias, mult_t mult, shift_t shift) {
+    typedef __int128 wide;
+    const int64_t v = a + bias;
+    wide r;
+    if (op == XLIC_OP_CONV || op == XLIC_OP_TCONV || op == XLIC_OP_IGDN) {
+        r = (wide)v * (op == XLIC_OP_IGDN ? (int64_t)x : (int64_t)mult);
+        if (shift > 0) r = (r + ((wide)1 << (shift - 1))) >> shift;
+    } else {
+        const wide d = v < 1 ? 1 : v, n = 2 * ((wide)x << shift) + d, dd = 2 * d;
+        r = n >= 0 ? n / dd : -((-n + dd - 1) / dd);
+    }
+    return (lane_t)(r > 32767 ? 32767 : r < -32768 ? -32768 : r);
+}
+#endif
 
 #ifndef __SYNTHESIS__
 int16_t xlic_finish_rule(uint32_t op, int64_t acc, int16_t x, int64_t bias, int32_t mult, int32_t shift) {
-    return finish((int)op, accv_t(acc), ap_int<16>(x), bias_t(bias), mult_t(mult), shift_t(shift)).to_int();
+    return (int16_t)finish((int)op, acc_t(acc), lane_t(x), bias_t(bias), mult_t(mult), shift_t(shift));
 }
 #endif
 
@@ -781,7 +873,7 @@ out_rows:
                 // First channel of word A among the unit's accumulated ones.
                 const int f0 = L.fold ? (((oy & (L.s - 1)) << L.ls) + (oc & (L.s - 1))) * L.cout + oga * XLIC_LANES
                                       : oga * XLIC_LANES - S.ch0;
-                accv_t v[XLIC_POF];
+                acc_t v[XLIC_POF];
 #pragma HLS ARRAY_PARTITION variable=v complete dim=0
             read_acc:
                 for (int bk = 0; bk < XLIC_POF; bk++) {
@@ -790,7 +882,7 @@ out_rows:
                     // f = bk (mod 16), in slot f / 16 of the pixel's band.
                     const int f = f0 + ((bk - f0) & (XLIC_POF - 1));
                     const int aad = vec * XLIC_SLOTS + band * L.cpasses + (f >> 4);
-                    accv_t px[XLIC_PAIRS][2];
+                    acc_t px[XLIC_PAIRS][2];
 #pragma HLS ARRAY_PARTITION variable=px complete dim=0
                     for (int p = 0; p < XLIC_PAIRS; p++) {
 #pragma HLS UNROLL
@@ -814,19 +906,22 @@ out_rows:
                         xr[k][l] = xk[xad & (XLIC_ACC_DEPTH - 1)][k][l];
                     }
                 }
-                word_t wa = 0, wb = 0;
+                lane_t lanes_a[XLIC_LANES], lanes_b[XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=lanes_a complete dim=0
+#pragma HLS ARRAY_PARTITION variable=lanes_b complete dim=0
             lanes:
                 for (int l = 0; l < 2 * XLIC_LANES; l++) {
 #pragma HLS UNROLL
                     const int ch = oga * XLIC_LANES + l;
-                    const ap_int<16> xin = pw ? ap_int<16>(l < XLIC_LANES ? xr[u][l] : xr[u ^ 1][l - XLIC_LANES]) : ap_int<16>(0);
+                    const lane_t xin = pw ? (l < XLIC_LANES ? xr[u][l] : xr[u ^ 1][l - XLIC_LANES]) : lane_t(0);
                     const bool real = ch < L.cout && (l < XLIC_LANES || hasb);
-                    const ap_int<16> o =
+                    const lane_t o =
                         real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, pb[oga >> 1][l], pm[oga >> 1][l], ps[oga >> 1][l])
-                             : ap_int<16>(0);
-                    if (l < XLIC_LANES) wa.range(16 * l + 15, 16 * l) = o;
-                    else wb.range(16 * (l - XLIC_LANES) + 15, 16 * (l - XLIC_LANES)) = o;
+                             : lane_t(0);
+                    if (l < XLIC_LANES) lanes_a[l] = o;
+                    else lanes_b[l - XLIC_LANES] = o;
                 }
+                const word_t wa = pack(lanes_a), wb = pack(lanes_b);
                 if (oy & 1) s1.write(wa);
                 else s0.write(wa);
                 if (hasb) {
@@ -964,13 +1059,13 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #endif
     layer_t L = schedule(op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w);
     L.n_taps = build_taps(L, taps);
-    load_params(params, pbias, pmult, pshift, L.passes * XLIC_POF);
 
-    // Prologue: the first step's input and first call's weights.
+    // Prologue: the first step's input, and on the weights bundle the
+    // parameters then the first call's weights.
     const step_t first = first_step(L);
     load_input<0>(fm_in, ibuf_a0, L, first, true);
     load_input<1>(fm_in2, ibuf_a1, L, first, true);
-    load_weights(weights, wbuf_a, L, first, 0, true);
+    load_constants(params, weights, pbias, pmult, pshift, wbuf_a, L, first);
 
     step_t st = first, prev = first;
     bool wsel = false;

@@ -387,20 +387,28 @@ impl Tiling {
         let out_tiles = channels.div_ceil(hw.pof);
         let in_groups = spec.cin.div_ceil(hw.lanes);
         let slots = hw.acc_slots();
+        // Every tile side is a power of two (or the map's whole width), so
+        // the kernel counts tiles with shifts.
         let (band_rows, bands, tile_cols, passes_per_unit) = if kind == TileKind::Pointwise {
             // As wide as the map, as many rows as the accumulators and the
             // saved inputs (a word per pixel vector, group and bank) hold.
-            let vecs = hw.acc_vectors().min(hw.acc_depth() / in_groups);
-            let cols = round_up(grid.w, hw.pox).min(vecs * hw.pox);
-            (vecs / (cols / hw.pox), 1, cols, out_tiles)
+            let vecs = (1..=6).map(|i| 1usize << i).filter(|&v| v <= hw.acc_vectors() && v * in_groups <= hw.acc_depth()).max().unwrap_or(1);
+            let map_vecs = grid.w.div_ceil(hw.pox);
+            if map_vecs <= vecs {
+                let rows = (1..=6).map(|i| 1usize << i).filter(|&r| r * map_vecs <= vecs).max().unwrap_or(1);
+                (rows, 1, map_vecs * hw.pox, out_tiles)
+            } else {
+                (1, 1, vecs * hw.pox, out_tiles)
+            }
         } else {
             let min_bands = if kind == TileKind::Phases { 2 } else { 1 };
             let passes = out_tiles.min(slots / min_bands);
-            let (mut band_rows, mut bands) = (hw.tile_rows, slots / passes);
+            let mut bands = (1..=3).map(|i| 1usize << i).filter(|&b| b * passes <= slots).max().unwrap_or(1);
+            let mut band_rows = hw.tile_rows;
             let step = Self::row_step(spec, fold);
             while Self::input_words(spec, fold, hw, band_rows * bands, hw.tile_cols).0 > hw.in_depth {
                 if bands > 1 {
-                    bands -= 1;
+                    bands /= 2;
                 } else {
                     assert!(band_rows / 2 >= step && band_rows % 2 == 0, "{}: no tile fits the input buffer", spec.name);
                     band_rows /= 2;
