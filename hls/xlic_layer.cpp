@@ -539,9 +539,13 @@ fold_tiles:
     }
 }
 
-static void load_params(const word_t *params, bias_t pb[XLIC_SLOTS][XLIC_POF], mult_t pm[XLIC_SLOTS][XLIC_POF],
-                        shift_t ps[XLIC_SLOTS][XLIC_POF], int n) {
+// The parameters, then the first call's weights: one user of the weights
+// bundle.
+static void load_constants(const word_t *params, const word_t *weights, bias_t pb[XLIC_SLOTS][XLIC_POF],
+                           mult_t pm[XLIC_SLOTS][XLIC_POF], shift_t ps[XLIC_SLOTS][XLIC_POF],
+                           lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], const layer_t &L, step_t st) {
 #pragma HLS INLINE off
+    const int n = L.passes * XLIC_POF;
 burst_params:
     for (int i = 0; i < n; i++) {
 #pragma HLS PIPELINE II=1
@@ -554,15 +558,6 @@ burst_params:
     }
     XLIC_COUNT(weight_words, n);
     XLIC_COUNT(weight_runs, 1);
-}
-
-// The parameters, then the first call's weights: one user of the weights
-// bundle.
-static void load_constants(const word_t *params, const word_t *weights, bias_t pb[XLIC_SLOTS][XLIC_POF],
-                           mult_t pm[XLIC_SLOTS][XLIC_POF], shift_t ps[XLIC_SLOTS][XLIC_POF],
-                           lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], const layer_t &L, step_t st) {
-#pragma HLS INLINE off
-    load_params(params, pb, pm, ps, L.passes * XLIC_POF);
     load_weights(weights, wb, L, st, 0, true);
 }
 

@@ -8,6 +8,7 @@ pub mod e2e;
 pub mod csim;
 pub mod elf;
 pub mod firmware;
+pub mod hlslint;
 pub mod qemu;
 pub mod regmap;
 pub mod setup;

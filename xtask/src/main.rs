@@ -164,6 +164,10 @@ enum Cmd {
         #[command(flatten)]
         data: DataArg,
     },
+    /// Static checks of the HLS kernel for what C-simulation forgives
+    /// (hls-patterns.md): 64-bit types, run-time division, misplaced
+    /// pragmas, partitions, static banking, m_axi settings, shared bundles.
+    HlsLint,
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
@@ -223,6 +227,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             let arith = if int { Arith::Int } else { Arith::Float };
             codec::codec(&data.dir(), &image, &out, arith, pad, model.as_deref()).map(|_| 0)
         }
+        Cmd::HlsLint => xtask::hlslint::run(),
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
         Cmd::Regs => {
             let text = xtask::regmap::generate()?;
@@ -393,6 +398,13 @@ fn test() -> Result<i32> {
             failures.push(format!("firmware tests entered at EL{}", el.number()));
             tally.failed += 1;
         }
+    }
+    println!("\n== HLS lint: what C-simulation forgives, checked statically ==");
+    if xtask::hlslint::run()? == 0 {
+        tally.passed += 1;
+    } else {
+        tally.failed += 1;
+        failures.push("hls-lint".into());
     }
     println!("\n== HLS C-simulation: the kernel against the integer reference ==");
     for mut cmd in xtask::csim::prepare(&xlic_ref::data::default_dir(), None, 6)? {
