@@ -9,6 +9,7 @@ pub mod csim;
 pub mod elf;
 pub mod firmware;
 pub mod hlslint;
+pub mod hlsreport;
 pub mod qemu;
 pub mod regmap;
 pub mod setup;

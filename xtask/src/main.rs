@@ -168,6 +168,13 @@ enum Cmd {
     /// (hls-patterns.md): 64-bit types, run-time division, misplaced
     /// pragmas, partitions, static banking, m_axi settings, shared bundles.
     HlsLint,
+    /// Vivado HLS 2019.2's synthesis report (after `cd hls && vivado_hls
+    /// -f script.tcl`) beside the model: loop IIs, latencies, resources;
+    /// fails on a missed II or an exceeded budget. Not part of CI.
+    HlsReport {
+        /// The solution folder (default: hls/xlic_hls/solution1).
+        dir: Option<PathBuf>,
+    },
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
@@ -228,6 +235,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             codec::codec(&data.dir(), &image, &out, arith, pad, model.as_deref()).map(|_| 0)
         }
         Cmd::HlsLint => xtask::hlslint::run(),
+        Cmd::HlsReport { dir } => xtask::hlsreport::run(dir),
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
         Cmd::Regs => {
             let text = xtask::regmap::generate()?;
