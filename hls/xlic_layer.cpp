@@ -102,7 +102,7 @@ struct tap_t {
 struct layer_t {
     int op, k, s, ls, cin, cout, in_h, in_w, out_h, out_w;
     int groups, out_groups, kind;
-    bool norm, fold;
+    bool norm, fold, pair;
     int fold_taps, fold_first, fold_channels;
     int passes, cpasses, ctiles, band_rows, lbr, bands, tile_rows, tile_cols;
     int last_rows, last_cols, row_tiles, col_tiles, steps_per_unit, units, steps;
@@ -190,10 +190,16 @@ static int input_extent(const layer_t &L, int t) {
     return t;
 }
 
+// Input columns the buffer holds for `in_cols` DDR columns: pairs of
+// columns when a convolution with few input channels pairs them.
+static int buffer_cols(const layer_t &L, int in_cols) {
+    return L.pair ? (in_cols + 1) >> 1 : in_cols;
+}
+
 // Input-buffer words per bank and row parity a rows x cols tile needs.
 static int input_words(const layer_t &L, int rows, int cols) {
     const int in_rows = (L.kind == KIND_POINTWISE) ? rows * L.groups : input_extent(L, rows);
-    const int plane_cols = (input_extent(L, cols) + L.planes - 1) >> L.lplanes;
+    const int plane_cols = (buffer_cols(L, input_extent(L, cols)) + L.planes - 1) >> L.lplanes;
     return ((in_rows + 1) >> 1) * L.planes * ((plane_cols + XLIC_POX - 1) / XLIC_POX);
 }
 
@@ -225,7 +231,11 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
     L.scale = L.fold ? L.s : 1;
     L.grid_h = L.fold ? L.in_h : L.out_h, L.grid_w = L.fold ? L.in_w : L.out_w;
     L.passes = ((L.fold ? L.fold_channels : L.cout) + XLIC_POF - 1) / XLIC_POF;
-    L.planes = (L.kind == KIND_CONV && !L.fold) ? L.s : 1;
+    // Few input channels (the image's 3) fill half a word: two adjacent
+    // input columns share one (lanes 0-3 and 4-7), so a pair of kernel
+    // columns is one MAC step (xlic_model::layout::Tiling::pair).
+    L.pair = L.kind == KIND_CONV && !L.fold && L.cin <= XLIC_LANES / 2 && (L.s == 2 || L.s == 4) && L.k > 1;
+    L.planes = (L.kind == KIND_CONV && !L.fold) ? (L.pair ? L.s >> 1 : L.s) : 1;
     L.lplanes = log2_small(L.planes);
     const int row_step = L.kind == KIND_PHASES ? L.s : 1;
     // Every tile side is a power of two (or the map's whole width), so the
@@ -280,7 +290,7 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
     L.steps_per_unit = L.kind == KIND_POINTWISE ? 1 : L.groups;
     L.units = L.row_tiles * L.col_tiles * L.ctiles;
     L.steps = L.units * L.steps_per_unit;
-    const int plane_cols = (input_extent(L, L.tile_cols) + L.planes - 1) >> L.lplanes;
+    const int plane_cols = (buffer_cols(L, input_extent(L, L.tile_cols)) + L.planes - 1) >> L.lplanes;
     L.plane_words = (plane_cols + XLIC_POX - 1) / XLIC_POX;
     L.row_stride = L.planes * L.plane_words;
     // MAC calls per step: one per pass, or one for all passes of a fold.
@@ -304,18 +314,19 @@ static int build_taps(const layer_t &L, tap_t taps[XLIC_MAX_TAPS]) {
         }
     } else if (L.kind == KIND_CONV) {
         // A convolution over the grid: stride s (1 when folded), every pass
-        // of a fold in one call.
+        // of a fold in one call; paired, column taps 2j and 2j + 1 as one.
         const int kk = L.fold ? L.fold_taps : L.k, fpasses = L.fold ? L.passes : 1;
+        const int kcols = L.pair ? (L.k + 1) >> 1 : kk;
     taps_conv:
         for (int p = 0; p < fpasses; p++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=3
             for (int ky = 0; ky < kk; ky++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=9
-                for (int kx = 0; kx < kk; kx++) {
+                for (int kx = 0; kx < kcols; kx++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=9
                     tap_t t = blank;
-                    const int ex = L.fold ? kx : kx >> L.ls;
-                    t.w = n, t.ey = ky, t.plane = L.fold ? 0 : kx & (L.s - 1);
+                    const int ex = kx >> L.lplanes;
+                    t.w = n, t.ey = ky, t.plane = kx & (L.planes - 1);
                     t.eq = ex >> 4, t.er = ex & 15, t.slot = p, t.first = ky == 0 && kx == 0;
                     taps[n++] = t;
                 }
@@ -399,23 +410,38 @@ static int calls_of(const layer_t &L, const step_t &st) {
 // ports: port P loads runs j = P (mod 2) into its own buffer at j / 2, so
 // the two ports never write the same memory. Each run is one unconditional
 // burst of the words inside the map; the halo outside it is zero-filled on
-// chip. Input column x (relative to the run's first) goes to plane
-// x mod planes, plane column x / planes, bank (plane column) mod 16.
+// chip. Input column x (relative to the run's first; paired: column pair
+// x / 2) goes to plane x mod planes, plane column x / planes, bank (plane
+// column) mod 16.
 
-static void put_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L, int abase, int x, const word_t &w) {
-    const int pc = x >> L.lplanes, plane = x & (L.planes - 1);
+// Lanes 0-3 of `lo` and lanes 0-3 of `hi` as one word (a column pair).
+static inline word_t pair_word(const word_t &lo, const word_t &hi) {
+    word_t w;
+    w.range(63, 0) = lo.range(63, 0);
+    w.range(127, 64) = hi.range(63, 0);
+    return w;
+}
+
+static void put_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L, int abase, int x, const word_t &w,
+                      word_t &hold) {
+    // Paired: the even column writes its half, the odd one completes it.
+    const int m = L.pair ? x >> 1 : x;
+    const word_t v = !L.pair ? w : (x & 1) ? pair_word(hold, w) : pair_word(w, word_t(0));
+    hold = w;
+    const int pc = m >> L.lplanes, plane = m & (L.planes - 1);
     const int addr = abase + plane * L.plane_words + (pc >> 4);
     XLIC_ASSERT(addr >= 0 && addr < XLIC_IN_DEPTH);
     const int bank = pc & (XLIC_POX - 1);
-    unpack(w, buf[addr][bank]);
+    unpack(v, buf[addr][bank]);
 }
 
-static void zero_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L, int abase, int from, int to) {
+static void zero_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L, int abase, int from, int to,
+                       word_t &hold) {
 zero_cols:
     for (int x = from; x < to; x++) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=0 max=517
-        put_input(buf, L, abase, x, word_t(0));
+        put_input(buf, L, abase, x, word_t(0), hold);
     }
 }
 
@@ -449,7 +475,8 @@ runs:
         const bool row_in = y >= 0 && y < L.in_h;
         const int abase = (j >> 1) * L.row_stride;
         const int from = row_in ? xa : in_cols, to = row_in ? xb : in_cols;
-        zero_input(buf, L, abase, 0, from);
+        word_t hold = 0;
+        zero_input(buf, L, abase, 0, from, hold);
         if (to > from) {
             const int base = (y * L.groups + grp) * L.in_w + ix0 + from;
         burst_in:
@@ -457,12 +484,12 @@ runs:
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=1 max=517
                 const word_t w = fm[base + i];
-                put_input(buf, L, abase, from + i, w);
+                put_input(buf, L, abase, from + i, w, hold);
             }
             XLIC_COUNT(input_words, to - from);
             XLIC_COUNT(input_runs, 1);
         }
-        zero_input(buf, L, abase, to, in_cols);
+        zero_input(buf, L, abase, to, in_cols, hold);
         g += 2;
     runs_wrap:
         for (int i = 0; i < 2; i++) {
@@ -491,12 +518,27 @@ static void load_weights(const word_t *weights, lane_t wb[XLIC_MAX_TAPS][XLIC_PO
         const int t = st.ctile * L.cpasses + call;
         const int base = (L.kind == KIND_POINTWISE ? t * L.groups : (t * L.groups + st.g) * kk) * XLIC_POF;
         const int n = (L.kind == KIND_POINTWISE ? L.groups : kk) * XLIC_POF;
+        // Paired: taps (ky, 2j) and (ky, 2j + 1) share entry ky * kp + j,
+        // lanes 0-3 and 4-7; the even tap's word waits in `hold`.
+        const int kp = (L.k + 1) >> 1;
+        word_t hold[XLIC_POF];
+#pragma HLS ARRAY_PARTITION variable=hold complete dim=0
+        int ky = 0, kx = 0;
     burst_w:
         for (int i = 0; i < n; i++) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=16 max=1296
             const word_t w = weights[base + i];
-            put_weight(wb, i >> 4, i & (XLIC_POF - 1), w);
+            const int co = i & (XLIC_POF - 1);
+            if (!L.pair) {
+                put_weight(wb, i >> 4, co, w);
+            } else {
+                put_weight(wb, ky * kp + (kx >> 1), co, (kx & 1) ? pair_word(hold[co], w) : pair_word(w, word_t(0)));
+                hold[co] = w;
+                if (co == XLIC_POF - 1) {
+                    if (++kx == L.k) kx = 0, ky++;
+                }
+            }
         }
         XLIC_COUNT(weight_words, n);
         XLIC_COUNT(weight_runs, 1);

@@ -295,6 +295,11 @@ pub enum TileKind {
 pub struct Tiling {
     pub kind: TileKind,
     pub fold: Option<PhaseFold>,
+    /// A convolution with few input channels (at most lanes / 2: the
+    /// image's 3) and an even stride pairs adjacent input columns in one
+    /// word (lanes 0-3 and 4-7), and kernel columns 2j and 2j + 1 in one
+    /// MAC step: ana_0's 9x9 taps take 9 x 5 steps instead of 81.
+    pub pair: bool,
     /// Grid rows per band.
     pub band_rows: usize,
     pub bands: usize,
@@ -364,16 +369,25 @@ impl Tiling {
         }
     }
 
+    /// Whether the layer pairs input columns (see [`Tiling::pair`]).
+    pub fn pairs(spec: &LayerSpec, fold: Option<PhaseFold>, hw: &HwLimits) -> bool {
+        let s = spec.op.stride();
+        Self::kind_of(spec, fold) == TileKind::Conv && fold.is_none() && spec.cin <= hw.lanes / 2 && (s == 2 || s == 4) && spec.op.kernel() > 1
+    }
+
     /// Input-buffer words per bank and row parity that `rows x cols` grid
     /// pixels need, with the planes and plane words of that shape.
     fn input_words(spec: &LayerSpec, fold: Option<PhaseFold>, hw: &HwLimits, rows: usize, cols: usize) -> (usize, usize, usize) {
         let kind = Self::kind_of(spec, fold);
+        let pair = Self::pairs(spec, fold, hw);
         let in_rows = match kind {
             TileKind::Pointwise => rows * spec.cin.div_ceil(hw.lanes),
             _ => Self::input_extent(spec, fold, rows),
         };
         let in_cols = Self::input_extent(spec, fold, cols);
-        let planes = if kind == TileKind::Conv && fold.is_none() { spec.op.stride() } else { 1 };
+        let in_cols = if pair { in_cols.div_ceil(2) } else { in_cols };
+        let s = spec.op.stride();
+        let planes = if kind == TileKind::Conv && fold.is_none() { if pair { s / 2 } else { s } } else { 1 };
         let plane_words = in_cols.div_ceil(planes).div_ceil(hw.pox);
         (in_rows.div_ceil(2) * planes * plane_words, planes, plane_words)
     }
@@ -424,6 +438,7 @@ impl Tiling {
         Tiling {
             kind,
             fold,
+            pair: Self::pairs(spec, fold, hw),
             band_rows,
             bands,
             tile_rows,
@@ -536,20 +551,36 @@ mod tests {
             let covered: usize = (0..t.col_tiles).map(|j| t.cols_of(j)).sum();
             assert!(covered >= grid.w && covered - grid.w < Tiling::column_step(l, t.fold, hw.pox), "{}", l.name);
             assert!(t.last_tile_cols <= t.tile_cols && t.last_tile_cols % Tiling::column_step(l, t.fold, hw.pox) == 0);
-            assert!(t.in_tile_rows <= (hw.tile_rows - 1) * hw.max_stride + hw.max_kernel);
-            let planes = if matches!(l.op, crate::Op::Conv { .. }) { l.op.stride() } else { 1 };
-            assert!(Tiling::input_extent(l, t.fold, t.tile_cols).div_ceil(planes) <= hw.tile_cols + hw.max_kernel, "fits a column plane");
-            assert!(t.bands * t.out_tiles * hw.pof <= hw.max_channels || t.bands == 1, "extra rows fit the accumulator's channel slots");
+            // The input of a full tile fits the input buffer, the extra
+            // rows of several bands fit the accumulator's slots, and a
+            // tile's pixel vectors fit one slot.
+            assert!(Tiling::input_words(l, t.fold, &hw, t.tile_rows, t.tile_cols).0 <= hw.in_depth, "{}: input fits", l.name);
+            assert!(t.bands * t.passes_per_unit <= hw.acc_slots(), "{}: bands x passes fit the slots", l.name);
+            assert!(t.band_rows * t.tile_cols / hw.pox <= hw.acc_vectors(), "{}: vectors fit a slot", l.name);
+            assert!(t.channel_tiles * t.passes_per_unit >= t.out_tiles, "{}: every pass in a channel tile", l.name);
         }
         // Only syn_2 (3 channels) folds: 16 phases x 3 channels in 3 passes
         // of a 3x3 convolution over its input, two bands tall.
         let syn2 = Tiling::of(&LAYERS[9], g.outputs[9], &hw);
         assert_eq!(syn2.fold, Some(PhaseFold { stride: 4, taps: 3, first: -1, channels: 48 }));
-        assert_eq!((syn2.out_tiles, syn2.bands, syn2.tile_rows), (3, 2, 32));
-        assert!(LAYERS[..9].iter().enumerate().all(|(i, l)| {
-            let t = Tiling::of(l, g.outputs[i], &hw);
-            t.bands == 1 && t.fold.is_none()
-        }));
+        assert_eq!((syn2.out_tiles, syn2.bands, syn2.tile_rows), (3, 2, 16));
+        let tiling = |l: crate::Layer| Tiling::of(l.spec(), g.outputs[l.index()], &hw);
+        // The image's 3 channels pair columns (ana_0 only).
+        assert!(tiling(crate::Layer::Ana0).pair && LAYERS[1..].iter().all(|l| !tiling(l.layer).pair));
+        // Phase-by-phase transposed convolutions take two bands, half their
+        // channels at a time; the other layers one band, all channels.
+        for l in [crate::Layer::Syn0, crate::Layer::Syn1] {
+            let t = tiling(l);
+            assert_eq!((t.kind, t.fold, t.bands, t.passes_per_unit, t.channel_tiles), (TileKind::Phases, None, 2, 4, 2));
+        }
+        for l in [crate::Layer::Ana0, crate::Layer::Ana1, crate::Layer::Ana2, crate::Layer::Gdn0, crate::Layer::Igdn1] {
+            let t = tiling(l);
+            assert_eq!((t.bands, t.channel_tiles, t.fold), (1, 1, None), "{}", l.name());
+        }
+        // GDN/IGDN tiles are as wide as the map (116 columns: 8 vectors)
+        // and as many rows as 32 vectors (16 groups x 32 words per bank).
+        let gdn = tiling(crate::Layer::Gdn0);
+        assert_eq!((gdn.kind, gdn.tile_cols, gdn.band_rows, gdn.col_tiles), (TileKind::Pointwise, 128, 4, 1));
     }
 
     /// The fold's tap window and channel map, checked against the

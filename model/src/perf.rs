@@ -321,7 +321,7 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
     let pof = hw.pof as u64;
     let n_taps = match (t.kind, t.fold) {
         (_, Some(f)) => (t.out_tiles * f.taps * f.taps) as u64,
-        (TileKind::Conv, None) => (k * k) as u64,
+        (TileKind::Conv, None) => (k * if t.pair { k.div_ceil(2) } else { k }) as u64,
         (TileKind::Phases, None) => tconv_tap_entries(k, s),
         (TileKind::Pointwise, _) => g,
     };
@@ -435,4 +435,52 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
     p.bytes_written = 16 * c.output_words;
     p.array_macs = p.compute_cycles * (hw.pox * hw.pof * hw.lanes) as u64;
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Geometry, Layer, PadMode};
+
+    fn model(cfg: &PerfConfig, l: Layer) -> LayerPerf {
+        let g = Geometry::new(2048, 1365, PadMode::Edge, 4096).unwrap();
+        layer(l.spec(), g.input(l), &HwLimits::TEST, cfg)
+    }
+
+    /// The parts of a step are where the model says: convolutions wait for
+    /// the MAC array, normalisers for their input ports; slower ports make
+    /// the memory-bound layers slower and leave the MAC-bound ones alone.
+    #[test]
+    fn bounds_follow_the_platform() {
+        let cfg = PerfConfig::ZCU102;
+        let (ana1, gdn0) = (model(&cfg, Layer::Ana1), model(&cfg, Layer::Gdn0));
+        assert_eq!((ana1.bound(), gdn0.bound()), (Bound::Compute, Bound::Input));
+        assert!(ana1.cycles >= ana1.compute_cycles && gdn0.cycles > gdn0.compute_cycles * 5 / 4);
+        let slow = PerfConfig { port_words_per_cycle: 0.5, ..cfg };
+        assert!(model(&slow, Layer::Gdn0).cycles > gdn0.cycles * 5 / 4);
+        assert!(model(&slow, Layer::Ana1).cycles < ana1.cycles * 101 / 100);
+        // A slower DDR bounds the normalisers by DDR.
+        let ddr = PerfConfig { ddr_efficiency: 0.25, ..cfg };
+        assert_eq!(model(&ddr, Layer::Gdn0).bound(), Bound::Ddr);
+        // Cycles do not depend on the clock (only DDR's share per cycle),
+        // seconds do.
+        let fast = PerfConfig::zcu102(200e6);
+        assert_eq!(model(&fast, Layer::Ana1).cycles, ana1.cycles);
+        assert!(model(&fast, Layer::Ana1).seconds(&fast) > ana1.seconds(&cfg));
+    }
+
+    /// Every weight and input word the layer needs is read (loads per
+    /// step and pass, as the kernel does), every output word written once.
+    #[test]
+    fn traffic_is_the_layers_data() {
+        let cfg = PerfConfig::ZCU102;
+        let g = Geometry::new(2048, 1365, PadMode::Edge, 4096).unwrap();
+        for l in Layer::ALL {
+            let p = model(&cfg, l);
+            let outs = crate::layout::FmShape::new(l.spec().cout, g.output(l), 8);
+            assert_eq!(p.counts.output_words as usize, outs.len() / 8, "{}", l.name());
+            let ins = crate::layout::FmShape::new(l.spec().cin, g.input(l), 8);
+            assert!(p.counts.input_words as usize >= ins.len() / 8, "{}: every input word at least once", l.name());
+        }
+    }
 }

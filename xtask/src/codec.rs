@@ -259,6 +259,20 @@ pub fn bench_accelerator() {
         );
         total_2048 = (secs, cycles);
     }
+    // How cheap the models are, for a design-space sweep (issue 12): the
+    // ten layers at 2048x1365 and the resource estimate, repeatedly.
+    let g = xlic_model::Geometry::new(2048, 1365, PadMode::Edge, HW.max_side).expect("size");
+    let t = Instant::now();
+    let mut n = 0u64;
+    while t.elapsed().as_secs_f64() < 0.5 {
+        let c: u64 = Layer::ALL.iter().map(|&l| perf::layer(l.spec(), g.input(l), &HW, &cfg).cycles).sum();
+        n += 1 + (c + resources::estimate(&HW).dsp() as u64) % 1;
+    }
+    println!(
+        "model speed: {:.0} us per configuration (10 layers at 2048x1365 + resources): {:.0} configurations/s",
+        t.elapsed().as_secs_f64() / n as f64 * 1e6,
+        n as f64 / t.elapsed().as_secs_f64()
+    );
     println!("resources (estimate, xlic_model::resources) against {}:", dev.name);
     println!("  {:<14} {:>6} {:>7} {:>8}  what", "part", "DSP", "BRAM18", "LUT");
     for it in res.items() {

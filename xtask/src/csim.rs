@@ -79,6 +79,12 @@ fn write_vector(path: &Path, v: &Vector) -> Result<()> {
 /// (xlic_model::layout::PhaseFold); its cases are as tall as several bands.
 fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec, Dims, Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
     let (op, cin, cout) = match op {
+        // Few input channels and an even stride: the kernel pairs input
+        // columns (xlic_model::layout::Tiling::pair), as for the image.
+        Op::Conv { .. } if narrow => {
+            let k = rng.pick(&[3, 5, 9]);
+            (Op::Conv { k, stride: rng.pick(&[2, 4]) }, rng.range(1, (HW.lanes / 2) as i64) as usize, rng.range(1, 128) as usize)
+        }
         Op::TConv { .. } if narrow => {
             let (k, stride) = rng.pick(&[(9, 4), (5, 2), (3, 2), (3, 4)]);
             let most = (HW.max_channels / (stride * stride)).min(8) as i64;
@@ -235,13 +241,14 @@ pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> R
     write_rules(&rules, &mut rng)?;
     files.push(rules);
     let ops = [Op::Conv { k: 1, stride: 1 }, Op::TConv { k: 3, stride: 1 }, Op::Gdn, Op::Igdn];
-    let kinds = ops.iter().map(|&op| (op, false)).chain([(Op::TConv { k: 3, stride: 2 }, true)]);
+    let kinds = ops.iter().map(|&op| (op, false)).chain([(Op::TConv { k: 3, stride: 2 }, true), (Op::Conv { k: 1, stride: 1 }, true)]);
     for (op, narrow) in kinds {
         for i in 0..cases {
             let (spec, in_dims, input, weights, params) = random_case(&mut rng, op, i, narrow);
             let data = LayerData { weights: &weights, params: &params };
             let expected = run_layer_parallel(&spec, &HW, in_dims, &input, data)?;
-            let kind = if narrow { "tconv-narrow" } else { ["conv", "tconv", "gdn", "igdn"][op.code() as usize] };
+            let kind = ["conv", "tconv", "gdn", "igdn"][op.code() as usize];
+            let kind = if narrow { format!("{kind}-narrow") } else { kind.to_string() };
             let name = format!("random-{kind}-{i}{}", if i % 3 == 2 { "-big" } else { "" });
             let path = dir.join(format!("{:03}-{name}.tv", files.len()));
             write_vector(&path, &Vector { name: &name, spec: &spec, in_dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
