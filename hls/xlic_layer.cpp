@@ -7,7 +7,7 @@
 //   a unit = one tile of the layer's grid x one channel tile
 //   a step = one input group of a unit (GDN/IGDN: all groups at once)
 //   for each step i (and one more to drain), concurrently:
-//     load_input<0>, load_input<1>   step i+1's input rows, even and odd,
+//     load_input_even, _odd          step i+1's input rows, even and odd,
 //                                    on two m_axi ports, into ibuf[other]
 //     compute_step                   step i's MAC passes into acc[unit's],
 //                                    each pass while the next pass's
@@ -445,11 +445,10 @@ zero_cols:
     }
 }
 
-template <int P>
-static void load_input(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L, step_t st,
-                       bool en) {
-#pragma HLS INLINE off
-    if (!en || !st.valid) return;
+// Port P's rows (P constant after inlining into the two wrappers below).
+static void load_input_rows(const int P, const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
+                            const layer_t &L, step_t st) {
+#pragma HLS INLINE
     const bool pw = L.kind == KIND_POINTWISE;
     int in_rows, in_cols, iy0, ix0;
     if (pw) {
@@ -496,6 +495,21 @@ runs:
             if (g >= L.groups) g -= L.groups, r++;
         }
     }
+}
+
+// The two input ports: even input rows on gmem_in0, odd on gmem_in1.
+static void load_input_even(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L,
+                            step_t st, bool en) {
+#pragma HLS INLINE off
+    if (!en || !st.valid) return;
+    load_input_rows(0, fm, buf, L, st);
+}
+
+static void load_input_odd(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L,
+                           step_t st, bool en) {
+#pragma HLS INLINE off
+    if (!en || !st.valid) return;
+    load_input_rows(1, fm, buf, L, st);
 }
 
 // ---------------------------------------------------------------------------
@@ -657,6 +671,12 @@ static void mac_call(const lane_t ib0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
     const int pass = L.fold ? 0 : call;
     int e = 0, v = 0, a = 0, b = 0;
     XLIC_COUNT(mac_iterations, iters);
+#ifndef __SYNTHESIS__
+    // The DEPENDENCE pragma's promise, checked: no accumulator is read
+    // within XLIC_ACC_DISTANCE iterations of its last write.
+    static int written_at[XLIC_ACC_DEPTH];
+    for (int k = 0; k < XLIC_ACC_DEPTH; k++) written_at[k] = -XLIC_ACC_DISTANCE;
+#endif
 mac:
     for (int i = 0; i < iters; i++) {
 #pragma HLS PIPELINE II=1
@@ -719,6 +739,12 @@ mac:
         const int aad = vec * XLIC_SLOTS + slot;
         XLIC_ASSERT(!live || (vec < XLIC_VECS && slot < XLIC_SLOTS));
         const bool init = t.first && init_group;
+#ifndef __SYNTHESIS__
+        if (live) {
+            assert(init || i - written_at[aad] >= XLIC_ACC_DISTANCE);
+            written_at[aad] = i;
+        }
+#endif
     mac_pairs:
         for (int p = 0; p < XLIC_PAIRS; p++) {
 #pragma HLS UNROLL
@@ -770,6 +796,9 @@ static void compute_step(const lane_t ib0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
                          step_t nxt, bool wsel, bool en) {
 #pragma HLS INLINE off
     if (!en || !st.valid) return;
+    // One MAC array and one weight loader, shared by both branches.
+#pragma HLS ALLOCATION instances=mac_call limit=1 function
+#pragma HLS ALLOCATION instances=load_weights limit=1 function
     bool ws = wsel;
 calls:
     for (int c = 0; c < calls_of(L, st); c++) {
@@ -1089,7 +1118,15 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS ARRAY_PARTITION variable=pmult complete dim=2
 #pragma HLS ARRAY_PARTITION variable=pshift complete dim=2
     static tap_t taps[XLIC_MAX_TAPS];
+#pragma HLS DATA_PACK variable=taps
 #pragma HLS RESOURCE variable=taps core=RAM_S2P_LUTRAM
+    // The four branches of the step loop choose halves; one instance of
+    // each function serves them all (else each call site is its own
+    // hardware: four MAC arrays).
+#pragma HLS ALLOCATION instances=load_input_even limit=1 function
+#pragma HLS ALLOCATION instances=load_input_odd limit=1 function
+#pragma HLS ALLOCATION instances=compute_step limit=1 function
+#pragma HLS ALLOCATION instances=store_chunk limit=1 function
 
 #ifndef __SYNTHESIS__
     xlic_counts = xlic_counts_t();
@@ -1100,8 +1137,8 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
     // Prologue: the first step's input, and on the weights bundle the
     // parameters then the first call's weights.
     const step_t first = first_step(L);
-    load_input<0>(fm_in, ibuf_a0, L, first, true);
-    load_input<1>(fm_in2, ibuf_a1, L, first, true);
+    load_input_even(fm_in, ibuf_a0, L, first, true);
+    load_input_odd(fm_in2, ibuf_a1, L, first, true);
     load_constants(params, weights, pbias, pmult, pshift, wbuf_a, L, first);
 
     step_t st = first, prev = first;
@@ -1116,23 +1153,23 @@ steps:
         const store_t S = store_of(L, prev, drain ? 0 : st.g, drain ? 1 : L.steps_per_unit, unit > 0);
         const bool ib = i & 1, ab = unit & 1;
         if (!ib && !ab) {
-            load_input<0>(fm_in, ibuf_b0, L, nxt, true);
-            load_input<1>(fm_in2, ibuf_b1, L, nxt, true);
+            load_input_even(fm_in, ibuf_b0, L, nxt, true);
+            load_input_odd(fm_in2, ibuf_b1, L, nxt, true);
             compute_step(ibuf_a0, ibuf_a1, acc_a, xk_a, wbuf_a, wbuf_b, weights, taps, L, st, nxt, wsel, true);
             store_chunk(acc_b, xk_b, pbias, pmult, pshift, fm_out, fm_out2, L, S);
         } else if (!ib && ab) {
-            load_input<0>(fm_in, ibuf_b0, L, nxt, true);
-            load_input<1>(fm_in2, ibuf_b1, L, nxt, true);
+            load_input_even(fm_in, ibuf_b0, L, nxt, true);
+            load_input_odd(fm_in2, ibuf_b1, L, nxt, true);
             compute_step(ibuf_a0, ibuf_a1, acc_b, xk_b, wbuf_a, wbuf_b, weights, taps, L, st, nxt, wsel, true);
             store_chunk(acc_a, xk_a, pbias, pmult, pshift, fm_out, fm_out2, L, S);
         } else if (ib && !ab) {
-            load_input<0>(fm_in, ibuf_a0, L, nxt, true);
-            load_input<1>(fm_in2, ibuf_a1, L, nxt, true);
+            load_input_even(fm_in, ibuf_a0, L, nxt, true);
+            load_input_odd(fm_in2, ibuf_a1, L, nxt, true);
             compute_step(ibuf_b0, ibuf_b1, acc_a, xk_a, wbuf_a, wbuf_b, weights, taps, L, st, nxt, wsel, true);
             store_chunk(acc_b, xk_b, pbias, pmult, pshift, fm_out, fm_out2, L, S);
         } else {
-            load_input<0>(fm_in, ibuf_a0, L, nxt, true);
-            load_input<1>(fm_in2, ibuf_a1, L, nxt, true);
+            load_input_even(fm_in, ibuf_a0, L, nxt, true);
+            load_input_odd(fm_in2, ibuf_a1, L, nxt, true);
             compute_step(ibuf_b0, ibuf_b1, acc_b, xk_b, wbuf_a, wbuf_b, weights, taps, L, st, nxt, wsel, true);
             store_chunk(acc_a, xk_a, pbias, pmult, pshift, fm_out, fm_out2, L, S);
         }

@@ -204,6 +204,17 @@ pub fn estimate(hw: &HwLimits) -> Resources {
         lut: hw.pof * 48 * (hw.pox / 4 + 1) + lanes_out * 48 * (hw.pof / 4 + 1) + lanes_out * 16 * (hw.pox / 4 + 1)
             + lanes_out * (2 * (49 + shifter + 20) + divider),
     });
+    // Ping-pong: one shared instance of each concurrent function
+    // (ALLOCATION limit=1) reads either half of its buffers: a 2:1 mux per
+    // read bit (two per LUT6) on the accumulators (MAC array and output
+    // engine), the input tile, the weights and the GDN inputs.
+    push(Item {
+        name: "ping-pong",
+        what: "2:1 selects of the shared instances' memory reads",
+        dsp: 0,
+        bram18: 0,
+        lut: (2 * pairs * hw.pof * 96 + 2 * hw.pox * word + hw.pof * word + hw.pox * word) / 2,
+    });
     // Address arithmetic: the run-time multiplies (row x stride, vector x
     // columns, DDR row x width...) of the MAC loop (4), output engine (3),
     // loaders (2 x 3 + 5) and writers (2 x 2), each one DSP at most.
