@@ -51,17 +51,17 @@ xlic_counts_t xlic_counts;
 #define XLIC_ASSERT(c) ((void)0)
 #endif
 
-// The MAC array's operands and accumulators. C-simulation uses native
-// integers of the same values by default (Xilinx's ap_int is ~40 times
-// slower on the host, and the 768x512 demo must stay under a minute);
-// `cargo xtask csim` also builds the testbench with XLIC_CSIM_AP, which
-// compiles exactly the types synthesis sees, and runs every random vector
-// through it. The values never exceed the widths (asserted below), so the
-// two agree bit for bit.
-// The per-channel parameters (xlic_model::quant::ChannelParams, checked
-// by the package parser): |bias| <= 2^46, 0 <= mult < 2^15, 0 <= shift <=
-// 62; and the output rules get the same treatment (XLIC_CSIM_AP runs the
-// synthesized rules on the testbench's boundary cases too).
+// The MAC array's operands and accumulators, the per-channel parameters
+// (xlic_model::quant::ChannelParams, checked by the package parser:
+// |bias| <= 2^46, 0 <= mult < 2^15, 0 <= shift <= 62) and the output
+// rules. C-simulation uses native integers of the same values by default
+// (Xilinx's ap_int is ~40 times slower on the host, and the 768x512 demo
+// must stay under a minute); `cargo xtask csim` also builds the testbench
+// with XLIC_CSIM_AP, which compiles exactly the types synthesis sees, and
+// runs the rules' boundary cases and the random layers through it. The
+// values never exceed the widths (asserted below), so the two agree bit
+// for bit. (Control values are `int`: the largest map, 4096 x 4096 x 1
+// group or 1024 x 1024 x 16, has 2^24 words.)
 #if defined(__SYNTHESIS__) || defined(XLIC_CSIM_AP)
 #define XLIC_AP_DATAPATH 1
 typedef ap_int<16> lane_t;
@@ -123,11 +123,11 @@ static inline int max_int(int a, int b) { return a > b ? a : b; }
 // floor(a / 2^l) for a possibly negative a (arithmetic shift).
 static inline int floor_shift(int a, int l) { return a >> l; }
 
-// log2 of a power of two up to 64 (strides, planes, band rows).
+// log2 of a power of two up to 4096 (strides, planes, tile sides).
 static inline int log2_small(int v) {
     int l = 0;
 log2_loop:
-    for (int i = 1; i < 7; i++) {
+    for (int i = 1; i < 13; i++) {
 #pragma HLS UNROLL
         if ((1 << i) <= v) l = i;
     }
@@ -240,21 +240,21 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
     const int row_step = L.kind == KIND_PHASES ? L.s : 1;
     // Every tile side is a power of two (or the map's whole width), so the
     // tile counts below are shifts: no divider in the kernel.
-    int col_tiles_log = 7;
+    int col_tiles_log = log2_small(XLIC_TILE_COLS);
     if (L.kind == KIND_POINTWISE) {
         // As wide as the map, as many rows as the accumulators and the
         // saved inputs (a word per pixel vector and group and bank) hold.
         int vecs = 1;
     pointwise_vecs:
-        for (int i = 1; i <= 6; i++) {
+        for (int i = 1; i <= 12; i++) {
             if ((1 << i) <= XLIC_VECS && (1 << i) * L.groups <= XLIC_ACC_DEPTH) vecs = 1 << i;
         }
-        const int map_vecs = (L.grid_w + XLIC_POX - 1) >> 4;
+        const int map_vecs = (L.grid_w + XLIC_POX - 1) / XLIC_POX;
         L.bands = 1, L.cpasses = L.passes, L.band_rows = 1;
         if (map_vecs <= vecs) {
             L.tile_cols = map_vecs * XLIC_POX, col_tiles_log = 16;  // one column tile
         pointwise_rows:
-            for (int i = 1; i <= 6; i++) {
+            for (int i = 1; i <= 12; i++) {
                 if ((1 << i) * map_vecs <= vecs) L.band_rows = 1 << i;
             }
         } else {
@@ -327,7 +327,7 @@ static int build_taps(const layer_t &L, tap_t taps[XLIC_MAX_TAPS]) {
                     tap_t t = blank;
                     const int ex = kx >> L.lplanes;
                     t.w = n, t.ey = ky, t.plane = kx & (L.planes - 1);
-                    t.eq = ex >> 4, t.er = ex & 15, t.slot = p, t.first = ky == 0 && kx == 0;
+                    t.eq = ex / XLIC_POX, t.er = ex % XLIC_POX, t.slot = p, t.first = ky == 0 && kx == 0;
                     taps[n++] = t;
                 }
             }
@@ -350,7 +350,7 @@ static int build_taps(const layer_t &L, tap_t taps[XLIC_MAX_TAPS]) {
                     tap_t t = blank;
                     const int ex = tap_offset(kx, pad, L.s, L.ls) - base;
                     t.w = ky * L.k + kx, t.ey = tap_offset(ky, pad, L.s, L.ls) - base;
-                    t.eq = ex >> 4, t.er = ex & 15, t.ph = ph, t.first = first;
+                    t.eq = ex / XLIC_POX, t.er = ex % XLIC_POX, t.ph = ph, t.first = first;
                     taps[n++] = t;
                     first = false;
                 }
@@ -429,7 +429,7 @@ static void put_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const lay
     const word_t v = !L.pair ? w : (x & 1) ? pair_word(hold, w) : pair_word(w, word_t(0));
     hold = w;
     const int pc = m >> L.lplanes, plane = m & (L.planes - 1);
-    const int addr = abase + plane * L.plane_words + (pc >> 4);
+    const int addr = abase + plane * L.plane_words + pc / XLIC_POX;
     XLIC_ASSERT(addr >= 0 && addr < XLIC_IN_DEPTH);
     const int bank = pc & (XLIC_POX - 1);
     unpack(v, buf[addr][bank]);
@@ -545,7 +545,7 @@ static void load_weights(const word_t *weights, lane_t wb[XLIC_MAX_TAPS][XLIC_PO
             const word_t w = weights[base + i];
             const int co = i & (XLIC_POF - 1);
             if (!L.pair) {
-                put_weight(wb, i >> 4, co, w);
+                put_weight(wb, i / XLIC_POF, co, w);
             } else {
                 put_weight(wb, ky * kp + (kx >> 1), co, (kx & 1) ? pair_word(hold[co], w) : pair_word(w, word_t(0)));
                 hold[co] = w;
@@ -585,7 +585,7 @@ fold_tiles:
             const int ch = t * XLIC_POF + (i & (XLIC_POF - 1));
             const int ty = tap_offset(ky, pad, L.s, L.ls) - L.fold_first, tx = tap_offset(kx, pad, L.s, L.ls) - L.fold_first;
             const int fch = ((tap_phase(ky, pad, L.s) << L.ls) + tap_phase(kx, pad, L.s)) * L.cout + ch;
-            if (ch < L.cout) put_weight(wb, (fch >> 4) * T * T + ty * T + tx, fch & (XLIC_POF - 1), w);
+            if (ch < L.cout) put_weight(wb, (fch / XLIC_POF) * T * T + ty * T + tx, fch & (XLIC_POF - 1), w);
             if ((i & (XLIC_POF - 1)) == XLIC_POF - 1) {
                 if (++kx == L.k) kx = 0, ky++;
             }
@@ -608,9 +608,9 @@ burst_params:
 #pragma HLS LOOP_TRIPCOUNT min=16 max=128
         const word_t w = params[i];
         // {i64 bias, i32 mult, i32 shift}, little-endian (quant::ChannelParams)
-        pb[i >> 4][i & (XLIC_POF - 1)] = (bias_t)w.range(63, 0).to_int64();
-        pm[i >> 4][i & (XLIC_POF - 1)] = (mult_t)w.range(78, 64).to_uint();
-        ps[i >> 4][i & (XLIC_POF - 1)] = (shift_t)w.range(101, 96).to_uint();
+        pb[i / XLIC_POF][i & (XLIC_POF - 1)] = (bias_t)w.range(63, 0).to_int64();
+        pm[i / XLIC_POF][i & (XLIC_POF - 1)] = (mult_t)w.range(78, 64).to_uint();
+        ps[i / XLIC_POF][i & (XLIC_POF - 1)] = (shift_t)w.range(101, 96).to_uint();
     }
     XLIC_COUNT(weight_words, n);
     XLIC_COUNT(weight_runs, 1);
@@ -661,7 +661,7 @@ static void mac_call(const lane_t ib0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
     const bool ph = L.kind == KIND_PHASES, pw = L.kind == KIND_POINTWISE;
     // Pixel vectors of one tap: rows A x vectors per row B (per phase).
     const int A = ph ? st.rows >> L.ls : st.rows;
-    const int B = ph ? st.cols >> (L.ls + 4) : st.cols >> 4;
+    const int B = (ph ? st.cols >> L.ls : st.cols) / XLIC_POX;
     const int nv = A * B, nve = max_int(nv, XLIC_ACC_DISTANCE);
     const int iters = L.n_taps * nve;
     // Input rows per pixel row; (phase) rows per band.
@@ -914,7 +914,7 @@ static void store_engine(const acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2
                          hls::stream<word_t> &s0, hls::stream<word_t> &s1, const layer_t &L, store_t S) {
     if (!S.en) return;
     const bool ph = L.kind == KIND_PHASES, pw = L.kind == KIND_POINTWISE;
-    const int B = ph ? S.cols >> (L.ls + 4) : S.cols >> 4;
+    const int B = (ph ? S.cols >> L.ls : S.cols) / XLIC_POX;
     const int lapr = ph ? L.lbr - L.ls : L.lbr;
     const int fls = L.fold ? L.ls : 0;
     const int npairs = (S.nog + 1) >> 1;
@@ -935,7 +935,7 @@ out_rows:
                 const int a = ph ? r >> L.ls : r, bcol = ph ? cg >> L.ls : cg;
                 const int phase = ph ? ((r & (L.s - 1)) << L.ls) + (cg & (L.s - 1)) : 0;
                 const int band = pw ? 0 : a >> lapr, arow = pw ? a : a & ((1 << lapr) - 1);
-                const int vec = ((phase << lapr) + arow) * B + (bcol >> 4), u = bcol & (XLIC_POX - 1);
+                const int vec = ((phase << lapr) + arow) * B + bcol / XLIC_POX, u = bcol & (XLIC_POX - 1);
                 // First channel of word A among the unit's accumulated ones.
                 const int f0 = L.fold ? (((oy & (L.s - 1)) << L.ls) + (oc & (L.s - 1))) * L.cout + oga * XLIC_LANES
                                       : oga * XLIC_LANES - S.ch0;
@@ -947,7 +947,7 @@ out_rows:
                     // Bank bk holds the one channel f0 <= f < f0 + 16 with
                     // f = bk (mod 16), in slot f / 16 of the pixel's band.
                     const int f = f0 + ((bk - f0) & (XLIC_POF - 1));
-                    const int aad = vec * XLIC_SLOTS + band * L.cpasses + (f >> 4);
+                    const int aad = vec * XLIC_SLOTS + band * L.cpasses + f / XLIC_POF;
                     acc_t px[XLIC_PAIRS][2];
 #pragma HLS ARRAY_PARTITION variable=px complete dim=0
                     for (int p = 0; p < XLIC_PAIRS; p++) {

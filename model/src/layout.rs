@@ -406,10 +406,10 @@ impl Tiling {
         let (band_rows, bands, tile_cols, passes_per_unit) = if kind == TileKind::Pointwise {
             // As wide as the map, as many rows as the accumulators and the
             // saved inputs (a word per pixel vector, group and bank) hold.
-            let vecs = (1..=6).map(|i| 1usize << i).filter(|&v| v <= hw.acc_vectors() && v * in_groups <= hw.acc_depth()).max().unwrap_or(1);
+            let vecs = (1..=12).map(|i| 1usize << i).filter(|&v| v <= hw.acc_vectors() && v * in_groups <= hw.acc_depth()).max().unwrap_or(1);
             let map_vecs = grid.w.div_ceil(hw.pox);
             if map_vecs <= vecs {
-                let rows = (1..=6).map(|i| 1usize << i).filter(|&r| r * map_vecs <= vecs).max().unwrap_or(1);
+                let rows = (1..=12).map(|i| 1usize << i).filter(|&r| r * map_vecs <= vecs).max().unwrap_or(1);
                 (rows, 1, map_vecs * hw.pox, out_tiles)
             } else {
                 (1, 1, vecs * hw.pox, out_tiles)

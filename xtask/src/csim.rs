@@ -105,14 +105,26 @@ fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec,
     };
     // Every third case is large enough to span several tiles.
     let big = index % 3 == 2;
+    let in_dims = random_dims(rng, op, narrow, big);
+    let spec = LayerSpec { layer: Layer::Ana0, name: "random", op, cin, cout, bias: true };
+    let (input, weights, params) = random_data(rng, &spec, in_dims);
+    (spec, in_dims, input, weights, params)
+}
+
+/// A random input size for `op` (`big`: several tiles).
+fn random_dims(rng: &mut Rng, op: Op, narrow: bool, big: bool) -> Dims {
     let s = op.stride();
     let (mh, mw) = match op {
         Op::TConv { .. } if narrow => (if big { 160 } else { 20 }, if big { 220 } else { 40 }),
         Op::TConv { .. } => (if big { 48 / s } else { 12 }, if big { 200 / s } else { 30 }),
         _ => (if big { 40 } else { 20 }, if big { 260 } else { 60 }),
     };
-    let in_dims = Dims::new(rng.range(1, mh as i64) as usize, rng.range(1, mw as i64) as usize);
-    let spec = LayerSpec { layer: Layer::Ana0, name: "random", op, cin, cout, bias: true };
+    Dims::new(rng.range(1, mh as i64) as usize, rng.range(1, mw as i64) as usize)
+}
+
+/// Random input, weights and parameters for a layer.
+fn random_data(rng: &mut Rng, spec: &LayerSpec, in_dims: Dims) -> (Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
+    let (op, cin, cout) = (spec.op, spec.cin, spec.cout);
     let ins = FmShape::new(cin, in_dims, HW.lanes);
     let mut input = vec![0i16; ins.len()];
     for y in 0..in_dims.h {
@@ -123,7 +135,7 @@ fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec,
             }
         }
     }
-    let ws = WeightShape::of(&spec, &HW);
+    let ws = WeightShape::of(spec, &HW);
     let mut weights = vec![0i16; ws.len()];
     let nonneg = op.is_normaliser();
     for ky in 0..ws.k {
@@ -144,7 +156,7 @@ fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec,
         };
         assert!(p.is_valid_for(op));
     }
-    (spec, in_dims, input, weights, params)
+    (input, weights, params)
 }
 
 /// Boundary cases of the three per-output rules, each with the value
@@ -254,6 +266,18 @@ pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> R
             write_vector(&path, &Vector { name: &name, spec: &spec, in_dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
             files.push(path);
         }
+    }
+    // Normalisers wider than one tile (the maps of images over 2048
+    // pixels): several column tiles of the largest width.
+    for (op, c, dims) in [(Op::Gdn, 128, Dims::new(2, 600)), (Op::Igdn, 16, Dims::new(3, 1100))] {
+        let spec = LayerSpec { layer: Layer::Ana0, name: "wide", op, cin: c, cout: c, bias: false };
+        let (input, weights, params) = random_data(&mut rng, &spec, dims);
+        let data = LayerData { weights: &weights, params: &params };
+        let expected = run_layer_parallel(&spec, &HW, dims, &input, data)?;
+        let name = format!("wide-{}-big", ["conv", "tconv", "gdn", "igdn"][op.code() as usize]);
+        let path = dir.join(format!("{:03}-{name}.tv", files.len()));
+        write_vector(&path, &Vector { name: &name, spec: &spec, in_dims: dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
+        files.push(path);
     }
     // The whole codec on a real image: layer 0 reads the image, every
     // later layer reads the kernel's own previous output.

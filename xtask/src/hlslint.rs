@@ -729,50 +729,52 @@ pub fn lint(src: &str, headers: &[&str]) -> Vec<Finding> {
             arrays.entry(n.clone()).or_insert_with(|| a.clone());
         }
     }
+    // Every call of a kernel function: caller, callee, argument tokens.
+    let mut sites: Vec<(&Function, &Function, Vec<&[Tok]>)> = Vec::new();
+    for f in &funcs {
+        for i in f.body.0..f.body.1 {
+            if toks[i].kind != Kind::Ident {
+                continue;
+            }
+            let (Some(callee), Some(open)) = (funcs.iter().find(|g| g.name == toks[i].text), call_open(&toks, i)) else { continue };
+            sites.push((f, callee, split_commas(&toks[open + 1..matching(&toks, open)])));
+        }
+    }
     // Partitioning follows arrays into the functions they are passed to.
     for _ in 0..8 {
         let mut changed = false;
-        for f in &funcs {
-            let (b0, b1) = f.body;
-            for i in b0..b1 {
-                if toks[i].kind != Kind::Ident || !fnames.contains(toks[i].text.as_str()) {
+        for (f, callee, args) in &sites {
+            for (k, arg) in args.iter().enumerate() {
+                // `name` or a slice `name[i]...`: the dimensions left.
+                let Some((pname, _, _)) = callee.params.get(k) else { continue };
+                let Some(a) = arg.first().filter(|a| a.kind == Kind::Ident) else { continue };
+                let mut n = 0;
+                let mut j = 1;
+                while arg.get(j).is_some_and(|x| x.text == "[") {
+                    j = matching(arg, j) + 1;
+                    n += 1;
+                }
+                if j != arg.len() {
                     continue;
                 }
-                let Some(open) = call_open(&toks, i) else { continue };
-                let args = split_commas(&toks[open + 1..matching(&toks, open)]);
-                let Some(callee) = funcs.iter().find(|g| g.name == toks[i].text) else { continue };
-                for (k, arg) in args.iter().enumerate() {
-                    // `name` or a slice `name[i]...`: the dimensions left.
-                    let Some((pname, _, _)) = callee.params.get(k) else { continue };
-                    let Some(a) = arg.first().filter(|a| a.kind == Kind::Ident) else { continue };
-                    let mut n = 0;
-                    let mut j = 1;
-                    while arg.get(j).is_some_and(|x| x.text == "[") {
-                        j = matching(arg, j) + 1;
-                        n += 1;
-                    }
-                    if j != arg.len() {
+                let Some(mut src_arr) = arrays_of[&f.name].get(&a.text).cloned() else { continue };
+                if n > 0 {
+                    if n >= src_arr.rank {
                         continue;
                     }
-                    let Some(mut src_arr) = arrays_of[&f.name].get(&a.text).cloned() else { continue };
-                    if n > 0 {
-                        if n >= src_arr.rank {
-                            continue;
-                        }
-                        src_arr = Array { rank: src_arr.rank - n, partitioned: src_arr.partitioned[n..].to_vec(), reshaped: src_arr.reshaped[n..].to_vec() };
-                    }
-                    let dst = arrays_of.get_mut(&callee.name).unwrap().get_mut(pname);
-                    if let Some(d) = dst {
-                        if d.rank == src_arr.rank && (d.partitioned != src_arr.partitioned || d.reshaped != src_arr.reshaped) {
-                            let (p, r) = (
-                                d.partitioned.iter().zip(&src_arr.partitioned).map(|(x, y)| *x || *y).collect(),
-                                d.reshaped.iter().zip(&src_arr.reshaped).map(|(x, y)| *x || *y).collect(),
-                            );
-                            if p != d.partitioned || r != d.reshaped {
-                                d.partitioned = p;
-                                d.reshaped = r;
-                                changed = true;
-                            }
+                    src_arr = Array { rank: src_arr.rank - n, partitioned: src_arr.partitioned[n..].to_vec(), reshaped: src_arr.reshaped[n..].to_vec() };
+                }
+                let dst = arrays_of.get_mut(&callee.name).unwrap().get_mut(pname);
+                if let Some(d) = dst {
+                    if d.rank == src_arr.rank && (d.partitioned != src_arr.partitioned || d.reshaped != src_arr.reshaped) {
+                        let (p, r) = (
+                            d.partitioned.iter().zip(&src_arr.partitioned).map(|(x, y)| *x || *y).collect(),
+                            d.reshaped.iter().zip(&src_arr.reshaped).map(|(x, y)| *x || *y).collect(),
+                        );
+                        if p != d.partitioned || r != d.reshaped {
+                            d.partitioned = p;
+                            d.reshaped = r;
+                            changed = true;
                         }
                     }
                 }
@@ -797,23 +799,14 @@ pub fn lint(src: &str, headers: &[&str]) -> Vec<Finding> {
     }
     for _ in 0..8 {
         let mut changed = false;
-        for f in &funcs {
-            let (b0, b1) = f.body;
-            for i in b0..b1 {
-                if toks[i].kind != Kind::Ident || !fnames.contains(toks[i].text.as_str()) {
-                    continue;
-                }
-                let Some(open) = call_open(&toks, i) else { continue };
-                let args = split_commas(&toks[open + 1..matching(&toks, open)]);
-                let Some(callee) = funcs.iter().find(|g| g.name == toks[i].text) else { continue };
-                for (k, arg) in args.iter().enumerate() {
-                    let (Some((pname, _, true)), [a]) = (callee.params.get(k), arg) else { continue };
-                    let Some(bs) = reach[&f.name].get(&a.text).cloned() else { continue };
-                    let e = reach.get_mut(&callee.name).unwrap().entry(pname.clone()).or_default();
-                    let before = e.len();
-                    e.extend(bs);
-                    changed |= e.len() != before;
-                }
+        for (f, callee, args) in &sites {
+            for (k, arg) in args.iter().enumerate() {
+                let (Some((pname, _, true)), [a]) = (callee.params.get(k), arg) else { continue };
+                let Some(bs) = reach[&f.name].get(&a.text).cloned() else { continue };
+                let e = reach.get_mut(&callee.name).unwrap().entry(pname.clone()).or_default();
+                let before = e.len();
+                e.extend(bs);
+                changed |= e.len() != before;
             }
         }
         if !changed {
