@@ -285,12 +285,15 @@ pub enum TileKind {
 ///   serves twice the pixels (its weights would otherwise arrive slower
 ///   than it uses them).
 /// - The input rows of a tile must fit the input buffer: bands, then band
-///   rows, shrink until they do (a stride-4 9x9 convolution takes 4-row
-///   bands).
+///   rows, halve until they do (a stride-4 9x9 convolution over many
+///   channels takes 4-row bands; ana_0, paired, 8).
 /// - The last row and column tiles are trimmed to the map, in whole rows
 ///   and pixel vectors (per phase for a transposed convolution).
-/// - GDN/IGDN tiles are as wide as the map (up to the accumulator's
-///   pixels) and as many rows as fit.
+/// - GDN/IGDN tiles are as wide as the map and as many rows as fit, up to
+///   the pixel vectors the saved inputs hold (a word per vector, group and
+///   bank: 32 vectors for 16 groups).
+/// - Every tile side is a power of two, or the map's width: the kernel
+///   counts tiles with shifts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tiling {
     pub kind: TileKind,

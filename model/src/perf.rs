@@ -380,14 +380,13 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
                 let calls = if t.fold.is_some() { 1 } else { npass };
                 let nog = if t.fold.is_some() { out_groups as u64 } else { (npass * 2).min(out_groups as u64 - (ct * t.passes_per_unit * 2) as u64) };
                 let c = &mut p.counts;
-                let units_here = tiles;
-                c.mac_iterations += units_here * t.steps_per_unit as u64 * calls * mac;
-                c.input_words += units_here * t.steps_per_unit as u64 * in_words;
-                c.input_runs += units_here * t.steps_per_unit as u64 * if in_cols > 0 { runs[0] + runs[1] } else { 0 };
-                c.weight_words += units_here * t.steps_per_unit as u64 * calls * w_words;
-                c.weight_runs += units_here * t.steps_per_unit as u64 * calls * w_runs;
-                c.output_words += units_here * srows * nog * scols;
-                c.output_runs += units_here * srows * nog;
+                c.mac_iterations += tiles * t.steps_per_unit as u64 * calls * mac;
+                c.input_words += tiles * t.steps_per_unit as u64 * in_words;
+                c.input_runs += tiles * t.steps_per_unit as u64 * if in_cols > 0 { runs[0] + runs[1] } else { 0 };
+                c.weight_words += tiles * t.steps_per_unit as u64 * calls * w_words;
+                c.weight_runs += tiles * t.steps_per_unit as u64 * calls * w_runs;
+                c.output_words += tiles * srows * nog * scols;
+                c.output_runs += tiles * srows * nog;
                 // Timing of one unit: its steps, each storing a chunk of the
                 // previous unit (taken to be like this one).
                 let compute = calls * ((mac + cfg.pipeline_depth).max(w_cycles) + cfg.call_overhead) + cfg.call_overhead;
@@ -416,10 +415,10 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
                 }
                 last_store = srows * (pairs2 + single) * (scols + cfg.store_depth)
                     + srows * (pairs2 + single) * cfg.burst(scols);
-                cycles += units_here * unit;
-                p.compute_cycles += units_here * steps * calls * mac;
+                cycles += tiles * unit;
+                p.compute_cycles += tiles * steps * calls * mac;
                 for (acc, b) in p.bound_cycles.iter_mut().zip(bounds) {
-                    *acc += units_here * b;
+                    *acc += tiles * b;
                 }
             }
         }
