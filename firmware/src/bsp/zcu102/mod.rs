@@ -1,7 +1,8 @@
 //! ZCU102 board: which peripheral sits where, and its clocks.
 pub mod memory;
 
-use crate::drivers::cadence_uart::{BaudDivisors, CadenceUart};
+use crate::drivers::cadence_uart::{BaudDivisors, CadenceUart, Setup};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// UART0: the console (USB-UART interface 0 on the board, stdio in QEMU).
 pub const UART0_BASE: usize = 0xff00_0000;
@@ -31,13 +32,24 @@ pub fn log_uart() -> CadenceUart {
     unsafe { CadenceUart::new(UART1_BASE) }
 }
 
-/// Bring both UARTs up at 115200 8N1.
+/// Whether `init_uarts` kept the FSBL's setting (console, log).
+static UARTS_KEPT: [AtomicBool; 2] = [const { AtomicBool::new(false) }; 2];
+
+/// Bring both UARTs up at 115200 8N1 (keeping the FSBL's divisors when
+/// they already give that rate).
 ///
 /// # Safety
 /// Call once at boot, before anything prints.
 pub unsafe fn init_uarts() {
-    console_uart().init(CONSOLE_DIVISORS);
-    log_uart().init(CONSOLE_DIVISORS);
+    for (i, uart) in [console_uart(), log_uart()].iter().enumerate() {
+        let kept = matches!(uart.init(UART_REF_HZ, CONSOLE_BAUD, CONSOLE_DIVISORS), Setup::Kept(_));
+        UARTS_KEPT[i].store(kept, Ordering::Relaxed);
+    }
+}
+
+/// Whether the console (0) or log (1) UART kept the divisors it was found with.
+pub fn uart_kept_fsbl_setup(which: usize) -> bool {
+    UARTS_KEPT[which].load(Ordering::Relaxed)
 }
 
 /// SD1: the ZCU102's card slot (QEMU: `-drive if=sd,index=1`).
