@@ -275,7 +275,19 @@ fn runner(elf: PathBuf) -> Result<i32> {
     };
     let mut q = Qemu::new(&elf, el);
     q.semihost_arg = Some(format!("expect-el={}", el.number()));
-    qemu::run_console(q, timeout)
+    // Test binaries get a card on SD0 for the SD driver's tests
+    // (firmware/src/drivers/sdhci/tests.rs); SD1 stays empty as before.
+    let card0 = is_test.then(|| xtask::work_dir().join(format!("sd0-test-card-{}.img", std::process::id())));
+    if let Some(img) = &card0 {
+        let pattern: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+        xlic_cardimg::build(img, &[("PATTERN.BIN".to_string(), pattern)], xlic_cardimg::DEFAULT_SIZE_MIB)?;
+        q.card0 = Some(img.clone());
+    }
+    let code = qemu::run_console(q, timeout);
+    if let Some(img) = card0 {
+        let _ = std::fs::remove_file(img);
+    }
+    code
 }
 
 fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pad: PadMode) -> Result<i32> {

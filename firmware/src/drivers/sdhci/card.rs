@@ -409,7 +409,7 @@ mod tests {
 
     #[test_case]
     fn scr_fields() {
-        // SD 3.0x card with 1- and 4-bit bus: the SCR QEMU's card returns.
+        // An SD 3.0x card with 1- and 4-bit bus.
         let s = Scr([0x02, 0x35, 0x80, 0, 0, 0, 0, 0]);
         assert_eq!(s.version_text(), "3.0x");
         assert!(s.four_bit() && s.has_switch_function());
