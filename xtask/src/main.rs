@@ -166,6 +166,9 @@ enum Cmd {
     },
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
+    /// Load the firmware onto a ZCU102 over JTAG (boot/jtag.tcl with xsdb):
+    /// reset, PMU firmware, FSBL or psu_init, bitstream, firmware at EL3.
+    Jtag(xtask::jtag::JtagArgs),
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
     /// QEMU. XLIC_QEMU_EL picks the entry level (default 3), XLIC_QEMU_TIMEOUT
     /// a limit in seconds (default 120 for test binaries).
@@ -224,6 +227,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             codec::codec(&data.dir(), &image, &out, arith, pad, model.as_deref()).map(|_| 0)
         }
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
+        Cmd::Jtag(args) => xtask::jtag::run(&args),
         Cmd::Regs => {
             let text = xtask::regmap::generate()?;
             let path = xtask::regmap::header_path();

@@ -1,6 +1,7 @@
 //! The UART0 console: a prompt, line editing, and commands.
 pub mod codec;
 pub mod command;
+pub mod diag;
 pub mod line;
 
 use crate::arch::aarch64::{cpu, exception::faults, mmu, semihosting, time};
@@ -177,18 +178,22 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         Command::Mem => return codec::mem(state),
         Command::Dump { layer, file } => return codec::dump(state, layer, file),
         Command::Verify(file) => return codec::verify(state, file),
+        Command::Diag { force } => return diag::run(state, force),
         Command::Card => {
             *card = None;
             let s = mounted(card)?;
             let c = s.card;
             println!(
-                "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, {}-bit bus at {} kHz, {}, FAT volume mounted",
+                "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, OCR 0x{:08x}, {}-bit bus at {} kHz, {}, {} signalling, {}, FAT volume mounted",
                 c.blocks / 2048,
                 c.blocks,
                 if c.high_capacity { "SDHC/SDXC" } else { "SDSC" },
                 c.rca,
+                c.ocr.0,
                 c.bus_width,
                 c.clock_khz,
+                c.speed.name(),
+                c.signalling.name(),
                 if s.uses_dma() { "SDMA with multi-block runs" } else { "PIO" }
             );
         }

@@ -138,9 +138,23 @@ fn info_word(w: u32) -> u32 {
 }
 
 impl AccelDriver {
-    /// Find the accelerator: the co-simulation bridge if its info block is
-    /// there and alive, else the PL if it is configured and the IP idle.
+    /// Find the accelerator ready for a start: as `find`, and on the board
+    /// the IP must be idle.
     pub fn probe() -> Result<AccelDriver, AccelError> {
+        let d = Self::find()?;
+        if d.backend == Backend::Fabric {
+            let ctrl = d.ap_ctrl();
+            if ctrl & 4 == 0 {
+                return Err(AccelError::NotIdle { ap_ctrl: ctrl });
+            }
+        }
+        Ok(d)
+    }
+
+    /// Find the accelerator: the co-simulation bridge if its info block is
+    /// there and alive, else the IP in the PL if the PL checks pass and the
+    /// window answers (busy or not: `reset` needs it busy).
+    pub fn find() -> Result<AccelDriver, AccelError> {
         if info_word(0) == cosim::MAGIC_LO && info_word(1) == cosim::MAGIC_HI && info_word(cosim::WORD_VERSION) == cosim::VERSION {
             let beat = info_word(cosim::WORD_HEARTBEAT);
             let deadline = time::Deadline::after(Duration::from_millis(200));
@@ -156,12 +170,7 @@ impl AccelDriver {
         if let Some(problem) = PlStatus::read().problem() {
             return Err(AccelError::NoAccelerator { problem });
         }
-        let d = Self::probe_fabric(crate::bsp::zcu102::memory::pl_window().start)?;
-        let ctrl = d.ap_ctrl();
-        if ctrl & 4 == 0 {
-            return Err(AccelError::NotIdle { ap_ctrl: ctrl });
-        }
-        Ok(d)
+        Self::probe_fabric(crate::bsp::zcu102::memory::pl_window().start)
     }
 
     /// Whether an HLS control block answers at `base`: AP_CTRL reads

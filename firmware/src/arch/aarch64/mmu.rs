@@ -190,6 +190,11 @@ pub unsafe fn enable_identity_map() {
     barrier::isb(barrier::SY);
 }
 
+/// SCTLR_EL1 as it is now (for `diag`).
+pub fn sctlr() -> u64 {
+    SCTLR_EL1.get()
+}
+
 /// Whether the MMU and data cache are on.
 pub fn is_enabled() -> bool {
     SCTLR_EL1.is_set(SCTLR_EL1::M) && SCTLR_EL1.is_set(SCTLR_EL1::C)
