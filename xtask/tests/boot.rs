@@ -43,6 +43,9 @@ fn the_bif_and_the_script_agree_on_file_names() {
         assert!(script.contains(&format!("\"$out/{name}\"")), "the script does not place {name}");
     }
     assert!(bif.contains("[destination_cpu = a53-0, exception_level = el-3] xlic-firmware.elf"));
+    // The FSBL stages a bitstream at 0x100000, the firmware's load address:
+    // the bitstream must be loaded first (boot/README.md).
+    assert!(bif.find("] xlic.bit").unwrap() < bif.find("] xlic-firmware.elf").unwrap(), "bitstream after the firmware in the .bif");
 }
 
 /// `cargo xtask jtag` without xsdb (or inputs) names what is missing and

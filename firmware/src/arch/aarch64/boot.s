@@ -63,6 +63,7 @@ __boot_options:
     eret
 
 .Lfrom_el2:
+    bl      __xlic_el2_entry_hook        // weak: a test entry may install an EL2 service here
     mov     x0, #HCR_EL2_VALUE
     msr     hcr_el2, x0
     mov     x0, #CPTR_EL2_VALUE
@@ -170,7 +171,10 @@ el3_counter_init:
 2:  ret
 .ltorg
 
-// Default of the test hook: nothing to change.
+// Defaults of the test hooks: nothing to change.
 .weak __xlic_el3_entry_hook
 __xlic_el3_entry_hook:
+    ret
+.weak __xlic_el2_entry_hook
+__xlic_el2_entry_hook:
     ret
