@@ -98,7 +98,9 @@ const SD_DLL_CTRL: usize = IOU_SLCR + 0x358;
 /// fields are the SD0 fields moved up 16 bits). XSdPs_SetTapDelay with
 /// XSdPs_hsd_sdr25_tapdelay: DLL in reset, ITAP change window open, ITAP
 /// enable, ITAP select (0x15), window closed, OTAP select (5), DLL out of
-/// reset. Default speed and SDR12 need none (xsdps skips them too).
+/// reset. Default speed and SDR12 take none: the fields are cleared (as
+/// XSdPs_ConfigTapDelay does for a zero tap since sdps 3.11), so that taps
+/// an FSBL left for a UHS mode do not carry over.
 fn tap_delays(shift: u32, mode: SpeedMode) {
     const DLL_RST: u32 = 1 << 2;
     const ITAPCHGWIN: u32 = 1 << 9;
@@ -107,8 +109,9 @@ fn tap_delays(shift: u32, mode: SpeedMode) {
     const OTAPDLYSEL: u32 = 0x3f;
     let (itap, otap) = match mode {
         SpeedMode::HighSpeed | SpeedMode::Sdr25 => (0x15, 0x05),
-        SpeedMode::DefaultSpeed | SpeedMode::Sdr12 => return,
+        SpeedMode::DefaultSpeed | SpeedMode::Sdr12 => (0, 0),
     };
+    let enable = if itap != 0 { ITAPDLYENA } else { 0 };
     // SAFETY: IOU_SLCR is mapped as device memory; only this controller's
     // fields change (read-modify-write), as the vendor driver does.
     unsafe {
@@ -118,7 +121,7 @@ fn tap_delays(shift: u32, mode: SpeedMode) {
         };
         rmw(SD_DLL_CTRL, 0, DLL_RST << shift);
         rmw(SD_ITAPDLY, 0, ITAPCHGWIN << shift);
-        rmw(SD_ITAPDLY, 0, ITAPDLYENA << shift);
+        rmw(SD_ITAPDLY, ITAPDLYENA << shift, enable << shift);
         rmw(SD_ITAPDLY, ITAPDLYSEL << shift, itap << shift);
         rmw(SD_ITAPDLY, ITAPCHGWIN << shift, 0);
         rmw(SD_OTAPDLY, OTAPDLYSEL << shift, otap << shift);

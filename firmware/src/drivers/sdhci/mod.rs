@@ -408,7 +408,8 @@ pub struct Slot {
     /// Switch to high speed (CMD6) when the card supports it.
     pub high_speed: bool,
     /// Program the receive/transmit tap delays for a speed mode (the
-    /// ZynqMP keeps them in IOU_SLCR, per controller).
+    /// ZynqMP keeps them in IOU_SLCR, per controller); for default speed
+    /// and SDR12, clear them.
     pub tap_delays: fn(SpeedMode),
 }
 
@@ -989,6 +990,9 @@ impl<R: Regs> Sdhci<R> {
         // 2. Reset everything; wait for a debounced card detect.
         self.reset(SOFTWARE_RESET::ALL::SET.value)?;
         self.record(Step::ResetAll);
+        // The reset does not reach the tap delays (IOU_SLCR): clear what an
+        // FSBL may have set for a faster mode.
+        (self.slot.tap_delays)(SpeedMode::DefaultSpeed);
         self.wait("the card detect to settle", CARD_STABLE_LIMIT, || self.present().is_set(PRESENT_STATE::CARD_STABLE))?;
         if !self.card_present() {
             return Err(SdError::NoCard);
