@@ -96,7 +96,10 @@ proc exit {{code 0}} { foreach c $::calls { puts "CALL $c" }; _exit $code }
 "#;
 
 fn dry_run(args: &[&str], with_psu_init_procs: bool) -> (Option<i32>, Vec<String>, String) {
-    let dir = std::env::temp_dir().join(format!("xlic-jtag-{}-{}", std::process::id(), with_psu_init_procs));
+    // One folder per run: the tests run in parallel and each removes its own.
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("xlic-jtag-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for f in ["design.bit", "fsbl.elf", "pmufw.elf", "firmware.elf"] {
         std::fs::write(dir.join(f), b"x").unwrap();
