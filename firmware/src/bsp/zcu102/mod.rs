@@ -69,8 +69,10 @@ pub const SD_REF_CLOCK_HZ: u32 = 200_000_000;
 
 /// SD1 as the ZCU102 wires it: default speed limited to 19 MHz by the
 /// level shifter (xsdps: SD_CLK_19_MHZ "for ZynqMP"), high speed allowed,
-/// and no request for 1.8 V signalling (Xilinx's ZCU102 device tree marks
-/// sdhci1 `no-1-8-v`); a card the FSBL left at 1.8 V is still handled.
+/// and no request for 1.8 V signalling (Xilinx's ZCU102 device tree,
+/// linux-xlnx arch/arm64/boot/dts/xilinx/zynqmp-zcu102-revA.dts, marks
+/// `&sdhci1` "SD1 with level shifter" `no-1-8-v`); a card the FSBL left at
+/// 1.8 V is still handled.
 pub fn sd1_slot() -> Slot {
     Slot {
         ref_clock_hz: clocks::sdio1().hz.map_or(SD_REF_CLOCK_HZ, |hz| hz as u32),
