@@ -21,6 +21,7 @@ extern crate alloc;
 pub mod arch;
 pub mod bsp;
 pub mod console;
+pub mod diag;
 pub mod drivers;
 pub mod image;
 pub mod log;
