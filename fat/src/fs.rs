@@ -78,7 +78,7 @@ impl<E: fmt::Display> fmt::Display for FsError<E> {
             FsError::TooLarge => write!(f, "FAT files are smaller than 4 GiB"),
             FsError::Corrupt { name, what } => {
                 write!(f, "the card's file system is damaged: ")?;
-                let mut who = Who(*name);
+                let who = Who(*name);
                 match *what {
                     Corruption::Loop { clusters } => {
                         write!(f, "the cluster chain of {who} loops back on itself (it runs past the volume's {clusters} clusters)")?
@@ -95,10 +95,7 @@ impl<E: fmt::Display> fmt::Display for FsError<E> {
                     Corruption::Short { clusters, needed } => {
                         write!(f, "the cluster chain of {who} holds {clusters} clusters but its size needs {needed}")?
                     }
-                    Corruption::DirTooLong => {
-                        who.0 = *name;
-                        write!(f, "{who} is longer than the 65536 entries a FAT directory may hold")?
-                    }
+                    Corruption::DirTooLong => write!(f, "{who} is longer than the 65536 entries a FAT directory may hold")?,
                 }
                 write!(f, "; nothing was changed; check the card with fsck.fat or chkdsk")
             }

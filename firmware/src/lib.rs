@@ -22,6 +22,7 @@ pub mod arch;
 pub mod bsp;
 pub mod console;
 pub mod cpu_engine;
+pub mod diag;
 pub mod drivers;
 pub mod image;
 pub mod log;

@@ -229,30 +229,50 @@ fn apply(t: u8, cur: &[u8], prev: &[u8], out: &mut [u8]) {
 }
 
 
-/// Feed `input` to the compressor (then `flush`), passing full staging
-/// buffers to `sink`; returns the bytes produced.
+/// Feed `input` to the compressor, then `flush`, passing its output to
+/// `sink`; returns the bytes produced.
+///
+/// miniz_oxide keeps output that does not fit the staging buffer, and the
+/// next call only hands that over: it neither takes input nor goes on
+/// with a flush. A call that leaves the buffer not full has kept nothing.
+/// So input is fed until it is used up and a call leaves the buffer not
+/// full; then the flush is asked for again and again until a call that
+/// was not such a hand-over leaves the buffer not full. (When a flush had
+/// in fact completed before its hand-over, the call after adds one empty
+/// stored block: five bytes, still a valid stream.)
 fn deflate<E>(comp: &mut CompressorOxide, stage: &mut [u8], mut input: &[u8], flush: TDEFLFlush, sink: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<u64, E> {
     let mut produced = 0u64;
-    loop {
-        let (status, used, wrote) = compress(comp, input, stage, flush);
-        input = &input[used..];
+    let mut call = |comp: &mut CompressorOxide, input: &[u8], mode: TDEFLFlush| -> Result<(TDEFLStatus, usize, bool), E> {
+        let (status, used, wrote) = compress(comp, input, stage, mode);
+        // The compressor fails only on misuse (a call after Finish); the
+        // encoder resets it before every block.
+        debug_assert!(matches!(status, TDEFLStatus::Okay | TDEFLStatus::Done), "{status:?}");
         if wrote > 0 {
             sink(&stage[..wrote])?;
             produced += wrote as u64;
         }
-        // miniz_oxide's compressor fails only on misuse (a call after
-        // Finish); the encoder resets it before every block.
-        debug_assert!(matches!(status, TDEFLStatus::Okay | TDEFLStatus::Done), "{status:?}");
-        let finished = match flush {
-            TDEFLFlush::None => input.is_empty(),
-            TDEFLFlush::Finish => status == TDEFLStatus::Done,
-            // A flush is complete when it no longer fills the stage.
-            _ => input.is_empty() && wrote < stage.len(),
-        };
-        if finished || !matches!(status, TDEFLStatus::Okay | TDEFLStatus::Done) {
-            return Ok(produced);
+        Ok((status, used, wrote == stage.len()))
+    };
+    loop {
+        let (status, used, full) = call(comp, input, TDEFLFlush::None)?;
+        input = &input[used..];
+        if (input.is_empty() && !full) || status != TDEFLStatus::Okay {
+            break;
         }
     }
+    if flush != TDEFLFlush::None {
+        // Finish ends with Done (once nothing is kept); a sync flush with
+        // a call that did the work and kept nothing.
+        let mut hand_over = false;
+        loop {
+            let (status, _, full) = call(comp, &[], flush)?;
+            if status != TDEFLStatus::Okay || (!full && !hand_over && flush != TDEFLFlush::Finish) {
+                break;
+            }
+            hand_over = full;
+        }
+    }
+    Ok(produced)
 }
 
 /// Largest IDAT chunk written.

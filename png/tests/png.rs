@@ -49,6 +49,56 @@ fn every_filter_and_level_round_trips_through_an_independent_decoder() {
     }
 }
 
+/// Noise hardly compresses: the compressor's output outruns the encoder's
+/// staging buffer, so flushes find output still pending. Every block must
+/// still end with its sync flush (a lost one corrupts the stream).
+#[test]
+fn noise_round_trips_in_every_block_layout() {
+    struct Noise(u32, u32);
+    impl Rows for Noise {
+        fn width(&self) -> u32 {
+            self.0
+        }
+        fn height(&self) -> u32 {
+            self.1
+        }
+        fn row(&self, y: u32, out: &mut [u8]) {
+            let mut h = 0x9e37_79b9u32 ^ y.wrapping_mul(0x85eb_ca6b);
+            for b in out.iter_mut() {
+                h ^= h << 13;
+                h ^= h >> 17;
+                h ^= h << 5;
+                // Mostly noise, some runs: deflate blocks of every kind.
+                *b = if h % 7 == 0 { 0 } else { (h >> 24) as u8 };
+            }
+        }
+    }
+    let (w, h) = (1024, 96);
+    let src = Noise(w, h);
+    let mut want = vec![0u8; (3 * w * h) as usize];
+    for y in 0..h {
+        src.row(y, &mut want[(3 * w * y) as usize..(3 * w * (y + 1)) as usize]);
+    }
+    // Blocks of 1 to 24 rows: some block ends right after the compressor
+    // emitted a deflate block larger than the staging buffer.
+    for step in 1..=24 {
+        for (filter, level) in [(Filter::None, 1), (Filter::Average, 1), (Filter::Paeth, 6), (Filter::None, 0)] {
+            let mut png = Vec::new();
+            xlic_png::encode::encode_in_blocks(&src, Options { filter, level }, step, |b: &[u8]| -> Result<(), ()> {
+                png.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+            let d = png::Decoder::new(std::io::Cursor::new(&png));
+            let px = d.read_info().and_then(|mut r| {
+                let mut buf = vec![0; r.output_buffer_size().unwrap()];
+                r.next_frame(&mut buf).map(|_| buf)
+            });
+            assert!(px.as_ref().is_ok_and(|p| *p == want), "blocks of {step} rows, {filter:?} level {level}: {:?}", px.err());
+        }
+    }
+}
+
 /// Blocks encoded in any order by separate encoders (as on four cores)
 /// and joined in order give the same file as one encoder in one pass.
 #[test]

@@ -1,13 +1,18 @@
 //! Host-side chores of the X-LIC project, as a library so that the xtask
 //! binary and the host-side tests (which boot the firmware in QEMU) share
 //! one launcher.
+pub mod aptypes;
 pub mod codec;
 pub mod cosim;
 pub mod cpu_bench;
 pub mod e2e;
 pub mod csim;
 pub mod elf;
+pub mod erratum;
+pub mod jtag;
 pub mod firmware;
+pub mod hlslint;
+pub mod hlsreport;
 pub mod qemu;
 pub mod regmap;
 pub mod setup;

@@ -168,8 +168,22 @@ enum Cmd {
         #[command(flatten)]
         data: DataArg,
     },
+    /// Static checks of the HLS kernel for what C-simulation forgives
+    /// (hls-patterns.md): 64-bit types, run-time division, misplaced
+    /// pragmas, partitions, static banking, m_axi settings, shared bundles.
+    HlsLint,
+    /// Vivado HLS 2019.2's synthesis report (after `cd hls && vivado_hls
+    /// -f script.tcl`) beside the model: loop IIs, latencies, resources;
+    /// fails on a missed II or an exceeded budget. Not part of CI.
+    HlsReport {
+        /// The solution folder (default: hls/xlic_hls/solution1).
+        dir: Option<PathBuf>,
+    },
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
+    /// Load the firmware onto a ZCU102 over JTAG (boot/jtag.tcl with xsdb):
+    /// reset, PMU firmware, FSBL or psu_init, bitstream, firmware at EL3.
+    Jtag(xtask::jtag::JtagArgs),
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
     /// QEMU. XLIC_QEMU_EL picks the entry level (default 3), XLIC_QEMU_TIMEOUT
     /// a limit in seconds (default 120 for test binaries).
@@ -227,7 +241,10 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             let arith = if int { Arith::Int } else { Arith::Float };
             codec::codec(&data.dir(), &image, &out, arith, pad, model.as_deref()).map(|_| 0)
         }
+        Cmd::HlsLint => xtask::hlslint::run(),
+        Cmd::HlsReport { dir } => xtask::hlsreport::run(dir),
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
+        Cmd::Jtag(args) => xtask::jtag::run(&args),
         Cmd::Regs => {
             let text = xtask::regmap::generate()?;
             let path = xtask::regmap::header_path();
@@ -279,7 +296,19 @@ fn runner(elf: PathBuf) -> Result<i32> {
     };
     let mut q = Qemu::new(&elf, el);
     q.semihost_arg = Some(format!("expect-el={}", el.number()));
-    qemu::run_console(q, timeout)
+    // Test binaries get a card on SD0 for the SD driver's tests
+    // (firmware/src/drivers/sdhci/tests.rs); SD1 stays empty as before.
+    let card0 = is_test.then(|| xtask::work_dir().join(format!("sd0-test-card-{}.img", std::process::id())));
+    if let Some(img) = &card0 {
+        let pattern: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+        xlic_cardimg::build(img, &[("PATTERN.BIN".to_string(), pattern)], xlic_cardimg::DEFAULT_SIZE_MIB)?;
+        q.card0 = Some(img.clone());
+    }
+    let code = qemu::run_console(q, timeout);
+    if let Some(img) = card0 {
+        let _ = std::fs::remove_file(img);
+    }
+    code
 }
 
 fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pad: PadMode, cpu: bool) -> Result<i32> {
@@ -404,10 +433,18 @@ fn test() -> Result<i32> {
             tally.failed += 1;
         }
     }
+    println!("\n== HLS lint: what C-simulation forgives, checked statically ==");
+    if xtask::hlslint::run()? == 0 {
+        tally.passed += 1;
+    } else {
+        tally.failed += 1;
+        failures.push("hls-lint".into());
+    }
     println!("\n== HLS C-simulation: the kernel against the integer reference ==");
-    let mut cmd = xtask::csim::prepare(&xlic_ref::data::default_dir(), None, 6)?;
-    if !run_counted(&mut cmd, &mut tally)? {
-        failures.push("HLS C-simulation".into());
+    for mut cmd in xtask::csim::prepare(&xlic_ref::data::default_dir(), None, 6)? {
+        if !run_counted(&mut cmd, &mut tally)? {
+            failures.push("HLS C-simulation".into());
+        }
     }
     println!("\n== host tests (including the console driven in QEMU) ==");
     let elf = firmware::build(&opts)?;

@@ -7,9 +7,10 @@ use std::process::{Command, Stdio};
 /// Debian packages the project needs. The rustup toolchain has no aarch64
 /// target and cannot fetch one, so the firmware is built by Debian's rustc
 /// (rustc-web, cargo-web, rust-web-src for build-std) and linked by lld.
-/// dosfstools gives the tests `fsck.fat -n`, which checks every card the
-/// firmware wrote.
-pub const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld", "qemu-system-arm", "g++", "dosfstools"];
+/// rust-web-llvm brings llvm-objdump (the erratum 835769 scan of the
+/// release ELF); tcl runs boot/jtag.tcl's dry run in the tests; dosfstools
+/// gives the tests `fsck.fat -n`, which checks every card the firmware wrote.
+pub const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "rust-web-llvm", "lld", "qemu-system-arm", "g++", "tcl", "dosfstools"];
 
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")
@@ -30,7 +31,12 @@ fn run(cmd: &mut Command) -> Result<()> {
 
 /// Install the missing Debian packages (needs root, as on these machines).
 pub fn debian_packages() -> Result<()> {
-    let missing: Vec<&str> = DEBIAN_PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    install_debian(DEBIAN_PACKAGES)
+}
+
+/// Install those of `packages` that are missing.
+pub fn install_debian(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -86,5 +92,6 @@ pub fn ensure() -> Result<()> {
     debian_packages()?;
     link_debian_toolchain()?;
     install_defmt_print()?;
+    crate::aptypes::ensure()?;
     Ok(())
 }

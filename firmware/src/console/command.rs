@@ -33,6 +33,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "mem", usage: "mem", summary: "the DDR buffers: model, image, feature maps, latent, output" },
     CommandSpec { name: "dump", usage: "dump LAYER FILE", summary: "write LAYER's output feature map (e.g. ana_2) to FILE" },
     CommandSpec { name: "verify", usage: "verify FILE", summary: "compare a feature map (dump format) or latent file with the buffers" },
+    CommandSpec { name: "diag", usage: "diag [force]", summary: "bring-up checks: EL, timer, caches, SMPEN, errata, PL, accelerator, SD host and card (force: probe the PL anyway)" },
     CommandSpec { name: "cores", usage: "cores [N]", summary: "self-test on every core: counter, atomic increment race, checksum of a shared buffer; N: spread work over N cores" },
     CommandSpec { name: "fault", usage: "fault null|stack|undef [CORE]", summary: "raise a CPU fault on purpose on core 0 (or CORE) to see the exception report (halts)" },
     CommandSpec { name: "reboot", usage: "reboot", summary: "restart the system (PS soft reset)" },
@@ -76,6 +77,8 @@ pub enum Command<'a> {
     Mem,
     Dump { layer: xlic_model::Layer, file: &'a str },
     Verify(&'a str),
+    /// Bring-up checks; `force` probes the PL window even if its checks fail.
+    Diag { force: bool },
     Fault { kind: FaultKind, core: usize },
     /// With N: the number of cores work spreads over from now on.
     Cores(Option<usize>),
@@ -216,6 +219,11 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "regs" => no_arg(Command::Regs),
         "mem" => no_arg(Command::Mem),
         "verify" => arg.map(Command::Verify).ok_or(ParseError::MissingArgument { command }),
+        "diag" => match arg {
+            None => Ok(Command::Diag { force: false }),
+            Some("force") => Ok(Command::Diag { force: true }),
+            Some(a) => Err(ParseError::BadArgument { command, arg: a }),
+        },
         "fault" => match arg {
             None => Err(ParseError::MissingArgument { command }),
             Some(a) => fault_kind(a).map(|kind| Command::Fault { kind, core: 0 }).ok_or(ParseError::BadArgument { command, arg: a }),
@@ -292,6 +300,9 @@ mod tests {
         assert_eq!(parse("mem"), Ok(Command::Mem));
         assert_eq!(parse("dump ana_2 Y.FM"), Ok(Command::Dump { layer: xlic_model::Layer::Ana2, file: "Y.FM" }));
         assert_eq!(parse("verify REF.LAT"), Ok(Command::Verify("REF.LAT")));
+        assert_eq!(parse("diag"), Ok(Command::Diag { force: false }));
+        assert_eq!(parse("diag force"), Ok(Command::Diag { force: true }));
+        assert!(matches!(parse("diag now"), Err(ParseError::BadArgument { arg: "now", .. })));
         assert!(matches!(parse("dump ana_9 Y.FM"), Err(ParseError::BadArgument { arg: "ana_9", .. })));
         assert!(matches!(parse("dump ana_2"), Err(ParseError::MissingArgument { .. })));
         assert!(matches!(parse("run now"), Err(ParseError::BadArgument { arg: "now", .. })));
