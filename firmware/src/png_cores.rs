@@ -170,6 +170,7 @@ pub fn encode<E>(src: &(impl Rows + Sync), opts: Options, cores: usize, sink: im
             Ok(p) => p,
             Err(e) => {
                 shared.lock().stop = true;
+                (1..NUM_CORES).for_each(smp::wake);
                 return Err(e);
             }
         };

@@ -171,11 +171,16 @@ extern "C" fn exception_handler(ctx: &mut ExceptionContext, kind: u64) {
 }
 
 /// One report on the console at a time: two cores faulting together would
-/// interleave their lines.
-static REPORTING: AtomicBool = AtomicBool::new(false);
+/// interleave their lines. Holds the reporting core's number + 1 (0: free);
+/// the same core may enter again (a panic inside its own report).
+static REPORTING: AtomicUsize = AtomicUsize::new(0);
 
 fn begin_report() {
-    while REPORTING.swap(true, Ordering::Acquire) {
+    let me = cpu::core_id() + 1;
+    while let Err(holder) = REPORTING.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+        if holder == me {
+            return;
+        }
         cpu::spin_hint();
     }
 }
@@ -191,7 +196,7 @@ fn halt(mut out: impl Write) -> ! {
         let _ = writeln!(out, "*** core {core} halted");
     }
     semihosting::exit(1);
-    REPORTING.store(false, Ordering::Release);
+    REPORTING.store(0, Ordering::Release);
     if core == 0 {
         cpu::wait_forever()
     } else {

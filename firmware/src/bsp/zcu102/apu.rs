@@ -15,6 +15,7 @@
 //! The core then starts at EL3 at the reset vector (QEMU 7.2 models the
 //! APU control block's RVBAR and CRF_APB's RST_FPD_APU the same way).
 //! Register addresses and masks: UG1087 and xfsbl_hw.h.
+use super::PMU_GLOBAL_BASE;
 use crate::arch::aarch64::time::Deadline;
 use core::time::Duration;
 
@@ -28,7 +29,6 @@ const CRF_APB_RST_FPD_APU: usize = CRF_APB_BASE + 0x104;
 const RST_ACPU0: u32 = 1 << 0;
 const RST_APU_L2: u32 = 1 << 8;
 const RST_ACPU0_PWRON: u32 = 1 << 10;
-use super::PMU_GLOBAL_BASE;
 const PMU_GLOBAL_PWR_STATE: usize = PMU_GLOBAL_BASE + 0x100;
 const PMU_GLOBAL_REQ_PWRUP_STATUS: usize = PMU_GLOBAL_BASE + 0x110;
 const PMU_GLOBAL_REQ_PWRUP_INT_EN: usize = PMU_GLOBAL_BASE + 0x118;
