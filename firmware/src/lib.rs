@@ -28,6 +28,7 @@ pub mod pipeline;
 pub mod print;
 pub mod storage;
 pub mod test_support;
+pub mod xlc;
 
 use core::sync::atomic::{AtomicU8, Ordering};
 

@@ -58,6 +58,16 @@ impl XlcHeader {
         OVERHEAD + self.payload_len
     }
 
+    /// Bits of the whole file per image pixel.
+    pub fn bits_per_pixel(&self) -> f64 {
+        self.file_len() as f64 * 8.0 / (self.width * self.height) as f64
+    }
+
+    /// The image as raw 24-bit RGB over the file: the compression ratio.
+    pub fn compression_ratio(&self) -> f64 {
+        (self.width * self.height * 3) as f64 / self.file_len() as f64
+    }
+
     fn encode(&self) -> [u8; HEADER_BYTES] {
         let mut b = [0u8; HEADER_BYTES];
         b[..8].copy_from_slice(&MAGIC);
@@ -153,7 +163,8 @@ pub fn file_bound(g: &Geometry) -> usize {
 }
 
 /// Write the file of the latent held in `values` (laid out as `layout`,
-/// `len` values) into `out`; returns the file's length.
+/// `len` values) into `out`; returns the file's header (its length is
+/// `file_len()`).
 pub fn write<L: LatentLayout, V: Values + ?Sized>(
     model_id: u32,
     g: &Geometry,
@@ -161,7 +172,7 @@ pub fn write<L: LatentLayout, V: Values + ?Sized>(
     values: &V,
     len: usize,
     out: &mut [u8],
-) -> Result<usize, XlcError> {
+) -> Result<XlcHeader, XlcError> {
     let mut h = XlcHeader::new(model_id, g);
     if (layout.channels(), layout.height(), layout.width()) != h.latent {
         return Err(XlcError::LatentShape { file: (layout.channels(), layout.height(), layout.width()), expected: h.latent });
@@ -179,7 +190,7 @@ pub fn write<L: LatentLayout, V: Values + ?Sized>(
     let end = HEADER_BYTES + h.payload_len;
     let crc = crc32(&out[..end]);
     out[end..end + CRC_BYTES].copy_from_slice(&crc.to_le_bytes());
-    Ok(end + CRC_BYTES)
+    Ok(h)
 }
 
 /// Check a file: magic, version, length, CRC, coder, padding mode, model
@@ -235,7 +246,19 @@ pub fn parse_header(file: &[u8]) -> Result<XlcHeader, XlcError> {
     Ok(XlcHeader { model_id: u32_at(file, 12), pad, width: u(16), height: u(18), latent: (u(20), u(22), u(24)), payload_len })
 }
 
+/// [`write`] for a latent map of INT16 in the accelerator layout (the
+/// host's form), compiled here so that callers need no optimised build.
+pub fn write_map(model_id: u32, g: &Geometry, shape: &crate::layout::FmShape, map: &[i16], out: &mut [u8]) -> Result<XlcHeader, XlcError> {
+    write(model_id, g, shape, map, map.len(), out)
+}
+
 impl Xlc<'_> {
+    /// [`Xlc::decode`] into a latent map of INT16 in the accelerator layout.
+    pub fn decode_map(&self, shape: &crate::layout::FmShape, map: &mut [i16]) -> Result<(), XlcError> {
+        let len = map.len();
+        self.decode(shape, map, len)
+    }
+
     /// Decode the payload into `values` (laid out as `layout`, `len`
     /// values; the layout must have the file's latent shape).
     pub fn decode<L: LatentLayout, V: ValuesMut + ?Sized>(&self, layout: &L, values: &mut V, len: usize) -> Result<(), XlcError> {
@@ -259,7 +282,7 @@ mod tests {
         let chw = Chw { channels: 128, height: d.h, width: d.w };
         let v: std::vec::Vec<i16> = (0..128 * d.pixels()).map(|i| ((i * 7919) % 23) as i16 - 11).collect();
         let mut out = std::vec![0u8; file_bound(&g)];
-        let n = write(0xfeed_f00d, &g, &chw, &v[..], v.len(), &mut out).unwrap();
+        let n = write(0xfeed_f00d, &g, &chw, &v[..], v.len(), &mut out).unwrap().file_len();
         out.truncate(n);
         (g, chw, v, out)
     }

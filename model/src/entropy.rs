@@ -46,9 +46,10 @@ const NEIGHBOUR_CAP: u32 = 15;
 /// fixed buffer of the previous row's magnitudes.
 pub const MAX_LATENT_WIDTH: usize = 256;
 
-/// Class of the neighbour sum `a` (0..=30).
-pub const CLASS: [u8; 2 * NEIGHBOUR_CAP as usize + 1] = {
-    let mut t = [0u8; 2 * NEIGHBOUR_CAP as usize + 1];
+/// Class of the neighbour sum `a` (0..=30; 32 entries so that a masked
+/// index needs no bounds check).
+pub const CLASS: [u8; 32] = {
+    let mut t = [0u8; 32];
     let mut a = 0;
     while a < t.len() {
         t[a] = match a {
@@ -131,27 +132,35 @@ impl LatentLayout for Chw {
     }
 }
 
-/// Read access to INT16 values: a slice, or little-endian bytes in DDR.
+/// Read access to INT16 values by rows: a slice, or little-endian bytes
+/// in DDR.
 pub trait Values {
-    fn get(&self, i: usize) -> i16;
+    /// `out.len()` values from index `start` on, `step` apart.
+    fn read_row(&self, start: usize, step: usize, out: &mut [i32]);
 }
 
-/// Write access to INT16 values.
+/// Write access to INT16 values by rows.
 pub trait ValuesMut {
-    fn set(&mut self, i: usize, v: i16);
+    /// `row` to the indices `start`, `start + step`, ... (each value is
+    /// INT16: the decoder checks before it writes).
+    fn write_row(&mut self, start: usize, step: usize, row: &[i32]);
 }
 
 impl Values for [i16] {
     #[inline(always)]
-    fn get(&self, i: usize) -> i16 {
-        self[i]
+    fn read_row(&self, start: usize, step: usize, out: &mut [i32]) {
+        for (o, &v) in out.iter_mut().zip(self[start..].iter().step_by(step)) {
+            *o = v as i32;
+        }
     }
 }
 
 impl ValuesMut for [i16] {
     #[inline(always)]
-    fn set(&mut self, i: usize, v: i16) {
-        self[i] = v;
+    fn write_row(&mut self, start: usize, step: usize, row: &[i32]) {
+        for (v, &r) in self[start..].iter_mut().step_by(step).zip(row) {
+            *v = r as i16;
+        }
     }
 }
 
@@ -161,17 +170,19 @@ pub struct LeBytesMut<'a>(pub &'a mut [u8]);
 
 impl Values for LeBytes<'_> {
     #[inline(always)]
-    fn get(&self, i: usize) -> i16 {
-        i16::from_le_bytes([self.0[2 * i], self.0[2 * i + 1]])
+    fn read_row(&self, start: usize, step: usize, out: &mut [i32]) {
+        for (o, b) in out.iter_mut().zip(self.0[2 * start..].chunks_exact(2).step_by(step)) {
+            *o = i16::from_le_bytes([b[0], b[1]]) as i32;
+        }
     }
 }
 
 impl ValuesMut for LeBytesMut<'_> {
     #[inline(always)]
-    fn set(&mut self, i: usize, v: i16) {
-        let b = v.to_le_bytes();
-        self.0[2 * i] = b[0];
-        self.0[2 * i + 1] = b[1];
+    fn write_row(&mut self, start: usize, step: usize, row: &[i32]) {
+        for (b, &r) in self.0[2 * start..].chunks_exact_mut(2).step_by(step).zip(row) {
+            b.copy_from_slice(&(r as i16).to_le_bytes());
+        }
     }
 }
 
@@ -300,23 +311,25 @@ fn check_shape(layout: &impl LatentLayout, len: usize) -> Result<(), EntropyErro
 /// Values counted by the median's histogram: -OFFSET_LIMIT..OFFSET_LIMIT.
 const HISTOGRAM: usize = 2 * OFFSET_LIMIT as usize + 1;
 
-/// The median of channel `c`, clipped to +-OFFSET_LIMIT (the lower median
-/// for an even count), from a histogram of the clipped values.
-fn channel_median<L: LatentLayout, V: Values + ?Sized>(layout: &L, values: &V, c: usize, hist: &mut [u32; HISTOGRAM]) -> i32 {
+/// The encoder's offset of channel `c`: the (lower) median of a quarter
+/// of its values (even rows, even columns), clipped to +-OFFSET_LIMIT. Any
+/// offset decodes; this one is cheap and centres the channels that sit
+/// away from zero.
+fn channel_offset<L: LatentLayout, V: Values + ?Sized>(layout: &L, values: &V, c: usize, row: &mut [i32], hist: &mut [u32; HISTOGRAM]) -> i32 {
     hist.fill(0);
     let (h, w, step) = (layout.height(), layout.width(), layout.x_step());
-    for y in 0..h {
-        let mut i = layout.row_start(c, y);
-        for _ in 0..w {
-            let v = (values.get(i) as i32).clamp(-OFFSET_LIMIT, OFFSET_LIMIT);
-            hist[(v + OFFSET_LIMIT) as usize] += 1;
-            i += step;
+    let mut n = 0;
+    for y in (0..h).step_by(2) {
+        values.read_row(layout.row_start(c, y), step, &mut row[..w]);
+        for &v in row[..w].iter().step_by(2) {
+            hist[(v.clamp(-OFFSET_LIMIT, OFFSET_LIMIT) + OFFSET_LIMIT) as usize] += 1;
+            n += 1;
         }
     }
-    let half = ((h * w) as u32).div_ceil(2);
+    let half = (n as u32).div_ceil(2);
     let mut seen = 0;
-    for (k, &n) in hist.iter().enumerate() {
-        seen += n;
+    for (k, &count) in hist.iter().enumerate() {
+        seen += count;
         if seen >= half {
             return k as i32 - OFFSET_LIMIT;
         }
@@ -355,6 +368,7 @@ fn decode_exp_golomb(d: &mut Decoder, k: u32) -> Option<u32> {
     Some(t - (1 << k))
 }
 
+#[inline(always)]
 fn encode_offset(e: &mut Encoder, shared: &mut SharedContexts, offset: i32) {
     e.bit(&mut shared.offset, (offset != 0) as u32);
     if offset != 0 {
@@ -363,6 +377,7 @@ fn encode_offset(e: &mut Encoder, shared: &mut SharedContexts, offset: i32) {
     }
 }
 
+#[inline(always)]
 fn decode_offset(d: &mut Decoder, shared: &mut SharedContexts) -> Option<i32> {
     if d.bit(&mut shared.offset) == 0 {
         return Some(0);
@@ -382,39 +397,47 @@ pub fn encode<L: LatentLayout, V: Values + ?Sized>(layout: &L, values: &V, len: 
     let (h, w, step) = (layout.height(), layout.width(), layout.x_step());
     let mut e = Encoder::new(out);
     let mut above = [0i32; MAX_LATENT_WIDTH];
+    let mut row = [0i32; MAX_LATENT_WIDTH];
     let mut hist = [0u32; HISTOGRAM];
     let mut shared = SharedContexts::NEW;
     for c in 0..layout.channels() {
-        let offset = channel_median(layout, values, c, &mut hist);
+        let offset = channel_offset(layout, values, c, &mut row, &mut hist);
         encode_offset(&mut e, &mut shared, offset);
         let mut ctx = ChannelContexts::NEW;
         let mut esc = EscapeOrder::NEW;
         above[..w].fill(0);
         for y in 0..h {
-            let mut i = layout.row_start(c, y);
-            let mut left = 0i32;
-            for slot in above[..w].iter_mut() {
-                let r = values.get(i) as i32 - offset;
-                let top = *slot;
-                let class = CLASS[(capped(left) + capped(top)) as usize] as usize;
-                encode_value(&mut e, &mut ctx, &mut esc, class, sign_class(left, top), r);
-                *slot = r;
-                left = r;
-                i += step;
-            }
+            values.read_row(layout.row_start(c, y), step, &mut row[..w]);
+            e = encode_row(e, &mut ctx, &mut esc, &row[..w], &mut above[..w], offset);
         }
     }
     Ok(e.finish()?)
 }
 
+/// One row of a channel: the hot loop, in a function of its own that owns
+/// the coder (moved in and out) so that its state stays in registers.
+#[inline(never)]
+fn encode_row<'a>(mut e: Encoder<'a>, ctx: &mut ChannelContexts, esc: &mut EscapeOrder, row: &[i32], above: &mut [i32], offset: i32) -> Encoder<'a> {
+    let (mut left, mut left_cap) = (0i32, 0u32);
+    for (&v, top) in row.iter().zip(above.iter_mut()) {
+        let r = v - offset;
+        let class = CLASS[((left_cap + capped(*top)) & 31) as usize] as usize;
+        encode_value(&mut e, ctx, esc, class, left, *top, r);
+        *top = r;
+        left = r;
+        left_cap = capped(r);
+    }
+    e
+}
+
 #[inline(always)]
-fn encode_value(e: &mut Encoder, ctx: &mut ChannelContexts, esc: &mut EscapeOrder, class: usize, sign_class: usize, r: i32) {
+fn encode_value(e: &mut Encoder, ctx: &mut ChannelContexts, esc: &mut EscapeOrder, class: usize, left: i32, top: i32, r: i32) {
     if r == 0 {
         e.bit(&mut ctx.zero[class], 0);
         return;
     }
     e.bit(&mut ctx.zero[class], 1);
-    e.bit(&mut ctx.sign[sign_class], (r < 0) as u32);
+    e.bit(&mut ctx.sign[sign_class(left, top)], (r < 0) as u32);
     let m = r.unsigned_abs();
     let gt = &mut ctx.gt[class];
     for (k, p) in gt.iter_mut().enumerate() {
@@ -436,6 +459,7 @@ pub fn decode<L: LatentLayout, V: ValuesMut + ?Sized>(layout: &L, payload: &[u8]
     let (h, w, step) = (layout.height(), layout.width(), layout.x_step());
     let mut d = Decoder::new(payload);
     let mut above = [0i32; MAX_LATENT_WIDTH];
+    let mut row = [0i32; MAX_LATENT_WIDTH];
     let mut shared = SharedContexts::NEW;
     for c in 0..layout.channels() {
         let Some(offset) = decode_offset(&mut d, &mut shared) else { return Err(EntropyError::BadOffset { channel: c }) };
@@ -443,19 +467,10 @@ pub fn decode<L: LatentLayout, V: ValuesMut + ?Sized>(layout: &L, payload: &[u8]
         let mut esc = EscapeOrder::NEW;
         above[..w].fill(0);
         for y in 0..h {
-            let mut i = layout.row_start(c, y);
-            let mut left = 0i32;
-            for (x, slot) in above[..w].iter_mut().enumerate() {
-                let top = *slot;
-                let class = CLASS[(capped(left) + capped(top)) as usize] as usize;
-                let r = decode_value(&mut d, &mut ctx, &mut esc, class, sign_class(left, top));
-                let v = r.map(|r| r + offset).filter(|v| (i16::MIN as i32..=i16::MAX as i32).contains(v));
-                let Some(v) = v else { return Err(EntropyError::OutOfRange { channel: c, y, x }) };
-                values.set(i, v as i16);
-                *slot = v - offset;
-                left = v - offset;
-                i += step;
-            }
+            let done;
+            (d, done) = decode_row(d, &mut ctx, &mut esc, &mut row[..w], &mut above[..w], offset);
+            done.map_err(|x| EntropyError::OutOfRange { channel: c, y, x })?;
+            values.write_row(layout.row_start(c, y), step, &row[..w]);
             // A payload cut short decodes zeros for ever: stop at the row.
             if d.overrun() {
                 return Err(EntropyError::Truncated);
@@ -468,13 +483,32 @@ pub fn decode<L: LatentLayout, V: ValuesMut + ?Sized>(layout: &L, payload: &[u8]
     Ok(())
 }
 
+/// One row of a channel (see [`encode_row`]); on a value outside INT16,
+/// its column.
+#[inline(never)]
+fn decode_row<'a>(mut d: Decoder<'a>, ctx: &mut ChannelContexts, esc: &mut EscapeOrder, row: &mut [i32], above: &mut [i32], offset: i32) -> (Decoder<'a>, Result<(), usize>) {
+    let (mut left, mut left_cap) = (0i32, 0u32);
+    for (x, (v, top)) in row.iter_mut().zip(above.iter_mut()).enumerate() {
+        let class = CLASS[((left_cap + capped(*top)) & 31) as usize] as usize;
+        let r = decode_value(&mut d, ctx, esc, class, left, *top);
+        match r.map(|r| r + offset) {
+            Some(value) if (i16::MIN as i32..=i16::MAX as i32).contains(&value) => *v = value,
+            _ => return (d, Err(x)),
+        }
+        *top = *v - offset;
+        left = *top;
+        left_cap = capped(left);
+    }
+    (d, Ok(()))
+}
+
 /// One residual, or None if the bins describe no value of the format.
 #[inline(always)]
-fn decode_value(d: &mut Decoder, ctx: &mut ChannelContexts, esc: &mut EscapeOrder, class: usize, sign_class: usize) -> Option<i32> {
+fn decode_value(d: &mut Decoder, ctx: &mut ChannelContexts, esc: &mut EscapeOrder, class: usize, left: i32, top: i32) -> Option<i32> {
     if d.bit(&mut ctx.zero[class]) == 0 {
         return Some(0);
     }
-    let negative = d.bit(&mut ctx.sign[sign_class]) != 0;
+    let negative = d.bit(&mut ctx.sign[sign_class(left, top)]) != 0;
     let gt = &mut ctx.gt[class];
     let mut m = 1u32;
     for p in gt.iter_mut() {

@@ -29,12 +29,14 @@ const TOP: u32 = 1 << 24;
 pub const COUNT_LIMIT: u8 = 60;
 
 /// `65536 / (n + 2)` for n = 0..=COUNT_LIMIT: how far an estimate moves
-/// toward the coded bin after n observations.
-const RATE: [u16; COUNT_LIMIT as usize + 1] = {
-    let mut t = [0u16; COUNT_LIMIT as usize + 1];
+/// toward the coded bin after n observations (256 entries, so that a u8
+/// index needs no bounds check; n never passes COUNT_LIMIT).
+const RATE: [u16; 256] = {
+    let mut t = [0u16; 256];
     let mut n = 0;
-    while n <= COUNT_LIMIT as usize {
-        t[n] = ((PROB_ONE + (n as u32 + 2) / 2) / (n as u32 + 2)) as u16;
+    while n < 256 {
+        let k = if n < COUNT_LIMIT as usize { n } else { COUNT_LIMIT as usize };
+        t[n] = ((PROB_ONE + (k as u32 + 2) / 2) / (k as u32 + 2)) as u16;
         n += 1;
     }
     t
@@ -70,9 +72,7 @@ impl AdaptiveBit {
         let rate = RATE[self.n as usize] as u32;
         let p = self.p0 as u32;
         self.p0 = if bit == 0 { p + (((PROB_ONE - p) * rate) >> PROB_BITS) } else { p - ((p * rate) >> PROB_BITS) } as u16;
-        if self.n < COUNT_LIMIT {
-            self.n += 1;
-        }
+        self.n += (self.n < COUNT_LIMIT) as u8;
     }
 }
 

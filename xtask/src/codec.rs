@@ -99,7 +99,7 @@ pub fn codec(data_dir: &Path, image: &Path, out: &Path, arith: Arith, pad: PadMo
         Arith::Int => {
             let bytes = match model {
                 Some(p) => std::fs::read(p).with_context(|| format!("cannot read model package {}", p.display()))?,
-                None => build_package(data_dir, &data::images_dir(data_dir), pad)?,
+                None => crate::pkgcache::default_package(data_dir, pad)?,
             };
             let m = IntModel::from_package(&bytes, &HW)?;
             let r = xlic_quant::pipeline::codec(&m, &img, pad)?;

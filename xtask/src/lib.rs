@@ -1,15 +1,19 @@
 //! Host-side chores of the X-LIC project, as a library so that the xtask
 //! binary and the host-side tests (which boot the firmware in QEMU) share
 //! one launcher.
+pub mod bench_entropy;
 pub mod codec;
 pub mod cosim;
 pub mod e2e;
 pub mod csim;
 pub mod elf;
 pub mod firmware;
+pub mod pkgcache;
 pub mod qemu;
+pub mod ratecmp;
 pub mod regmap;
 pub mod setup;
+pub mod xlc;
 
 use std::path::PathBuf;
 

@@ -111,8 +111,8 @@ enum Cmd {
     Bench {
         #[command(flatten)]
         data: DataArg,
-        /// Only one part: firmware, storage, accelerator, model or e2e.
-        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "model", "e2e"])]
+        /// Only one part: firmware, storage, accelerator, model, e2e or entropy.
+        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "model", "e2e", "entropy"])]
         only: Option<String>,
     },
     /// Calibrate on images and write the model package the firmware loads.
@@ -142,7 +142,32 @@ enum Cmd {
         int: bool,
         #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
         pad: PadMode,
-        /// Model package for --int (default: calibrate now on DATA/images).
+        /// Model package for --int (default: calibrated on DATA/images, cached in target/).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Compress an image into an .XLC file on the host: the integer model
+    /// (analysis), then the entropy coder the firmware runs.
+    Compress {
+        image: PathBuf,
+        #[arg(long, value_name = "F.xlc")]
+        out: PathBuf,
+        #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
+        pad: PadMode,
+        /// Model package (default: calibrated on DATA/images, cached in target/).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Decompress an .XLC file (from the host or the firmware) into a PNG.
+    Decompress {
+        file: PathBuf,
+        #[arg(long, value_name = "R.png")]
+        out: PathBuf,
+        /// Model package (default: the cached package for the file's padding mode).
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
         #[command(flatten)]
@@ -224,6 +249,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             codec::codec(&data.dir(), &image, &out, arith, pad, model.as_deref()).map(|_| 0)
         }
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
+        Cmd::Compress { image, out, pad, model, data } => xtask::xlc::compress_cmd(&data.dir(), &image, &out, pad, model.as_deref()).map(|_| 0),
+        Cmd::Decompress { file, out, model, data } => xtask::xlc::decompress_cmd(&data.dir(), &file, &out, model.as_deref()).map(|_| 0),
         Cmd::Regs => {
             let text = xtask::regmap::generate()?;
             let path = xtask::regmap::header_path();
@@ -244,7 +271,7 @@ fn card(data: &std::path::Path, out: &std::path::Path, files: &[PathBuf], size: 
     let (mut entries, mut sources) = (Vec::new(), Vec::new());
     let images = xlic_ref::data::images_dir(data);
     if files.is_empty() {
-        entries.push(("MODEL.PKG".to_string(), codec::build_package(data, &images, PadMode::Edge)?));
+        entries.push(("MODEL.PKG".to_string(), xtask::pkgcache::package(data, &images, PadMode::Edge)?));
         sources.push("model package (cargo xtask quantize)".to_string());
     }
     let paths = if files.is_empty() { xlic_ref::data::list_pngs(&images)? } else { files.to_vec() };
@@ -286,8 +313,8 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let png = std::fs::read(&image).with_context(|| format!("cannot read {}", image.display()))?;
     let original = codec::load_image(&image)?;
     let elf = firmware::build(&BuildOptions { release: true, ..Default::default() })?;
-    println!("[demo] model package: calibrating the float model on {} ({} padding)", xlic_ref::data::images_dir(data).display(), pad.name());
-    let package = codec::build_package(data, &xlic_ref::data::images_dir(data), pad)?;
+    println!("[demo] model package: calibrated on {} ({} padding; cached in target/xlic/packages)", xlic_ref::data::images_dir(data).display(), pad.name());
+    let package = xtask::pkgcache::default_package(data, pad)?;
     println!(
         "[demo] {} ({}x{}) on the firmware in QEMU's ZCU102, accelerator = hls/xlic_layer.cpp co-simulated",
         image.display(),
@@ -431,6 +458,9 @@ fn bench(data: &std::path::Path, only: Option<&str>) -> Result<i32> {
     if part("e2e") {
         bench_e2e(data)?;
     }
+    if part("entropy") {
+        xtask::bench_entropy::run(data)?;
+    }
     Ok(0)
 }
 
@@ -446,7 +476,7 @@ fn bench_e2e(data: &std::path::Path) -> Result<()> {
     let src = xlic_ref::data::images_dir(data).join("hubble_deep_field.png");
     let img = codec::load_image(&src)?.crop(w, h);
     let png = img.encode_png();
-    let package = codec::build_package(data, &xlic_ref::data::images_dir(data), PadMode::Edge)?;
+    let package = xtask::pkgcache::default_package(data, PadMode::Edge)?;
     let run = xtask::e2e::codec_in_qemu(&elf, &xtask::e2e::scratch("bench-e2e"), &package, &png, PadMode::Edge, false)?;
     let wall = run.wall.as_secs_f64();
     println!("\nend to end, {w}x{h} (crop of {}), edge padding, release firmware under QEMU + co-simulation:", src.display());

@@ -38,7 +38,7 @@ fn dir(name: &str) -> PathBuf {
 /// The package the demo uses: calibrated on every test image, edge mode.
 fn package() -> &'static [u8] {
     static P: OnceLock<Vec<u8>> = OnceLock::new();
-    P.get_or_init(|| xtask::codec::build_package(&data(), &xlic_ref::data::images_dir(&data()), PadMode::Edge).unwrap())
+    P.get_or_init(|| xtask::pkgcache::default_package(&data(), PadMode::Edge).unwrap())
 }
 
 fn int_model() -> &'static IntModel {
