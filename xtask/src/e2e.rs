@@ -14,6 +14,7 @@ pub const MODEL_FILE: &str = "MODEL.PKG";
 pub const IMAGE_FILE: &str = "IMAGE.PNG";
 /// What the firmware writes (firmware/src/console/codec.rs).
 pub const RECON_FILE: &str = "RECON.PNG";
+pub const RECON_XLC_FILE: &str = "RECON.XLC";
 pub const LATENT_FILE: &str = "LATENT.BIN";
 
 /// A card image holding `files`, big enough for them and the results.
@@ -57,6 +58,8 @@ pub struct CodecRun {
     pub transcript: String,
     pub layers: Vec<LayerLine>,
     pub recon_png: Vec<u8>,
+    /// RECON.XLC: the latent, compressed on the A53.
+    pub recon_xlc: Vec<u8>,
     pub latent: Vec<u8>,
     /// QEMU start to exit.
     pub wall: Duration,
@@ -65,7 +68,8 @@ pub struct CodecRun {
 }
 
 /// Boot the firmware with the card and the co-simulation, load the model
-/// and the image, `run`, and take RECON.PNG and LATENT.BIN off the card.
+/// and the image, `run`, and take RECON.PNG, RECON.XLC and LATENT.BIN off
+/// the card.
 pub fn codec_in_qemu(elf: &Path, work: &Path, package: &[u8], png: &[u8], pad: PadMode, echo: bool) -> Result<CodecRun> {
     std::fs::create_dir_all(work)?;
     let card = work.join("card.img");
@@ -92,8 +96,9 @@ pub fn codec_in_qemu(elf: &Path, work: &Path, package: &[u8], png: &[u8], pad: P
         bail!("the firmware exited with {st}; console:\n{transcript}");
     }
     let recon_png = xlic_cardimg::read(&card, RECON_FILE).context("RECON.PNG is not on the card")?;
+    let recon_xlc = xlic_cardimg::read(&card, RECON_XLC_FILE).context("RECON.XLC is not on the card")?;
     let latent = xlic_cardimg::read(&card, LATENT_FILE).context("LATENT.BIN is not on the card")?;
-    Ok(CodecRun { layers: layer_lines(&transcript), transcript, recon_png, latent, wall, kernel_seconds })
+    Ok(CodecRun { layers: layer_lines(&transcript), transcript, recon_png, recon_xlc, latent, wall, kernel_seconds })
 }
 
 /// One image through `compress` and `decompress` on the firmware.

@@ -89,8 +89,9 @@ enum Cmd {
         out: PathBuf,
     },
     /// The main job: code an image on the firmware in QEMU with the HLS
-    /// accelerator co-simulated; writes DIR/recon.png, latent.bin,
-    /// compare.png and console.txt, prints per-layer times and the PSNR.
+    /// accelerator co-simulated; writes DIR/recon.png, recon.xlc,
+    /// latent.bin, compare.png and console.txt, prints per-layer times, the
+    /// PSNR, bpp and compression ratio.
     Demo {
         /// Image to code (default: DATA/images/astronaut.png).
         #[arg(long, value_name = "PATH")]
@@ -327,6 +328,7 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let write = |name: &str, bytes: &[u8]| xlic_ref::image::write_atomic(&out.join(name), bytes).with_context(|| format!("cannot write {}", out.join(name).display()));
     write("recon.png", &run.recon_png)?;
     write("latent.bin", &run.latent)?;
+    write("recon.xlc", &run.recon_xlc)?;
     write("console.txt", run.transcript.as_bytes())?;
     let (recon, _) = Rgb8::decode_png(&run.recon_png, std::path::Path::new("RECON.PNG"))?;
     Rgb8::comparison(&original, &recon, 8).save_png(&out.join("compare.png"))?;
@@ -337,6 +339,10 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let reference = xlic_quant::pipeline::codec(&model, &original, pad)?;
     let d = reference.geometry.latent();
     let exact = recon.data == reference.recon.data && run.latent == codec::int_latent_file(&reference);
+    // The compressed file the A53 wrote: the host's, byte for byte.
+    let host_xlc = xtask::xlc::compress(&model, &original, pad)?;
+    let xlc = xlic_model::bitstream::parse(&run.recon_xlc, model.id, codec::HW.max_side)?.header;
+    let xlc_same = run.recon_xlc == host_xlc.file;
 
     println!("[demo] per layer (guest time on the co-simulated accelerator):");
     for l in &run.layers {
@@ -349,8 +355,9 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
         wall - run.kernel_seconds
     );
     println!(
-        "[demo] {}: recon.png, latent.bin ({}x{}x{}), compare.png (original | reconstruction | error x8), console.txt",
+        "[demo] {}: recon.png, recon.xlc ({} bytes), latent.bin ({}x{}x{}), compare.png (original | reconstruction | error x8), console.txt",
         out.display(),
+        xlc.file_len(),
         xlic_model::Layer::LATENT.spec().cout,
         d.w,
         d.h
@@ -359,9 +366,18 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
         "[demo] bit-exact with the host's integer reference (reconstruction and latent): {}",
         if exact { "yes" } else { "NO" }
     );
-    println!("PSNR: {:.3} dB", psnr(&original, &recon));
+    println!("[demo] RECON.XLC (entropy-coded on the A53) equals the host's `cargo xtask compress` file: {}", if xlc_same { "yes" } else { "NO" });
+    println!(
+        "PSNR: {:.3} dB  bpp: {:.4}  compression ratio: {:.1}:1 (vs 24-bit RGB)",
+        psnr(&original, &recon),
+        xlc.bits_per_pixel(),
+        xlc.compression_ratio()
+    );
     if !exact {
         bail!("the accelerator's result differs from the integer reference");
+    }
+    if !xlc_same {
+        bail!("the firmware's RECON.XLC differs from the host's file");
     }
     Ok(0)
 }
