@@ -1,7 +1,8 @@
 //! Mutation fuzzing of the parsers that take outside input: the model
 //! package parser (the firmware runs it on whatever the card holds), the
-//! PNG reader, and the .XLC parser with its entropy decoder. Seeded, so a failure reproduces; each case must return
-//! Ok or a typed error, never panic.
+//! PNG reader, and the .XLC parser with its entropy decoder. Seeded, so a
+//! failure reproduces; each case must return Ok or a typed error, never
+//! panic.
 use xlic_model::package::Package;
 use xlic_model::HwLimits;
 
