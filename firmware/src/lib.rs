@@ -19,6 +19,8 @@
 extern crate alloc;
 
 pub mod arch;
+#[cfg(all(test, feature = "coder-compare"))]
+mod coder_compare;
 pub mod bsp;
 pub mod console;
 pub mod drivers;

@@ -246,8 +246,10 @@ pub const OFFSET_LIMIT: i32 = 256;
 const MAX_MAGNITUDE: u32 = 32768 + OFFSET_LIMIT as u32;
 /// Largest Exp-Golomb order of the escape.
 pub const MAX_ESCAPE_ORDER: u32 = 15;
-/// Longest escape prefix: `u + 2^k` stays below 2^17.
-pub const MAX_ESCAPE_PREFIX: u32 = 17;
+/// Widest escape: `t = u + 2^k` of a valid magnitude (u < 2^16, k <= 15)
+/// is below 2^17, so `floor(log2 t)` is at most 16. A decoder refuses
+/// more (it would describe no INT16 value, and t would overflow).
+pub const MAX_ESCAPE_BITS: u32 = 16;
 
 /// Probabilities shared by all channels.
 #[derive(Clone, Copy)]
@@ -357,7 +359,7 @@ fn decode_exp_golomb(d: &mut Decoder, k: u32) -> Option<u32> {
     let mut bits = k;
     while d.bypass() == 1 {
         bits += 1;
-        if bits - k > MAX_ESCAPE_PREFIX {
+        if bits > MAX_ESCAPE_BITS {
             return None;
         }
     }
@@ -579,6 +581,29 @@ mod tests {
         let mut back = std::vec![0i16; v.len()];
         assert!(decode(&chw, &out[..n / 2], &mut back[..], v.len()).is_err());
         assert!(matches!(decode(&chw, &out[..n + 1], &mut back[..], v.len()), Err(EntropyError::TrailingBytes { .. })));
+    }
+
+    #[test]
+    fn an_escape_wider_than_any_value_is_refused_not_overflowed() {
+        // A payload of all-ones bins: zero flag 1, sign 1, fifteen "more",
+        // then an escape prefix that never ends.
+        let chw = Chw { channels: 1, height: 1, width: 1 };
+        let mut back = [0i16; 1];
+        let payload = [0xffu8; 64];
+        assert!(decode(&chw, &payload, &mut back[..], 1).is_err());
+        // The same at the widest order: a channel of large escapes first.
+        let v: std::vec::Vec<i16> = (0..40).map(|i| if i < 39 { 30000 } else { -30000 }).collect();
+        let chw = Chw { channels: 1, height: 1, width: 40 };
+        let mut out = std::vec![0u8; payload_bound(v.len())];
+        let n = encode(&chw, &v[..], v.len(), &mut out).unwrap();
+        let mut back = std::vec![0i16; v.len()];
+        decode(&chw, &out[..n], &mut back[..], v.len()).unwrap();
+        assert_eq!(back, v);
+        for cut in [n / 2, n - 1] {
+            let mut damaged = out[..n].to_vec();
+            damaged[cut..].iter_mut().for_each(|b| *b = 0xff);
+            let _ = decode(&chw, &damaged, &mut back[..], v.len());
+        }
     }
 
     #[test]

@@ -67,8 +67,10 @@ impl AdaptiveBit {
         self.p0 as u32
     }
 
+    /// Move the estimate toward `bit` (the coders call this after each
+    /// bin; public for coders built on other range coders).
     #[inline(always)]
-    fn update(&mut self, bit: u32) {
+    pub fn update(&mut self, bit: u32) {
         let rate = RATE[self.n as usize] as u32;
         let p = self.p0 as u32;
         self.p0 = if bit == 0 { p + (((PROB_ONE - p) * rate) >> PROB_BITS) } else { p - ((p * rate) >> PROB_BITS) } as u16;

@@ -220,5 +220,24 @@ fn a53_cost(data: &Path, images: &[(std::path::PathBuf, Rgb8)], host_files: &[(S
         if identical { "yes" } else { "NO" },
         t.elapsed().as_secs_f64()
     );
+    coder_choice()
+}
+
+/// The range coder's choice, measured on the A53: the firmware's
+/// `coder-compare` test codes the same adaptive bins with the project's
+/// coder and with `constriction` under -icount shift=0.
+fn coder_choice() -> Result<()> {
+    let opts = crate::firmware::BuildOptions { release: true, ..Default::default() };
+    let out = crate::firmware::cargo(&opts, "test")
+        .args(["--lib", "--features", "coder-compare"])
+        .env("XLIC_QEMU_ICOUNT", "0")
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(line) = text.lines().find(|l| l.starts_with("coder-compare:")) else {
+        bail!("the firmware's coder-compare test printed no result:\n{text}");
+    };
+    println!("  range coder on the A53, guest instructions per bin (release firmware, -icount shift=0):");
+    println!("  {}", line.replace("ns/bin", "insn/bin"));
     Ok(())
 }

@@ -194,7 +194,8 @@ enum Cmd {
     Psnr { a: PathBuf, b: PathBuf },
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
     /// QEMU. XLIC_QEMU_EL picks the entry level (default 3), XLIC_QEMU_TIMEOUT
-    /// a limit in seconds (default 120 for test binaries).
+    /// a limit in seconds (default 120 for test binaries), XLIC_QEMU_ICOUNT
+    /// an -icount shift.
     #[command(hide = true)]
     QemuRunner {
         elf: PathBuf,
@@ -303,6 +304,9 @@ fn runner(elf: PathBuf) -> Result<i32> {
     };
     let mut q = Qemu::new(&elf, el);
     q.semihost_arg = Some(format!("expect-el={}", el.number()));
+    if let Ok(v) = std::env::var("XLIC_QEMU_ICOUNT") {
+        q.icount_shift = Some(v.parse().context("XLIC_QEMU_ICOUNT is the -icount shift (0: 1 ns per instruction)")?);
+    }
     qemu::run_console(q, timeout)
 }
 
