@@ -111,6 +111,20 @@ impl fmt::Display for ParseError<'_> {
     }
 }
 
+/// The optional padding mode after a command's two arguments (default
+/// edge), and nothing after it.
+fn third_pad<'a>(line: &'a str, command: &'static CommandSpec) -> Result<xlic_model::PadMode, ParseError<'a>> {
+    let mut rest = line.split_ascii_whitespace().skip(3);
+    let pad = match rest.next() {
+        None => xlic_model::PadMode::Edge,
+        Some(p) => xlic_model::PadMode::from_name(p).ok_or(ParseError::BadArgument { command, arg: p })?,
+    };
+    if rest.next().is_some() {
+        return Err(ParseError::TooManyArguments { command });
+    }
+    Ok(pad)
+}
+
 /// Parse one trimmed, non-empty command line.
 pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
     let mut words = line.split_ascii_whitespace();
@@ -131,17 +145,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         ("save", Some("image"), Some(file)) if !too_many => return Ok(Command::SaveImage(file)),
         ("save", Some("image") | None, None) => return Err(ParseError::MissingArgument { command }),
         ("save", Some(other), _) if other != "image" => return Err(ParseError::BadArgument { command, arg: other }),
-        ("load", Some("image"), Some(file)) => {
-            let mut rest = line.split_ascii_whitespace().skip(3);
-            let pad = match rest.next() {
-                None => xlic_model::PadMode::Edge,
-                Some(p) => xlic_model::PadMode::from_name(p).ok_or(ParseError::BadArgument { command, arg: p })?,
-            };
-            if rest.next().is_some() {
-                return Err(ParseError::TooManyArguments { command });
-            }
-            return Ok(Command::LoadImage { file, pad });
-        }
+        ("load", Some("image"), Some(file)) => return Ok(Command::LoadImage { file, pad: third_pad(line, command)? }),
         ("load", Some("model" | "image"), None) => return Err(ParseError::MissingArgument { command }),
         ("load", Some(other), _) if other != "model" => return Err(ParseError::BadArgument { command, arg: other }),
         ("load", None, _) => return Err(ParseError::MissingArgument { command }),
@@ -150,17 +154,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             return Ok(Command::Dump { layer, file });
         }
         ("dump", _, None) => return Err(ParseError::MissingArgument { command }),
-        ("compress", Some(image), Some(out)) => {
-            let mut rest = line.split_ascii_whitespace().skip(3);
-            let pad = match rest.next() {
-                None => xlic_model::PadMode::Edge,
-                Some(p) => xlic_model::PadMode::from_name(p).ok_or(ParseError::BadArgument { command, arg: p })?,
-            };
-            if rest.next().is_some() {
-                return Err(ParseError::TooManyArguments { command });
-            }
-            return Ok(Command::Compress { image, out, pad });
-        }
+        ("compress", Some(image), Some(out)) => return Ok(Command::Compress { image, out, pad: third_pad(line, command)? }),
         ("decompress", Some(file), Some(out)) if !too_many => return Ok(Command::Decompress { file, out }),
         ("compress" | "decompress", _, None) => return Err(ParseError::MissingArgument { command }),
         _ => {}
