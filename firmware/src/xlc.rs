@@ -5,8 +5,8 @@
 //! the same code the host runs, so both write the same bytes.
 use crate::arch::aarch64::time::Instant;
 use core::time::Duration;
-use xlic_model::bitstream::{self, XlcError, XlcHeader};
-use xlic_model::entropy::{LeBytes, LeBytesMut};
+use xlic_model::bitstream::{self, Xlc, XlcError, XlcHeader};
+use xlic_model::entropy::{EntropyError, LeBytes, LeBytesMut};
 use xlic_model::layout::FmShape;
 use xlic_model::{Geometry, Layer};
 
@@ -37,21 +37,24 @@ fn latent_shape(g: &Geometry) -> FmShape {
 /// wrote them) into `out`, as the file of model `model_id`.
 pub fn encode(model_id: u32, g: &Geometry, map: &[u8], out: &mut [u8]) -> Result<Coded, XlcError> {
     let shape = latent_shape(g);
-    let map = map.get(..shape.bytes()).ok_or(XlcError::OutputTooSmall { room: map.len() })?;
+    let map = map.get(..shape.bytes()).ok_or(XlcError::Payload(EntropyError::Shape))?;
     let t = Instant::now();
     let header = bitstream::write(model_id, g, &shape, &LeBytes(map), shape.len(), out)?;
     let elapsed = t.elapsed();
     Ok(Coded { header, geometry: *g, values: header.values(), elapsed })
 }
 
-/// Check `file` (magic, version, length, CRC, model `model_id`, sizes
-/// within the accelerator's) and decode its latent into `map` (the latent
-/// region, DDR layout). On an error `map` may hold part of a latent.
-pub fn decode(model_id: u32, file: &[u8], map: &mut [u8]) -> Result<Coded, XlcError> {
-    let x = bitstream::parse(file, model_id, accel_regs::HW_LIMITS.max_side)?;
+/// Check `file`: magic, version, length, CRC, model `model_id`, sizes
+/// within the accelerator's.
+pub fn check(model_id: u32, file: &[u8]) -> Result<Xlc<'_>, XlcError> {
+    bitstream::parse(file, model_id, accel_regs::HW_LIMITS.max_side)
+}
+
+/// Decode a checked file's latent into `map` (the latent region, DDR
+/// layout). On an error `map` may hold part of a latent.
+pub fn decode(x: &Xlc, map: &mut [u8]) -> Result<Coded, XlcError> {
     let shape = latent_shape(&x.geometry);
-    let room = map.len();
-    let map = map.get_mut(..shape.bytes()).ok_or(XlcError::OutputTooSmall { room })?;
+    let map = map.get_mut(..shape.bytes()).ok_or(XlcError::Payload(EntropyError::Shape))?;
     // Padding lanes stay zero, as the accelerator leaves them.
     map.fill(0);
     let t = Instant::now();
@@ -89,9 +92,9 @@ mod tests {
         let c = encode(0x1234_5678, &g, &m, &mut file).unwrap();
         let file = &file[..c.header.file_len()];
         let mut back = alloc::vec![0xaau8; m.len()];
-        let d = decode(0x1234_5678, file, &mut back).unwrap();
+        let d = decode(&check(0x1234_5678, file).unwrap(), &mut back).unwrap();
         assert!(back == m);
         assert_eq!(d.geometry, g);
-        assert!(matches!(decode(0x1234_5679, file, &mut back), Err(XlcError::ModelMismatch { .. })));
+        assert!(matches!(check(0x1234_5679, file), Err(XlcError::ModelMismatch { .. })));
     }
 }

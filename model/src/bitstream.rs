@@ -222,7 +222,7 @@ pub fn parse_header(file: &[u8]) -> Result<XlcHeader, XlcError> {
         return Err(XlcError::UnsupportedVersion { found: version });
     }
     let payload_len = u32_at(file, 28) as usize;
-    let header_len = payload_len.checked_add(OVERHEAD).unwrap_or(usize::MAX);
+    let header_len = payload_len.saturating_add(OVERHEAD);
     if header_len != file.len() {
         return Err(XlcError::Length { header: header_len, actual: file.len() });
     }

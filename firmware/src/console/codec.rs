@@ -381,6 +381,10 @@ pub fn decompress(state: &mut State, file: &str, out: &str) -> Outcome {
         Ok(t) => t,
         Err(e) => fail!("decompress {file}: {e}"),
     };
+    let x = match xlc::check(model.id, &buf[..read.bytes]) {
+        Ok(x) => x,
+        Err(e) => fail!("decompress {file}: {e}"),
+    };
     // The latent and feature-map regions are about to be overwritten: a
     // loaded image's pipeline no longer holds any of its maps.
     if let Some(p) = &mut state.pipeline {
@@ -389,7 +393,7 @@ pub fn decompress(state: &mut State, file: &str, out: &str) -> Outcome {
     // SAFETY: the latent region belongs to the pipeline, which this
     // command runs (the loaded image's was restarted above).
     let latent = unsafe { ArenaRegion::Latent.bytes() };
-    let coded = match xlc::decode(model.id, &buf[..read.bytes], latent) {
+    let coded = match xlc::decode(&x, latent) {
         Ok(c) => c,
         Err(e) => fail!("decompress {file}: {e}"),
     };
