@@ -24,7 +24,10 @@ const RECIPE: &[&[u8]] = &[
     include_bytes!("../../model/src/package.rs"),
 ];
 
-/// 64-bit FNV-1a: a cache key, not a checksum against malice.
+/// 64-bit FNV-1a over each input's length and CRC-32: a cache key, not a
+/// checksum against malice. (The CRC runs in the optimised model crate;
+/// a byte loop here would cost a tenth of a second per command in xtask's
+/// debug build.)
 #[derive(Clone, Copy)]
 struct Fnv(u64);
 
@@ -33,8 +36,8 @@ impl Fnv {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
     fn add(&mut self, bytes: &[u8]) {
-        // Length first, so that concatenations cannot collide.
-        for &b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
+        let digest = [(bytes.len() as u64).to_le_bytes(), (xlic_model::crc32::crc32(bytes) as u64).to_le_bytes()];
+        for &b in digest.iter().flatten() {
             self.0 ^= b as u64;
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
         }
