@@ -121,7 +121,9 @@ fn host_speed(data: &Path) -> Result<()> {
     img.save_png(&png)?;
     let (xlc_path, out) = (dir.join("hubble.xlc"), dir.join("hubble-recon.png"));
     let pad = PadMode::Edge;
-    println!("\nhost, 768x512 (crop of {}), {} padding, {} threads:", src.display(), pad.name(), threads());
+    // The machine is shared: say how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().next().unwrap_or("?").to_string()).unwrap_or_else(|_| "?".into());
+    println!("\nhost, 768x512 (crop of {}), {} padding, {} threads (load average {load} when this started):", src.display(), pad.name(), threads());
     // As a user runs them: this binary's compress and decompress commands
     // (package from the cache: the first call may calibrate it).
     let exe = std::env::current_exe()?;

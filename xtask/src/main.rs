@@ -108,7 +108,7 @@ enum Cmd {
     /// EL1), and the console driven from the host.
     Test,
     /// Print figures: firmware sizes, boot cost, clean build time; model
-    /// quality (INT16 vs float PSNR) and integer-reference speed.
+    /// quality (INT16 vs float PSNR), host integer-codec speed, .XLC figures.
     Bench {
         #[command(flatten)]
         data: DataArg,
