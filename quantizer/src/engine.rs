@@ -90,6 +90,13 @@ struct Program {
     /// Input offsets (dy, dx) of the taps, relative to the grid pixel's
     /// base input pixel.
     taps: Vec<(isize, isize)>,
+    /// The taps as the kernel walks them: runs of `run_len` taps with the
+    /// same dy and consecutive dx read consecutive input pixels, and their
+    /// weights are consecutive too, so each run is one tap of
+    /// `run_len * pairs` input pairs (fewer, longer inner loops: ana_0's
+    /// 3 channels make 81 taps of 2 pairs, or 9 runs of 18).
+    runs: Vec<(isize, isize)>,
+    run_len: usize,
     /// `[block][tap][pair][16][2]`.
     weights: Vec<i16>,
     /// Virtual output channels (a multiple of BLOCK after padding).
@@ -172,7 +179,7 @@ impl Engine {
         if data.params.len() != ws.cout_padded() {
             return Err(ShapeError::Params { expected: ws.cout_padded(), got: data.params.len() });
         }
-        if pl.use_reference {
+        if pl.use_reference || self.hw.lanes != LANES {
             return reference::run_layer_parallel(spec, &self.hw, in_dims, input, data);
         }
         let grid = grid_of(spec, pl, in_dims, outs.dims);
@@ -235,7 +242,7 @@ impl Engine {
         for prog in &pl.programs[r % pl.row_phases] {
             // Offsets of the taps in the padded array, from the base pixel.
             let taps: Vec<isize> = prog
-                .taps
+                .runs
                 .iter()
                 .map(|&(dy, dx)| ((base_row as isize + dy + padded.pad_y as isize) * padded.width as isize + dx + padded.pad_x as isize) * padded.channels as isize)
                 .collect();
@@ -245,17 +252,15 @@ impl Engine {
                 let w = &prog.weights[b * block_len..][..block_len];
                 for j0 in (0..grid.cols).step_by(NP) {
                     let x0 = (j0 * grid.col_mul * padded.channels) as isize;
-                    self.run_kernel(&padded.data, x0, &taps, step, pl.pairs, w, &mut acc);
+                    self.run_kernel(&padded.data, x0, &taps, step, pl.pairs * prog.run_len, w, &mut acc);
                     for (p, a) in acc.iter().enumerate() {
                         let j = j0 + p;
                         if j >= grid.cols {
                             break;
                         }
-                        for (k, &t) in a.iter().enumerate() {
+                        let channels = (prog.channels - b * BLOCK).min(BLOCK);
+                        for (k, &t) in a[..channels].iter().enumerate() {
                             let v = b * BLOCK + k;
-                            if v >= prog.channels {
-                                break;
-                            }
                             let (oy, ox, co) = match prog.mapping {
                                 Mapping::Direct => (r, j, v),
                                 Mapping::Phase { s, px } => (r, s * j + px, v),
@@ -270,10 +275,10 @@ impl Engine {
                             let p = &data.params[co];
                             let value = match spec.op {
                                 Op::Conv { .. } | Op::TConv { .. } => requant_conv(t, p),
-                                Op::Gdn => gdn_out(input[ins.index(co, oy, ox)], p.bias + t, p),
-                                Op::Igdn => igdn_out(input[ins.index(co, oy, ox)], p.bias + t, p),
+                                Op::Gdn => gdn_out(input[map_index(ins, co, oy, ox)], p.bias + t, p),
+                                Op::Igdn => igdn_out(input[map_index(ins, co, oy, ox)], p.bias + t, p),
                             };
-                            out[(oy - first_out_row) * outs.row_len() + outs.index(co, 0, ox)] = value;
+                            out[map_index(outs, co, oy - first_out_row, ox)] = value;
                         }
                     }
                 }
@@ -300,6 +305,16 @@ impl Engine {
         }
     }
 }
+
+/// `FmShape::index` for the accelerator's 8 lanes (checked in
+/// `run_layer`), with shifts where the shape's runtime lane count would
+/// divide: it runs once per output value.
+#[inline(always)]
+fn map_index(s: &FmShape, c: usize, y: usize, x: usize) -> usize {
+    ((y * s.channels.div_ceil(LANES) + (c >> 3)) * s.dims.w + x) * LANES + (c & (LANES - 1))
+}
+
+const LANES: usize = 8;
 
 /// The scalar kernel: the same sums, in i64.
 fn scalar_block(x: &[i16], x0: isize, taps: &[isize], step: isize, pairs: usize, w: &[i16], acc: &mut [[i64; BLOCK]; NP]) {
@@ -427,6 +442,24 @@ fn grid_of(spec: &LayerSpec, pl: &PackedLayer, in_dims: Dims, out: Dims) -> Grid
     }
 }
 
+/// The taps as runs of equal length with one dy and consecutive dx (or
+/// every tap alone when the runs would differ in length).
+fn runs_of(taps: &[(isize, isize)]) -> (Vec<(isize, isize)>, usize) {
+    let mut runs: Vec<((isize, isize), usize)> = Vec::new();
+    for &(dy, dx) in taps {
+        match runs.last_mut() {
+            Some(((y, x), n)) if *y == dy && *x + *n as isize == dx => *n += 1,
+            _ => runs.push(((dy, dx), 1)),
+        }
+    }
+    let len = runs.first().map_or(1, |r| r.1);
+    if runs.iter().all(|r| r.1 == len) {
+        (runs.into_iter().map(|r| r.0).collect(), len)
+    } else {
+        (taps.to_vec(), 1)
+    }
+}
+
 /// Pack one layer's weights (package layout) into programs.
 fn pack(spec: &LayerSpec, hw: &HwLimits, w: &[i16]) -> PackedLayer {
     let ws = WeightShape::of(spec, hw);
@@ -454,7 +487,8 @@ fn pack(spec: &LayerSpec, hw: &HwLimits, w: &[i16]) -> PackedLayer {
                 }
             }
         }
-        Program { taps, weights: packed, channels, mapping }
+        let (runs, run_len) = runs_of(&taps);
+        Program { taps, runs, run_len, weights: packed, channels, mapping }
     };
     let at = |ky: usize, kx: usize, ci: usize, co: usize| w[ws.index(ky, kx, ci, co)];
     let (programs, row_phases) = match spec.op {
@@ -517,6 +551,15 @@ fn pack(spec: &LayerSpec, hw: &HwLimits, w: &[i16]) -> PackedLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn taps_merge_into_runs_of_consecutive_pixels() {
+        let square: Vec<(isize, isize)> = (-1..=1).flat_map(|y| (-1..=1).map(move |x| (y, x))).collect();
+        assert_eq!(runs_of(&square), (vec![(-1, -1), (0, -1), (1, -1)], 3));
+        let ragged = [(0, 0), (0, 1), (1, 0)];
+        assert_eq!(runs_of(&ragged), (ragged.to_vec(), 1));
+        assert_eq!(runs_of(&[(0, 0)]), (vec![(0, 0)], 1));
+    }
 
     #[test]
     fn exact_recovers_sums_beyond_i32() {
