@@ -23,6 +23,7 @@ pub mod arch;
 mod coder_compare;
 pub mod bsp;
 pub mod console;
+pub mod diag;
 pub mod drivers;
 pub mod image;
 pub mod log;

@@ -7,6 +7,8 @@ pub mod cosim;
 pub mod e2e;
 pub mod csim;
 pub mod elf;
+pub mod erratum;
+pub mod jtag;
 pub mod firmware;
 pub mod pkgcache;
 pub mod qemu;

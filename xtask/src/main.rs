@@ -192,6 +192,9 @@ enum Cmd {
     },
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
+    /// Load the firmware onto a ZCU102 over JTAG (boot/jtag.tcl with xsdb):
+    /// reset, PMU firmware, FSBL or psu_init, bitstream, firmware at EL3.
+    Jtag(xtask::jtag::JtagArgs),
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
     /// QEMU. XLIC_QEMU_EL picks the entry level (default 3), XLIC_QEMU_TIMEOUT
     /// a limit in seconds (default 120 for test binaries), XLIC_QEMU_ICOUNT
@@ -253,6 +256,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
         Cmd::Compress { image, out, pad, model, data } => xtask::xlc::compress_cmd(&data.dir(), &image, &out, pad, model.as_deref()).map(|_| 0),
         Cmd::Decompress { file, out, model, data } => xtask::xlc::decompress_cmd(&data.dir(), &file, &out, model.as_deref()).map(|_| 0),
+        Cmd::Jtag(args) => xtask::jtag::run(&args),
         Cmd::Regs => {
             let text = xtask::regmap::generate()?;
             let path = xtask::regmap::header_path();
@@ -307,7 +311,19 @@ fn runner(elf: PathBuf) -> Result<i32> {
     if let Ok(v) = std::env::var("XLIC_QEMU_ICOUNT") {
         q.icount_shift = Some(v.parse().context("XLIC_QEMU_ICOUNT is the -icount shift (0: 1 ns per instruction)")?);
     }
-    qemu::run_console(q, timeout)
+    // Test binaries get a card on SD0 for the SD driver's tests
+    // (firmware/src/drivers/sdhci/tests.rs); SD1 stays empty as before.
+    let card0 = is_test.then(|| xtask::work_dir().join(format!("sd0-test-card-{}.img", std::process::id())));
+    if let Some(img) = &card0 {
+        let pattern: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+        xlic_cardimg::build(img, &[("PATTERN.BIN".to_string(), pattern)], xlic_cardimg::DEFAULT_SIZE_MIB)?;
+        q.card0 = Some(img.clone());
+    }
+    let code = qemu::run_console(q, timeout);
+    if let Some(img) = card0 {
+        let _ = std::fs::remove_file(img);
+    }
+    code
 }
 
 fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pad: PadMode) -> Result<i32> {

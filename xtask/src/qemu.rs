@@ -63,6 +63,9 @@ pub struct Qemu {
     pub interactive: bool,
     /// SD card image in the ZCU102's card slot (SD1).
     pub card: Option<PathBuf>,
+    /// SD card image on SD0 (no slot on the board; the firmware's tests
+    /// drive it so that SD1 stays as the test expects).
+    pub card0: Option<PathBuf>,
     /// Co-simulate the accelerator: DDR becomes a shared file served by
     /// the HLS kernel (see `cosim`).
     pub cosim: Option<CosimOptions>,
@@ -72,7 +75,7 @@ pub struct Qemu {
 
 impl Qemu {
     pub fn new(elf: impl Into<PathBuf>, el: BootEl) -> Self {
-        Qemu { elf: elf.into(), el, semihost_arg: None, log_raw: None, icount_shift: None, interactive: false, card: None, cosim: None, ddr: None }
+        Qemu { elf: elf.into(), el, semihost_arg: None, log_raw: None, icount_shift: None, interactive: false, card: None, card0: None, cosim: None, ddr: None }
     }
 
     pub fn command(&self) -> Command {
@@ -105,6 +108,10 @@ impl Qemu {
             semi.push_str(a);
         }
         c.args(["-semihosting-config", &semi]);
+        if let Some(card) = &self.card0 {
+            // index 0 is SD0 (0xFF16_0000).
+            c.arg("-drive").arg(format!("if=sd,index=0,file={},format=raw", card.display()));
+        }
         if let Some(card) = &self.card {
             // index 1 is SD1 (0xFF17_0000), the board's card slot.
             c.arg("-drive").arg(format!("if=sd,index=1,file={},format=raw", card.display()));

@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 /// Debian packages the project needs. The rustup toolchain has no aarch64
 /// target and cannot fetch one, so the firmware is built by Debian's rustc
 /// (rustc-web, cargo-web, rust-web-src for build-std) and linked by lld.
-pub const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld", "qemu-system-arm", "g++"];
+/// rust-web-llvm brings llvm-objdump (the erratum 835769 scan of the
+/// release ELF); tcl runs boot/jtag.tcl's dry run in the tests.
+pub const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "rust-web-llvm", "lld", "qemu-system-arm", "g++", "tcl"];
 
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")

@@ -43,4 +43,147 @@ fn the_bif_and_the_script_agree_on_file_names() {
         assert!(script.contains(&format!("\"$out/{name}\"")), "the script does not place {name}");
     }
     assert!(bif.contains("[destination_cpu = a53-0, exception_level = el-3] xlic-firmware.elf"));
+    // The FSBL stages a bitstream at 0x100000, the firmware's load address:
+    // the bitstream must be loaded first (boot/README.md).
+    assert!(bif.find("] xlic.bit").unwrap() < bif.find("] xlic-firmware.elf").unwrap(), "bitstream after the firmware in the .bif");
+}
+
+/// `cargo xtask jtag` without xsdb (or inputs) names what is missing and
+/// exits with 2, building nothing.
+#[test]
+fn xtask_jtag_says_what_is_missing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["jtag", "--bit", "/nonexistent/design.bit"])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("xsdb is not on PATH"), "{err}");
+    assert!(err.contains("bitstream (--bit): /nonexistent/design.bit does not exist"), "{err}");
+    assert!(err.contains("PS set-up: give --fsbl FSBL.elf"), "{err}");
+    assert!(!err.contains("Compiling"), "built the firmware although inputs are missing: {err}");
+}
+
+/// xsdb's commands as Tcl procedures that record their arguments instead of
+/// touching hardware, with the answers a configured board gives (PL_DONE,
+/// the PMU done powering up the PL, the image header): enough to run
+/// boot/jtag.tcl's sequence under plain tclsh and check its order.
+const XSDB_RECORDER: &str = r#"
+set ::calls {}
+proc rec {args} { lappend ::calls [join $args " "] }
+foreach c {connect targets rst dow con bpremove fpga configparams} {
+    proc $c {args} "rec $c {*}\$args; return {}"
+}
+proc bpadd {args} { rec bpadd {*}$args; return 7 }
+proc mwr {args} {
+    set a [lsearch -all -inline -not $args -force]
+    rec mwr [format 0x%08x [lindex $a 0]] {*}[lrange $a 1 end]
+}
+proc mrd {args} {
+    set a [lsearch -all -inline -not -glob $args -*]
+    rec mrd [format 0x%08x [lindex $a 0]] {*}[lrange $a 1 end]
+    switch -- [format 0x%08x [lindex $a 0]] {
+        0xffca3010 { return 8 }
+        0x00100008 { return {0x43494c58 0x544f4f42} }
+        default { return 0 }
+    }
+}
+rename after _after
+proc after {ms} { rec after $ms }
+rename exit _exit
+proc exit {{code 0}} { foreach c $::calls { puts "CALL $c" }; _exit $code }
+"#;
+
+fn dry_run(args: &[&str], with_psu_init_procs: bool) -> (Option<i32>, Vec<String>, String) {
+    // One folder per run: the tests run in parallel and each removes its own.
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("xlic-jtag-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["design.bit", "fsbl.elf", "pmufw.elf", "firmware.elf"] {
+        std::fs::write(dir.join(f), b"x").unwrap();
+    }
+    let psu = dir.join("psu_init.tcl");
+    let procs = "proc psu_init {} { rec psu_init }\nproc psu_ps_pl_isolation_removal {} { rec psu_ps_pl_isolation_removal }\nproc psu_ps_pl_reset_config {} { rec psu_ps_pl_reset_config }\n";
+    std::fs::write(&psu, if with_psu_init_procs { procs } else { "" }).unwrap();
+    let mut argv = Vec::new();
+    for a in args {
+        argv.push(a.replace("DIR", &dir.display().to_string()));
+    }
+    let driver = format!(
+        "{XSDB_RECORDER}\nset argv {{{}}}\nsource {{{}}}\nexit 0\n",
+        argv.join(" "),
+        boot_dir().join("jtag.tcl").display()
+    );
+    let out = Command::new("tclsh").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().and_then(|mut c| {
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(driver.as_bytes())?;
+        c.wait_with_output()
+    });
+    let out = out.expect("tclsh (Debian package tcl; run `cargo xtask setup`)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let calls = stdout.lines().filter_map(|l| l.strip_prefix("CALL ")).map(str::to_string).collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    (out.status.code(), calls, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn position(calls: &[String], prefix: &str) -> usize {
+    calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no '{prefix}' in:\n{}", calls.join("\n")))
+}
+
+/// The script's order under tclsh with xsdb's commands recorded, not run
+/// (no board here): reset, PMU firmware, FSBL to XFsbl_Exit, bitstream, PL
+/// power-up and pl_resetn0 release, firmware at EL3 with the semihosting
+/// probe switched off in its header, continue.
+#[test]
+fn jtag_tcl_runs_the_board_sequence_in_order() {
+    let (code, calls, err) = dry_run(&["-bit", "DIR/design.bit", "-fsbl", "DIR/fsbl.elf", "-pmufw", "DIR/pmufw.elf", "-elf", "DIR/firmware.elf"], false);
+    assert_eq!(code, Some(0), "{err}\n{}", calls.join("\n"));
+    let order = [
+        "connect -url tcp:127.0.0.1:3121",
+        "rst -system",
+        "mwr 0xffca0038 0x1ff",
+        "dow /",
+        "bpadd -addr &XFsbl_Exit",
+        "con -block -timeout 60",
+        "fpga -file",
+        "mwr 0xffd80120 0x00800000",
+        "mwr 0xff0a002c 0x7fff0000",
+        "mrd 0xffca3010",
+        "rst -processor -clear-registers",
+        "mrd 0x00100008",
+        "mwr 0x00100010 1",
+        "con",
+    ];
+    let mut at = 0;
+    for step in order {
+        let i = at + position(&calls[at..], step);
+        at = i + 1;
+    }
+    assert!(calls[at - 2].starts_with("mwr 0x00100010"), "the boot options are written right before con: {calls:?}");
+    assert!(calls.iter().any(|c| c.contains("firmware.elf")), "{calls:?}");
+}
+
+/// With psu_init.tcl instead of an FSBL, its own procedures run.
+#[test]
+fn jtag_tcl_uses_psu_init_when_given() {
+    let (code, calls, err) = dry_run(&["-bit", "DIR/design.bit", "-psu-init", "DIR/psu_init.tcl", "-elf", "DIR/firmware.elf"], true);
+    assert_eq!(code, Some(0), "{err}");
+    let init = position(&calls, "psu_init");
+    let fpga = position(&calls, "fpga -file");
+    let iso = position(&calls, "psu_ps_pl_isolation_removal");
+    let reset = position(&calls, "psu_ps_pl_reset_config");
+    assert!(init < fpga && fpga < iso && iso < reset, "{calls:?}");
+    assert!(!calls.iter().any(|c| c.starts_with("bpadd")), "no FSBL breakpoint without an FSBL");
+}
+
+/// Missing inputs: every one named, exit status 2, no xsdb command issued.
+#[test]
+fn jtag_tcl_names_missing_inputs() {
+    let (code, calls, err) = dry_run(&["-bit", "/nonexistent/design.bit"], false);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bitstream (-bit): /nonexistent/design.bit does not exist"), "{err}");
+    assert!(err.contains("PS set-up: give -fsbl"), "{err}");
+    assert!(calls.is_empty(), "{calls:?}");
 }

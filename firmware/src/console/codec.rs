@@ -441,7 +441,7 @@ pub fn reset(state: &mut State) -> Outcome {
     if let Some(p) = &mut state.pipeline {
         p.restart();
     }
-    match AccelDriver::probe() {
+    match AccelDriver::find() {
         Ok(a) => match a.reset() {
             Ok(()) => println!("accelerator idle (AP_CTRL 0x{:02x}); next layer: ana_0", a.ap_ctrl()),
             Err(e) => fail!("reset: {e}"),

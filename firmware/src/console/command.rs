@@ -39,6 +39,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "mem", usage: "mem", summary: "the DDR buffers: model, image, feature maps, latent, output" },
     CommandSpec { name: "dump", usage: "dump LAYER FILE", summary: "write LAYER's output feature map (e.g. ana_2) to FILE" },
     CommandSpec { name: "verify", usage: "verify FILE", summary: "compare a feature map (dump format) or latent file with the buffers" },
+    CommandSpec { name: "diag", usage: "diag [force]", summary: "bring-up checks: EL, timer, caches, SMPEN, errata, PL, accelerator, SD host and card (force: probe the PL anyway)" },
     CommandSpec { name: "fault", usage: "fault null|stack|undef", summary: "raise a CPU fault on purpose to see the exception report (halts)" },
     CommandSpec { name: "reboot", usage: "reboot", summary: "restart the system (PS soft reset)" },
     CommandSpec { name: "exit", usage: "exit [CODE]", summary: "leave QEMU with exit status CODE (default 0); halts on the board" },
@@ -81,6 +82,8 @@ pub enum Command<'a> {
     Mem,
     Dump { layer: xlic_model::Layer, file: &'a str },
     Verify(&'a str),
+    /// Bring-up checks; `force` probes the PL window even if its checks fail.
+    Diag { force: bool },
     Fault(FaultKind),
     Reboot,
     Exit(u32),
@@ -187,6 +190,11 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "regs" => no_arg(Command::Regs),
         "mem" => no_arg(Command::Mem),
         "verify" => arg.map(Command::Verify).ok_or(ParseError::MissingArgument { command }),
+        "diag" => match arg {
+            None => Ok(Command::Diag { force: false }),
+            Some("force") => Ok(Command::Diag { force: true }),
+            Some(a) => Err(ParseError::BadArgument { command, arg: a }),
+        },
         "fault" => match arg {
             None => Err(ParseError::MissingArgument { command }),
             Some("null") => Ok(Command::Fault(FaultKind::Null)),
@@ -242,6 +250,9 @@ mod tests {
         assert_eq!(parse("mem"), Ok(Command::Mem));
         assert_eq!(parse("dump ana_2 Y.FM"), Ok(Command::Dump { layer: xlic_model::Layer::Ana2, file: "Y.FM" }));
         assert_eq!(parse("verify REF.LAT"), Ok(Command::Verify("REF.LAT")));
+        assert_eq!(parse("diag"), Ok(Command::Diag { force: false }));
+        assert_eq!(parse("diag force"), Ok(Command::Diag { force: true }));
+        assert!(matches!(parse("diag now"), Err(ParseError::BadArgument { arg: "now", .. })));
         assert!(matches!(parse("dump ana_9 Y.FM"), Err(ParseError::BadArgument { arg: "ana_9", .. })));
         assert!(matches!(parse("dump ana_2"), Err(ParseError::MissingArgument { .. })));
         assert!(matches!(parse("run now"), Err(ParseError::TooManyArguments { .. })));

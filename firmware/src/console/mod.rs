@@ -1,6 +1,7 @@
 //! The UART0 console: a prompt, line editing, and commands.
 pub mod codec;
 pub mod command;
+pub mod diag;
 pub mod line;
 
 use crate::arch::aarch64::{cpu, exception::faults, mmu, semihosting, time};
@@ -179,18 +180,22 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         Command::Mem => return codec::mem(state),
         Command::Dump { layer, file } => return codec::dump(state, layer, file),
         Command::Verify(file) => return codec::verify(state, file),
+        Command::Diag { force } => return diag::run(state, force),
         Command::Card => {
             *card = None;
             let s = mounted(card)?;
             let c = s.card;
             println!(
-                "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, {}-bit bus at {} kHz, {}, FAT volume mounted",
+                "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, OCR 0x{:08x}, {}-bit bus at {} kHz, {}, {} signalling, {}, FAT volume mounted",
                 c.blocks / 2048,
                 c.blocks,
                 if c.high_capacity { "SDHC/SDXC" } else { "SDSC" },
                 c.rca,
+                c.ocr.0,
                 c.bus_width,
                 c.clock_khz,
+                c.speed.name(),
+                c.signalling.name(),
                 if s.uses_dma() { "SDMA with multi-block runs" } else { "PIO" }
             );
         }
@@ -297,7 +302,7 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         Command::Reboot => reboot(),
         Command::Exit(code) => {
             println!("bye (exit status {code})");
-            zcu102::console_uart().flush_tx();
+            let _ = zcu102::console_uart().flush_tx();
             semihosting::exit(code);
             fail!("exit: no host to return to (semihosting unavailable on the board); use 'reboot'");
         }
@@ -349,10 +354,11 @@ fn info() {
     println!("boot         first prompt at counter tick {t0} ({} us after reset)", t0 * 1_000_000 / f.max(1));
     let d = zcu102::console_uart().divisors();
     println!(
-        "console      UART0 {} baud 8N1 (CD {}, BDIV {}), defmt log on UART1",
+        "console      UART0 {} baud 8N1 (CD {}, BDIV {}{}), defmt log on UART1",
         d.actual_baud(zcu102::UART_REF_HZ),
         d.cd,
-        d.bdiv
+        d.bdiv,
+        if zcu102::uart_kept_fsbl_setup(0) { ", kept from the loader" } else { "" }
     );
     println!("mmu          {}", if mmu::is_enabled() { "on, I+D caches on, identity map" } else { "off" });
     println!("semihosting  {}", if semihosting::is_available() { "available (QEMU)" } else { "not available" });
@@ -406,7 +412,7 @@ fn reboot() -> ! {
     const CRL_APB_RESET_CTRL: usize = 0xff5e_0218;
     const SOFT_RESET: u32 = 1 << 4;
     println!("rebooting...");
-    zcu102::console_uart().flush_tx();
+    let _ = zcu102::console_uart().flush_tx();
     // SAFETY: CRL_APB.RESET_CTRL is a device register; setting SOFT_RESET
     // resets the whole PS, which is the intent.
     unsafe { core::ptr::write_volatile(CRL_APB_RESET_CTRL as *mut u32, SOFT_RESET) };

@@ -3,8 +3,17 @@
 //! Polled TX/RX. The handle is stateless (all state is in the device), so
 //! the exception and panic paths can open their own without a lock; only
 //! core 0 runs Rust code.
+//!
+//! Every wait on the transmitter has a limit: a UART that is not enabled in
+//! the hardware design (its reference clock off, or held in reset) never
+//! drains its FIFO, and boot must not hang on it. After one such timeout
+//! the UART is marked stalled and later bytes are dropped at once when the
+//! FIFO is full (until `init` runs again).
+use crate::arch::aarch64::time::Deadline;
 use core::convert::Infallible;
 use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::time::Duration;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::{register_bitfields, register_structs};
@@ -106,6 +115,45 @@ pub struct CadenceUart {
     regs: &'static RegisterBlock,
 }
 
+/// Longest a working transmitter takes to empty a full 64-byte FIFO and
+/// its shift register: 65 characters of 10 bits at 9600 baud are 68 ms
+/// (at the console's 115200 baud, 5.6 ms).
+pub const TX_DRAIN_LIMIT: Duration = Duration::from_millis(100);
+
+/// Longest a full FIFO may wait for room for one more byte: one character
+/// time at 9600 baud is about 1 ms; ten times that is a stalled UART.
+pub const TX_ROOM_LIMIT: Duration = Duration::from_millis(10);
+
+/// The transmitter did not finish within its limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxStalled;
+
+/// Base addresses of UARTs whose transmitter stalled (0: free slot).
+static STALLED: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+
+/// How `init` left the UART.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setup {
+    /// The FSBL (or another loader) had it enabled at 8N1 with divisors
+    /// that give the requested rate: they were kept, and nothing was reset.
+    Kept(BaudDivisors),
+    /// Programmed here with these divisors.
+    Programmed(BaudDivisors),
+}
+
+/// Whether a UART found with control `cr`, mode `mr` and divisors `div`
+/// already runs at `baud` 8N1 from `ref_hz` (within 2 %, inside the UART's
+/// tolerance), so that its divisors should be kept.
+pub fn already_configured(cr: u32, mr: u32, div: BaudDivisors, ref_hz: u32, baud: u32) -> bool {
+    let cr = tock_registers::LocalRegisterCopy::<u32, CR::Register>::new(cr);
+    let mr = tock_registers::LocalRegisterCopy::<u32, MR::Register>::new(mr);
+    let enabled = cr.is_set(CR::TX_EN) && !cr.is_set(CR::TX_DIS);
+    let eight_n_one = mr.matches_all(MR::CLKSEL::RefClk + MR::CHRL::Bits8 + MR::PAR::None + MR::NBSTOP::One + MR::CHMODE::Normal);
+    // BDIV below 4 and CD 0 are not valid settings (XUartPs_SetBaudRate).
+    let valid = div.cd >= 1 && div.bdiv >= 4;
+    enabled && eight_n_one && valid && div.actual_baud(ref_hz).abs_diff(baud) * 50 <= baud
+}
+
 impl CadenceUart {
     /// # Safety
     /// `base` must be the address of a Cadence UART register block, mapped
@@ -115,9 +163,40 @@ impl CadenceUart {
         CadenceUart { regs: unsafe { &*(base as *const RegisterBlock) } }
     }
 
-    /// Reset and enable TX and RX at 8N1 with the given divisors.
-    pub fn init(&self, div: BaudDivisors) {
-        self.flush_tx();
+    fn base(&self) -> usize {
+        self.regs as *const RegisterBlock as usize
+    }
+
+    fn stalled(&self) -> bool {
+        STALLED.iter().any(|s| s.load(Ordering::Relaxed) == self.base())
+    }
+
+    fn mark_stalled(&self, on: bool) {
+        if on {
+            if !self.stalled() {
+                if let Some(slot) = STALLED.iter().find(|s| s.load(Ordering::Relaxed) == 0) {
+                    slot.store(self.base(), Ordering::Relaxed);
+                }
+            }
+        } else {
+            STALLED.iter().filter(|s| s.load(Ordering::Relaxed) == self.base()).for_each(|s| s.store(0, Ordering::Relaxed));
+        }
+    }
+
+    /// Enable TX and RX at 8N1 and `baud` from a reference clock of
+    /// `ref_hz`: keep what the FSBL set up when it already gives that rate
+    /// (it computed the divisors from the design's real reference clock),
+    /// else reset the transmitter and program `div`.
+    pub fn init(&self, ref_hz: u32, baud: u32, div: BaudDivisors) -> Setup {
+        self.mark_stalled(false);
+        let found = self.divisors();
+        if already_configured(self.regs.cr.get(), self.regs.mr.get(), found, ref_hz, baud) {
+            // Only make sure the receiver is on too; no reset, so nothing
+            // the FSBL queued is lost.
+            self.regs.cr.write(CR::TX_EN::SET + CR::RX_EN::SET);
+            return Setup::Kept(found);
+        }
+        let _ = self.flush_tx();
         self.regs.cr.write(CR::TX_DIS::SET + CR::RX_DIS::SET);
         self.regs.mr.write(MR::CLKSEL::RefClk + MR::CHRL::Bits8 + MR::PAR::None + MR::NBSTOP::One + MR::CHMODE::Normal);
         self.regs.baudgen.write(BAUDGEN::CD.val(div.cd as u32));
@@ -127,6 +206,7 @@ impl CadenceUart {
         // before the console came up, and belong to the first command.
         self.regs.cr.write(CR::TXRST::SET);
         self.regs.cr.write(CR::TX_EN::SET + CR::RX_EN::SET);
+        Setup::Programmed(div)
     }
 
     /// Divisors currently programmed (for `info` and tests).
@@ -137,9 +217,22 @@ impl CadenceUart {
         }
     }
 
+    /// Queue one byte. If the FIFO stays full for `TX_ROOM_LIMIT` the
+    /// transmitter is stalled: the byte is dropped, and so are later ones
+    /// that find the FIFO full, without waiting again.
     pub fn write_byte(&self, b: u8) {
-        while self.regs.sr.is_set(SR::TXFULL) {
-            core::hint::spin_loop();
+        if self.regs.sr.is_set(SR::TXFULL) {
+            if self.stalled() {
+                return;
+            }
+            let d = Deadline::after(TX_ROOM_LIMIT);
+            while self.regs.sr.is_set(SR::TXFULL) {
+                if d.expired() {
+                    self.mark_stalled(true);
+                    return;
+                }
+                core::hint::spin_loop();
+            }
         }
         self.regs.fifo.set(b as u32);
     }
@@ -161,11 +254,22 @@ impl CadenceUart {
         }
     }
 
-    /// Wait until the transmitter has sent everything.
-    pub fn flush_tx(&self) {
-        while !self.regs.sr.is_set(SR::TXEMPTY) || self.regs.sr.is_set(SR::TACTIVE) {
+    /// Wait until the transmitter has sent everything, at most
+    /// `TX_DRAIN_LIMIT`.
+    pub fn flush_tx(&self) -> Result<(), TxStalled> {
+        let busy = || !self.regs.sr.is_set(SR::TXEMPTY) || self.regs.sr.is_set(SR::TACTIVE);
+        if busy() && self.stalled() {
+            return Err(TxStalled);
+        }
+        let d = Deadline::after(TX_DRAIN_LIMIT);
+        while busy() {
+            if d.expired() {
+                self.mark_stalled(true);
+                return Err(TxStalled);
+            }
             core::hint::spin_loop();
         }
+        Ok(())
     }
 
     /// Enable or disable local loopback (TX looped to RX inside the UART).
@@ -183,8 +287,10 @@ impl embedded_io::Write for CadenceUart {
         buf.iter().for_each(|&b| self.write_byte(b));
         Ok(buf.len())
     }
+    /// A stalled transmitter is not an I/O error the caller could act on;
+    /// `flush_tx` reports it to those who care.
     fn flush(&mut self) -> Result<(), Infallible> {
-        self.flush_tx();
+        let _ = self.flush_tx();
         Ok(())
     }
 }
@@ -256,6 +362,61 @@ mod tests {
     #[test_case]
     fn console_uart_is_programmed_with_those_divisors() {
         assert_eq!(zcu102::console_uart().divisors(), zcu102::CONSOLE_DIVISORS);
+    }
+
+    /// The FSBL's setting is kept when it gives 115200 8N1 (here: the
+    /// divisors Xilinx's driver computes, and a neighbour within 2 %); the
+    /// reset values (9600 baud), a disabled transmitter or 7-bit frames are
+    /// reprogrammed.
+    #[test_case]
+    fn fsbl_divisors_are_kept_only_when_they_give_the_rate() {
+        let ref_hz = zcu102::UART_REF_HZ;
+        let on = (CR::TX_EN::SET + CR::RX_EN::SET).value;
+        let n81 = (MR::CHRL::Bits8 + MR::PAR::None + MR::NBSTOP::One).value;
+        let xilinx = BaudDivisors { cd: 124, bdiv: 6 };
+        assert!(already_configured(on, n81, xilinx, ref_hz, 115_200));
+        assert!(already_configured(on, n81, BaudDivisors { cd: 123, bdiv: 6 }, ref_hz, 115_200));
+        let reset = BaudDivisors { cd: 0x28b, bdiv: 0xf };
+        assert!(!already_configured(on, n81, reset, ref_hz, 115_200), "reset values are 9600 baud");
+        let disabled = (CR::TX_DIS::SET + CR::RX_DIS::SET).value;
+        assert!(!already_configured(disabled, n81, xilinx, ref_hz, 115_200));
+        let seven_bits = (MR::CHRL::Bits7 + MR::PAR::None + MR::NBSTOP::One).value;
+        assert!(!already_configured(on, seven_bits, xilinx, ref_hz, 115_200));
+        assert!(!already_configured(on, n81, BaudDivisors { cd: 0, bdiv: 6 }, ref_hz, 115_200));
+    }
+
+    /// A UART that never drains (its reference clock off: here a register
+    /// block in RAM whose status says "not empty, FIFO full" forever) cannot
+    /// hang a flush or a write; after the first timeout it costs nothing.
+    #[test_case]
+    fn a_uart_that_never_drains_times_out() {
+        use crate::arch::aarch64::time::Instant;
+        #[repr(C, align(8))]
+        struct Block([u32; 16]);
+        static mut DEAD: Block = Block([0; 16]);
+        let base = core::ptr::addr_of_mut!(DEAD) as usize;
+        // SAFETY: the test's own static block stands in for a UART.
+        let uart = unsafe { CadenceUart::new(base) };
+        // SR (0x2c): TXFULL set, TXEMPTY clear, TACTIVE set.
+        // SAFETY: a write inside the test's block.
+        unsafe { core::ptr::write_volatile((base + 0x2c) as *mut u32, (1 << 4) | (1 << 11)) };
+        let t = Instant::now();
+        assert_eq!(uart.flush_tx(), Err(TxStalled));
+        let took = t.elapsed();
+        assert!(took >= TX_DRAIN_LIMIT, "gave up after {took:?}");
+        // Stalled now: more output is dropped without waiting.
+        let t = Instant::now();
+        for _ in 0..1000 {
+            uart.write_byte(b'x');
+        }
+        assert_eq!(uart.flush_tx(), Err(TxStalled));
+        assert!(t.elapsed() < TX_ROOM_LIMIT, "a stalled UART still costs {:?}", t.elapsed());
+        // `init` clears the mark (and reprograms: the block shows TX disabled).
+        // SAFETY: as above: TXEMPTY now, so init's flush returns at once.
+        unsafe { core::ptr::write_volatile((base + 0x2c) as *mut u32, 1 << 3) };
+        assert_eq!(uart.init(zcu102::UART_REF_HZ, 115_200, zcu102::CONSOLE_DIVISORS), Setup::Programmed(zcu102::CONSOLE_DIVISORS));
+        assert_eq!(uart.flush_tx(), Ok(()));
+        assert_eq!(uart.divisors(), zcu102::CONSOLE_DIVISORS);
     }
 
     /// UART1 in local loopback: what is sent comes back through the RX FIFO,

@@ -3,12 +3,21 @@
 //! (`accel_regs`). No offset is written here.
 //!
 //! Where it lives: on the board in the PL at the start of the HPM0_FPD
-//! window, reachable only once a bitstream configured the PL (CSU
-//! PCAP_STATUS.PL_DONE); under QEMU the co-simulation bridge serves the
-//! same block in a reserved DDR window and says so with an info block
-//! beside it (magic, live heartbeat; hls/cosim/xlic_cosim.h).
+//! window; under QEMU the co-simulation bridge serves the same block in a
+//! reserved DDR window and says so with an info block beside it (magic,
+//! live heartbeat; hls/cosim/xlic_cosim.h).
+//!
+//! On the board nothing touches the PL window before the PL checks pass
+//! (`bsp::zcu102::pl`: configured, powered, not isolated, clocked, out of
+//! reset): an access to a PL that fails them can stall the bus for good.
+//! Then the first access is a probe: a read of AP_CTRL whose bus error
+//! (DECERR/SLVERR, a synchronous external abort) comes back as "no
+//! accelerator answers", and a write and read-back of IER, which an empty
+//! window (reading as zero) cannot keep. Register writes run inside an
+//! SError guard: an error response to a write is reported, not lost.
+use crate::arch::aarch64::probe::{self, Fault};
 use crate::arch::aarch64::{cache, time};
-use crate::bsp::zcu102;
+use crate::bsp::zcu102::pl::{self, PlProblem, PlStatus};
 use accel_regs::{cosim, XlicLayerRegisters, AP_CTRL, ARGUMENTS};
 use core::time::Duration;
 use tock_registers::interfaces::{Readable, Writeable};
@@ -25,8 +34,13 @@ pub enum Backend {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccelError {
-    /// No PL bitstream and no co-simulation bridge.
-    NoAccelerator { pcap_status: u32 },
+    /// No usable PL and no co-simulation bridge.
+    NoAccelerator { problem: PlProblem },
+    /// The PL checks passed but nothing answers in the window: a bus error
+    /// (`fault`), or registers that read as zero and keep nothing written.
+    NoResponse { addr: u64, fault: Option<Fault> },
+    /// A register write was answered with an error (reported as SError).
+    WriteFault { fault: Fault },
     /// The co-simulation info block is there but its heartbeat stopped.
     BridgeStopped,
     /// The PL is configured but the block at the window is not an idle IP.
@@ -40,11 +54,20 @@ pub enum AccelError {
 impl core::fmt::Display for AccelError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
-            AccelError::NoAccelerator { pcap_status } => write!(
+            AccelError::NoAccelerator { problem } => write!(
                 f,
-                "no accelerator: the PL is not configured (PCAP_STATUS 0x{pcap_status:08x}, PL_DONE clear) and no co-simulation bridge answers; \
+                "no accelerator: {problem} and no co-simulation bridge answers; \
                  on the board boot a BOOT.BIN with the bitstream (boot/README.md), under QEMU use `cargo xtask run` (co-simulation is on by default)"
             ),
+            AccelError::NoResponse { addr, fault: Some(fault) } => write!(
+                f,
+                "no accelerator answers at 0x{addr:08x}: {fault}; check the IP's address in the block design (HPM0_FPD, boot/README.md)"
+            ),
+            AccelError::NoResponse { addr, fault: None } => write!(
+                f,
+                "no accelerator answers at 0x{addr:08x}: its registers read 0 and do not keep what is written; check the IP's address in the block design (HPM0_FPD, boot/README.md)"
+            ),
+            AccelError::WriteFault { fault } => write!(f, "a write to the accelerator's registers failed: {fault}"),
             AccelError::BridgeStopped => {
                 write!(f, "the co-simulation bridge stopped (its heartbeat does not move); restart QEMU with `cargo xtask run`")
             }
@@ -115,9 +138,23 @@ fn info_word(w: u32) -> u32 {
 }
 
 impl AccelDriver {
-    /// Find the accelerator: the co-simulation bridge if its info block is
-    /// there and alive, else the PL if it is configured and the IP idle.
+    /// Find the accelerator ready for a start: as `find`, and on the board
+    /// the IP must be idle.
     pub fn probe() -> Result<AccelDriver, AccelError> {
+        let d = Self::find()?;
+        if d.backend == Backend::Fabric {
+            let ctrl = d.ap_ctrl();
+            if ctrl & 4 == 0 {
+                return Err(AccelError::NotIdle { ap_ctrl: ctrl });
+            }
+        }
+        Ok(d)
+    }
+
+    /// Find the accelerator: the co-simulation bridge if its info block is
+    /// there and alive, else the IP in the PL if the PL checks pass and the
+    /// window answers (busy or not: `reset` needs it busy).
+    pub fn find() -> Result<AccelDriver, AccelError> {
         if info_word(0) == cosim::MAGIC_LO && info_word(1) == cosim::MAGIC_HI && info_word(cosim::WORD_VERSION) == cosim::VERSION {
             let beat = info_word(cosim::WORD_HEARTBEAT);
             let deadline = time::Deadline::after(Duration::from_millis(200));
@@ -130,16 +167,40 @@ impl AccelDriver {
             let backend = Backend::Cosim { time_scale: info_word(cosim::WORD_TIME_SCALE).max(1), fault: info_word(cosim::WORD_FAULT) };
             return Ok(AccelDriver { base: cosim::REGS as usize, backend });
         }
-        let pcap_status = zcu102::pcap_status();
-        if pcap_status & zcu102::PCAP_STATUS_PL_DONE == 0 {
-            return Err(AccelError::NoAccelerator { pcap_status });
+        if let Some(problem) = PlStatus::read().problem() {
+            return Err(AccelError::NoAccelerator { problem });
         }
-        let d = AccelDriver { base: crate::bsp::zcu102::memory::pl_window().start as usize, backend: Backend::Fabric };
-        let ctrl = d.ap_ctrl();
-        if ctrl & 4 == 0 {
-            return Err(AccelError::NotIdle { ap_ctrl: ctrl });
+        Self::probe_fabric(crate::bsp::zcu102::memory::pl_window().start)
+    }
+
+    /// Whether an HLS control block answers at `base`: AP_CTRL reads
+    /// without a bus error, and IER (an interrupt enable, harmless with GIE
+    /// off) keeps a value written to it. On the board only after the PL
+    /// checks: `probe` does them; the console's `diag force` skips them on
+    /// purpose.
+    pub fn probe_fabric(base: u64) -> Result<AccelDriver, AccelError> {
+        use core::mem::offset_of;
+        let at = |off: usize| base + off as u64;
+        let no_response = |fault| AccelError::NoResponse { addr: base, fault };
+        probe::read_u32(at(offset_of!(XlicLayerRegisters, ap_ctrl))).map_err(|f| no_response(Some(f)))?;
+        let ier = at(offset_of!(XlicLayerRegisters, ier));
+        let old = probe::read_u32(ier).map_err(|f| no_response(Some(f)))?;
+        let mark = accel_regs::IRQ::READY::SET.value;
+        let kept = probe::serror_guarded(|| {
+            // SAFETY: IER only enables interrupts, and GIE (off since reset,
+            // never set by this firmware) keeps them from leaving the IP.
+            unsafe { probe::write_u32(ier, mark) }?;
+            let back = probe::read_u32(ier)?;
+            // SAFETY: as above, restoring the value found.
+            unsafe { probe::write_u32(ier, old) }?;
+            Ok::<u32, Fault>(back)
+        })
+        .and_then(|r| r)
+        .map_err(|f| no_response(Some(f)))?;
+        if kept & 3 != mark {
+            return Err(no_response(None));
         }
-        Ok(d)
+        Ok(AccelDriver { base: base as usize, backend: Backend::Fabric })
     }
 
     fn regs(&self) -> &XlicLayerRegisters {
@@ -200,6 +261,24 @@ impl AccelDriver {
             return Err(AccelError::NotIdle { ap_ctrl: ctrl });
         }
         let r = self.regs();
+        probe::serror_guarded(|| self.write_arguments(job)).map_err(|fault| AccelError::WriteFault { fault })?;
+        if read_back {
+            for ((info, w), read) in ARGUMENTS.iter().zip(job.values()).zip(self.arguments()) {
+                if w != read {
+                    return Err(AccelError::ReadBack { register: info.name, wrote: w, read });
+                }
+            }
+        }
+        // The argument writes reach the IP before the start (device
+        // memory keeps their order; the barrier orders them with the
+        // cache maintenance the caller did).
+        aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
+        probe::serror_guarded(|| r.ap_ctrl.write(AP_CTRL::AP_START::SET)).map_err(|fault| AccelError::WriteFault { fault })?;
+        Ok(())
+    }
+
+    fn write_arguments(&self, job: &LayerJob) {
+        let r = self.regs();
         r.fm_in.set(job.fm_in);
         r.weights.set(job.weights);
         r.params.set(job.params);
@@ -213,19 +292,6 @@ impl AccelDriver {
         r.in_w.set(job.in_w);
         r.out_h.set(job.out_h);
         r.out_w.set(job.out_w);
-        if read_back {
-            for ((info, w), read) in ARGUMENTS.iter().zip(job.values()).zip(self.arguments()) {
-                if w != read {
-                    return Err(AccelError::ReadBack { register: info.name, wrote: w, read });
-                }
-            }
-        }
-        // The argument writes reach the IP before the start (device
-        // memory keeps their order; the barrier orders them with the
-        // cache maintenance the caller did).
-        aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
-        r.ap_ctrl.write(AP_CTRL::AP_START::SET);
-        Ok(())
     }
 
     /// Poll until ap_done, reading AP_CTRL once per poll; returns the time
@@ -236,6 +302,11 @@ impl AccelDriver {
         loop {
             let ctrl = self.ap_ctrl();
             if ctrl & 2 != 0 {
+                // The IP's writes are done before it raised ap_done; the
+                // DSB makes the AP_CTRL read complete before any later load
+                // (the caller's cache maintenance and its reads of the
+                // output), so none of them can be satisfied early.
+                aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
                 return Ok(t.elapsed());
             }
             if deadline.expired() {
@@ -247,7 +318,8 @@ impl AccelDriver {
 
     /// Bring a hung accelerator back to idle. Under co-simulation the
     /// bridge abandons the layer; on the board the IP has no reset
-    /// register: only a PL reset (reloading the bitstream) frees it.
+    /// register: pl_resetn0 (EMIO GPIO 95) is pulsed, which resets the PL
+    /// design, and the IP must then read idle.
     pub fn reset(&self) -> Result<(), &'static str> {
         match self.backend {
             Backend::Cosim { .. } => {
@@ -264,7 +336,15 @@ impl AccelDriver {
                 Ok(())
             }
             Backend::Fabric if self.ap_ctrl() & 4 != 0 => Ok(()),
-            Backend::Fabric => Err("the IP is busy and has no reset register: reload the bitstream (power-cycle the board)"),
+            Backend::Fabric => {
+                pl::pulse_reset();
+                let at = self.base as u64 + core::mem::offset_of!(XlicLayerRegisters, ap_ctrl) as u64;
+                match probe::read_u32(at) {
+                    Ok(c) if c & 4 != 0 => Ok(()),
+                    Ok(_) => Err("the IP is still busy after a PL reset (pl_resetn0): reload the bitstream (power-cycle the board)"),
+                    Err(_) => Err("the IP stopped answering after a PL reset (pl_resetn0): reload the bitstream (power-cycle the board)"),
+                }
+            }
         }
     }
 }
@@ -327,5 +407,48 @@ mod tests {
         assert_eq!(word(0) & 1, 1, "ap_start");
         // Not idle now (the block is plain memory: AP_CTRL reads back 1).
         assert!(matches!(d.start(&job, false), Err(AccelError::NotIdle { ap_ctrl: 1 })));
+    }
+
+    /// QEMU's ZCU102 has nothing in the PL window and answers reads there
+    /// with zeros (it never raises a bus error): the probe must still see
+    /// that no IP is there, say so, and leave the system running. The PL
+    /// checks are skipped here on purpose (they would stop before the probe).
+    #[test_case]
+    fn the_probe_of_an_empty_pl_window_is_an_error() {
+        let base = crate::bsp::zcu102::memory::pl_window().start;
+        match AccelDriver::probe_fabric(base) {
+            Err(AccelError::NoResponse { addr, fault: None }) => assert_eq!(addr, base),
+            Err(e) => panic!("unexpected error {e:?}"),
+            Ok(_) => panic!("an empty window passed the probe"),
+        }
+    }
+
+    /// A window whose access faults (here a real translation fault: the
+    /// unmapped null guard) is an error carrying the fault, not a crash.
+    #[test_case]
+    fn a_faulting_window_is_an_error_with_the_fault() {
+        let base = crate::bsp::zcu102::memory::null_guard().start + 0x1000;
+        match AccelDriver::probe_fabric(base) {
+            Err(AccelError::NoResponse { fault: Some(f), .. }) => assert_eq!(f.far, base),
+            Err(e) => panic!("{e:?}"),
+            Ok(_) => panic!("a faulting window passed the probe"),
+        }
+    }
+
+    /// A block that keeps what is written (RAM standing in for the IP)
+    /// passes the probe, and IER is left as it was found.
+    #[test_case]
+    fn a_block_that_answers_passes_the_probe() {
+        #[repr(C, align(8))]
+        struct Block([u32; 64]);
+        static mut IP: Block = Block([0; 64]);
+        let base = core::ptr::addr_of_mut!(IP) as u64;
+        let ier = base + core::mem::offset_of!(XlicLayerRegisters, ier) as u64;
+        // SAFETY: the test's own block.
+        unsafe { core::ptr::write_volatile(ier as *mut u32, 1) };
+        let d = AccelDriver::probe_fabric(base).expect("probe");
+        assert_eq!(d.base(), base as usize);
+        // SAFETY: as above.
+        assert_eq!(unsafe { core::ptr::read_volatile(ier as *const u32) }, 1);
     }
 }

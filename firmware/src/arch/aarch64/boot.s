@@ -3,8 +3,14 @@
 //
 // Whatever the entry level (EL3 as FSBL hands over, EL2, or EL1), each core
 // drops to EL1, enables FP/SIMD before any Rust code runs (the compiler uses
-// q registers for copies), installs the vectors and its stacks, then core 0
-// zeroes .bss and enters Rust while the others park.
+// q registers for copies), installs the vectors and its stacks, unmasks
+// SError, then core 0 zeroes .bss and enters Rust while the others park.
+//
+// Cortex-A53 erratum 835769 (r0p0-r0p4; the ZynqMP's A53 is r0p4): a 64-bit
+// multiply-accumulate directly after a load or store may compute a wrong
+// result. The compiler avoids the pair (+fix-cortex-a53-835769 in
+// .cargo/config.toml); hand-written code here puts a `nop` between them, and
+// `cargo xtask test` scans the release ELF for the pair (xtask/src/erratum.rs).
 
 .equ SCR_EL3_VALUE,   0x430        // RW: EL1 is AArch64; bits 5:4 RES1; NS=0 -> secure EL1
 .equ HCR_EL2_VALUE,   (1 << 31)    // RW: EL1 is AArch64
@@ -13,9 +19,27 @@
 .equ SCTLR_EL1_RESET, 0x30d00800   // RES1 bits only: MMU and caches off
 .equ CPACR_FPEN,      (3 << 20)
 
+.equ IOU_SCNTRS_BASE,          0xff260000  // system counter, secure control frame (UG1087)
+.equ SCNTRS_COUNTER_CONTROL,   0x00        // bit 0 EN: the counter runs
+.equ SCNTRS_BASE_FREQUENCY_ID, 0x20        // the counter's frequency in Hz, as psu_init wrote it
+// The ZCU102 design's timestamp clock (XPAR_CPU_CORTEXA53_0_TIMESTAMP_CLK_FREQ
+// of its BSP), for a system counter whose frequency register nobody wrote.
+.equ ZCU102_TIMESTAMP_HZ,      99999001
+
 .section .text._start, "ax"
 .global _start
 _start:
+    b       .Lreset
+    // Image header at a fixed place (the load address + 8), so a debugger
+    // can set boot options after downloading the ELF and before `con`
+    // (boot/jtag.tcl does). Read by firmware/src/arch/aarch64/boot_options.rs.
+    .word   0
+    .ascii  "XLICBOOT"                   // +0x08 magic
+.global __boot_options
+__boot_options:
+    .word   {BOOT_OPTIONS}               // +0x10 boot options (bit 0: skip the semihosting probe)
+    .word   1                            // +0x14 header version
+.Lreset:
     mrs     x19, mpidr_el1
     and     x19, x19, #0xff              // x19 = core number (Aff0)
     mrs     x20, CurrentEL
@@ -27,6 +51,8 @@ _start:
     b       .Lel1_entry
 
 .Lfrom_el3:
+    bl      __xlic_el3_entry_hook        // weak: a test entry may change the boot state here
+    bl      el3_counter_init
     msr     cptr_el3, xzr
     mov     x0, #SCR_EL3_VALUE
     msr     scr_el3, x0
@@ -37,6 +63,7 @@ _start:
     eret
 
 .Lfrom_el2:
+    bl      __xlic_el2_entry_hook        // weak: a test entry may install an EL2 service here
     mov     x0, #HCR_EL2_VALUE
     msr     hcr_el2, x0
     mov     x0, #CPTR_EL2_VALUE
@@ -67,6 +94,7 @@ _start:
     // This core's stack block: [guard][exception stack][guard][main stack]
     ldr     x1, =__stacks_start
     ldr     x2, =__core_stacks_size
+    nop                                  // erratum 835769: no load directly before a 64-bit madd
     madd    x1, x19, x2, x1
     ldr     x3, =__stack_guard_size
     ldr     x4, =__exc_stack_size
@@ -79,6 +107,10 @@ _start:
     msr     sp_el0, x1                   // SP_EL0: main stack top
     msr     spsel, #0                    // run on SP_EL0, take exceptions on SP_EL1
     isb
+    // SError on from here (vectors and the exception stack are in place):
+    // an AXI SLVERR/DECERR on a write is reported instead of vanishing.
+    // Xilinx's boot.S unmasks it the same way after its vector base.
+    msr     daifclr, #4
 
     cbnz    x19, .Lpark
 
@@ -114,3 +146,35 @@ _start:
     wfe
     b       .Lhalt
 .ltorg
+
+// At EL3 with CNTFRQ_EL0 still 0 (a JTAG or other loader that skipped
+// Xilinx's boot.S, which writes XPAR_CPU_CORTEXA53_0_TIMESTAMP_CLK_FREQ to
+// it): take the frequency from the system counter's BASE_FREQUENCY_ID
+// (psu_init writes it) or the ZCU102 value, start the counter, and program
+// CNTFRQ_EL0 (writable at EL3 only), so no deadline expires at once.
+// Records what it programmed in CNTFRQ_SET_AT_EL3 (.data) for `diag`.
+// Clobbers x0-x2.
+el3_counter_init:
+    mrs     x0, cntfrq_el0
+    cbnz    x0, 2f
+    ldr     x1, =IOU_SCNTRS_BASE
+    ldr     w0, [x1, #SCNTRS_BASE_FREQUENCY_ID]
+    cbnz    w0, 1f
+    ldr     w0, =ZCU102_TIMESTAMP_HZ
+    str     w0, [x1, #SCNTRS_BASE_FREQUENCY_ID]
+1:  ldr     w2, [x1, #SCNTRS_COUNTER_CONTROL]
+    orr     w2, w2, #1                   // EN
+    str     w2, [x1, #SCNTRS_COUNTER_CONTROL]
+    msr     cntfrq_el0, x0
+    ldr     x1, =CNTFRQ_SET_AT_EL3
+    str     w0, [x1]
+2:  ret
+.ltorg
+
+// Defaults of the test hooks: nothing to change.
+.weak __xlic_el3_entry_hook
+__xlic_el3_entry_hook:
+    ret
+.weak __xlic_el2_entry_hook
+__xlic_el2_entry_hook:
+    ret

@@ -1,6 +1,7 @@
 //! Exception handling: one readable report for every fatal exception, and
-//! the single recoverable case (the semihosting probe on the board).
-use super::{cpu, semihosting};
+//! the recoverable cases: the semihosting probe on the board, a fault at a
+//! probe site (`probe`), and an SError inside a write guard.
+use super::{cpu, probe, semihosting};
 use crate::bsp::zcu102::{self, memory};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -46,7 +47,7 @@ pub fn class_name(ec: u64) -> &'static str {
 }
 
 /// Fault status code (ISS[5:0]) of an instruction or data abort, in words.
-fn fault_status(fsc: u64) -> (&'static str, Option<u64>) {
+pub(crate) fn fault_status(fsc: u64) -> (&'static str, Option<u64>) {
     let level = Some(fsc & 3);
     match fsc >> 2 {
         0b0000 => ("address size fault", level),
@@ -102,6 +103,10 @@ pub fn write_report(out: &mut impl Write, ctx: &ExceptionContext, kind: u64) -> 
     writeln!(out, "    FAR     0x{:016x}", ctx.far)?;
     writeln!(out, "    SPSR    0x{:016x}", ctx.spsr)?;
     writeln!(out, "    SP_EL0  0x{:016x}", ctx.sp_el0)?;
+    if kind % 4 == 3 {
+        writeln!(out, "    cause   an asynchronous external abort: most often a write that a device or the PL answered with")?;
+        writeln!(out, "            SLVERR/DECERR (an unclocked, isolated or missing IP); ELR is where it was noticed, not the write")?;
+    }
     if is_abort {
         if let Some((core, stack)) = memory::stack_guard_owner(ctx.far) {
             writeln!(out, "    cause   stack overflow: core {core} {} stack ran into its guard page", stack.name())?;
@@ -142,6 +147,17 @@ fn conclude(report: &str) -> ! {
 #[no_mangle]
 extern "C" fn exception_handler(ctx: &mut ExceptionContext, kind: u64) {
     let ec = (ctx.esr >> 26) & 0x3f;
+    if kind % 4 == 0 && probe::fault_at_site(ctx.elr, ctx.far) {
+        // An access expected to fail did: hand the syndrome back to the
+        // probe (never 0, which means success) and skip the instruction.
+        ctx.gpr[0] = ctx.esr.max(1);
+        ctx.elr += 4;
+        return;
+    }
+    if kind % 4 == 3 && probe::serror_in_guard(ctx.esr) {
+        // A guarded write failed; the guard returns the error.
+        return;
+    }
     if kind % 4 == 0 && ec == 0 && ctx.elr == semihosting::hlt_address() {
         // No debugger/QEMU behind `hlt`: semihosting is absent; resume.
         semihosting::mark_unavailable();

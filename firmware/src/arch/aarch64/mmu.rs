@@ -8,7 +8,8 @@
 //! | .rodata                  | normal write-back, read-only, execute-never   |
 //! | rest of low/high DDR     | normal write-back, read-write, execute-never  |
 //! | co-sim register window   | device-nGnRE (each access reaches the file)   |
-//! | PL window, peripherals   | device-nGnRE                                  |
+//! | peripherals              | device-nGnRE                                  |
+//! | PL window (HPM0_FPD)     | device-nGnRnE: no early write acknowledgement |
 use crate::bsp::zcu102::memory;
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::*;
@@ -36,10 +37,12 @@ const UXN: u64 = 1 << 54;
 pub const ATTR_NORMAL_WB: u64 = 0;
 pub const ATTR_DEVICE_NGNRE: u64 = 1;
 pub const ATTR_NORMAL_NC: u64 = 2;
+pub const ATTR_DEVICE_NGNRNE: u64 = 3;
 /// MAIR encodings of the indices above (index n in byte n).
 pub const MAIR_NORMAL_WB: u8 = 0xff;
 pub const MAIR_DEVICE_NGNRE: u8 = 0x04;
 pub const MAIR_NORMAL_NC: u8 = 0x44;
+pub const MAIR_DEVICE_NGNRNE: u8 = 0x00;
 
 /// How a range of memory is mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +52,12 @@ pub enum Mapping {
     ReadOnly,
     ReadWrite,
     Device,
+    /// Device-nGnRnE: a write completes only when the endpoint answered. With
+    /// early write acknowledgement (the "E" of nGnRE) an interconnect buffer
+    /// may acknowledge a write to the PL and a SLVERR/DECERR from the IP
+    /// never reaches the CPU (ARM ARM B2.7.2); without it the error comes
+    /// back as an SError, which the PL driver catches (`probe`).
+    DeviceStrict,
 }
 
 impl Mapping {
@@ -60,6 +69,7 @@ impl Mapping {
             Mapping::ReadOnly => normal | AP_RO | PXN | UXN,
             Mapping::ReadWrite => normal | PXN | UXN,
             Mapping::Device => (ATTR_DEVICE_NGNRE << 2) | AF | PXN | UXN,
+            Mapping::DeviceStrict => (ATTR_DEVICE_NGNRNE << 2) | AF | PXN | UXN,
         }
     }
 }
@@ -79,10 +89,9 @@ fn firmware_page(addr: u64) -> Mapping {
 
 /// The mapping of any address outside the firmware region.
 fn block_mapping(addr: u64) -> Mapping {
-    if memory::cosim_window().contains(&addr)
-        || memory::pl_window().contains(&addr)
-        || memory::peripherals().contains(&addr)
-    {
+    if memory::pl_window().contains(&addr) {
+        Mapping::DeviceStrict
+    } else if memory::cosim_window().contains(&addr) || memory::peripherals().contains(&addr) {
         Mapping::Device
     } else if memory::ddr_low().contains(&addr) || memory::ddr_high().contains(&addr) {
         Mapping::ReadWrite
@@ -160,7 +169,8 @@ pub unsafe fn enable_identity_map() {
     MAIR_EL1.set(
         (MAIR_NORMAL_WB as u64) << (8 * ATTR_NORMAL_WB)
             | (MAIR_DEVICE_NGNRE as u64) << (8 * ATTR_DEVICE_NGNRE)
-            | (MAIR_NORMAL_NC as u64) << (8 * ATTR_NORMAL_NC),
+            | (MAIR_NORMAL_NC as u64) << (8 * ATTR_NORMAL_NC)
+            | (MAIR_DEVICE_NGNRNE as u64) << (8 * ATTR_DEVICE_NGNRNE),
     );
     TCR_EL1.write(
         TCR_EL1::T0SZ.val(25)
@@ -178,6 +188,11 @@ pub unsafe fn enable_identity_map() {
     unsafe { core::arch::asm!("tlbi vmalle1", "dsb ish", "isb") };
     SCTLR_EL1.modify(SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable);
     barrier::isb(barrier::SY);
+}
+
+/// SCTLR_EL1 as it is now (for `diag`).
+pub fn sctlr() -> u64 {
+    SCTLR_EL1.get()
 }
 
 /// Whether the MMU and data cache are on.
@@ -243,9 +258,16 @@ mod tests {
 
     #[test_case]
     fn devices_are_device_ngnre() {
-        let windows = [UART0_BASE as u64, memory::pl_window().start, memory::cosim_window().start, memory::cosim_window().end - 4];
+        let windows = [UART0_BASE as u64, memory::cosim_window().start, memory::cosim_window().end - 4];
         for va in windows {
             assert_eq!(attr(va, true), Some(MAIR_DEVICE_NGNRE), "at {va:#x}");
+        }
+    }
+
+    #[test_case]
+    fn the_pl_window_has_no_early_write_acknowledgement() {
+        for va in [memory::pl_window().start, memory::pl_window().end - 4] {
+            assert_eq!(attr(va, true), Some(MAIR_DEVICE_NGNRNE), "at {va:#x}");
         }
     }
 

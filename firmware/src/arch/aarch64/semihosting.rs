@@ -5,6 +5,12 @@
 //! exception handler recognises the address of the `hlt`, marks semihosting
 //! unavailable and resumes after it. So the same image runs on QEMU and on
 //! the board, and `exit` degrades to "halt" where there is no host.
+//!
+//! With a halting debugger attached (xsdb over JTAG), `hlt` does not trap:
+//! it stops the core in debug state and the board seems hung at boot. The
+//! boot option `SKIP_SEMIHOSTING_PROBE` (`boot_options`, set by
+//! boot/jtag.tcl or the `no-semihosting-probe` build feature) skips the
+//! probe; semihosting is then unavailable.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -47,8 +53,13 @@ pub fn mark_unavailable() {
     STATE.store(UNAVAILABLE, Ordering::Relaxed);
 }
 
-/// Issue one side-effect-free call to learn whether a host is listening.
+/// Issue one side-effect-free call to learn whether a host is listening
+/// (unless the boot options say a debugger may be attached).
 pub fn probe() {
+    if super::boot_options::get() & super::boot_options::SKIP_SEMIHOSTING_PROBE != 0 {
+        mark_unavailable();
+        return;
+    }
     // SAFETY: SYS_ERRNO takes no argument block; if no host answers, the
     // exception handler resumes after the `hlt` with x0 = u64::MAX.
     let _ = unsafe { semihost_call(SYS_ERRNO, 0) };

@@ -2,12 +2,31 @@
 //! embedded-hal `DelayNs`.
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0};
+use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
-/// Counter frequency in Hz (set by firmware at EL3: FSBL on the board,
-/// QEMU's model under emulation).
+/// Counter frequency in Hz (set by firmware at EL3: the FSBL's boot.S on
+/// the board, QEMU's model under emulation, or this firmware's boot.s when
+/// it found 0 there).
 pub fn frequency() -> u64 {
     CNTFRQ_EL0.get()
+}
+
+/// The frequency boot.s programmed because CNTFRQ_EL0 was 0 at EL3 (0:
+/// it was set before entry). In .data: core 0 zeroes .bss after boot.s
+/// wrote it.
+#[no_mangle]
+#[link_section = ".data.boot_state"]
+static CNTFRQ_SET_AT_EL3: AtomicU32 = AtomicU32::new(0);
+
+/// `Some(Hz)` when this firmware had to program CNTFRQ_EL0 at EL3.
+pub fn programmed_at_boot() -> Option<u32> {
+    // The store was made with the MMU (and so the caches) off; this core has
+    // not touched the line since, so the cached view is the memory's.
+    match CNTFRQ_SET_AT_EL3.load(Ordering::Relaxed) {
+        0 => None,
+        hz => Some(hz),
+    }
 }
 
 /// Current counter value. The `isb` keeps the read from being hoisted
@@ -86,6 +105,9 @@ mod tests {
     #[test_case]
     fn counter_runs_at_a_known_frequency() {
         assert!(frequency() > 0, "CNTFRQ_EL0 is 0: nobody set the timer frequency at EL3");
+        // QEMU sets it before entry; only the cntfrq_zero test entry makes
+        // boot.s program it.
+        assert_eq!(programmed_at_boot(), None);
     }
 
     #[test_case]

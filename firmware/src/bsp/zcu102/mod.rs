@@ -1,7 +1,11 @@
 //! ZCU102 board: which peripheral sits where, and its clocks.
+pub mod clocks;
 pub mod memory;
+pub mod pl;
 
-use crate::drivers::cadence_uart::{BaudDivisors, CadenceUart};
+use crate::drivers::cadence_uart::{BaudDivisors, CadenceUart, Setup};
+use crate::drivers::sdhci::{Slot, SpeedMode};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// UART0: the console (USB-UART interface 0 on the board, stdio in QEMU).
 pub const UART0_BASE: usize = 0xff00_0000;
@@ -31,33 +35,106 @@ pub fn log_uart() -> CadenceUart {
     unsafe { CadenceUart::new(UART1_BASE) }
 }
 
-/// Bring both UARTs up at 115200 8N1.
+/// Whether `init_uarts` kept the FSBL's setting (console, log).
+static UARTS_KEPT: [AtomicBool; 2] = [const { AtomicBool::new(false) }; 2];
+
+/// Bring both UARTs up at 115200 8N1 (keeping the FSBL's divisors when
+/// they already give that rate).
 ///
 /// # Safety
 /// Call once at boot, before anything prints.
 pub unsafe fn init_uarts() {
-    console_uart().init(CONSOLE_DIVISORS);
-    log_uart().init(CONSOLE_DIVISORS);
+    for (i, uart) in [console_uart(), log_uart()].iter().enumerate() {
+        let kept = matches!(uart.init(UART_REF_HZ, CONSOLE_BAUD, CONSOLE_DIVISORS), Setup::Kept(_));
+        UARTS_KEPT[i].store(kept, Ordering::Relaxed);
+    }
+}
+
+/// Whether the console (0) or log (1) UART kept the divisors it was found with.
+pub fn uart_kept_fsbl_setup(which: usize) -> bool {
+    UARTS_KEPT[which].load(Ordering::Relaxed)
 }
 
 /// SD1: the ZCU102's card slot (QEMU: `-drive if=sd,index=1`).
 pub const SD1_BASE: usize = 0xff17_0000;
+/// SD0: not wired to a slot on the ZCU102 (QEMU: `-drive if=sd,index=0`;
+/// the firmware's tests use it).
+pub const SD0_BASE: usize = 0xff16_0000;
+
+/// SD reference clock of the ZCU102 design when the controller does not
+/// say (its Capabilities base clock is 0): about 200 MHz (the board's
+/// device tree: clock-frequency = <199998000>); read from the clock tree
+/// when it can be.
+pub const SD_REF_CLOCK_HZ: u32 = 200_000_000;
+
+/// SD1 as the ZCU102 wires it: default speed limited to 19 MHz by the
+/// level shifter (xsdps: SD_CLK_19_MHZ "for ZynqMP"), high speed allowed,
+/// and no request for 1.8 V signalling (Xilinx's ZCU102 device tree,
+/// linux-xlnx arch/arm64/boot/dts/xilinx/zynqmp-zcu102-revA.dts, marks
+/// `&sdhci1` "SD1 with level shifter" `no-1-8-v`); a card the FSBL left at
+/// 1.8 V is still handled.
+pub fn sd1_slot() -> Slot {
+    Slot {
+        ref_clock_hz: clocks::sdio1().hz.map_or(SD_REF_CLOCK_HZ, |hz| hz as u32),
+        default_speed_khz: 19_000,
+        request_1v8: false,
+        high_speed: true,
+        tap_delays: sd1_tap_delays,
+    }
+}
 
 /// The card-slot controller.
 pub fn sd_card() -> crate::drivers::sdhci::Sdhci {
     // SAFETY: SD1's SDHCI register block is at this address, mapped as
     // device memory; the console owns the one handle that issues commands.
-    unsafe { crate::drivers::sdhci::Sdhci::new(SD1_BASE) }
+    unsafe { crate::drivers::sdhci::Sdhci::new(SD1_BASE, sd1_slot()) }
 }
 
-/// CSU PCAP_STATUS (Xilinx UG1087): bit 3 PL_DONE is set once a bitstream
-/// has configured the PL.
-pub const CSU_PCAP_STATUS: usize = 0xffca_3010;
-pub const PCAP_STATUS_PL_DONE: u32 = 1 << 3;
+/// IOU_SLCR registers of the SD tap delays and DLL (UG1087; xsdps_hw.h).
+const IOU_SLCR: usize = 0xff18_0000;
+const SD_ITAPDLY: usize = IOU_SLCR + 0x314;
+const SD_OTAPDLY: usize = IOU_SLCR + 0x318;
+const SD_DLL_CTRL: usize = IOU_SLCR + 0x358;
 
-/// Read PCAP_STATUS.
-pub fn pcap_status() -> u32 {
-    // SAFETY: a read-only status register of the CSU, mapped as device
-    // memory; reading it has no side effects.
-    unsafe { core::ptr::read_volatile(CSU_PCAP_STATUS as *const u32) }
+/// Tap delays for one controller: `shift` 0 for SD0, 16 for SD1 (the SD1
+/// fields are the SD0 fields moved up 16 bits). XSdPs_SetTapDelay with
+/// XSdPs_hsd_sdr25_tapdelay: DLL in reset, ITAP change window open, ITAP
+/// enable, ITAP select (0x15), window closed, OTAP select (5), DLL out of
+/// reset. Default speed and SDR12 take none: the fields are cleared (as
+/// XSdPs_ConfigTapDelay does for a zero tap since sdps 3.11), so that taps
+/// an FSBL left for a UHS mode do not carry over.
+fn tap_delays(shift: u32, mode: SpeedMode) {
+    const DLL_RST: u32 = 1 << 2;
+    const ITAPCHGWIN: u32 = 1 << 9;
+    const ITAPDLYENA: u32 = 1 << 8;
+    const ITAPDLYSEL: u32 = 0xff;
+    const OTAPDLYSEL: u32 = 0x3f;
+    let (itap, otap) = match mode {
+        SpeedMode::HighSpeed | SpeedMode::Sdr25 => (0x15, 0x05),
+        SpeedMode::DefaultSpeed | SpeedMode::Sdr12 => (0, 0),
+    };
+    let enable = if itap != 0 { ITAPDLYENA } else { 0 };
+    // SAFETY: IOU_SLCR is mapped as device memory; only this controller's
+    // fields change (read-modify-write), as the vendor driver does.
+    unsafe {
+        let rmw = |a: usize, clear: u32, set: u32| {
+            let v = core::ptr::read_volatile(a as *const u32);
+            core::ptr::write_volatile(a as *mut u32, (v & !clear) | set);
+        };
+        rmw(SD_DLL_CTRL, 0, DLL_RST << shift);
+        rmw(SD_ITAPDLY, 0, ITAPCHGWIN << shift);
+        rmw(SD_ITAPDLY, ITAPDLYENA << shift, enable << shift);
+        rmw(SD_ITAPDLY, ITAPDLYSEL << shift, itap << shift);
+        rmw(SD_ITAPDLY, ITAPCHGWIN << shift, 0);
+        rmw(SD_OTAPDLY, OTAPDLYSEL << shift, otap << shift);
+        rmw(SD_DLL_CTRL, DLL_RST << shift, 0);
+    }
+}
+
+pub fn sd0_tap_delays(mode: SpeedMode) {
+    tap_delays(0, mode)
+}
+
+pub fn sd1_tap_delays(mode: SpeedMode) {
+    tap_delays(16, mode)
 }
