@@ -1,6 +1,7 @@
 //! Host-side chores of the X-LIC project, as a library so that the xtask
 //! binary and the host-side tests (which boot the firmware in QEMU) share
 //! one launcher.
+pub mod aptypes;
 pub mod bench_entropy;
 pub mod codec;
 pub mod cosim;
@@ -10,6 +11,8 @@ pub mod elf;
 pub mod erratum;
 pub mod jtag;
 pub mod firmware;
+pub mod hlslint;
+pub mod hlsreport;
 pub mod pkgcache;
 pub mod qemu;
 pub mod ratecmp;
