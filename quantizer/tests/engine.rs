@@ -28,7 +28,10 @@ fn tables(rng: &mut Rng, scale: i64) -> Vec<(Vec<i16>, Vec<ChannelParams>)> {
                                 1 => -32767,
                                 _ => rng.range(-scale, scale),
                             };
-                            w[ws.index(ky, kx, ci, co)] = if spec.op.is_normaliser() { (v as i16).unsigned_abs().min(32767) as i16 } else { v as i16 };
+                            // Gamma is >= 0 in real packages; some negative
+                            // ones exercise the rule for crafted weights.
+                            let gamma = (v as i16).unsigned_abs().min(32767) as i16;
+                            w[ws.index(ky, kx, ci, co)] = if spec.op.is_normaliser() && rng.below(8) > 0 { gamma } else { v as i16 };
                         }
                     }
                 }
