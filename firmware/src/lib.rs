@@ -19,6 +19,8 @@
 extern crate alloc;
 
 pub mod arch;
+#[cfg(all(test, feature = "coder-compare"))]
+mod coder_compare;
 pub mod bsp;
 pub mod console;
 pub mod diag;
@@ -29,6 +31,7 @@ pub mod pipeline;
 pub mod print;
 pub mod storage;
 pub mod test_support;
+pub mod xlc;
 
 use core::sync::atomic::{AtomicU8, Ordering};
 

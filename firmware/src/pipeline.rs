@@ -19,6 +19,8 @@ pub struct ModelInfo {
     /// (weights address, bytes, params address, bytes) per layer.
     pub sections: [(u64, usize, u64, usize); 10],
     pub file_bytes: usize,
+    /// The package's identity, which compressed files name.
+    pub id: u32,
 }
 
 impl ModelInfo {
@@ -28,7 +30,7 @@ impl ModelInfo {
             let (w, q) = (p.weights_bytes(i), p.params_bytes(i));
             *s = (w.as_ptr() as u64, w.len(), q.as_ptr() as u64, q.len());
         }
-        ModelInfo { sections, file_bytes: p.bytes.len() }
+        ModelInfo { sections, file_bytes: p.bytes.len(), id: p.id() }
     }
 }
 
@@ -141,6 +143,9 @@ pub struct LayerReport {
 /// Progress through the 10 layers for one loaded image.
 pub struct Pipeline {
     pub geometry: Geometry,
+    /// Index of the first layer this pipeline runs: 0, or the first
+    /// synthesis layer when the latent came from a file.
+    pub first: usize,
     /// Index of the next layer to run (10: finished).
     pub next: usize,
     pub reports: [Option<LayerReport>; 10],
@@ -162,7 +167,14 @@ pub fn map_bytes(g: &Geometry, l: Layer) -> &'static [u8] {
 
 impl Pipeline {
     pub fn new(geometry: Geometry) -> Pipeline {
-        Pipeline { geometry, next: 0, reports: [None; 10], interrupted: None }
+        Pipeline { geometry, first: 0, next: 0, reports: [None; 10], interrupted: None }
+    }
+
+    /// The synthesis layers on a latent already in its region (decoded
+    /// from a compressed file): the analysis layers never ran.
+    pub fn from_latent(geometry: Geometry) -> Pipeline {
+        let first = Layer::LATENT.index() + 1;
+        Pipeline { geometry, first, next: first, reports: [None; 10], interrupted: None }
     }
 
     pub fn next_layer(&self) -> Option<Layer> {
@@ -178,12 +190,12 @@ impl Pipeline {
     pub fn holds(&self, l: Layer) -> bool {
         let i = l.index();
         let overwritten = (i + 1..self.next).map(|k| Layer::ALL[k]).chain(self.interrupted).any(|k| output_region(k) == output_region(l));
-        i < self.next && !overwritten
+        (self.first..self.next).contains(&i) && !overwritten
     }
 
-    /// Back to ana_0 (the input map and the model stay).
+    /// Back to the first layer (the input map and the model stay).
     pub fn restart(&mut self) {
-        self.next = 0;
+        self.next = self.first;
         self.reports = [None; 10];
         self.interrupted = None;
     }

@@ -203,6 +203,8 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         Command::LoadModel(file) => return codec::load_model(state, file),
         Command::LoadImage { file, pad } => return codec::load_image(state, file, pad),
         Command::Run => return codec::run(state),
+        Command::Compress { image, out, pad } => return codec::compress(state, image, out, pad),
+        Command::Decompress { file, out } => return codec::decompress(state, file, out),
         Command::Step => return codec::step(state),
         Command::Reset => return codec::reset(state),
         Command::Regs => return codec::regs(),
