@@ -153,10 +153,18 @@ fn on(b: bool) -> &'static str {
 
 fn console_checks(each: &mut impl FnMut(&Check)) {
     let d = zcu102::console_uart().divisors();
-    let baud = d.actual_baud(zcu102::UART_REF_HZ);
+    let (ref_hz, decoded) = zcu102::uart_ref_hz(0);
+    let baud = d.actual_baud(ref_hz);
     let how = if zcu102::uart_kept_fsbl_setup(0) { "kept from the loader" } else { "programmed here" };
+    let (rm, rk) = mhz(ref_hz as u64);
+    let from = if decoded { "CRL_APB UART0_REF_CTRL" } else { "not decodable: the ZCU102 design's value" };
     let v = if baud.abs_diff(zcu102::CONSOLE_BAUD) * 50 <= zcu102::CONSOLE_BAUD { Verdict::Ok } else { Verdict::Wrong };
-    check(each, "console UART", v, text!("UART0 {baud} baud 8N1 (CD {}, BDIV {}, {how}); defmt log on UART1", d.cd, d.bdiv));
+    check(
+        each,
+        "console UART",
+        v,
+        text!("UART0 {baud} baud 8N1 (CD {}, BDIV {}, {how}; reference clock {rm}.{rk:03} MHz, {from}); defmt log on UART1", d.cd, d.bdiv),
+    );
 }
 
 fn pl_checks(inputs: &Inputs, each: &mut impl FnMut(&Check)) {

@@ -12,11 +12,13 @@ pub const UART0_BASE: usize = 0xff00_0000;
 /// UART1: the defmt log stream (USB-UART interface 1, a file in QEMU).
 pub const UART1_BASE: usize = 0xff01_0000;
 /// UART reference clock of the ZCU102 reference design (Xilinx's published
-/// board parameters): "100 MHz".
+/// board parameters): "100 MHz". Used when UART0/1_REF_CTRL cannot be
+/// decoded (QEMU models no CRL_APB); on the board `uart_ref_hz` reads the
+/// clock tree, as the SD reference clock does.
 pub const UART_REF_HZ: u32 = 99_998_999;
 pub const CONSOLE_BAUD: u32 = 115_200;
 
-/// Divisors for 115200 baud, computed at compile time.
+/// Divisors for 115200 baud from `UART_REF_HZ`, computed at compile time.
 pub const CONSOLE_DIVISORS: BaudDivisors = match BaudDivisors::for_baud(UART_REF_HZ, CONSOLE_BAUD) {
     Some(d) => d,
     None => panic!("no UART divisor for the console baud rate"),
@@ -38,14 +40,29 @@ pub fn log_uart() -> CadenceUart {
 /// Whether `init_uarts` kept the FSBL's setting (console, log).
 static UARTS_KEPT: [AtomicBool; 2] = [const { AtomicBool::new(false) }; 2];
 
-/// Bring both UARTs up at 115200 8N1 (keeping the FSBL's divisors when
-/// they already give that rate).
+/// The reference clock of UART0 (0) or UART1 (1) in Hz, and whether it was
+/// decoded from CRL_APB (UART0/1_REF_CTRL through its PLL) rather than
+/// taken from `UART_REF_HZ`. A decoded rate that is not running or too
+/// slow for 115200 baud is not trusted.
+pub fn uart_ref_hz(which: usize) -> (u32, bool) {
+    match clocks::uart(which) {
+        clocks::RefClock { active: true, hz: Some(hz), .. } if hz <= u32::MAX as u64 && BaudDivisors::for_baud(hz as u32, CONSOLE_BAUD).is_some() => {
+            (hz as u32, true)
+        }
+        _ => (UART_REF_HZ, false),
+    }
+}
+
+/// Bring both UARTs up at 115200 8N1 from their real reference clock
+/// (keeping the FSBL's divisors when they already give that rate).
 ///
 /// # Safety
 /// Call once at boot, before anything prints.
 pub unsafe fn init_uarts() {
     for (i, uart) in [console_uart(), log_uart()].iter().enumerate() {
-        let kept = matches!(uart.init(UART_REF_HZ, CONSOLE_BAUD, CONSOLE_DIVISORS), Setup::Kept(_));
+        let (ref_hz, _) = uart_ref_hz(i);
+        let div = BaudDivisors::for_baud(ref_hz, CONSOLE_BAUD).unwrap_or(CONSOLE_DIVISORS);
+        let kept = matches!(uart.init(ref_hz, CONSOLE_BAUD, div), Setup::Kept(_));
         UARTS_KEPT[i].store(kept, Ordering::Relaxed);
     }
 }
