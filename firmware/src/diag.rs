@@ -208,6 +208,18 @@ fn pl_checks(inputs: &Inputs, each: &mut impl FnMut(&Check)) {
     };
     check(each, "PL clock", v, t);
 
+    let (v, t) = match zcu102::pl::hpm0_timeout_response() {
+        Some(r) if r & zcu102::pl::ATB_RESP_EN_HPM0_FPD != 0 => {
+            (Verdict::Ok, text!("FPD_SLCR ATB_RESP_EN 0x{r:08x}: the AXI timeout block answers for M_AXI_HPM0_FPD (set by the loader)"))
+        }
+        Some(r) => (
+            Verdict::Unknown,
+            text!("FPD_SLCR ATB_RESP_EN 0x{r:08x}: no AXI timeout response on M_AXI_HPM0_FPD; a PL that never answers stalls the core (the firmware leaves the block as the loader set it: boot/README.md)"),
+        ),
+        None => (Verdict::Unknown, text!("FPD_SLCR ATB_RESP_EN not readable")),
+    };
+    check(each, "PL timeout", v, t);
+
     let (v, t) = match pl.resetn {
         Some(r) => {
             let regs = text!("GPIO bank 5 bit 31: DIRM_5 0x{:08x}, OEN_5 0x{:08x}, DATA_5 0x{:08x} (the output latch; an EMIO pin's level cannot be read back)", r.dirm, r.oen, r.data);
@@ -355,7 +367,7 @@ mod tests {
         for wrong in ["PL configured", "accelerator", "SD card"] {
             assert_eq!(verdict(wrong), Verdict::Wrong, "{wrong}");
         }
-        for any in ["SMPEN", "A53 errata", "boot options", "PL power", "PL isolation", "PL clock", "PL reset"] {
+        for any in ["SMPEN", "A53 errata", "boot options", "PL power", "PL isolation", "PL clock", "PL timeout", "PL reset"] {
             verdict(any);
         }
     }

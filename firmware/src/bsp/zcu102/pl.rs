@@ -26,6 +26,21 @@ pub const PCAP_STATUS_PL_DONE: u32 = 1 << 3;
 const PMU_GLOBAL_PWR_STATE: u64 = 0xffd8_0100;
 const PWR_STATE_PL: u32 = 1 << 23;
 
+/// FPD_SLCR ATB_RESP_EN (UG1087): whether the FPD AXI timeout block
+/// answers for a slave that never responds; bit 1 (afifs0) is the FPD main
+/// switch to M_AXI_HPM0_FPD, the accelerator's path. Read only: enabling
+/// the block also needs ATB_CMD_STORE_EN, ATB_RESP_TYPE and ATB_PRESCALE,
+/// whose fields could not be checked against UG1087 or Xilinx code here
+/// (boot/README.md, "A PL that never answers").
+pub const FPD_SLCR_ATB_RESP_EN: u64 = 0xfd61_6014;
+pub const ATB_RESP_EN_HPM0_FPD: u32 = 1 << 1;
+
+/// Whether the FPD timeout block answers for HPM0_FPD (ATB_RESP_EN as
+/// read), or None if FPD_SLCR cannot be read.
+pub fn hpm0_timeout_response() -> Option<u32> {
+    probe::read_u32(FPD_SLCR_ATB_RESP_EN).ok()
+}
+
 /// GPIO (UG1087 GPIO): bank 5 holds EMIO 64..95; pl_resetn0 is EMIO 95,
 /// bank 5 bit 31 (psu_ps_pl_reset_config_data in psu_init.c).
 const GPIO: u64 = 0xff0a_0000;
