@@ -93,7 +93,7 @@ fn cpu_checks(each: &mut impl FnMut(&Check)) {
     }
     let (m, k) = mhz(f);
     let how = match time::programmed_at_boot() {
-        Some(_) => "was 0 at EL3: programmed by boot.s from IOU_SCNTRS",
+        Some(_) => "written at EL3 by boot.s from IOU_SCNTRS BASE_FREQUENCY_ID (or the ZCU102 value if that reads 0)",
         None => "set before entry",
     };
     let (v, t) = match (f, running) {
