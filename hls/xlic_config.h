@@ -1,8 +1,10 @@
 // X-LIC accelerator: every size and parallelism factor, in one place.
 //
-// accel-regs/build.rs reads the XLIC_* defines below into Rust constants
-// (accel_regs::limits), and the model package records the ones that shape
-// data in DDR, so the firmware refuses a package built for another
+// accel-regs/build.rs reads the plain-number XLIC_* defines below into
+// Rust constants (accel_regs::limits, accel_regs::HW_LIMITS); the tiling,
+// performance and resource models (xlic_model::layout, perf, resources)
+// are functions of those, and the model package records the ones that
+// shape data in DDR, so the firmware refuses a package built for another
 // configuration. Change a value here and everything follows.
 #ifndef XLIC_CONFIG_H
 #define XLIC_CONFIG_H
@@ -11,29 +13,41 @@
 #define XLIC_LANES 8
 // Output channels computed in parallel (Pof).
 #define XLIC_POF 16
-// Output pixels computed in parallel (Pox).
-#define XLIC_POX 12
-// Output tile: rows x columns. Multiples of every stride (1, 2, 4) and of
-// XLIC_POX per phase, so each transposed-conv phase is whole.
-#define XLIC_TILE_ROWS 16
-#define XLIC_TILE_COLS 96
+// Output pixels computed in parallel (Pox): one pixel vector.
+#define XLIC_POX 16
+// One accumulator band: rows x columns of the layer's grid. A tile is one
+// or more bands (see xlic_model::layout::Tiling).
+#define XLIC_TILE_ROWS 8
+#define XLIC_TILE_COLS 128
 // Largest kernel side, stride, channel count and image side supported.
 #define XLIC_MAX_KERNEL 9
 #define XLIC_MAX_STRIDE 4
 #define XLIC_MAX_CHANNELS 128
 #define XLIC_MAX_SIDE 4096
-// Target clock (the ZCU102 reference design's 3.2 ns; script.tcl uses it).
-#define XLIC_CLOCK_PERIOD_PS 3200
+// Words per bank of the input tile buffer for each input-row parity (one
+// per input port): 512 x 128 bits is four RAMB18 in 512x36 mode.
+#define XLIC_IN_DEPTH 512
+// Pixel vectors a MAC pass walks before it returns to the same
+// accumulators (shorter passes are padded with idle vectors): at least
+// the read-add-write latency of the accumulator pipeline.
+#define XLIC_ACC_DISTANCE 8
+// m_axi ports: outstanding transactions and burst length (words) in the
+// working direction, and in the unused one.
+#define XLIC_AXI_OUTSTANDING 4
+#define XLIC_AXI_BURST 64
+#define XLIC_AXI_IDLE_OUTSTANDING 1
+#define XLIC_AXI_IDLE_BURST 2
+// Target clock: 250 MHz (script.tcl: 4 ns, 12.5 % uncertainty).
+#define XLIC_CLOCK_PERIOD_PS 4000
 
-// Derived sizes of the on-chip buffers.
+// Derived sizes.
 #define XLIC_MAX_TAPS (XLIC_MAX_KERNEL * XLIC_MAX_KERNEL)
 #define XLIC_MAX_GROUPS (XLIC_MAX_CHANNELS / XLIC_LANES)
-// Input rows one output tile reads, worst case over the layer types: a
-// convolution reads (T - 1) * s + K.
-#define XLIC_IN_TILE_ROWS ((XLIC_TILE_ROWS - 1) * XLIC_MAX_STRIDE + XLIC_MAX_KERNEL)
-// Input columns are held in XLIC_MAX_STRIDE planes (column x in plane
-// x % s at x / s); a plane holds the most any layer type needs, a
-// stride-1 transposed convolution's T + K.
-#define XLIC_IN_PLANE_COLS (XLIC_TILE_COLS + XLIC_MAX_KERNEL)
+#define XLIC_PAIRS (XLIC_POX / 2)
+// Pixel vectors of one accumulator slot, slots (XLIC_POF channels each),
+// and words per accumulator bank.
+#define XLIC_VECS (XLIC_TILE_ROWS * XLIC_TILE_COLS / XLIC_POX)
+#define XLIC_SLOTS (XLIC_MAX_CHANNELS / XLIC_POF)
+#define XLIC_ACC_DEPTH (XLIC_VECS * XLIC_SLOTS)
 
 #endif

@@ -1,483 +1,1062 @@
-// X-LIC accelerator kernel: one layer of bls2017 per start.
+// X-LIC accelerator kernel: one layer of bls2017 per start, written for
+// Vivado HLS 2019.2 (UG902) so that its hardware reading is unambiguous.
 //
-// Schedule for one layer (all loop bounds fixed by xlic_config.h):
+// Schedule (all loop bounds fixed by xlic_config.h; the tiling rules are
+// xlic_model::layout::Tiling's, which the performance model uses too):
 //
-//   for each step (tile of rows x cols pixels of the layer's grid, input
-//   group g of 8 channels = one bus word), concurrently:
-//     compute: for each pass t (XLIC_POF output channels)
-//                load pass t+1's weight block      -> wbuf[(t+1) % 2]
-//                while for each tap of the layer's tap table and each
-//                pixel vector: accumulate XLIC_POX pixels x XLIC_POF
-//                channels x XLIC_LANES inputs per cycle into acc
-//     load:    the next step's input tile         -> ibuf[other half]
-//   after a tile's last group: requantize acc, store the tile's words
+//   a unit = one tile of the layer's grid x one channel tile
+//   a step = one input group of a unit (GDN/IGDN: all groups at once)
+//   for each step i (and one more to drain), concurrently:
+//     load_input_even, _odd          step i+1's input rows, even and odd,
+//                                    on two m_axi ports, into ibuf[other]
+//     compute_step                   step i's MAC passes into acc[unit's],
+//                                    each pass while the next pass's
+//                                    weight block loads (wbuf ping-pong)
+//     store_chunk                    the previous unit's output rows
+//                                    oy = i (mod steps per unit), from
+//                                    the other acc, on two m_axi ports
 //
-// All output channels stay on chip, so each input tile is read once.
-// Concurrency is the usual HLS ping-pong: the calls in one loop body touch
-// different halves of the buffers, so the scheduler overlaps them.
+// Each concurrent function has its own m_axi bundle, is called
+// unconditionally with an enable flag, and the halves it touches are
+// chosen by the call site (manual ping-pong, hls-patterns 2.4(b)).
 //
-// The rules that shape tiles are xlic_model::layout's (Tiling, PhaseFold),
-// which the performance model uses too:
+// Banking (hls-patterns 2.1): every partitioned array is indexed on its
+// partitioned dimensions by unrolled loop variables only; run-time offsets
+// go into the address inside a bank.
+//   ibuf[addr][bank k][lane]   bank k holds input plane columns = k mod 16;
+//                              a pixel vector reads 16 consecutive columns
+//                              starting at any offset: each bank reads its
+//                              own address, an alignment rotation (a mux on
+//                              registers) puts them in pixel order.
+//   acc[addr][pair][co][half]  one bank per output-pixel pair and channel;
+//                              every lane of a pass reads and writes its own
+//                              bank at one shared address.
+//   wbuf[entry][co][lane]      one bank per output channel.
+//   xkeep[addr][bank][lane]    GDN inputs: pixel u of group g in bank
+//                              u ^ (g & 1), so the store reads two groups
+//                              of one pixel from two banks.
 //
-// - The grid is the output map, except for a folded transposed convolution
-//   (below). The last column tile is trimmed to the map, in whole pixel
-//   vectors (per phase for a transposed convolution).
-// - A layer with few output channels takes tiles `bands` times taller than
-//   XLIC_TILE_ROWS, the extra rows held in the accumulator's unused channel
-//   slots: row r, channel ch lives at acc[r % XLIC_TILE_ROWS][.][(r /
-//   XLIC_TILE_ROWS) * cpad + ch]. Fewer, taller tiles reload the weights
-//   less often.
-// - A transposed convolution runs phase by phase: the outputs of phase
-//   (py, px) only meet the taps with ky = P - py (mod s), so no work is
-//   spent on the zeros a zero-stuffed input would contain.
-// - A transposed convolution with few output channels (syn_2: 3) would use
-//   3 of the XLIC_POF output lanes that way. It is folded instead: a
-//   stride-1 convolution over its input grid with T x T taps whose output
-//   channels are the s x s phases of every channel ((py * s + px) * cout +
-//   ch); its weight blocks are rearranged on chip as they arrive.
-// - GDN and IGDN are a 1x1 pass over |x| with gamma as weights, followed by
-//   one division or multiplication per output.
-//
-// Arithmetic: exactly xlic_model::quant (model/PACKAGE.md).
+// Arithmetic: exactly xlic_model::quant (model/PACKAGE.md). MACs are
+// 16 x 16 (GDN: 16 x 17, |x| <= 32768) into 48-bit accumulators; the
+// format bounds every sum below 2^47 (quant::ACC_BITS). GDN divides with a
+// 16-step restoring divider (quant::gdn_out's rule, no wide division).
 #include "xlic_layer.h"
+#include <hls_stream.h>
 
 #ifndef __SYNTHESIS__
+#include <assert.h>
 xlic_counts_t xlic_counts;
+#define XLIC_ASSERT(c) assert(c)
+#else
+#define XLIC_ASSERT(c) ((void)0)
 #endif
 
-typedef int64_t acc_t;  // 48 bits suffice (|acc| < 2^47); int64 in C-sim.
+// The MAC array's operands and accumulators, the per-channel parameters
+// (xlic_model::quant::ChannelParams, checked by the package parser:
+// |bias| <= 2^46, 0 <= mult < 2^15, 0 <= shift <= 62) and the output
+// rules. C-simulation uses native integers of the same values by default
+// (Xilinx's ap_int is ~40 times slower on the host, and the 768x512 demo
+// must stay under a minute); `cargo xtask csim` also builds the testbench
+// with XLIC_CSIM_AP, which compiles exactly the types synthesis sees, and
+// runs the rules' boundary cases and the random layers through it. The
+// values never exceed the widths (asserted below), so the two agree bit
+// for bit. (Control values are `int`: the largest map, 4096 x 4096 x 1
+// group or 1024 x 1024 x 16, has 2^24 words.)
+#if defined(__SYNTHESIS__) || defined(XLIC_CSIM_AP)
+#define XLIC_AP_DATAPATH 1
+typedef ap_int<16> lane_t;
+typedef ap_int<48> acc_t;
+typedef ap_int<48> bias_t;
+typedef ap_uint<15> mult_t;
+typedef ap_uint<6> shift_t;
+#else
+#define XLIC_AP_DATAPATH 0
+typedef int16_t lane_t;
+typedef int64_t acc_t;
+typedef int64_t bias_t;
+typedef int32_t mult_t;
+typedef int32_t shift_t;
+#endif
+typedef ap_int<17> absx_t;  // |x| of GDN: up to 32768
 
-struct chan_params {
-    int64_t bias;
-    int32_t mult;
-    int32_t shift;
-};
+// Layer kinds of the MAC schedule (xlic_model::layout::TileKind).
+enum { KIND_CONV = 0, KIND_PHASES = 1, KIND_POINTWISE = 2 };
 
-// One tap of a pass: which weight word, which input row/plane/column
-// offset, which output phase it feeds, and whether it is the first tap of
-// that phase (which writes the accumulators instead of adding to them).
-// A transposed convolution's phase that meets no tap (k < s) gets one
-// `none` entry, which only writes zeros.
-struct tap_entry {
-    int w;
-    int ey, plane, ex;
-    int py, px;
+// One tap of a MAC call: which weight entry, which input row offset,
+// plane and column offset (ex = 16 eq + er), which output phase
+// (transposed convolution), which slot offset (folded: the pass), whether
+// it is the first tap of its accumulators (which writes them instead of
+// adding), and whether it meets no input (a phase without taps: zeros).
+struct tap_t {
+    ap_uint<7> w;
+    ap_uint<8> ey;
+    ap_uint<2> plane;
+    ap_uint<3> eq;
+    ap_uint<4> er;
+    ap_uint<4> ph;
+    ap_uint<3> slot;
     bool first, none;
 };
 
-static inline int64_t rshift_round(int64_t v, int32_t s) {
-    return s == 0 ? v : (v + ((int64_t)1 << (s - 1))) >> s;
+// What one layer's schedule needs, computed once per start.
+struct layer_t {
+    int op, k, s, ls, cin, cout, in_h, in_w, out_h, out_w;
+    int groups, out_groups, kind;
+    bool norm, fold, pair;
+    int fold_taps, fold_first, fold_channels;
+    int passes, cpasses, ctiles, band_rows, lbr, bands, tile_rows, tile_cols;
+    int last_rows, last_cols, row_tiles, col_tiles, steps_per_unit, units, steps;
+    int planes, lplanes, plane_words, row_stride, scale, grid_h, grid_w;
+    int n_taps, calls;
+};
+
+// Where a step is: its unit's tile and channel tile, and its input group.
+struct step_t {
+    int index, rt, ct, ctile, g;
+    int y0, x0, rows, cols, ch0, npass, unit;
+    bool valid;
+};
+
+static inline int min_int(int a, int b) { return a < b ? a : b; }
+static inline int max_int(int a, int b) { return a > b ? a : b; }
+
+// floor(a / 2^l) for a possibly negative a (arithmetic shift).
+static inline int floor_shift(int a, int l) { return a >> l; }
+
+// log2 of a power of two up to 4096 (strides, planes, tile sides).
+static inline int log2_small(int v) {
+    int l = 0;
+log2_loop:
+    for (int i = 1; i < 13; i++) {
+#pragma HLS UNROLL
+        if ((1 << i) <= v) l = i;
+    }
+    return l;
 }
 
-// floor((2n + d) / 2d) for d > 0.
-static inline int64_t div_round(int64_t n, int64_t d) {
-    const int64_t a = 2 * n + d, b = 2 * d;
-    const int64_t q = a / b, r = a % b;
-    return (r < 0) ? q - 1 : q;
+// A bus word from XLIC_LANES INT16 values.
+static inline word_t pack(const lane_t v[XLIC_LANES]) {
+#if XLIC_AP_DATAPATH
+    word_t w;
+pack_lanes:
+    for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+        w.range(16 * l + 15, 16 * l) = ap_uint<16>(v[l]);
+    }
+    return w;
+#else
+    uint64_t half[2] = {0, 0};
+    for (int l = 0; l < XLIC_LANES; l++) half[l >> 2] |= (uint64_t)(uint16_t)v[l] << (16 * (l & 3));
+    word_t w;
+    w.range(63, 0) = half[0];
+    w.range(127, 64) = half[1];
+    return w;
+#endif
 }
 
-static inline int16_t sat16(int64_t v) {
-    return v > 32767 ? (int16_t)32767 : v < -32768 ? (int16_t)-32768 : (int16_t)v;
+// The XLIC_LANES INT16 values of a bus word (lane l in bits 16l+15..16l).
+static inline void unpack(const word_t &w, lane_t v[XLIC_LANES]) {
+#if XLIC_AP_DATAPATH
+unpack_lanes:
+    for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+        v[l] = (ap_int<16>)w.range(16 * l + 15, 16 * l);
+    }
+#else
+    const uint64_t half[2] = {w.range(63, 0).to_uint64(), w.range(127, 64).to_uint64()};
+    for (int l = 0; l < XLIC_LANES; l++) v[l] = (int16_t)(uint16_t)(half[l >> 2] >> (16 * (l & 3)));
+#endif
 }
-
-static inline int floor_div(int a, int b) {
-    return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
-static inline int min_int(int a, int b) {
-    return a < b ? a : b;
-}
-
-static chan_params unpack_params(const wide_t &w) {
-    uint64_t b = 0;
-    for (int i = 0; i < 4; i++) b |= (uint64_t)(uint16_t)w.v[i] << (16 * i);
-    const uint32_t m = (uint32_t)(uint16_t)w.v[4] | ((uint32_t)(uint16_t)w.v[5] << 16);
-    const uint32_t s = (uint32_t)(uint16_t)w.v[6] | ((uint32_t)(uint16_t)w.v[7] << 16);
-    chan_params p;
-    p.bias = (int64_t)b;
-    p.mult = (int32_t)m;
-    p.shift = (int32_t)s;
-    return p;
-}
-
-// On-chip memories.
-//
-// Input tile: rows x column planes x plane columns. A strided convolution's
-// pixel vector (consecutive output columns c) reads input columns c*s + kx
-// at tap kx; those sit in plane kx % s at c + kx / s: XLIC_POX consecutive
-// words of one plane, which the cyclic partition puts in distinct banks.
-static wide_t ibuf[2][XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS];
-// Weights: one pass's block per half, loaded while the other half's pass
-// computes; a folded layer's rearranged blocks, one input group per half.
-static wide_t wbuf[2][XLIC_MAX_TAPS][XLIC_POF];
-static wide_t wfold[2][XLIC_MAX_TAPS][XLIC_POF];
-// Accumulators: [row][column slot][channel]. A transposed convolution's
-// pixel vector holds one phase's columns (c = b*s + px), kept phase-major
-// (slot px * cols/s + b) so that the vector, too, meets distinct banks.
-static acc_t acc[XLIC_TILE_ROWS][XLIC_TILE_COLS][XLIC_MAX_CHANNELS];
-// GDN/IGDN inputs of one tile, one word per pixel and group.
-static wide_t xkeep[XLIC_TILE_ROWS][XLIC_TILE_COLS][XLIC_MAX_GROUPS];
-static chan_params pbuf[XLIC_MAX_CHANNELS];
-static tap_entry taps_tbl[XLIC_MAX_TAPS];
 
 // A transposed convolution's stored tap t (row or column, padding pad)
 // serves output phase tap_phase(t) = (pad - t) mod s, and reads the input
-// tap_offset(t) = (tap_phase(t) + t - pad) / s rows (columns) from the
-// output's grid pixel.
+// floor((tap_phase(t) + t - pad) / s) rows (columns) from the output's
+// grid pixel (xlic_model::geometry::tap_source).
 static inline int tap_phase(int t, int pad, int s) {
-    return ((pad - t) % s + s) % s;
+    return (pad - t) & (s - 1);  // s is a power of two
 }
 
-static inline int tap_offset(int t, int pad, int s) {
-    return (tap_phase(t, pad, s) + t - pad) / s;
+static inline int tap_offset(int t, int pad, int s, int ls) {
+    return floor_shift(tap_phase(t, pad, s) + t - pad, ls);
 }
 
-// The phase fold of a transposed convolution (xlic_model::layout::PhaseFold::of):
-// returns whether to fold, and its taps per side, first input offset and
-// folded channel count.
-static bool phase_fold(uint32_t op, int k, int s, int cout, int *taps, int *first, int *channels) {
-    if (op != XLIC_OP_TCONV || s <= 1) return false;
-    const int pad = k / 2;
-    *first = -(pad / s);
-    const int last = (s + k - 2 - pad) / s;
-    *taps = last - *first + 1;
-    *channels = s * s * cout;
-    const int passes = (*channels + XLIC_POF - 1) / XLIC_POF;
-    const bool fits = *channels <= XLIC_MAX_CHANNELS && passes * *taps * *taps <= XLIC_MAX_TAPS;
-    const bool cheaper = *taps * *taps * passes < k * k * ((cout + XLIC_POF - 1) / XLIC_POF);
-    return fits && cheaper;
-}
+// ---------------------------------------------------------------------------
+// The layer's schedule (xlic_model::layout::Tiling::of, PhaseFold::of).
 
-// Input rows (columns) t grid rows (columns) read, with the halo.
-static int input_extent(uint32_t op, bool fold, int fold_taps, int t, int k, int s) {
-    if (fold) return t + fold_taps - 1;
-    const int pad = k / 2;
-    if (op == XLIC_OP_CONV) return (t - 1) * s + k;
-    if (op == XLIC_OP_TCONV) return (t - 1 + 2 * pad) / s + 2;
+static int input_extent(const layer_t &L, int t) {
+    if (L.fold) return t + L.fold_taps - 1;
+    if (L.kind == KIND_CONV) return (t - 1) * L.s + L.k;
+    if (L.kind == KIND_PHASES) return floor_shift(t - 1 + 2 * (L.k / 2), L.ls) + 2;
     return t;
 }
 
-// First input row (column) a tile starting at grid row o0 reads.
-static int input_origin(uint32_t op, bool fold, int fold_first, int o0, int k, int s) {
-    if (fold) return o0 + fold_first;
-    const int p = k / 2;
-    if (op == XLIC_OP_CONV) return o0 * s - p;
-    if (op == XLIC_OP_TCONV) return floor_div(o0 - p, s);
-    return o0;
+// Input columns the buffer holds for `in_cols` DDR columns: pairs of
+// columns when a convolution with few input channels pairs them.
+static int buffer_cols(const layer_t &L, int in_cols) {
+    return L.pair ? (in_cols + 1) >> 1 : in_cols;
 }
 
-// The taps of one pass, in the order they are applied; returns their count.
-static int build_taps(uint32_t op, bool fold, int fold_taps, int k, int s) {
+// Input-buffer words per bank and row parity a rows x cols tile needs.
+static int input_words(const layer_t &L, int rows, int cols) {
+    const int in_rows = (L.kind == KIND_POINTWISE) ? rows * L.groups : input_extent(L, rows);
+    const int plane_cols = (buffer_cols(L, input_extent(L, cols)) + L.planes - 1) >> L.lplanes;
+    return ((in_rows + 1) >> 1) * L.planes * ((plane_cols + XLIC_POX - 1) / XLIC_POX);
+}
+
+static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout, uint32_t in_h,
+                        uint32_t in_w, uint32_t out_h, uint32_t out_w) {
+    layer_t L;
+    L.op = (int)op;
+    L.norm = op == XLIC_OP_GDN || op == XLIC_OP_IGDN;
+    L.k = L.norm ? 1 : (int)kernel;
+    L.s = L.norm ? 1 : (int)stride;
+    L.ls = log2_small(L.s);
+    L.cin = (int)cin, L.cout = (int)cout;
+    L.in_h = (int)in_h, L.in_w = (int)in_w, L.out_h = (int)out_h, L.out_w = (int)out_w;
+    L.groups = (L.cin + XLIC_LANES - 1) / XLIC_LANES;
+    L.out_groups = (L.cout + XLIC_LANES - 1) / XLIC_LANES;
+    // The phase fold (xlic_model::layout::PhaseFold::of).
+    L.fold = false, L.fold_taps = 0, L.fold_first = 0, L.fold_channels = 0;
+    if (op == XLIC_OP_TCONV && L.s > 1) {
+        const int pad = L.k / 2;
+        const int first = -(pad >> L.ls);
+        const int last = floor_shift(L.s + L.k - 2 - pad, L.ls);
+        const int taps = last - first + 1, channels = L.s * L.s * L.cout;
+        const int ftiles = (channels + XLIC_POF - 1) / XLIC_POF;
+        const bool fits = channels <= XLIC_MAX_CHANNELS && ftiles * taps * taps <= XLIC_MAX_TAPS;
+        const bool cheaper = taps * taps * ftiles < L.k * L.k * ((L.cout + XLIC_POF - 1) / XLIC_POF);
+        if (fits && cheaper) L.fold = true, L.fold_taps = taps, L.fold_first = first, L.fold_channels = channels;
+    }
+    L.kind = L.norm ? KIND_POINTWISE : (op == XLIC_OP_TCONV && !L.fold) ? KIND_PHASES : KIND_CONV;
+    L.scale = L.fold ? L.s : 1;
+    L.grid_h = L.fold ? L.in_h : L.out_h, L.grid_w = L.fold ? L.in_w : L.out_w;
+    L.passes = ((L.fold ? L.fold_channels : L.cout) + XLIC_POF - 1) / XLIC_POF;
+    // Few input channels (the image's 3) fill half a word: two adjacent
+    // input columns share one (lanes 0-3 and 4-7), so a pair of kernel
+    // columns is one MAC step (xlic_model::layout::Tiling::pair).
+    L.pair = L.kind == KIND_CONV && !L.fold && L.cin <= XLIC_LANES / 2 && (L.s == 2 || L.s == 4) && L.k > 1;
+    L.planes = (L.kind == KIND_CONV && !L.fold) ? (L.pair ? L.s >> 1 : L.s) : 1;
+    L.lplanes = log2_small(L.planes);
+    const int row_step = L.kind == KIND_PHASES ? L.s : 1;
+    // Every tile side is a power of two (or the map's whole width), so the
+    // tile counts below are shifts: no divider in the kernel.
+    int col_tiles_log = log2_small(XLIC_TILE_COLS);
+    if (L.kind == KIND_POINTWISE) {
+        // As wide as the map, as many rows as the accumulators and the
+        // saved inputs (a word per pixel vector and group and bank) hold.
+        int vecs = 1;
+    pointwise_vecs:
+        for (int i = 1; i <= 12; i++) {
+            if ((1 << i) <= XLIC_VECS && (1 << i) * L.groups <= XLIC_ACC_DEPTH) vecs = 1 << i;
+        }
+        const int map_vecs = (L.grid_w + XLIC_POX - 1) / XLIC_POX;
+        L.bands = 1, L.cpasses = L.passes, L.band_rows = 1;
+        if (map_vecs <= vecs) {
+            L.tile_cols = map_vecs * XLIC_POX, col_tiles_log = 16;  // one column tile
+        pointwise_rows:
+            for (int i = 1; i <= 12; i++) {
+                if ((1 << i) * map_vecs <= vecs) L.band_rows = 1 << i;
+            }
+        } else {
+            L.tile_cols = vecs * XLIC_POX, col_tiles_log = log2_small(L.tile_cols);
+        }
+    } else {
+        // Few channels: several bands (a power of two); phases: at least two.
+        L.cpasses = min_int(L.passes, L.kind == KIND_PHASES ? XLIC_SLOTS / 2 : XLIC_SLOTS);
+        L.tile_cols = XLIC_TILE_COLS, L.band_rows = XLIC_TILE_ROWS, L.bands = 1;
+    bands_pow2:
+        for (int i = 1; i <= 3; i++) {
+            if ((1 << i) * L.cpasses <= XLIC_SLOTS) L.bands = 1 << i;
+        }
+    fit_loop:
+        for (int i = 0; i < 8; i++) {
+            if (input_words(L, L.band_rows * L.bands, L.tile_cols) <= XLIC_IN_DEPTH) break;
+            if (L.bands > 1) L.bands >>= 1;
+            else L.band_rows >>= 1;
+        }
+        XLIC_ASSERT(L.band_rows >= row_step && input_words(L, L.band_rows * L.bands, L.tile_cols) <= XLIC_IN_DEPTH);
+    }
+    L.lbr = log2_small(L.band_rows);
+    L.tile_rows = L.band_rows * L.bands;
+    const int lrows = log2_small(L.tile_rows);
+    L.ctiles = L.cpasses == L.passes ? 1 : (L.passes + L.cpasses - 1) >> log2_small(L.cpasses);
+    L.row_tiles = (L.grid_h + L.tile_rows - 1) >> lrows;
+    L.col_tiles = col_tiles_log == 16 ? 1 : (L.grid_w + L.tile_cols - 1) >> col_tiles_log;
+    const int col_step = XLIC_POX * row_step;
+    const int rest_rows = L.grid_h - ((L.row_tiles - 1) << lrows);
+    const int rest_cols = L.grid_w - (L.col_tiles - 1) * L.tile_cols;
+    L.last_rows = min_int((rest_rows + row_step - 1) & -row_step, L.tile_rows);
+    L.last_cols = min_int((rest_cols + col_step - 1) & -col_step, L.tile_cols);
+    L.steps_per_unit = L.kind == KIND_POINTWISE ? 1 : L.groups;
+    L.units = L.row_tiles * L.col_tiles * L.ctiles;
+    L.steps = L.units * L.steps_per_unit;
+    const int plane_cols = (buffer_cols(L, input_extent(L, L.tile_cols)) + L.planes - 1) >> L.lplanes;
+    L.plane_words = (plane_cols + XLIC_POX - 1) / XLIC_POX;
+    L.row_stride = L.planes * L.plane_words;
+    // MAC calls per step: one per pass, or one for all passes of a fold.
+    L.calls = L.fold ? 1 : L.cpasses;
+    return L;
+}
+
+// The taps of one MAC call, in the order they are applied; returns their
+// count. Conv: K x K; folded: fold taps^2 per pass, every pass; phases:
+// phase by phase; GDN/IGDN: one per input group.
+static int build_taps(const layer_t &L, tap_t taps[XLIC_MAX_TAPS]) {
     int n = 0;
-    if (op == XLIC_OP_GDN || op == XLIC_OP_IGDN) {
-        const tap_entry t = {0, 0, 0, 0, 0, 0, true, false};
-        taps_tbl[n++] = t;
-    } else if (fold || op == XLIC_OP_CONV) {
-        // A convolution over the grid: stride s (1 when folded).
-        const int kk = fold ? fold_taps : k, ss = fold ? 1 : s;
+    const tap_t blank = {0, 0, 0, 0, 0, 0, 0, false, false};
+    if (L.kind == KIND_POINTWISE) {
+    taps_norm:
+        for (int g = 0; g < L.groups; g++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=16
+            tap_t t = blank;
+            t.w = g, t.ey = g, t.first = g == 0;
+            taps[n++] = t;
+        }
+    } else if (L.kind == KIND_CONV) {
+        // A convolution over the grid: stride s (1 when folded), every pass
+        // of a fold in one call; paired, column taps 2j and 2j + 1 as one.
+        const int kk = L.fold ? L.fold_taps : L.k, fpasses = L.fold ? L.passes : 1;
+        const int kcols = L.pair ? (L.k + 1) >> 1 : kk;
     taps_conv:
-        for (int ky = 0; ky < kk; ky++) {
-            for (int kx = 0; kx < kk; kx++) {
-                const tap_entry t = {ky * kk + kx, ky, kx % ss, kx / ss, 0, 0, n == 0, false};
-                taps_tbl[n++] = t;
+        for (int p = 0; p < fpasses; p++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=3
+            for (int ky = 0; ky < kk; ky++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=9
+                for (int kx = 0; kx < kcols; kx++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=9
+                    tap_t t = blank;
+                    const int ex = kx >> L.lplanes;
+                    t.w = n, t.ey = ky, t.plane = kx & (L.planes - 1);
+                    t.eq = ex / XLIC_POX, t.er = ex % XLIC_POX, t.slot = p, t.first = ky == 0 && kx == 0;
+                    taps[n++] = t;
+                }
             }
         }
     } else {
-        // Phase by phase; row offsets relative to the tile's first input
-        // row floor((y0 - P) / s), y0 a multiple of s.
-        const int pad = k / 2, base = floor_div(-pad, s);
-    taps_tconv:
-        for (int py = 0; py < s; py++) {
-            for (int px = 0; px < s; px++) {
-                bool first = true;
-                for (int ky = 0; ky < k; ky++) {
-                    if (tap_phase(ky, pad, s) != py) continue;
-                    for (int kx = 0; kx < k; kx++) {
-                        if (tap_phase(kx, pad, s) != px) continue;
-                        const tap_entry t = {ky * k + kx, tap_offset(ky, pad, s) - base, 0, tap_offset(kx, pad, s) - base,
-                                             py, px, first, false};
-                        taps_tbl[n++] = t;
-                        first = false;
-                    }
+        // Phase by phase; offsets relative to the tile's first input row
+        // floor((y0 - P) / s), y0 a multiple of s.
+        const int pad = L.k / 2, base = floor_shift(-pad, L.ls);
+    taps_phases:
+        for (int ph = 0; ph < L.s * L.s; ph++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=16
+            const int py = ph >> L.ls, px = ph & (L.s - 1);
+            bool first = true;
+            for (int ky = 0; ky < L.k; ky++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=9
+                if (tap_phase(ky, pad, L.s) != py) continue;
+                for (int kx = 0; kx < L.k; kx++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=9
+                    if (tap_phase(kx, pad, L.s) != px) continue;
+                    tap_t t = blank;
+                    const int ex = tap_offset(kx, pad, L.s, L.ls) - base;
+                    t.w = ky * L.k + kx, t.ey = tap_offset(ky, pad, L.s, L.ls) - base;
+                    t.eq = ex / XLIC_POX, t.er = ex % XLIC_POX, t.ph = ph, t.first = first;
+                    taps[n++] = t;
+                    first = false;
                 }
-                if (first) {
-                    const tap_entry t = {0, 0, 0, 0, py, px, true, true};
-                    taps_tbl[n++] = t;
-                }
+            }
+            if (first) {
+                tap_t t = blank;
+                t.ph = ph, t.first = true, t.none = true;
+                taps[n++] = t;
             }
         }
     }
     return n;
 }
 
-// Input column x (relative to the tile's first) goes to plane x % ps, at x / ps.
-static void load_input(const wide_t *fm_in, wide_t buf[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS], int g,
-                       int groups, int y0, int x0, int rows, int cols, int ps, int in_h, int in_w) {
-    static const wide_t zero = {{0}};
-    int r = 0, c = 0, plane = 0, pc = 0;
-load_words:
-    for (int i = 0; i < rows * cols; i++) {
-#pragma HLS LOOP_TRIPCOUNT min=1536 max=26841
-#pragma HLS PIPELINE II=1
-        const int y = y0 + r, x = x0 + c;
-        const bool inside = y >= 0 && y < in_h && x >= 0 && x < in_w;
-        buf[r][plane][pc] = inside ? fm_in[((int64_t)y * groups + g) * in_w + x] : zero;
-        XLIC_COUNT(input_words, 1);
-        c++;
-        if (++plane == ps) {
-            plane = 0;
-            pc++;
-        }
-        if (c == cols) {
-            c = 0, plane = 0, pc = 0;
-            r++;
-        }
-    }
+// ---------------------------------------------------------------------------
+// Steps: (unit, group) in order, by counters (no run-time division).
+
+static void step_fill(const layer_t &L, step_t &st) {
+    st.y0 = st.rt * L.tile_rows, st.x0 = st.ct * L.tile_cols;
+    st.rows = st.rt + 1 == L.row_tiles ? L.last_rows : L.tile_rows;
+    st.cols = st.ct + 1 == L.col_tiles ? L.last_cols : L.tile_cols;
+    st.ch0 = st.ctile * L.cpasses * XLIC_POF;
+    st.npass = min_int(L.cpasses, L.passes - st.ctile * L.cpasses);
 }
 
-static void load_weights(const wide_t *weights, wide_t buf[XLIC_MAX_TAPS][XLIC_POF], int t, int g, int groups, int taps) {
-    const int64_t base = ((int64_t)t * groups + g) * taps * XLIC_POF;
-load_taps:
-    for (int i = 0; i < taps * XLIC_POF; i++) {
-#pragma HLS LOOP_TRIPCOUNT min=16 max=1296
-#pragma HLS PIPELINE II=1
-        buf[i / XLIC_POF][i % XLIC_POF] = weights[base + i];
-        XLIC_COUNT(weight_words, 1);
-    }
-}
-
-// The weights of group g rearranged for a folded transposed convolution:
-// pass p's tap (ty, tx) for folded channel p * XLIC_POF + j sits at
-// buf[p * T * T + ty * T + tx][j]; every stored tap (ky, kx) of channel ch
-// serves exactly one phase, the rest of the window is zero.
-static void load_weights_folded(const wide_t *weights, wide_t buf[XLIC_MAX_TAPS][XLIC_POF], int g, int groups, int k,
-                                int s, int cout, int fold_taps, int fold_first, int passes) {
-    static const wide_t zero = {{0}};
-    const int pad = k / 2, taps = k * k, tiles = (cout + XLIC_POF - 1) / XLIC_POF;
-fold_zero:
-    for (int i = 0; i < passes * fold_taps * fold_taps; i++) {
-#pragma HLS LOOP_TRIPCOUNT min=4 max=81
-#pragma HLS PIPELINE II=1
-        for (int j = 0; j < XLIC_POF; j++) buf[i][j] = zero;
-    }
-fold_tiles:
-    for (int t = 0; t < tiles; t++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=2
-        const int64_t base = ((int64_t)t * groups + g) * taps * XLIC_POF;
-    fold_words:
-        for (int i = 0; i < taps * XLIC_POF; i++) {
-#pragma HLS LOOP_TRIPCOUNT min=144 max=1296
-#pragma HLS PIPELINE II=1
-            const wide_t word = weights[base + i];
-            XLIC_COUNT(weight_words, 1);
-            const int tap = i / XLIC_POF, ch = t * XLIC_POF + i % XLIC_POF;
-            const int ky = tap / k, kx = tap % k;
-            const int ty = tap_offset(ky, pad, s) - fold_first, tx = tap_offset(kx, pad, s) - fold_first;
-            const int fch = (tap_phase(ky, pad, s) * s + tap_phase(kx, pad, s)) * cout + ch;
-            if (ch < cout) buf[(fch / XLIC_POF) * fold_taps * fold_taps + ty * fold_taps + tx][fch % XLIC_POF] = word;
-        }
-    }
-}
-
-// acc[co] (+)= sum_l w[co][l] * x[l] (or |x[l]|) for XLIC_POF channels.
-static inline void mac(acc_t *a, const wide_t w[XLIC_POF], const wide_t &x, bool absolute, bool init, bool none) {
-    int32_t xv[XLIC_LANES];
-#pragma HLS ARRAY_PARTITION variable=xv complete
-    for (int l = 0; l < XLIC_LANES; l++) {
-#pragma HLS UNROLL
-        const int32_t v = none ? 0 : x.v[l];
-        xv[l] = absolute && v < 0 ? -v : v;
-    }
-mac_pof:
-    for (int co = 0; co < XLIC_POF; co++) {
-#pragma HLS UNROLL
-        int64_t sum = 0;
-        for (int l = 0; l < XLIC_LANES; l++) {
-#pragma HLS UNROLL
-            sum += (int64_t)((int32_t)w[co].v[l] * xv[l]);
-        }
-        a[co] = (init ? 0 : a[co]) + sum;
-    }
-}
-
-// One pass of the MAC array over a tile for XLIC_POF channels (co0..):
-// every tap of the table over a rows x cols grid of pixel vectors, as one
-// flattened pipelined loop. Grid pixel (a, b) reads input row a * rs + ey,
-// plane `plane`, column b + ex, and accumulates into row a * os + py, slot
-// px * cols + b. norm: |x| and the 1x1 GDN tap; keep: save the inputs.
-static void compute_pass(const wide_t in[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS],
-                         const wide_t w[XLIC_MAX_TAPS][XLIC_POF], int w_base, int n_taps, int rows, int cols, int rs,
-                         int os, int co0, int cpad, int g, bool norm, bool keep) {
-    int e = 0, a = 0, b = 0;
-pass:
-    for (int i = 0; i < n_taps * rows * (cols / XLIC_POX); i++) {
-        // 81 taps x 128 vectors (ana_0) down to 1 tap (GDN).
-#pragma HLS LOOP_TRIPCOUNT min=128 max=20736
-#pragma HLS PIPELINE II=1
-        XLIC_COUNT(mac_iterations, 1);
-        const tap_entry t = taps_tbl[e];
-        const bool init = t.first && g == 0;
-        const int r = a * os + t.py;
-        const int band = r / XLIC_TILE_ROWS;
-    pass_pox:
-        for (int u = 0; u < XLIC_POX; u++) {
-#pragma HLS UNROLL
-            const wide_t &x = in[a * rs + t.ey][t.plane][b + u + t.ex];
-            mac(&acc[r % XLIC_TILE_ROWS][t.px * cols + b + u][band * cpad + co0], w[w_base + t.w], x, norm, init, t.none);
-            if (keep) xkeep[a][b + u][g] = x;
-        }
-        b += XLIC_POX;
-        if (b == cols) {
-            b = 0;
-            if (++a == rows) {
-                a = 0;
-                e++;
-            }
-        }
-    }
-}
-
-static int16_t finish(uint32_t op, const chan_params &p, acc_t a, int16_t x) {
-    if (op == XLIC_OP_CONV || op == XLIC_OP_TCONV) return sat16(rshift_round((a + p.bias) * p.mult, p.shift));
-    const int64_t norm = p.bias + a;
-    if (op == XLIC_OP_GDN) return sat16(div_round((int64_t)x * ((int64_t)1 << p.shift), norm));
-    return sat16(rshift_round((int64_t)x * norm, p.shift));
-}
-
-// What one layer's schedule needs, computed once per start.
-struct layer_t {
-    uint32_t op;
-    int k, s, cout, in_h, in_w, out_h, out_w;
-    int in_groups, out_groups, out_tiles;
-    bool norm, fold, phases;
-    int fold_taps, fold_first, fold_channels;
-    int n_taps, passes, cpad, scale, grid_h, grid_w, col_step, rows, in_rows, rs, os, planes;
-};
-
-// Where a step (one input group of one tile) is.
-struct step_t {
-    int y0, x0, g;
-};
-
-static step_t next_step(const layer_t &L, step_t st) {
-    if (++st.g == L.in_groups) {
-        st.g = 0;
-        st.x0 += XLIC_TILE_COLS;
-        if (st.x0 >= L.grid_w) {
-            st.x0 = 0;
-            st.y0 += L.rows;
-        }
-    }
+static step_t first_step(const layer_t &L) {
+    step_t st;
+    st.rt = 0, st.ct = 0, st.ctile = 0, st.g = 0, st.unit = 0, st.index = 0;
+    st.valid = L.steps > 0;
+    step_fill(L, st);
     return st;
 }
 
-// Grid columns of the tile at x0: the last one trimmed to the map, in
-// whole pixel vectors (per phase).
-static int tile_cols(const layer_t &L, int x0) {
-    return min_int(XLIC_TILE_COLS, (L.grid_w - x0 + L.col_step - 1) / L.col_step * L.col_step);
+static step_t next_step(const layer_t &L, step_t st) {
+    st.index++;
+    st.valid = st.index < L.steps;
+    if (++st.g == L.steps_per_unit) {
+        st.g = 0, st.unit++;
+        if (++st.ctile == L.ctiles) {
+            st.ctile = 0;
+            if (++st.ct == L.col_tiles) st.ct = 0, st.rt++;
+        }
+    }
+    if (st.valid) step_fill(L, st);
+    return st;
 }
 
-// The loads of one step: its input tile, and a folded layer's weights.
-static void load_step(const layer_t &L, const wide_t *fm_in, const wide_t *weights, step_t st,
-                      wide_t in[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS], wide_t w[XLIC_MAX_TAPS][XLIC_POF]) {
-#pragma HLS INLINE off
-    const int cols = tile_cols(L, st.x0);
-    const int in_cols = input_extent(L.op, L.fold, L.fold_taps, cols, L.k, L.s);
-    const int iy0 = input_origin(L.op, L.fold, L.fold_first, st.y0, L.k, L.s);
-    const int ix0 = input_origin(L.op, L.fold, L.fold_first, st.x0, L.k, L.s);
-    load_input(fm_in, in, st.g, L.in_groups, iy0, ix0, L.in_rows, in_cols, L.planes, L.in_h, L.in_w);
-    if (L.fold) load_weights_folded(weights, w, st.g, L.in_groups, L.k, L.s, L.cout, L.fold_taps, L.fold_first, L.passes);
+// Calls (MAC passes) of a step: one per pass of its channel tile, or one
+// for all passes of a fold.
+static int calls_of(const layer_t &L, const step_t &st) {
+    return L.fold ? 1 : st.npass;
 }
 
-// Pass t of a step from the weights in w (at w_base), while pass t+1's
-// block (unless folded: those came with the step) loads into w_next: two
-// calls on different memories, which the scheduler runs concurrently.
-static void pass_and_prefetch(const layer_t &L, const wide_t *weights, step_t st, int t,
-                              const wide_t in[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS],
-                              const wide_t w[XLIC_MAX_TAPS][XLIC_POF], int w_base, wide_t w_next[XLIC_MAX_TAPS][XLIC_POF]) {
-#pragma HLS INLINE off
-    const int cols = tile_cols(L, st.x0);
-    // A pass walks rows x cols pixels; phase by phase, each phase's.
-    const int pass_rows = L.phases ? L.rows / L.s : L.rows, pass_cols = L.phases ? cols / L.s : cols;
-    compute_pass(in, w, w_base, L.n_taps, pass_rows, pass_cols, L.rs, L.os, t * XLIC_POF, L.cpad, st.g, L.norm,
-                 L.norm && t == 0);
-    if (!L.fold && t + 1 < L.passes) load_weights(weights, w_next, t + 1, st.g, L.in_groups, L.k * L.k);
+// ---------------------------------------------------------------------------
+// Input: one port's rows of a step's input tile (hls-patterns 2.3). The
+// tile's input rows (GDN/IGDN: row x group runs) alternate between the two
+// ports: port P loads runs j = P (mod 2) into its own buffer at j / 2, so
+// the two ports never write the same memory. Each run is one unconditional
+// burst of the words inside the map; the halo outside it is zero-filled on
+// chip. Input column x (relative to the run's first; paired: column pair
+// x / 2) goes to plane x mod planes, plane column x / planes, bank (plane
+// column) mod 16.
+
+// Lanes 0-3 of `lo` and lanes 0-3 of `hi` as one word (a column pair).
+static inline word_t pair_word(const word_t &lo, const word_t &hi) {
+    word_t w;
+    w.range(63, 0) = lo.range(63, 0);
+    w.range(127, 64) = hi.range(63, 0);
+    return w;
 }
 
-// All passes of one step. Folded: the step's rearranged weights are in
-// wf. Otherwise each pass's weight block is loaded into one half of wbuf
-// while the previous pass computes from the other.
-static void compute_step(const layer_t &L, const wide_t *weights, step_t st,
-                         const wide_t in[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS],
-                         const wide_t wf[XLIC_MAX_TAPS][XLIC_POF]) {
-#pragma HLS INLINE off
-    if (!L.fold) load_weights(weights, wbuf[0], 0, st.g, L.in_groups, L.k * L.k);
-passes_loop:
-    for (int t = 0; t < L.passes; t++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=8
-        if (L.fold) pass_and_prefetch(L, weights, st, t, in, wf, t * L.fold_taps * L.fold_taps, wbuf[1]);
-        else if (t & 1) pass_and_prefetch(L, weights, st, t, in, wbuf[1], 0, wbuf[0]);
-        else pass_and_prefetch(L, weights, st, t, in, wbuf[0], 0, wbuf[1]);
+static void put_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L, int abase, int x, const word_t &w,
+                      word_t &hold) {
+    // Paired: the even column writes its half, the odd one completes it.
+    const int m = L.pair ? x >> 1 : x;
+    const word_t v = !L.pair ? w : (x & 1) ? pair_word(hold, w) : pair_word(w, word_t(0));
+    hold = w;
+    const int pc = m >> L.lplanes, plane = m & (L.planes - 1);
+    const int addr = abase + plane * L.plane_words + pc / XLIC_POX;
+    XLIC_ASSERT(addr >= 0 && addr < XLIC_IN_DEPTH);
+    const int bank = pc & (XLIC_POX - 1);
+    unpack(v, buf[addr][bank]);
+}
+
+static void zero_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L, int abase, int from, int to,
+                       word_t &hold) {
+zero_cols:
+    for (int x = from; x < to; x++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=0 max=517
+        put_input(buf, L, abase, x, word_t(0), hold);
     }
 }
 
-// One step from the `cur` halves while the next step's loads (if any)
-// fill the `next` halves: concurrent, as above.
-static void step_and_prefetch(const layer_t &L, const wide_t *fm_in, const wide_t *weights, step_t st, step_t next,
-                              bool more, const wide_t in[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS],
-                              const wide_t wf[XLIC_MAX_TAPS][XLIC_POF],
-                              wide_t in_next[XLIC_IN_TILE_ROWS][XLIC_MAX_STRIDE][XLIC_IN_PLANE_COLS],
-                              wide_t wf_next[XLIC_MAX_TAPS][XLIC_POF]) {
-#pragma HLS INLINE off
-    compute_step(L, weights, st, in, wf);
-    if (more) load_step(L, fm_in, weights, next, in_next, wf_next);
+// Port P's rows (P constant after inlining into the two wrappers below).
+static void load_input_rows(const int P, const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
+                            const layer_t &L, step_t st) {
+#pragma HLS INLINE
+    const bool pw = L.kind == KIND_POINTWISE;
+    int in_rows, in_cols, iy0, ix0;
+    if (pw) {
+        in_rows = st.rows * L.groups, in_cols = st.cols, iy0 = st.y0, ix0 = st.x0;
+    } else {
+        in_rows = input_extent(L, st.rows), in_cols = input_extent(L, st.cols);
+        if (L.fold) iy0 = st.y0 + L.fold_first, ix0 = st.x0 + L.fold_first;
+        else if (L.kind == KIND_CONV) iy0 = st.y0 * L.s - L.k / 2, ix0 = st.x0 * L.s - L.k / 2;
+        else iy0 = floor_shift(st.y0 - L.k / 2, L.ls), ix0 = floor_shift(st.x0 - L.k / 2, L.ls);
+    }
+    // Columns inside the map, relative to the run's first.
+    const int xa = min_int(max_int(0, -ix0), in_cols), xb = max_int(xa, min_int(in_cols, L.in_w - ix0));
+    // GDN/IGDN run j = r * groups + g.
+    int r = 0, g = P;
+runs_normalise:
+    for (int i = 0; i < 2; i++) {
+        if (g >= L.groups) g -= L.groups, r++;
+    }
+runs:
+    for (int j = P; j < in_rows; j += 2) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=32
+        const int y = pw ? iy0 + r : iy0 + j, grp = pw ? g : st.g;
+        const bool row_in = y >= 0 && y < L.in_h;
+        const int abase = (j >> 1) * L.row_stride;
+        const int from = row_in ? xa : in_cols, to = row_in ? xb : in_cols;
+        word_t hold = 0;
+        zero_input(buf, L, abase, 0, from, hold);
+        if (to > from) {
+            const int base = (y * L.groups + grp) * L.in_w + ix0 + from;
+        burst_in:
+            for (int i = 0; i < to - from; i++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=517
+                const word_t w = fm[base + i];
+                put_input(buf, L, abase, from + i, w, hold);
+            }
+            XLIC_COUNT(input_words, to - from);
+            XLIC_COUNT(input_runs, 1);
+        }
+        zero_input(buf, L, abase, to, in_cols, hold);
+        g += 2;
+    runs_wrap:
+        for (int i = 0; i < 2; i++) {
+            if (g >= L.groups) g -= L.groups, r++;
+        }
+    }
 }
 
-// Requantize the tile at (y0, x0) and store the output pixels that lie in
-// the map, as row bursts of one channel group.
-static void store_tile(const layer_t &L, wide_t *fm_out, int y0, int x0) {
+// The two input ports: even input rows on gmem_in0, odd on gmem_in1.
+static void load_input_even(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L,
+                            step_t st, bool en) {
 #pragma HLS INLINE off
-    const int cols = tile_cols(L, x0), pass_cols = L.phases ? cols / L.s : cols;
-    const int oy0 = y0 * L.scale, ox0 = x0 * L.scale;
-    const int srows = min_int(L.rows * L.scale, L.out_h - oy0), scols = min_int(cols * L.scale, L.out_w - ox0);
-    int r = 0, og = 0, c = 0;
-store:
-    for (int i = 0; i < srows * L.out_groups * scols; i++) {
-#pragma HLS LOOP_TRIPCOUNT min=96 max=24576
+    if (!en || !st.valid) return;
+    load_input_rows(0, fm, buf, L, st);
+}
+
+static void load_input_odd(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L,
+                           step_t st, bool en) {
+#pragma HLS INLINE off
+    if (!en || !st.valid) return;
+    load_input_rows(1, fm, buf, L, st);
+}
+
+// ---------------------------------------------------------------------------
+// Weights of one MAC call into one half of the weight buffer, while the
+// other half feeds the MAC array: a pass's block (one burst, in the DDR
+// order [tap][co]), GDN/IGDN a pass's gamma for every group (one burst),
+// or a fold's blocks for one input group, rearranged as they arrive.
+
+static void put_weight(lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], int entry, int co, const word_t &w) {
+    XLIC_ASSERT(entry >= 0 && entry < XLIC_MAX_TAPS);
+    unpack(w, wb[entry][co]);
+}
+
+static void load_weights(const word_t *weights, lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], const layer_t &L,
+                         step_t st, int call, bool en) {
+#pragma HLS INLINE off
+    if (!en || !st.valid) return;
+    const int kk = L.k * L.k;
+    if (!L.fold) {
+        const int t = st.ctile * L.cpasses + call;
+        const int base = (L.kind == KIND_POINTWISE ? t * L.groups : (t * L.groups + st.g) * kk) * XLIC_POF;
+        const int n = (L.kind == KIND_POINTWISE ? L.groups : kk) * XLIC_POF;
+        // Paired: taps (ky, 2j) and (ky, 2j + 1) share entry ky * kp + j,
+        // lanes 0-3 and 4-7; the even tap's word waits in `hold`.
+        const int kp = (L.k + 1) >> 1;
+        word_t hold[XLIC_POF];
+#pragma HLS ARRAY_PARTITION variable=hold complete dim=0
+        int ky = 0, kx = 0;
+    burst_w:
+        for (int i = 0; i < n; i++) {
 #pragma HLS PIPELINE II=1
-        // Where output pixel (r, c) of this tile accumulated.
-        int arow = r, slot = c, chbase = 0;
-        if (L.fold) {
-            arow = r / L.s, slot = c / L.s, chbase = ((r % L.s) * L.s + c % L.s) * L.cout;
-        } else if (L.phases) {
-            slot = (c % L.s) * pass_cols + c / L.s;
+#pragma HLS LOOP_TRIPCOUNT min=16 max=1296
+            const word_t w = weights[base + i];
+            const int co = i & (XLIC_POF - 1);
+            if (!L.pair) {
+                put_weight(wb, i / XLIC_POF, co, w);
+            } else {
+                put_weight(wb, ky * kp + (kx >> 1), co, (kx & 1) ? pair_word(hold[co], w) : pair_word(w, word_t(0)));
+                hold[co] = w;
+                if (co == XLIC_POF - 1) {
+                    if (++kx == L.k) kx = 0, ky++;
+                }
+            }
         }
-        wide_t word;
-        for (int l = 0; l < XLIC_LANES; l++) {
-            const int ch = og * XLIC_LANES + l;
-            const acc_t a = acc[arow % XLIC_TILE_ROWS][slot][(arow / XLIC_TILE_ROWS) * L.cpad + chbase + ch];
-            const int16_t x = L.norm ? xkeep[r][c][og].v[l] : (int16_t)0;
-            word.v[l] = ch < L.cout ? finish(L.op, pbuf[ch], a, x) : (int16_t)0;
+        XLIC_COUNT(weight_words, n);
+        XLIC_COUNT(weight_runs, 1);
+        return;
+    }
+    // Folded: pass p's tap (ty, tx) for folded channel p * 16 + j sits at
+    // entry p * T * T + ty * T + tx, bank j; every stored tap (ky, kx) of
+    // channel ch serves exactly one phase, the rest of the window is zero.
+    const int T = L.fold_taps, pad = L.k / 2, entries = L.passes * T * T;
+fold_zero:
+    for (int e = 0; e < entries; e++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=4 max=81
+        for (int co = 0; co < XLIC_POF; co++) {
+#pragma HLS UNROLL
+            put_weight(wb, e, co, word_t(0));
         }
-        fm_out[((int64_t)(oy0 + r) * L.out_groups + og) * L.out_w + (ox0 + c)] = word;
-        XLIC_COUNT(output_words, 1);
-        if (++c == scols) {
-            c = 0;
-            if (++og == L.out_groups) {
-                og = 0;
-                r++;
+    }
+    const int tiles = (L.cout + XLIC_POF - 1) / XLIC_POF;
+fold_tiles:
+    for (int t = 0; t < tiles; t++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=2
+        const int base = (t * L.groups + st.g) * kk * XLIC_POF;
+        int ky = 0, kx = 0;
+    burst_fold:
+        for (int i = 0; i < kk * XLIC_POF; i++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=144 max=1296
+            const word_t w = weights[base + i];
+            const int ch = t * XLIC_POF + (i & (XLIC_POF - 1));
+            const int ty = tap_offset(ky, pad, L.s, L.ls) - L.fold_first, tx = tap_offset(kx, pad, L.s, L.ls) - L.fold_first;
+            const int fch = ((tap_phase(ky, pad, L.s) << L.ls) + tap_phase(kx, pad, L.s)) * L.cout + ch;
+            if (ch < L.cout) put_weight(wb, (fch / XLIC_POF) * T * T + ty * T + tx, fch & (XLIC_POF - 1), w);
+            if ((i & (XLIC_POF - 1)) == XLIC_POF - 1) {
+                if (++kx == L.k) kx = 0, ky++;
+            }
+        }
+        XLIC_COUNT(weight_words, kk * XLIC_POF);
+        XLIC_COUNT(weight_runs, 1);
+    }
+}
+
+// The parameters, then the first call's weights: one user of the weights
+// bundle.
+static void load_constants(const word_t *params, const word_t *weights, bias_t pb[XLIC_SLOTS][XLIC_POF],
+                           mult_t pm[XLIC_SLOTS][XLIC_POF], shift_t ps[XLIC_SLOTS][XLIC_POF],
+                           lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], const layer_t &L, step_t st) {
+#pragma HLS INLINE off
+    const int n = L.passes * XLIC_POF;
+burst_params:
+    for (int i = 0; i < n; i++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=16 max=128
+        const word_t w = params[i];
+        // {i64 bias, i32 mult, i32 shift}, little-endian (quant::ChannelParams)
+        pb[i / XLIC_POF][i & (XLIC_POF - 1)] = (bias_t)w.range(63, 0).to_int64();
+        pm[i / XLIC_POF][i & (XLIC_POF - 1)] = (mult_t)w.range(78, 64).to_uint();
+        ps[i / XLIC_POF][i & (XLIC_POF - 1)] = (shift_t)w.range(101, 96).to_uint();
+    }
+    XLIC_COUNT(weight_words, n);
+    XLIC_COUNT(weight_runs, 1);
+    load_weights(weights, wb, L, st, 0, true);
+}
+
+// ---------------------------------------------------------------------------
+// The MAC array: XLIC_POX pixels x XLIC_POF channels x XLIC_LANES inputs
+// per cycle.
+
+// A MAC operand: x, or |x| for GDN/IGDN (up to 32768: 17 bits).
+#if XLIC_AP_DATAPATH
+typedef absx_t mx_t;
+#else
+typedef int32_t mx_t;
+#endif
+
+// sum_l w[l] * x[l]: eight 16 x 17 products (one DSP48E2 each), chained.
+static inline acc_t dot8(const lane_t w[XLIC_LANES], const mx_t x[XLIC_LANES]) {
+#if XLIC_AP_DATAPATH
+    ap_int<35> s = 0;
+dot_lanes:
+    for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+        s += (ap_int<33>)(w[l] * x[l]);
+    }
+    return s;
+#else
+    // Products below 2^30: two of them sum in int32 (as pmaddwd does).
+    int64_t s = 0;
+    for (int l = 0; l < XLIC_LANES; l += 2) s += (int32_t)w[l] * x[l] + (int32_t)w[l + 1] * x[l + 1];
+    return s;
+#endif
+}
+
+// One MAC call: every tap of the table (one pass; a fold: every pass) over
+// the step's pixel vectors, taps outer and vectors inner, so an
+// accumulator is revisited only by the next tap, nve >= XLIC_ACC_DISTANCE
+// iterations later (shorter passes are padded with idle vectors).
+static void mac_call(const lane_t ib0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
+                     const lane_t ib1[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
+                     const lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES],
+                     acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+                     lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const tap_t taps[XLIC_MAX_TAPS],
+                     const layer_t &L, step_t st, int call, bool en) {
+#pragma HLS INLINE off
+    if (!en || !st.valid) return;
+    const bool ph = L.kind == KIND_PHASES, pw = L.kind == KIND_POINTWISE;
+    // Pixel vectors of one tap: rows A x vectors per row B (per phase).
+    const int A = ph ? st.rows >> L.ls : st.rows;
+    const int B = (ph ? st.cols >> L.ls : st.cols) / XLIC_POX;
+    const int nv = A * B, nve = max_int(nv, XLIC_ACC_DISTANCE);
+    const int iters = L.n_taps * nve;
+    // Input rows per pixel row; (phase) rows per band.
+    const int rs = pw ? L.groups : (L.kind == KIND_CONV && !L.fold) ? L.s : 1;
+    const int lapr = ph ? L.lbr - L.ls : L.lbr;
+    const bool init_group = st.g == 0, keep = pw && call == 0;
+    const int pass = L.fold ? 0 : call;
+    int e = 0, v = 0, a = 0, b = 0;
+    XLIC_COUNT(mac_iterations, iters);
+#ifndef __SYNTHESIS__
+    // The DEPENDENCE pragma's promise, checked: no accumulator is read
+    // within XLIC_ACC_DISTANCE iterations of its last write.
+    static int written_at[XLIC_ACC_DEPTH];
+    for (int k = 0; k < XLIC_ACC_DEPTH; k++) written_at[k] = -XLIC_ACC_DISTANCE;
+#endif
+mac:
+    for (int i = 0; i < iters; i++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=8 max=20736
+        // Proof of the distance: the same (address, bank) is written by tap
+        // e at vector v and read next by tap e+1 at vector v, nve >=
+        // XLIC_ACC_DISTANCE iterations later (asserted below); idle padding
+        // iterations write nothing.
+#pragma HLS DEPENDENCE variable=acc inter RAW distance=XLIC_ACC_DISTANCE true
+        const tap_t t = taps[e];
+        const int er = t.er, wi = t.w;
+        const bool none = t.none, live = v < nv;
+        // Input: row y = a * rs + ey of the tile (GDN/IGDN: run a * groups
+        // + group), its parity picks the port's half; column b * 16 + ex.
+        const int y = a * rs + (int)t.ey;
+        const int ad = (y >> 1) * L.row_stride + (int)t.plane * L.plane_words + b + (int)t.eq;
+        lane_t raw0[XLIC_POX][XLIC_LANES], raw1[XLIC_POX][XLIC_LANES], x[XLIC_POX][XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=raw0 complete dim=0
+#pragma HLS ARRAY_PARTITION variable=raw1 complete dim=0
+#pragma HLS ARRAY_PARTITION variable=x complete dim=0
+    read_banks:
+        for (int k = 0; k < XLIC_POX; k++) {
+#pragma HLS UNROLL
+            // Bank k holds pixel (k - er) mod 16 of the vector, one word
+            // further on for the banks the offset wrapped past.
+            const int adk = ad + (k < er ? 1 : 0);
+            XLIC_ASSERT(!live || (adk >= 0 && adk < XLIC_IN_DEPTH));
+            for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+                raw0[k][l] = ib0[adk & (XLIC_IN_DEPTH - 1)][k][l];
+                raw1[k][l] = ib1[adk & (XLIC_IN_DEPTH - 1)][k][l];
+            }
+        }
+        mx_t xm[XLIC_POX][XLIC_LANES];
+        lane_t w[XLIC_POF][XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=xm complete dim=0
+#pragma HLS ARRAY_PARTITION variable=w complete dim=0
+    align:
+        for (int u = 0; u < XLIC_POX; u++) {
+#pragma HLS UNROLL
+            const int k = (u + er) & (XLIC_POX - 1);
+            for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+                x[u][l] = none ? lane_t(0) : (y & 1) ? raw1[k][l] : raw0[k][l];
+                xm[u][l] = (L.norm && x[u][l] < 0) ? mx_t(-x[u][l]) : mx_t(x[u][l]);
+            }
+        }
+    read_weights:
+        for (int co = 0; co < XLIC_POF; co++) {
+#pragma HLS UNROLL
+            for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+                w[co][l] = wb[wi][co][l];
+            }
+        }
+        // Accumulators: vector (a, b) of the tap's phase in its band.
+        const int band = pw ? 0 : a >> lapr, arow = pw ? a : a & ((1 << lapr) - 1);
+        const int vec = ph ? (((int)t.ph << lapr) + arow) * B + b : arow * B + b;
+        const int slot = band * L.cpasses + pass + (int)t.slot;
+        const int aad = vec * XLIC_SLOTS + slot;
+        XLIC_ASSERT(!live || (vec < XLIC_VECS && slot < XLIC_SLOTS));
+        const bool init = t.first && init_group;
+#ifndef __SYNTHESIS__
+        if (live) {
+            assert(init || i - written_at[aad] >= XLIC_ACC_DISTANCE);
+            written_at[aad] = i;
+        }
+#endif
+    mac_pairs:
+        for (int p = 0; p < XLIC_PAIRS; p++) {
+#pragma HLS UNROLL
+            for (int co = 0; co < XLIC_POF; co++) {
+#pragma HLS UNROLL
+                for (int h = 0; h < 2; h++) {
+#pragma HLS UNROLL
+                    const acc_t old = acc[aad & (XLIC_ACC_DEPTH - 1)][p][co][h];
+                    const acc_t sum = (init ? acc_t(0) : old) + dot8(w[co], xm[2 * p + h]);
+                    XLIC_ASSERT((long long)sum < (1LL << 47) && (long long)sum >= -(1LL << 47));
+                    if (live) acc[aad & (XLIC_ACC_DEPTH - 1)][p][co][h] = sum;
+                }
+            }
+        }
+        // GDN/IGDN keep x (not |x|) for the output rule: pixel u of group
+        // g in bank u ^ (g & 1), at vec * groups + g.
+        if (keep && live) {
+            const int g = t.ey, xad = vec * L.groups + g;
+            XLIC_ASSERT(xad < XLIC_ACC_DEPTH);
+        keep_banks:
+            for (int k = 0; k < XLIC_POX; k++) {
+#pragma HLS UNROLL
+                for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+                    xk[xad][k][l] = x[k ^ (g & 1)][l];
+                }
+            }
+        }
+        // Counters: vectors inner, taps outer; padding stays on vector 0.
+        if (++v < nv) {
+            if (++b == B) b = 0, a++;
+        } else {
+            a = 0, b = 0;
+        }
+        if (v == nve) v = 0, e++;
+    }
+}
+
+// All MAC calls of a step; each call's weights were loaded during the
+// previous call, and the next call's (possibly the next step's first)
+// load into the other half of the weight buffer meanwhile: two calls in
+// one basic block on different memories, which the scheduler overlaps.
+static void compute_step(const lane_t ib0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
+                         const lane_t ib1[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
+                         acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+                         lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES],
+                         lane_t wa[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES],
+                         const word_t *weights, const tap_t taps[XLIC_MAX_TAPS], const layer_t &L, step_t st,
+                         step_t nxt, bool wsel, bool en) {
+#pragma HLS INLINE off
+    if (!en || !st.valid) return;
+    // One MAC array and one weight loader, shared by both branches.
+#pragma HLS ALLOCATION instances=mac_call limit=1 function
+#pragma HLS ALLOCATION instances=load_weights limit=1 function
+    bool ws = wsel;
+calls:
+    for (int c = 0; c < calls_of(L, st); c++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=8
+        const bool last = c + 1 == calls_of(L, st);
+        const step_t wst = last ? nxt : st;
+        const int wc = last ? 0 : c + 1;
+        if (ws) {
+            mac_call(ib0, ib1, wb, acc, xk, taps, L, st, c, true);
+            load_weights(weights, wa, L, wst, wc, true);
+        } else {
+            mac_call(ib0, ib1, wa, acc, xk, taps, L, st, c, true);
+            load_weights(weights, wb, L, wst, wc, true);
+        }
+        ws = !ws;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Output: the previous unit's rows oy = c (mod C) (C = steps per unit, c =
+// this step's group; the drain stores all), requantized from the other
+// accumulator buffer. One engine makes two words per pixel (16 channels),
+// which go to the two write ports (run (oy, og) to port (oy + og) & 1);
+// each writer bursts its runs (hls-patterns 2.3, 2.8).
+
+struct store_t {
+    bool en;
+    int rows, cols, ch0, oy0, ox0, srows, scols, og0, nog, c, C;
+};
+
+static store_t store_of(const layer_t &L, const step_t &u, int c, int C, bool en) {
+    store_t S;
+    S.en = en;
+    S.rows = u.rows, S.cols = u.cols, S.ch0 = u.ch0;
+    S.oy0 = u.y0 * L.scale, S.ox0 = u.x0 * L.scale;
+    S.srows = min_int(u.rows * L.scale, L.out_h - S.oy0), S.scols = min_int(u.cols * L.scale, L.out_w - S.ox0);
+    S.og0 = L.fold ? 0 : u.ch0 / XLIC_LANES;
+    S.nog = L.fold ? L.out_groups : min_int(u.npass * (XLIC_POF / XLIC_LANES), L.out_groups - S.og0);
+    S.c = c, S.C = C;
+    return S;
+}
+
+#if XLIC_AP_DATAPATH
+static inline ap_int<16> sat16(const ap_int<66> &v) {
+    return v > 32767 ? ap_int<16>(32767) : v < -32768 ? ap_int<16>(-32768) : ap_int<16>(v);
+}
+
+// floor(v / 2^s + 1/2) (quant::rshift_round).
+static inline ap_int<66> rshift_round(const ap_int<66> &v, shift_t s) {
+    return s == 0 ? v : ap_int<66>((v + (ap_int<66>(1) << (s - 1))) >> s);
+}
+
+// sat16(floor((2n + d) / 2d)) with n = x << s, d = norm in [1, 2^47)
+// (quant::gdn_out), without a wide division (hls-patterns 2.7): outside
+// [-2^15 D, 2^15 D) it saturates; inside, N' = N + 2^15 D < 2^16 D, and a
+// 16-step restoring divider gives floor(N' / D) = floor(N / D) + 2^15.
+static ap_int<16> gdn_divide(lane_t x, shift_t s, ap_uint<47> d) {
+    const ap_int<63> n = ap_int<63>(x) << s;
+    const ap_int<65> N = (ap_int<65>(n) << 1) + d;
+    const ap_uint<48> D = ap_uint<48>(d) << 1;
+    const ap_int<65> lim = ap_int<65>(D) << 15;
+    if (N >= lim) return 32767;
+    if (N < -lim) return -32768;
+    ap_uint<64> r = N + lim;
+    XLIC_ASSERT(r < (ap_uint<65>(D) << 16));
+    ap_uint<16> q = 0;
+divide:
+    for (int k = 15; k >= 0; k--) {
+#pragma HLS UNROLL
+        const ap_uint<64> t = ap_uint<64>(D) << k;
+        if (r >= t) {
+            r -= t;
+            q[k] = 1;
+        }
+    }
+    return ap_int<16>(ap_int<18>(q) - 32768);
+}
+
+// One output channel's INT16 (quant::requant_conv, gdn_out, igdn_out).
+static lane_t finish(int op, const acc_t &a, lane_t x, bias_t bias, mult_t mult, shift_t shift) {
+    const ap_int<49> v = ap_int<49>(a) + bias;
+    if (op == XLIC_OP_CONV || op == XLIC_OP_TCONV) return sat16(rshift_round(ap_int<66>(v * mult), shift));
+    if (op == XLIC_OP_IGDN) return sat16(rshift_round(ap_int<66>(v * x), shift));
+    XLIC_ASSERT(v < (ap_int<49>(1) << 47));
+    return gdn_divide(x, shift, v < 1 ? ap_uint<47>(1) : ap_uint<47>(v));
+}
+#else
+// C-simulation: the same rules on native integers (quant's definitions).
+static lane_t finish(int op, const acc_t &a, lane_t x, bias_t bias, mult_t mult, shift_t shift) {
+    typedef __int128 wide;
+    const int64_t v = a + bias;
+    wide r;
+    if (op == XLIC_OP_CONV || op == XLIC_OP_TCONV || op == XLIC_OP_IGDN) {
+        r = (wide)v * (op == XLIC_OP_IGDN ? (int64_t)x : (int64_t)mult);
+        if (shift > 0) r = (r + ((wide)1 << (shift - 1))) >> shift;
+    } else {
+        const wide d = v < 1 ? 1 : v, n = 2 * ((wide)x << shift) + d, dd = 2 * d;
+        r = n >= 0 ? n / dd : -((-n + dd - 1) / dd);
+    }
+    return (lane_t)(r > 32767 ? 32767 : r < -32768 ? -32768 : r);
+}
+#endif
+
+#ifndef __SYNTHESIS__
+int16_t xlic_finish_rule(uint32_t op, int64_t acc, int16_t x, int64_t bias, int32_t mult, int32_t shift) {
+    return (int16_t)finish((int)op, acc_t(acc), lane_t(x), bias_t(bias), mult_t(mult), shift_t(shift));
+}
+#endif
+
+static void store_engine(const acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+                         const lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const bias_t pb[XLIC_SLOTS][XLIC_POF],
+                         const mult_t pm[XLIC_SLOTS][XLIC_POF], const shift_t ps[XLIC_SLOTS][XLIC_POF],
+                         hls::stream<word_t> &s0, hls::stream<word_t> &s1, const layer_t &L, store_t S) {
+    if (!S.en) return;
+    const bool ph = L.kind == KIND_PHASES, pw = L.kind == KIND_POINTWISE;
+    const int B = (ph ? S.cols >> L.ls : S.cols) / XLIC_POX;
+    const int lapr = ph ? L.lbr - L.ls : L.lbr;
+    const int fls = L.fold ? L.ls : 0;
+    const int npairs = (S.nog + 1) >> 1;
+out_rows:
+    for (int oy = S.c; oy < S.srows; oy += S.C) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=64
+    out_pairs:
+        for (int j = 0; j < npairs; j++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=8
+            const int oga = S.og0 + 2 * j;
+            const bool hasb = 2 * j + 1 < S.nog;
+        out_pixels:
+            for (int oc = 0; oc < S.scols; oc++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=16 max=512
+                // Where output pixel (oy, oc) accumulated.
+                const int r = oy >> fls, cg = oc >> fls;
+                const int a = ph ? r >> L.ls : r, bcol = ph ? cg >> L.ls : cg;
+                const int phase = ph ? ((r & (L.s - 1)) << L.ls) + (cg & (L.s - 1)) : 0;
+                const int band = pw ? 0 : a >> lapr, arow = pw ? a : a & ((1 << lapr) - 1);
+                const int vec = ((phase << lapr) + arow) * B + bcol / XLIC_POX, u = bcol & (XLIC_POX - 1);
+                // First channel of word A among the unit's accumulated ones.
+                const int f0 = L.fold ? (((oy & (L.s - 1)) << L.ls) + (oc & (L.s - 1))) * L.cout + oga * XLIC_LANES
+                                      : oga * XLIC_LANES - S.ch0;
+                acc_t v[XLIC_POF];
+#pragma HLS ARRAY_PARTITION variable=v complete dim=0
+            read_acc:
+                for (int bk = 0; bk < XLIC_POF; bk++) {
+#pragma HLS UNROLL
+                    // Bank bk holds the one channel f0 <= f < f0 + 16 with
+                    // f = bk (mod 16), in slot f / 16 of the pixel's band.
+                    const int f = f0 + ((bk - f0) & (XLIC_POF - 1));
+                    const int aad = vec * XLIC_SLOTS + band * L.cpasses + f / XLIC_POF;
+                    acc_t px[XLIC_PAIRS][2];
+#pragma HLS ARRAY_PARTITION variable=px complete dim=0
+                    for (int p = 0; p < XLIC_PAIRS; p++) {
+#pragma HLS UNROLL
+                        for (int h = 0; h < 2; h++) {
+#pragma HLS UNROLL
+                            px[p][h] = acc[aad & (XLIC_ACC_DEPTH - 1)][p][bk][h];
+                        }
+                    }
+                    v[bk] = px[u >> 1][u & 1];
+                }
+                // GDN/IGDN inputs: group oga of pixel u in bank u, group
+                // oga + 1 in bank u ^ 1 (each bank at its own address).
+                lane_t xr[XLIC_POX][XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=xr complete dim=0
+            read_x:
+                for (int k = 0; k < XLIC_POX; k++) {
+#pragma HLS UNROLL
+                    const int xad = vec * L.groups + oga + ((k ^ u) & 1);
+                    for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+                        xr[k][l] = xk[xad & (XLIC_ACC_DEPTH - 1)][k][l];
+                    }
+                }
+                lane_t lanes_a[XLIC_LANES], lanes_b[XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=lanes_a complete dim=0
+#pragma HLS ARRAY_PARTITION variable=lanes_b complete dim=0
+            lanes:
+                for (int l = 0; l < 2 * XLIC_LANES; l++) {
+#pragma HLS UNROLL
+                    const int ch = oga * XLIC_LANES + l;
+                    const lane_t xin = pw ? (l < XLIC_LANES ? xr[u][l] : xr[u ^ 1][l - XLIC_LANES]) : lane_t(0);
+                    const bool real = ch < L.cout && (l < XLIC_LANES || hasb);
+                    const lane_t o =
+                        real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, pb[oga >> 1][l], pm[oga >> 1][l], ps[oga >> 1][l])
+                             : lane_t(0);
+                    if (l < XLIC_LANES) lanes_a[l] = o;
+                    else lanes_b[l - XLIC_LANES] = o;
+                }
+                const word_t wa = pack(lanes_a), wb = pack(lanes_b);
+                if (oy & 1) s1.write(wa);
+                else s0.write(wa);
+                if (hasb) {
+                    if (oy & 1) s0.write(wb);
+                    else s1.write(wb);
+                }
             }
         }
     }
 }
 
-void xlic_layer(const wide_t *fm_in, const wide_t *weights, const wide_t *params, wide_t *fm_out,
+template <int P>
+static void store_writer(word_t *fm, hls::stream<word_t> &s, const layer_t &L, store_t S) {
+    if (!S.en) return;
+    const int npairs = (S.nog + 1) >> 1;
+w_rows:
+    for (int oy = S.c; oy < S.srows; oy += S.C) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=64
+    w_pairs:
+        for (int j = 0; j < npairs; j++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=8
+            // Run (oy, og) goes to port (oy + og) & 1: word A (og even) to
+            // port oy & 1, word B to the other.
+            const int oga = S.og0 + 2 * j;
+            const bool mine_a = (oy & 1) == P, hasb = 2 * j + 1 < S.nog;
+            if (mine_a || hasb) {
+                const int og = mine_a ? oga : oga + 1;
+                const int base = ((S.oy0 + oy) * L.out_groups + og) * L.out_w + S.ox0;
+            burst_out:
+                for (int i = 0; i < S.scols; i++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=16 max=512
+                    fm[base + i] = s.read();
+                }
+                XLIC_COUNT(output_words, S.scols);
+                XLIC_COUNT(output_runs, 1);
+            }
+        }
+    }
+}
+
+static void store_chunk(const acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+                        const lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const bias_t pb[XLIC_SLOTS][XLIC_POF],
+                        const mult_t pm[XLIC_SLOTS][XLIC_POF], const shift_t ps[XLIC_SLOTS][XLIC_POF],
+                        word_t *fm_out, word_t *fm_out2, const layer_t &L, store_t S) {
+#pragma HLS INLINE off
+#pragma HLS DATAFLOW
+    hls::stream<word_t> s0, s1;
+#pragma HLS STREAM variable=s0 depth=64
+#pragma HLS STREAM variable=s1 depth=64
+    store_engine(acc, xk, pb, pm, ps, s0, s1, L, S);
+    store_writer<0>(fm_out, s0, L, S);
+    store_writer<1>(fm_out2, s1, L, S);
+}
+
+// ---------------------------------------------------------------------------
+
+void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params, word_t *fm_out,
                 uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout,
-                uint32_t in_h, uint32_t in_w, uint32_t out_h, uint32_t out_w) {
-#pragma HLS INTERFACE m_axi port=fm_in offset=slave bundle=gmem_in depth=65536 max_read_burst_length=256
-#pragma HLS INTERFACE m_axi port=weights offset=slave bundle=gmem_w depth=65536 max_read_burst_length=256
-#pragma HLS INTERFACE m_axi port=params offset=slave bundle=gmem_w depth=128
-#pragma HLS INTERFACE m_axi port=fm_out offset=slave bundle=gmem_out depth=65536 max_write_burst_length=256
+                uint32_t in_h, uint32_t in_w, uint32_t out_h, uint32_t out_w, const word_t *fm_in2,
+                word_t *fm_out2) {
+// One bundle per concurrent user; the unused direction kept minimal; depth
+// only sizes co-simulation memories (hls-patterns 2.9).
+#pragma HLS INTERFACE m_axi port=fm_in offset=slave bundle=gmem_in0 depth=65536 latency=64 num_read_outstanding=XLIC_AXI_OUTSTANDING max_read_burst_length=XLIC_AXI_BURST num_write_outstanding=XLIC_AXI_IDLE_OUTSTANDING max_write_burst_length=XLIC_AXI_IDLE_BURST
+#pragma HLS INTERFACE m_axi port=fm_in2 offset=slave bundle=gmem_in1 depth=65536 latency=64 num_read_outstanding=XLIC_AXI_OUTSTANDING max_read_burst_length=XLIC_AXI_BURST num_write_outstanding=XLIC_AXI_IDLE_OUTSTANDING max_write_burst_length=XLIC_AXI_IDLE_BURST
+#pragma HLS INTERFACE m_axi port=weights offset=slave bundle=gmem_w depth=65536 latency=64 num_read_outstanding=XLIC_AXI_OUTSTANDING max_read_burst_length=XLIC_AXI_BURST num_write_outstanding=XLIC_AXI_IDLE_OUTSTANDING max_write_burst_length=XLIC_AXI_IDLE_BURST
+#pragma HLS INTERFACE m_axi port=params offset=slave bundle=gmem_w depth=128 latency=64 num_read_outstanding=XLIC_AXI_OUTSTANDING max_read_burst_length=XLIC_AXI_BURST num_write_outstanding=XLIC_AXI_IDLE_OUTSTANDING max_write_burst_length=XLIC_AXI_IDLE_BURST
+#pragma HLS INTERFACE m_axi port=fm_out offset=slave bundle=gmem_out0 depth=65536 latency=64 num_write_outstanding=XLIC_AXI_OUTSTANDING max_write_burst_length=XLIC_AXI_BURST num_read_outstanding=XLIC_AXI_IDLE_OUTSTANDING max_read_burst_length=XLIC_AXI_IDLE_BURST
+#pragma HLS INTERFACE m_axi port=fm_out2 offset=slave bundle=gmem_out1 depth=65536 latency=64 num_write_outstanding=XLIC_AXI_OUTSTANDING max_write_burst_length=XLIC_AXI_BURST num_read_outstanding=XLIC_AXI_IDLE_OUTSTANDING max_read_burst_length=XLIC_AXI_IDLE_BURST
 #pragma HLS INTERFACE s_axilite port=fm_in bundle=control
 #pragma HLS INTERFACE s_axilite port=weights bundle=control
 #pragma HLS INTERFACE s_axilite port=params bundle=control
@@ -491,84 +1070,112 @@ void xlic_layer(const wide_t *fm_in, const wide_t *weights, const wide_t *params
 #pragma HLS INTERFACE s_axilite port=in_w bundle=control
 #pragma HLS INTERFACE s_axilite port=out_h bundle=control
 #pragma HLS INTERFACE s_axilite port=out_w bundle=control
+#pragma HLS INTERFACE s_axilite port=fm_in2 bundle=control
+#pragma HLS INTERFACE s_axilite port=fm_out2 bundle=control
 #pragma HLS INTERFACE s_axilite port=return bundle=control
-#pragma HLS DATA_PACK variable=fm_in
-#pragma HLS DATA_PACK variable=weights
-#pragma HLS DATA_PACK variable=params
-#pragma HLS DATA_PACK variable=fm_out
-#pragma HLS ARRAY_PARTITION variable=ibuf complete dim=1
-#pragma HLS ARRAY_PARTITION variable=wbuf complete dim=1
-#pragma HLS ARRAY_PARTITION variable=wbuf complete dim=3
-#pragma HLS ARRAY_PARTITION variable=wfold complete dim=1
-#pragma HLS ARRAY_PARTITION variable=wfold complete dim=3
-#pragma HLS ARRAY_PARTITION variable=ibuf cyclic factor=12 dim=4
-#pragma HLS ARRAY_PARTITION variable=acc cyclic factor=12 dim=2
-#pragma HLS ARRAY_PARTITION variable=acc cyclic factor=16 dim=3
-#pragma HLS ARRAY_PARTITION variable=xkeep cyclic factor=12 dim=2
-#pragma HLS ARRAY_PARTITION variable=taps_tbl complete
-#pragma HLS DEPENDENCE variable=ibuf inter false
-#pragma HLS DEPENDENCE variable=wbuf inter false
-#pragma HLS DEPENDENCE variable=wfold inter false
-// A tap's pixels are at least XLIC_TILE_ROWS / XLIC_MAX_STRIDE = 4 vectors
-// apart from the next tap's writes to the same accumulators: more than the
-// read-add-write latency.
-#pragma HLS DEPENDENCE variable=acc inter false
+
+    // Input tile, ping-pong (a, b) x row parity (0: port gmem_in0, 1:
+    // gmem_in1): 16 banks of XLIC_IN_DEPTH 128-bit words each.
+    static lane_t ibuf_a0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], ibuf_a1[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES];
+    static lane_t ibuf_b0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], ibuf_b1[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=ibuf_a0 complete dim=2
+#pragma HLS ARRAY_PARTITION variable=ibuf_a1 complete dim=2
+#pragma HLS ARRAY_PARTITION variable=ibuf_b0 complete dim=2
+#pragma HLS ARRAY_PARTITION variable=ibuf_b1 complete dim=2
+#pragma HLS ARRAY_RESHAPE variable=ibuf_a0 complete dim=3
+#pragma HLS ARRAY_RESHAPE variable=ibuf_a1 complete dim=3
+#pragma HLS ARRAY_RESHAPE variable=ibuf_b0 complete dim=3
+#pragma HLS ARRAY_RESHAPE variable=ibuf_b1 complete dim=3
+    // Weights of one MAC call, ping-pong: 16 banks (one per output
+    // channel) of up to 81 words, in LUTRAM.
+    static lane_t wbuf_a[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], wbuf_b[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=wbuf_a complete dim=2
+#pragma HLS ARRAY_PARTITION variable=wbuf_b complete dim=2
+#pragma HLS ARRAY_RESHAPE variable=wbuf_a complete dim=3
+#pragma HLS ARRAY_RESHAPE variable=wbuf_b complete dim=3
+#pragma HLS RESOURCE variable=wbuf_a core=RAM_S2P_LUTRAM
+#pragma HLS RESOURCE variable=wbuf_b core=RAM_S2P_LUTRAM
+    // Accumulators, ping-pong (compute one unit, store the previous): one
+    // bank per pixel pair and channel, 96-bit words (two 48-bit sums).
+    static acc_t acc_a[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2], acc_b[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2];
+#pragma HLS ARRAY_PARTITION variable=acc_a complete dim=2
+#pragma HLS ARRAY_PARTITION variable=acc_a complete dim=3
+#pragma HLS ARRAY_RESHAPE variable=acc_a complete dim=4
+#pragma HLS ARRAY_PARTITION variable=acc_b complete dim=2
+#pragma HLS ARRAY_PARTITION variable=acc_b complete dim=3
+#pragma HLS ARRAY_RESHAPE variable=acc_b complete dim=4
+    // GDN/IGDN inputs of a unit, ping-pong with the accumulators.
+    static lane_t xk_a[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], xk_b[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=xk_a complete dim=2
+#pragma HLS ARRAY_PARTITION variable=xk_b complete dim=2
+#pragma HLS ARRAY_RESHAPE variable=xk_a complete dim=3
+#pragma HLS ARRAY_RESHAPE variable=xk_b complete dim=3
+    // Per-channel parameters: channel c in bank c mod 16 at c / 16.
+    static bias_t pbias[XLIC_SLOTS][XLIC_POF];
+    static mult_t pmult[XLIC_SLOTS][XLIC_POF];
+    static shift_t pshift[XLIC_SLOTS][XLIC_POF];
+#pragma HLS ARRAY_PARTITION variable=pbias complete dim=2
+#pragma HLS ARRAY_PARTITION variable=pmult complete dim=2
+#pragma HLS ARRAY_PARTITION variable=pshift complete dim=2
+    static tap_t taps[XLIC_MAX_TAPS];
+#pragma HLS DATA_PACK variable=taps
+#pragma HLS RESOURCE variable=taps core=RAM_S2P_LUTRAM
+    // The four branches of the step loop choose halves; one instance of
+    // each function serves them all (else each call site is its own
+    // hardware: four MAC arrays).
+#pragma HLS ALLOCATION instances=load_input_even limit=1 function
+#pragma HLS ALLOCATION instances=load_input_odd limit=1 function
+#pragma HLS ALLOCATION instances=compute_step limit=1 function
+#pragma HLS ALLOCATION instances=store_chunk limit=1 function
 
 #ifndef __SYNTHESIS__
     xlic_counts = xlic_counts_t();
 #endif
-    layer_t L = {};
-    L.op = op;
-    L.norm = op == XLIC_OP_GDN || op == XLIC_OP_IGDN;
-    L.k = L.norm ? 1 : (int)kernel, L.s = L.norm ? 1 : (int)stride;
-    L.cout = (int)cout, L.in_h = (int)in_h, L.in_w = (int)in_w, L.out_h = (int)out_h, L.out_w = (int)out_w;
-    L.in_groups = (int)((cin + XLIC_LANES - 1) / XLIC_LANES);
-    L.out_groups = (int)((cout + XLIC_LANES - 1) / XLIC_LANES);
-    L.out_tiles = (int)((cout + XLIC_POF - 1) / XLIC_POF);
+    layer_t L = schedule(op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w);
+    L.n_taps = build_taps(L, taps);
 
-load_params:
-    for (int ch = 0; ch < L.out_tiles * XLIC_POF; ch++) {
-#pragma HLS LOOP_TRIPCOUNT min=16 max=128
-#pragma HLS PIPELINE II=1
-        pbuf[ch] = unpack_params(params[ch]);
-    }
+    // Prologue: the first step's input, and on the weights bundle the
+    // parameters then the first call's weights.
+    const step_t first = first_step(L);
+    load_input_even(fm_in, ibuf_a0, L, first, true);
+    load_input_odd(fm_in2, ibuf_a1, L, first, true);
+    load_constants(params, weights, pbias, pmult, pshift, wbuf_a, L, first);
 
-    L.fold = phase_fold(op, L.k, L.s, L.cout, &L.fold_taps, &L.fold_first, &L.fold_channels);
-    L.n_taps = build_taps(op, L.fold, L.fold_taps, L.k, L.s);
-    // The grid the MAC array walks, and output pixels per grid pixel.
-    L.scale = L.fold ? L.s : 1;
-    L.grid_h = L.fold ? L.in_h : L.out_h, L.grid_w = L.fold ? L.in_w : L.out_w;
-    L.passes = L.fold ? (L.fold_channels + XLIC_POF - 1) / XLIC_POF : L.out_tiles;
-    L.cpad = L.passes * XLIC_POF;
-    L.phases = op == XLIC_OP_TCONV && !L.fold;
-    L.col_step = L.phases ? XLIC_POX * L.s : XLIC_POX;
-    // Tile height: as many bands as the accumulator's channel slots hold
-    // and the input tile buffer allows (GDN/IGDN: one, for xkeep).
-    int bands = L.norm ? 1 : XLIC_MAX_CHANNELS / L.cpad;
-    while (bands > 1 && input_extent(op, L.fold, L.fold_taps, XLIC_TILE_ROWS * bands, L.k, L.s) > XLIC_IN_TILE_ROWS) bands--;
-    L.rows = XLIC_TILE_ROWS * bands;
-    L.in_rows = input_extent(op, L.fold, L.fold_taps, L.rows, L.k, L.s);
-    // How pass pixels map to input rows (rs) and accumulator rows (os), and
-    // how many planes input columns are dealt into.
-    L.rs = (op == XLIC_OP_CONV) ? L.s : 1, L.os = L.phases ? L.s : 1;
-    L.planes = (op == XLIC_OP_CONV) ? L.s : 1;
-
-    // Steps: (tile, input group) in order. Each step computes from one half
-    // of ibuf (and, folded, of wbuf) while the next step's loads fill the
-    // other half; a tile's outputs leave after its last group.
-    const int steps = (L.grid_h + L.rows - 1) / L.rows * ((L.grid_w + XLIC_TILE_COLS - 1) / XLIC_TILE_COLS) * L.in_groups;
-    step_t st = {0, 0, 0};
-    load_step(L, fm_in, weights, st, ibuf[0], wfold[0]);
-    int sel = 0;
-steps_loop:
-    for (int i = 0; i < steps; i++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=11008
-        const step_t next = next_step(L, st);
-        const bool more = i + 1 < steps;
-        if (sel == 0) step_and_prefetch(L, fm_in, weights, st, next, more, ibuf[0], wfold[0], ibuf[1], wfold[1]);
-        else step_and_prefetch(L, fm_in, weights, st, next, more, ibuf[1], wfold[1], ibuf[0], wfold[0]);
-        if (st.g == L.in_groups - 1) store_tile(L, fm_out, st.y0, st.x0);
-        st = next;
-        sel ^= 1;
+    step_t st = first, prev = first;
+    bool wsel = false;
+steps:
+    for (int i = 0; i <= L.steps; i++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=8192
+        const step_t nxt = next_step(L, st);
+        // The previous unit's rows for this step (the drain: all of it).
+        const bool drain = i == L.steps;
+        const int unit = drain ? L.units : st.unit;
+        const store_t S = store_of(L, prev, drain ? 0 : st.g, drain ? 1 : L.steps_per_unit, unit > 0);
+        const bool ib = i & 1, ab = unit & 1;
+        if (!ib && !ab) {
+            load_input_even(fm_in, ibuf_b0, L, nxt, true);
+            load_input_odd(fm_in2, ibuf_b1, L, nxt, true);
+            compute_step(ibuf_a0, ibuf_a1, acc_a, xk_a, wbuf_a, wbuf_b, weights, taps, L, st, nxt, wsel, true);
+            store_chunk(acc_b, xk_b, pbias, pmult, pshift, fm_out, fm_out2, L, S);
+        } else if (!ib && ab) {
+            load_input_even(fm_in, ibuf_b0, L, nxt, true);
+            load_input_odd(fm_in2, ibuf_b1, L, nxt, true);
+            compute_step(ibuf_a0, ibuf_a1, acc_b, xk_b, wbuf_a, wbuf_b, weights, taps, L, st, nxt, wsel, true);
+            store_chunk(acc_a, xk_a, pbias, pmult, pshift, fm_out, fm_out2, L, S);
+        } else if (ib && !ab) {
+            load_input_even(fm_in, ibuf_a0, L, nxt, true);
+            load_input_odd(fm_in2, ibuf_a1, L, nxt, true);
+            compute_step(ibuf_b0, ibuf_b1, acc_a, xk_a, wbuf_a, wbuf_b, weights, taps, L, st, nxt, wsel, true);
+            store_chunk(acc_b, xk_b, pbias, pmult, pshift, fm_out, fm_out2, L, S);
+        } else {
+            load_input_even(fm_in, ibuf_a0, L, nxt, true);
+            load_input_odd(fm_in2, ibuf_a1, L, nxt, true);
+            compute_step(ibuf_b0, ibuf_b1, acc_b, xk_b, wbuf_a, wbuf_b, weights, taps, L, st, nxt, wsel, true);
+            store_chunk(acc_a, xk_a, pbias, pmult, pshift, fm_out, fm_out2, L, S);
+        }
+        if (st.valid && (calls_of(L, st) & 1)) wsel = !wsel;
+        // The unit whose rows the next steps store.
+        if (st.valid && (nxt.unit != st.unit || !nxt.valid)) prev = st;
+        st = nxt;
     }
 }

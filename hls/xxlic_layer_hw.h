@@ -68,6 +68,16 @@
 // 0x80 : Data signal of out_w
 //        bit 31~0 - out_w[31:0] (Read/Write)
 // 0x84 : reserved
+// 0x88 : Data signal of fm_in2
+//        bit 31~0 - fm_in2[31:0] (Read/Write)
+// 0x8c : Data signal of fm_in2
+//        bit 31~0 - fm_in2[63:32] (Read/Write)
+// 0x90 : reserved
+// 0x94 : Data signal of fm_out2
+//        bit 31~0 - fm_out2[31:0] (Read/Write)
+// 0x98 : Data signal of fm_out2
+//        bit 31~0 - fm_out2[63:32] (Read/Write)
+// 0x9c : reserved
 // (SC = Self Clear, COR = Clear on Read, TOW = Toggle on Write, COH = Clear on Handshake)
 
 #define XXLIC_LAYER_CONTROL_ADDR_AP_CTRL      0x00
@@ -100,4 +110,8 @@
 #define XXLIC_LAYER_CONTROL_BITS_OUT_H_DATA   32
 #define XXLIC_LAYER_CONTROL_ADDR_OUT_W_DATA   0x80
 #define XXLIC_LAYER_CONTROL_BITS_OUT_W_DATA   32
+#define XXLIC_LAYER_CONTROL_ADDR_FM_IN2_DATA  0x88
+#define XXLIC_LAYER_CONTROL_BITS_FM_IN2_DATA  64
+#define XXLIC_LAYER_CONTROL_ADDR_FM_OUT2_DATA 0x94
+#define XXLIC_LAYER_CONTROL_BITS_FM_OUT2_DATA 64
 

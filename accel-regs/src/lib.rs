@@ -72,15 +72,16 @@ pub const HW_LIMITS: xlic_model::HwLimits = xlic_model::HwLimits {
     tile_cols: limits::TILE_COLS,
     max_stride: limits::MAX_STRIDE,
     pox: limits::POX,
+    in_depth: limits::IN_DEPTH,
+    acc_distance: limits::ACC_DISTANCE,
+    axi_outstanding: limits::AXI_OUTSTANDING,
+    axi_burst: limits::AXI_BURST,
 };
 
-/// The performance model's view of this configuration (the clock of
-/// hls/script.tcl; 24 cycles fill/drain of the pipelined compute loop).
-pub const PERF: xlic_model::perf::PerfConfig = xlic_model::perf::PerfConfig {
-    clock_hz: 1e12 / limits::CLOCK_PERIOD_PS as f64,
-    ddr_bytes_per_s: xlic_model::perf::PerfConfig::ZCU102_DDR_BYTES_PER_S,
-    pipeline_depth: 24,
-};
+/// The performance model's platform for this configuration: the ZCU102
+/// at the clock of hls/script.tcl (xlic_model::perf states every
+/// assumption).
+pub const PERF: xlic_model::perf::PerfConfig = xlic_model::perf::PerfConfig::zcu102(1e12 / limits::CLOCK_PERIOD_PS as f64);
 
 #[cfg(test)]
 mod tests {
@@ -93,7 +94,9 @@ mod tests {
         assert_eq!(core::mem::offset_of!(XlicLayerRegisters, weights), 0x1c);
         assert_eq!(core::mem::offset_of!(XlicLayerRegisters, op), 0x40);
         let last = ARGUMENTS.last().unwrap();
-        assert_eq!(core::mem::size_of::<XlicLayerRegisters>(), last.offset + 8);
+        // Vivado's slots: 8 bytes for up to 32 bits, 12 for 64 (the m_axi
+        // addresses), each ending in a reserved word.
+        assert_eq!(core::mem::size_of::<XlicLayerRegisters>(), last.offset + if last.bits > 32 { 12 } else { 8 });
         for w in ARGUMENTS.windows(2) {
             let slot = if w[0].bits > 32 { 12 } else { 8 };
             assert_eq!(w[1].offset, w[0].offset + slot, "{} -> {}", w[0].name, w[1].name);
@@ -103,6 +106,9 @@ mod tests {
     #[test]
     fn limits_come_from_the_config_header() {
         assert_eq!(limits::LANES * 16, 128, "one bus word is 128 bits");
+        // The accumulator width rests on this (xlic_model::quant::MAX_PRODUCTS).
+        assert!((limits::MAX_KERNEL * limits::MAX_KERNEL * limits::MAX_CHANNELS) as i64 <= xlic_model::quant::MAX_PRODUCTS);
+        assert!(limits::POX.is_power_of_two() && limits::IN_DEPTH.is_power_of_two() && limits::TILE_ROWS.is_power_of_two());
         assert!(limits::TILE_ROWS % limits::MAX_STRIDE == 0 && limits::TILE_COLS % limits::MAX_STRIDE == 0);
     }
 }

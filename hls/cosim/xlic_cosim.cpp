@@ -35,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <thread>
+#include <vector>
 #include <unistd.h>
 
 #include "../xlic_layer.h"
@@ -105,7 +106,7 @@ struct Ddr {
 const uint32_t AP_START = 1, AP_DONE = 2, AP_IDLE = 4, AP_READY = 8;
 
 struct Job {
-    uint64_t fm_in, weights, params, fm_out;
+    uint64_t fm_in, weights, params, fm_out, fm_in2, fm_out2;
     uint32_t op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w;
 };
 
@@ -115,6 +116,8 @@ Job read_job(const Ddr &d) {
     j.weights = d.reg64(XXLIC_LAYER_CONTROL_ADDR_WEIGHTS_DATA);
     j.params = d.reg64(XXLIC_LAYER_CONTROL_ADDR_PARAMS_DATA);
     j.fm_out = d.reg64(XXLIC_LAYER_CONTROL_ADDR_FM_OUT_DATA);
+    j.fm_in2 = d.reg64(XXLIC_LAYER_CONTROL_ADDR_FM_IN2_DATA);
+    j.fm_out2 = d.reg64(XXLIC_LAYER_CONTROL_ADDR_FM_OUT2_DATA);
     j.op = d.reg(XXLIC_LAYER_CONTROL_ADDR_OP_DATA);
     j.kernel = d.reg(XXLIC_LAYER_CONTROL_ADDR_KERNEL_DATA);
     j.stride = d.reg(XXLIC_LAYER_CONTROL_ADDR_STRIDE_DATA);
@@ -146,6 +149,7 @@ const char *check(const Job &j) {
     const uint64_t wt_b = out_tiles(j.cout) * groups(j.cin) * k * k * XLIC_POF * w;
     const uint64_t pr_b = out_tiles(j.cout) * XLIC_POF * w;
     const uint64_t out_b = out_words(j) * w;
+    if (j.fm_in2 != j.fm_in || j.fm_out2 != j.fm_out) return "the second ports must carry the same maps (fm_in2 = fm_in, fm_out2 = fm_out)";
     const uint64_t spans[4][2] = {{j.fm_in, in_b}, {j.weights, wt_b}, {j.params, pr_b}, {j.fm_out, out_b}};
     for (auto &s : spans) {
         if (s[0] % w != 0) return "an m_axi address is not 16-byte aligned";
@@ -232,15 +236,27 @@ int main(int argc, char **argv) {
             continue;
         } else {
             const auto t0 = std::chrono::steady_clock::now();
-            auto at = [&](uint64_t a) { return reinterpret_cast<wide_t *>(d.base + a); };
-            xlic_layer(at(j.fm_in), at(j.weights), at(j.params), at(j.fm_out), j.op, j.kernel, j.stride, j.cin, j.cout,
-                       j.in_h, j.in_w, j.out_h, j.out_w);
+            // The m_axi ports see DDR as 128-bit words (ap_uint<128> has no
+            // defined host layout, so the words are converted, not cast).
+            auto words = [&](uint64_t a, uint64_t n) {
+                std::vector<word_t> v(n);
+                for (uint64_t i = 0; i < n; i++) v[i] = xlic_word_le(d.base + a + 16 * i);
+                return v;
+            };
+            const uint64_t k = (j.op >= XLIC_OP_GDN) ? 1 : j.kernel;
+            const std::vector<word_t> in = words(j.fm_in, (uint64_t)j.in_h * groups(j.cin) * j.in_w);
+            const std::vector<word_t> wt = words(j.weights, out_tiles(j.cout) * groups(j.cin) * k * k * XLIC_POF);
+            const std::vector<word_t> pr = words(j.params, out_tiles(j.cout) * XLIC_POF);
+            std::vector<word_t> out = words(j.fm_out, out_words(j));
+            xlic_layer(in.data(), wt.data(), pr.data(), out.data(), j.op, j.kernel, j.stride, j.cin, j.cout, j.in_h,
+                       j.in_w, j.out_h, j.out_w, in.data(), out.data());
+            if (faulty && o.fault == XLIC_COSIM_FAULT_CORRUPT) {
+                out[out_words(j) / 2].range(15, 0) = out[out_words(j) / 2].range(15, 0) ^ 0x0100;
+            }
+            for (uint64_t i = 0; i < out.size(); i++) xlic_word_store_le(out[i], d.base + j.fm_out + 16 * i);
             const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             compute_s += s;
             d.info(XLIC_COSIM_WORD_LAST_MICROS).store((uint32_t)(s * 1e6));
-            if (faulty && o.fault == XLIC_COSIM_FAULT_CORRUPT) {
-                at(j.fm_out)[out_words(j) / 2].v[0] ^= 0x0100;
-            }
             printf("start %u: %s %ux%u/%u %u->%u %ux%u -> %ux%u: %.3f s%s\n", starts, xlic_op_name(j.op), j.kernel, j.kernel,
                    j.stride, j.cin, j.cout, j.in_w, j.in_h, j.out_w, j.out_h, s,
                    faulty && o.fault == XLIC_COSIM_FAULT_CORRUPT ? " (fault injected, one output value flipped)" : "");

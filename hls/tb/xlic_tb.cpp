@@ -20,20 +20,26 @@
 
 namespace {
 
-const char MAGIC[8] = {'X', 'L', 'I', 'C', 'T', 'V', '0', '2'};
+const char MAGIC[8] = {'X', 'L', 'I', 'C', 'T', 'V', '0', '3'};
 const uint32_t FLAG_CHAIN = 1;
 
 struct Case {
     uint32_t op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w;
     uint32_t flags;
-    uint64_t model[4];  // mac_iterations, input_words, weight_words, output_words
+    // mac_iterations, input_words, weight_words, output_words, input_runs,
+    // weight_runs, output_runs
+    uint64_t model[7];
     char name[48];
-    std::vector<wide_t> in, weights, params, expected;
+    std::vector<word_t> in, weights, params, expected;
 };
 
-bool read_words(FILE *f, std::vector<wide_t> &v, uint32_t n) {
+// n words of XLIC_LANES little-endian INT16 each (the DDR layout).
+bool read_words(FILE *f, std::vector<word_t> &v, uint32_t n) {
+    std::vector<int16_t> raw((size_t)n * XLIC_LANES);
+    if (n != 0 && fread(raw.data(), sizeof(int16_t) * XLIC_LANES, n, f) != n) return false;
     v.resize(n);
-    return n == 0 || fread(v.data(), sizeof(wide_t), n, f) == n;
+    for (uint32_t i = 0; i < n; i++) v[i] = xlic_word(&raw[(size_t)i * XLIC_LANES]);
+    return true;
 }
 
 bool load(const char *path, Case &c) {
@@ -42,7 +48,7 @@ bool load(const char *path, Case &c) {
     char magic[8];
     uint32_t h[14];
     bool ok = fread(magic, 1, 8, f) == 8 && memcmp(magic, MAGIC, 8) == 0 && fread(h, 4, 14, f) == 14 &&
-              fread(c.model, 8, 4, f) == 4 && fread(c.name, 1, sizeof c.name, f) == sizeof c.name;
+              fread(c.model, 8, 7, f) == 7 && fread(c.name, 1, sizeof c.name, f) == sizeof c.name;
     if (ok) {
         c.op = h[0], c.kernel = h[1], c.stride = h[2], c.cin = h[3], c.cout = h[4];
         c.in_h = h[5], c.in_w = h[6], c.out_h = h[7], c.out_w = h[8], c.flags = h[9];
@@ -54,19 +60,59 @@ bool load(const char *path, Case &c) {
     return ok;
 }
 
+const char RULES_MAGIC[8] = {'X', 'L', 'I', 'C', 'R', 'U', 'L', 'E'};
+
+// A rules file: boundary cases of the per-output rules (GDN's divider
+// around its saturation limits, exact ties, the largest shifts...), each
+// with the value xlic_model::quant computes. Returns false if unreadable.
+bool run_rules(const char *path, int &passed, int &failed) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    char magic[8];
+    uint32_t n = 0;
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, RULES_MAGIC, 8) != 0 || fread(&n, 4, 1, f) != 1) {
+        fclose(f);
+        return false;
+    }
+    uint32_t bad = 0, read = 0;
+    for (; read < n; read++) {
+        // u32 op, i32 shift, i32 mult, i16 x, i16 expected, i64 acc, i64 bias
+        uint8_t r[32];
+        if (fread(r, 1, 32, f) != 32) break;
+        uint32_t op;
+        int32_t shift, mult;
+        int16_t x, expected;
+        int64_t acc, bias;
+        memcpy(&op, r, 4), memcpy(&shift, r + 4, 4), memcpy(&mult, r + 8, 4), memcpy(&x, r + 12, 2);
+        memcpy(&expected, r + 14, 2), memcpy(&acc, r + 16, 8), memcpy(&bias, r + 24, 8);
+        const int16_t got = xlic_finish_rule(op, acc, x, bias, mult, shift);
+        if (got != expected) {
+            if (bad++ < 5)
+                printf("  %s rule: acc %lld x %d bias %lld mult %d shift %d: got %d, expected %d\n", xlic_op_name(op),
+                       (long long)acc, x, (long long)bias, mult, shift, got, expected);
+        }
+    }
+    fclose(f);
+    const bool ok = read == n && n > 0 && bad == 0;
+    printf("%-22s %u boundary cases of the per-output rules: %s\n", "rules", n, ok ? "ok" : "MISMATCH");
+    (ok ? passed : failed)++;
+    return true;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
     int passed = 0, failed = 0;
-    std::vector<wide_t> previous;
+    std::vector<word_t> previous;
     for (int i = 1; i < argc; i++) {
+        if (run_rules(argv[i], passed, failed)) continue;
         Case c;
         if (!load(argv[i], c)) {
             printf("%s: cannot read test vector\n", argv[i]);
             failed++;
             continue;
         }
-        const std::vector<wide_t> *input = &c.in;
+        const std::vector<word_t> *input = &c.in;
         if (c.flags & FLAG_CHAIN) {
             if (previous.size() != c.in.size()) {
                 printf("%s: chain input has %zu words, previous output %zu\n", c.name, c.in.size(), previous.size());
@@ -75,39 +121,42 @@ int main(int argc, char **argv) {
             }
             input = &previous;
         }
-        std::vector<wide_t> out(c.expected.size());
         // Poison the output so unwritten words cannot pass.
-        for (auto &w : out) for (auto &v : w.v) v = (int16_t)0x5a5a;
+        const int16_t poison[XLIC_LANES] = {0x5a5a, 0x5a5a, 0x5a5a, 0x5a5a, 0x5a5a, 0x5a5a, 0x5a5a, 0x5a5a};
+        std::vector<word_t> out(c.expected.size(), xlic_word(poison));
         const auto t0 = std::chrono::steady_clock::now();
+        // The same map on both read ports and both write ports, as the
+        // firmware programs them.
         xlic_layer(input->data(), c.weights.data(), c.params.data(), out.data(), c.op, c.kernel, c.stride, c.cin,
-                   c.cout, c.in_h, c.in_w, c.out_h, c.out_w);
+                   c.cout, c.in_h, c.in_w, c.out_h, c.out_w, input->data(), out.data());
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         size_t bad = 0, first = 0;
         for (size_t w = 0; w < out.size(); w++) {
-            if (memcmp(&out[w], &c.expected[w], sizeof(wide_t)) != 0) {
+            if (out[w] != c.expected[w]) {
                 if (bad++ == 0) first = w;
             }
         }
         printf("%-22s %-5s k%u s%u %3u->%-3u %4ux%-4u -> %4ux%-4u %8.3f s  ", c.name, xlic_op_name(c.op), c.kernel,
                c.stride, c.cin, c.cout, c.in_w, c.in_h, c.out_w, c.out_h, secs);
-        const uint64_t counted[4] = {xlic_counts.mac_iterations, xlic_counts.input_words, xlic_counts.weight_words,
-                                     xlic_counts.output_words};
+        const uint64_t counted[7] = {xlic_counts.mac_iterations, xlic_counts.input_words, xlic_counts.weight_words,
+                                     xlic_counts.output_words,   xlic_counts.input_runs,  xlic_counts.weight_runs,
+                                     xlic_counts.output_runs};
         const bool counts_ok = memcmp(counted, c.model, sizeof counted) == 0;
         if (bad == 0 && counts_ok) {
             printf("ok\n");
             passed++;
         } else if (bad == 0) {
-            printf("LOOP COUNTS differ from the performance model (mac iterations, input, weight, output words):"
-                   " kernel %llu %llu %llu %llu, model %llu %llu %llu %llu\n",
-                   (unsigned long long)counted[0], (unsigned long long)counted[1], (unsigned long long)counted[2],
-                   (unsigned long long)counted[3], (unsigned long long)c.model[0], (unsigned long long)c.model[1],
-                   (unsigned long long)c.model[2], (unsigned long long)c.model[3]);
+            printf("LOOP COUNTS differ from the performance model (mac iterations; input, weight, output words;"
+                   " input, weight, output bursts):");
+            for (int k = 0; k < 7; k++) printf(" %s%llu/%llu", counted[k] == c.model[k] ? "" : "*", (unsigned long long)counted[k],
+                                               (unsigned long long)c.model[k]);
+            printf(" (kernel/model)\n");
             failed++;
         } else {
             int lane = 0;
-            while (lane < XLIC_LANES - 1 && out[first].v[lane] == c.expected[first].v[lane]) lane++;
+            while (lane < XLIC_LANES - 1 && xlic_lane(out[first], lane) == xlic_lane(c.expected[first], lane)) lane++;
             printf("MISMATCH: %zu of %zu words, first at word %zu lane %d: got %d, expected %d\n", bad, out.size(),
-                   first, lane, out[first].v[lane], c.expected[first].v[lane]);
+                   first, lane, xlic_lane(out[first], lane), xlic_lane(c.expected[first], lane));
             failed++;
         }
         previous.swap(out);

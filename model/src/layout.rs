@@ -22,8 +22,11 @@ use crate::geometry::Dims;
 use crate::layer::LayerSpec;
 
 /// What the hardware was built for. The values come from the HLS config
-/// header through the generated `accel-regs` crate; the model package
-/// records them and the firmware refuses a package built for others.
+/// header (hls/xlic_config.h) through the generated `accel-regs` crate;
+/// the model package records those that shape data in DDR and the
+/// firmware refuses a package built for others. Every factor of the
+/// accelerator is here, so the tiling, performance and resource models
+/// are functions of this struct (and of the device) alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HwLimits {
     /// INT16 values per bus word (the input-channel parallelism Pif).
@@ -36,9 +39,9 @@ pub struct HwLimits {
     pub max_kernel: usize,
     /// Largest image side (bounded by the accelerator's line buffers).
     pub max_side: usize,
-    /// Output rows per tile.
+    /// Grid rows of one accumulator band (a tile is one or more bands).
     pub tile_rows: usize,
-    /// Output columns per tile.
+    /// Grid columns of a full tile.
     pub tile_cols: usize,
     /// Largest stride (sizes the input tile buffer with `max_kernel`). It
     /// shapes nothing in DDR, so the model package does not record it.
@@ -46,14 +49,55 @@ pub struct HwLimits {
     /// Output pixels computed in parallel (Pox): the step in which column
     /// tiles are trimmed. Like `max_stride`, not recorded in packages.
     pub pox: usize,
+    /// Words per bank of the input tile buffer, for each row parity (the
+    /// two input ports fill even and odd input rows).
+    pub in_depth: usize,
+    /// Fewest pixel vectors a MAC pass walks per tap: the accumulators'
+    /// read-add-write distance (shorter passes are padded with idle
+    /// vectors; the kernel's DEPENDENCE pragma states the same number).
+    pub acc_distance: usize,
+    /// AXI4 outstanding transactions and burst length (words) of every
+    /// m_axi port in its working direction.
+    pub axi_outstanding: usize,
+    pub axi_burst: usize,
 }
 
 impl HwLimits {
     /// A configuration for this crate's own tests. Real values come from
     /// hls/xlic_config.h through `accel_regs::limits`.
     #[cfg(test)]
-    pub(crate) const TEST: HwLimits =
-        HwLimits { lanes: 8, pof: 16, max_channels: 128, max_kernel: 9, max_side: 4096, tile_rows: 16, tile_cols: 96, max_stride: 4, pox: 12 };
+    pub(crate) const TEST: HwLimits = HwLimits {
+        lanes: 8,
+        pof: 16,
+        max_channels: 128,
+        max_kernel: 9,
+        max_side: 4096,
+        tile_rows: 8,
+        tile_cols: 128,
+        max_stride: 4,
+        pox: 16,
+        in_depth: 512,
+        acc_distance: 8,
+        axi_outstanding: 4,
+        axi_burst: 64,
+    };
+
+    /// Pixel vectors of one accumulator slot (one band of a full tile).
+    pub const fn acc_vectors(&self) -> usize {
+        self.tile_rows * self.tile_cols / self.pox
+    }
+    /// Accumulator slots: `pof` output channels each.
+    pub const fn acc_slots(&self) -> usize {
+        self.max_channels / self.pof
+    }
+    /// Words per accumulator bank (vectors x slots).
+    pub const fn acc_depth(&self) -> usize {
+        self.acc_vectors() * self.acc_slots()
+    }
+    /// Entries of a pass's weight buffer (the largest kernel's taps).
+    pub const fn max_taps(&self) -> usize {
+        self.max_kernel * self.max_kernel
+    }
 }
 
 /// `c` rounded up to a multiple of `m`.
@@ -206,47 +250,92 @@ impl PhaseFold {
     }
 }
 
-/// How the accelerator (hls/xlic_layer.cpp) cuts one layer into tiles:
-/// rows x columns of its *grid* (the output map, or for a folded
-/// transposed convolution its input map, see [`PhaseFold`]) x
-/// output-channel passes, each accumulating over every input-channel group.
+/// How a layer's MAC passes walk their grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileKind {
+    /// A convolution (or a folded transposed convolution) over the grid.
+    Conv,
+    /// A transposed convolution phase by phase: the outputs of phase
+    /// (py, px) only meet the taps with ky = P - py (mod s).
+    Phases,
+    /// GDN / IGDN: a 1x1 pass over |x| with gamma; the input groups are the
+    /// pass's taps, all loaded in one step.
+    Pointwise,
+}
+
+/// How the accelerator (hls/xlic_layer.cpp) cuts one layer into tiles; the
+/// kernel states the same rules and the C-simulation checks the loop
+/// counts the performance model derives from them.
 ///
-/// Tiles are full height (edge tiles compute rows beyond the map and do
-/// not store them). The last column tile is only as wide as the map needs,
-/// rounded up to whole pixel vectors (`pox`, times the stride for a
-/// transposed convolution's phases): the maps of a 2048-wide image are
-/// 512, 256 and 128 pixels wide, which 96-column tiles would pad by 12-50%.
+/// A tile is `tile_rows x tile_cols` pixels of the layer's *grid* (the
+/// output map, or for a folded transposed convolution its input map, see
+/// [`PhaseFold`]), held in the accumulators as `bands` bands of
+/// `band_rows` rows: band b of the tile uses the accumulator slots
+/// `b * passes_per_unit ..` (a slot is `pof` channels of `acc_vectors`
+/// pixel vectors). A *unit* is one tile for `passes_per_unit` output
+/// passes (a channel tile); each unit accumulates over every input group,
+/// one *step* per group (GDN/IGDN: one step for all groups). While a
+/// unit computes, the previous unit's outputs are stored from the other
+/// accumulator buffer, so stores overlap compute.
 ///
-/// A layer with few output channels (syn_2, 48 folded channels) would
-/// leave most of the accumulators idle and reload its weights for every
-/// small tile; instead its tile is `bands` times taller, the extra rows
-/// held in the unused channel slots, as long as the input rows still fit
-/// the input tile buffer. (GDN/IGDN keep one band: their saved inputs are
-/// sized for one.)
+/// - Layers with few output channels take several bands (fewer, taller
+///   tiles reload their weights less often); a transposed convolution
+///   computed phase by phase always takes at least two bands, half its
+///   channels at a time (a channel tile), because each weight word then
+///   serves twice the pixels (its weights would otherwise arrive slower
+///   than it uses them).
+/// - The input rows of a tile must fit the input buffer: bands, then band
+///   rows, halve until they do (a stride-4 9x9 convolution over many
+///   channels takes 4-row bands; ana_0, paired, 8).
+/// - The last row and column tiles are trimmed to the map, in whole rows
+///   and pixel vectors (per phase for a transposed convolution).
+/// - GDN/IGDN tiles are as wide as the map and as many rows as fit, up to
+///   the pixel vectors the saved inputs hold (a word per vector, group and
+///   bank: 32 vectors for 16 groups).
+/// - Every tile side is a power of two, or the map's width: the kernel
+///   counts tiles with shifts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tiling {
-    /// Grid rows per tile: `hw.tile_rows * bands`.
-    pub tile_rows: usize,
+    pub kind: TileKind,
+    pub fold: Option<PhaseFold>,
+    /// A convolution with few input channels (at most lanes / 2: the
+    /// image's 3) and an even stride pairs adjacent input columns in one
+    /// word (lanes 0-3 and 4-7), and kernel columns 2j and 2j + 1 in one
+    /// MAC step: ana_0's 9x9 taps take 9 x 5 steps instead of 81.
+    pub pair: bool,
+    /// Grid rows per band.
+    pub band_rows: usize,
     pub bands: usize,
+    /// Grid rows of a full tile: `band_rows * bands`.
+    pub tile_rows: usize,
     /// Grid columns of a full tile.
     pub tile_cols: usize,
-    /// Grid columns of the last column tile.
+    /// Grid rows and columns of the last row and column tiles.
+    pub last_tile_rows: usize,
     pub last_tile_cols: usize,
     pub row_tiles: usize,
     pub col_tiles: usize,
-    /// Passes of `pof` output channels per input group.
+    /// Passes of `pof` output channels in all.
     pub out_tiles: usize,
+    /// Passes of one unit (a channel tile), and channel tiles.
+    pub passes_per_unit: usize,
+    pub channel_tiles: usize,
     pub in_groups: usize,
-    /// Input rows one row tile reads (with the kernel's halo).
+    /// Steps of one unit: one per input group (GDN/IGDN: one).
+    pub steps_per_unit: usize,
+    /// Input rows (GDN/IGDN: row x group runs) and columns one full tile
+    /// reads, with the kernel's halo.
     pub in_tile_rows: usize,
-    /// Input columns one full column tile reads (with the kernel's halo).
     pub in_tile_cols: usize,
-    pub fold: Option<PhaseFold>,
+    /// Column planes of the input buffer (a stride-s convolution deals its
+    /// input columns into s planes) and words per bank of one plane row.
+    pub planes: usize,
+    pub plane_words: usize,
 }
 
 impl Tiling {
     /// Input rows (or columns) `t` grid rows (columns) of this layer read,
-    /// with the kernel's halo.
+    /// with the kernel's halo (GDN/IGDN rows: per input group).
     pub fn input_extent(spec: &LayerSpec, fold: Option<PhaseFold>, t: usize) -> usize {
         let (k, s) = (spec.op.kernel(), spec.op.stride());
         if let Some(f) = fold {
@@ -263,40 +352,122 @@ impl Tiling {
     /// Column tiles are trimmed in steps of this many grid columns: whole
     /// `pox` vectors, per phase for a transposed convolution.
     pub fn column_step(spec: &LayerSpec, fold: Option<PhaseFold>, pox: usize) -> usize {
+        pox * Self::row_step(spec, fold)
+    }
+
+    /// Row tiles are trimmed in steps of this many grid rows (whole phase
+    /// rows for a transposed convolution).
+    pub fn row_step(spec: &LayerSpec, fold: Option<PhaseFold>) -> usize {
         match (spec.op, fold) {
-            (crate::Op::TConv { stride, .. }, None) => pox * stride,
-            _ => pox,
+            (crate::Op::TConv { stride, .. }, None) => stride,
+            _ => 1,
         }
+    }
+
+    fn kind_of(spec: &LayerSpec, fold: Option<PhaseFold>) -> TileKind {
+        match (spec.op, fold) {
+            (crate::Op::Gdn | crate::Op::Igdn, _) => TileKind::Pointwise,
+            (crate::Op::TConv { .. }, None) => TileKind::Phases,
+            _ => TileKind::Conv,
+        }
+    }
+
+    /// Whether the layer pairs input columns (see [`Tiling::pair`]).
+    pub fn pairs(spec: &LayerSpec, fold: Option<PhaseFold>, hw: &HwLimits) -> bool {
+        let s = spec.op.stride();
+        Self::kind_of(spec, fold) == TileKind::Conv && fold.is_none() && spec.cin <= hw.lanes / 2 && (s == 2 || s == 4) && spec.op.kernel() > 1
+    }
+
+    /// Input-buffer words per bank and row parity that `rows x cols` grid
+    /// pixels need, with the planes and plane words of that shape.
+    fn input_words(spec: &LayerSpec, fold: Option<PhaseFold>, hw: &HwLimits, rows: usize, cols: usize) -> (usize, usize, usize) {
+        let kind = Self::kind_of(spec, fold);
+        let pair = Self::pairs(spec, fold, hw);
+        let in_rows = match kind {
+            TileKind::Pointwise => rows * spec.cin.div_ceil(hw.lanes),
+            _ => Self::input_extent(spec, fold, rows),
+        };
+        let in_cols = Self::input_extent(spec, fold, cols);
+        let in_cols = if pair { in_cols.div_ceil(2) } else { in_cols };
+        let s = spec.op.stride();
+        let planes = if kind == TileKind::Conv && fold.is_none() { if pair { s / 2 } else { s } } else { 1 };
+        let plane_words = in_cols.div_ceil(planes).div_ceil(hw.pox);
+        (in_rows.div_ceil(2) * planes * plane_words, planes, plane_words)
     }
 
     pub fn of(spec: &LayerSpec, out: Dims, hw: &HwLimits) -> Tiling {
         let fold = PhaseFold::of(spec, hw);
+        let kind = Self::kind_of(spec, fold);
         let scale = fold.map_or(1, |f| f.stride);
         let grid = Dims::new(out.h / scale, out.w / scale);
-        let tc = hw.tile_cols;
-        let in_buffer_rows = (hw.tile_rows - 1) * hw.max_stride + hw.max_kernel;
         let channels = fold.map_or(spec.cout, |f| f.channels);
         let out_tiles = channels.div_ceil(hw.pof);
-        let mut bands = if spec.op.is_normaliser() { 1 } else { (hw.max_channels / (out_tiles * hw.pof)).max(1) };
-        while bands > 1 && Self::input_extent(spec, fold, hw.tile_rows * bands) > in_buffer_rows {
-            bands -= 1;
-        }
-        let tr = hw.tile_rows * bands;
-        let col_tiles = grid.w.div_ceil(tc);
-        let rest = grid.w - (col_tiles - 1) * tc;
+        let in_groups = spec.cin.div_ceil(hw.lanes);
+        let slots = hw.acc_slots();
+        // Every tile side is a power of two (or the map's whole width), so
+        // the kernel counts tiles with shifts.
+        let (band_rows, bands, tile_cols, passes_per_unit) = if kind == TileKind::Pointwise {
+            // As wide as the map, as many rows as the accumulators and the
+            // saved inputs (a word per pixel vector, group and bank) hold.
+            let vecs = (1..=12).map(|i| 1usize << i).filter(|&v| v <= hw.acc_vectors() && v * in_groups <= hw.acc_depth()).max().unwrap_or(1);
+            let map_vecs = grid.w.div_ceil(hw.pox);
+            if map_vecs <= vecs {
+                let rows = (1..=12).map(|i| 1usize << i).filter(|&r| r * map_vecs <= vecs).max().unwrap_or(1);
+                (rows, 1, map_vecs * hw.pox, out_tiles)
+            } else {
+                (1, 1, vecs * hw.pox, out_tiles)
+            }
+        } else {
+            let min_bands = if kind == TileKind::Phases { 2 } else { 1 };
+            let passes = out_tiles.min(slots / min_bands);
+            let mut bands = (1..=3).map(|i| 1usize << i).filter(|&b| b * passes <= slots).max().unwrap_or(1);
+            let mut band_rows = hw.tile_rows;
+            let step = Self::row_step(spec, fold);
+            while Self::input_words(spec, fold, hw, band_rows * bands, hw.tile_cols).0 > hw.in_depth {
+                if bands > 1 {
+                    bands /= 2;
+                } else {
+                    assert!(band_rows / 2 >= step && band_rows % 2 == 0, "{}: no tile fits the input buffer", spec.name);
+                    band_rows /= 2;
+                }
+            }
+            (band_rows, bands, hw.tile_cols, passes)
+        };
+        let tile_rows = band_rows * bands;
+        let (row_tiles, col_tiles) = (grid.h.div_ceil(tile_rows), grid.w.div_ceil(tile_cols));
+        let last_rows = grid.h - (row_tiles - 1) * tile_rows;
+        let last_cols = grid.w - (col_tiles - 1) * tile_cols;
+        let (_, planes, plane_words) = Self::input_words(spec, fold, hw, tile_rows, tile_cols);
         Tiling {
-            tile_rows: tr,
+            kind,
+            fold,
+            pair: Self::pairs(spec, fold, hw),
+            band_rows,
             bands,
-            tile_cols: tc,
-            last_tile_cols: round_up(rest, Self::column_step(spec, fold, hw.pox)).min(tc),
-            row_tiles: grid.h.div_ceil(tr),
+            tile_rows,
+            tile_cols,
+            last_tile_rows: round_up(last_rows, Self::row_step(spec, fold)).min(tile_rows),
+            last_tile_cols: round_up(last_cols, Self::column_step(spec, fold, hw.pox)).min(tile_cols),
+            row_tiles,
             col_tiles,
             out_tiles,
-            in_groups: spec.cin.div_ceil(hw.lanes),
-            in_tile_rows: Self::input_extent(spec, fold, tr),
-            in_tile_cols: Self::input_extent(spec, fold, tc),
-            fold,
+            passes_per_unit,
+            channel_tiles: out_tiles.div_ceil(passes_per_unit),
+            in_groups,
+            steps_per_unit: if kind == TileKind::Pointwise { 1 } else { in_groups },
+            in_tile_rows: match kind {
+                TileKind::Pointwise => tile_rows * in_groups,
+                _ => Self::input_extent(spec, fold, tile_rows),
+            },
+            in_tile_cols: Self::input_extent(spec, fold, tile_cols),
+            planes,
+            plane_words,
         }
+    }
+
+    /// Grid rows of row tile `i`.
+    pub fn rows_of(&self, i: usize) -> usize {
+        if i + 1 == self.row_tiles { self.last_tile_rows } else { self.tile_rows }
     }
 
     /// Grid columns of column tile `j`.
@@ -307,6 +478,19 @@ impl Tiling {
     /// Output pixels per grid pixel along each side.
     pub fn scale(&self) -> usize {
         self.fold.map_or(1, |f| f.stride)
+    }
+
+    /// Units (tile x channel tile) and steps of the whole layer.
+    pub fn units(&self) -> usize {
+        self.row_tiles * self.col_tiles * self.channel_tiles
+    }
+    pub fn steps(&self) -> usize {
+        self.units() * self.steps_per_unit
+    }
+
+    /// Passes of channel tile `c`.
+    pub fn passes_of(&self, c: usize) -> usize {
+        self.passes_per_unit.min(self.out_tiles - c * self.passes_per_unit)
     }
 }
 
@@ -370,20 +554,36 @@ mod tests {
             let covered: usize = (0..t.col_tiles).map(|j| t.cols_of(j)).sum();
             assert!(covered >= grid.w && covered - grid.w < Tiling::column_step(l, t.fold, hw.pox), "{}", l.name);
             assert!(t.last_tile_cols <= t.tile_cols && t.last_tile_cols % Tiling::column_step(l, t.fold, hw.pox) == 0);
-            assert!(t.in_tile_rows <= (hw.tile_rows - 1) * hw.max_stride + hw.max_kernel);
-            let planes = if matches!(l.op, crate::Op::Conv { .. }) { l.op.stride() } else { 1 };
-            assert!(Tiling::input_extent(l, t.fold, t.tile_cols).div_ceil(planes) <= hw.tile_cols + hw.max_kernel, "fits a column plane");
-            assert!(t.bands * t.out_tiles * hw.pof <= hw.max_channels || t.bands == 1, "extra rows fit the accumulator's channel slots");
+            // The input of a full tile fits the input buffer, the extra
+            // rows of several bands fit the accumulator's slots, and a
+            // tile's pixel vectors fit one slot.
+            assert!(Tiling::input_words(l, t.fold, &hw, t.tile_rows, t.tile_cols).0 <= hw.in_depth, "{}: input fits", l.name);
+            assert!(t.bands * t.passes_per_unit <= hw.acc_slots(), "{}: bands x passes fit the slots", l.name);
+            assert!(t.band_rows * t.tile_cols / hw.pox <= hw.acc_vectors(), "{}: vectors fit a slot", l.name);
+            assert!(t.channel_tiles * t.passes_per_unit >= t.out_tiles, "{}: every pass in a channel tile", l.name);
         }
         // Only syn_2 (3 channels) folds: 16 phases x 3 channels in 3 passes
         // of a 3x3 convolution over its input, two bands tall.
         let syn2 = Tiling::of(&LAYERS[9], g.outputs[9], &hw);
         assert_eq!(syn2.fold, Some(PhaseFold { stride: 4, taps: 3, first: -1, channels: 48 }));
-        assert_eq!((syn2.out_tiles, syn2.bands, syn2.tile_rows), (3, 2, 32));
-        assert!(LAYERS[..9].iter().enumerate().all(|(i, l)| {
-            let t = Tiling::of(l, g.outputs[i], &hw);
-            t.bands == 1 && t.fold.is_none()
-        }));
+        assert_eq!((syn2.out_tiles, syn2.bands, syn2.tile_rows), (3, 2, 16));
+        let tiling = |l: crate::Layer| Tiling::of(l.spec(), g.outputs[l.index()], &hw);
+        // The image's 3 channels pair columns (ana_0 only).
+        assert!(tiling(crate::Layer::Ana0).pair && LAYERS[1..].iter().all(|l| !tiling(l.layer).pair));
+        // Phase-by-phase transposed convolutions take two bands, half their
+        // channels at a time; the other layers one band, all channels.
+        for l in [crate::Layer::Syn0, crate::Layer::Syn1] {
+            let t = tiling(l);
+            assert_eq!((t.kind, t.fold, t.bands, t.passes_per_unit, t.channel_tiles), (TileKind::Phases, None, 2, 4, 2));
+        }
+        for l in [crate::Layer::Ana0, crate::Layer::Ana1, crate::Layer::Ana2, crate::Layer::Gdn0, crate::Layer::Igdn1] {
+            let t = tiling(l);
+            assert_eq!((t.bands, t.channel_tiles, t.fold), (1, 1, None), "{}", l.name());
+        }
+        // GDN/IGDN tiles are as wide as the map (116 columns: 8 vectors)
+        // and as many rows as 32 vectors (16 groups x 32 words per bank).
+        let gdn = tiling(crate::Layer::Gdn0);
+        assert_eq!((gdn.kind, gdn.tile_cols, gdn.band_rows, gdn.col_tiles), (TileKind::Pointwise, 128, 4, 1));
     }
 
     /// The fold's tap window and channel map, checked against the

@@ -8,6 +8,7 @@
 //! - [`quant`]: the INT16 format and its integer rounding/saturation rules;
 //! - [`layout`]: feature maps, weights and per-channel tables in DDR, and
 //!   the per-layer tiling arithmetic, parametrised by the hardware limits;
+//! - [`perf`], [`resources`]: the accelerator's cycle and resource models;
 //! - [`reference`]: the integer reference of conv, transposed conv, GDN and
 //!   IGDN on those layouts: the definition the accelerator must match;
 //! - [`package`]: the versioned model package the firmware loads;
@@ -29,6 +30,7 @@ pub mod package;
 pub mod perf;
 pub mod quant;
 pub mod reference;
+pub mod resources;
 
 pub use geometry::{Geometry, PadMode};
 pub use layer::{Layer, LayerSpec, Op, LAYERS};

@@ -156,9 +156,8 @@ impl<'a> Package<'a> {
             max_side: u32_at(bytes, 32) as usize,
             tile_rows: u16_at(bytes, 36) as usize,
             tile_cols: u16_at(bytes, 38) as usize,
-            // Not recorded: it shapes no data in DDR.
-            max_stride: hardware.max_stride,
-            pox: hardware.pox,
+            // Not recorded: they shape no data in DDR.
+            ..*hardware
         };
         if hw != *hardware {
             return Err(PackageError::HardwareMismatch { package: hw, hardware: *hardware });

@@ -1,81 +1,204 @@
 //! Performance model of the accelerator (hls/xlic_layer.cpp), cycle by
-//! cycle from its loop structure and schedule:
+//! cycle from its loop structure and schedule (layout::Tiling):
 //!
 //! ```text
-//! prologue: the first step's loads
-//! per step (a tile of rows x cols of the layer's grid, see layout::Tiling,
-//! and one input group g), concurrently:
-//!   compute, phase by phase / conv / GDN:
-//!     load pass 0's weights                  taps * pof words
-//!     per output-channel pass t, concurrently:
-//!       compute                              taps_used * pixels / pox + depth
-//!       load pass t+1's weights              taps * pof words
-//!   compute, folded transposed conv (layout::PhaseFold):
-//!     per pass                               fold taps^2 * pixels / pox + depth
-//!   load the next step's input tile          in_rows * in_cols words
-//!   (folded: and its rearranged weights      fold taps^2 * passes + k^2 * pof * tiles)
-//! after a tile's last group: store           stored pixels * output groups words
+//! prologue: the parameters, the first step's input and first call's weights
+//! per step (one input group of a unit; GDN/IGDN: all groups), concurrently:
+//!   load_input x 2 ports   the next step's input rows (even / odd), one
+//!                          burst per row inside the map, halo zeros on chip
+//!   compute_step           per MAC call (a pass; a fold: all passes):
+//!                            MAC loop   taps x max(vectors, distance) + depth
+//!                            while the next call's weights load (one burst)
+//!   store_chunk            the previous unit's output rows oy = g (mod
+//!                          steps per unit): an engine making two words per
+//!                          pixel, two write ports bursting one run each
+//! drain: the last unit's whole store
 //! ```
 //!
-//! The first tap of the first group writes the accumulators instead of
-//! adding to them, so no cycles go to clearing them.
+//! A step lasts as long as its slowest part (they run concurrently: one
+//! m_axi bundle each), and never less than the words it moves over the DDR
+//! bandwidth that all ports share.
 //!
-//! A memory port moves at most one 128-bit word per cycle, and all ports
-//! together at most the DDR bandwidth (ZCU102 PS DDR4-2400, 64 bit:
-//! 19.2 GB/s peak); loads that exceed compute time make a layer
-//! memory-bound, and the model says so.
+//! Assumptions, with their sources (none of them measured on a board here;
+//! each is a field of [`PerfConfig`], so a measurement replaces it):
+//!
+//! - Clock: 250 MHz (hls/script.tcl: 4 ns with 12.5 % uncertainty). The
+//!   seed design synthesized at 3.2 ns but its block design clocked the IP
+//!   at 200 MHz; 250 MHz is what a 2048-DSP array with 48-bit cascades
+//!   closes at in a -2 part without floorplanning, and stays a parameter.
+//! - DDR: PS DDR4-2400 on a 64-bit bus, 19.2 GB/s peak (UG1145 / the
+//!   Zynq UltraScale+ SPA tutorial, "Evaluating High-Performance Ports"),
+//!   shared by every port, at 75 % controller efficiency: the planning
+//!   figure of UG585 section 22.3.2 ("designed to have a maximum efficiency
+//!   of approximately 75 %"; no MPSoC figure is published). 14.4 GB/s is
+//!   3.6 words per 250 MHz cycle.
+//! - A port: 128 bits per cycle at most; sustained 0.75 words per cycle
+//!   (the same 75 %: refresh, page misses, and the AFI splitting every
+//!   AXI4 burst into 16-beat AXI3 bursts, UG1085 "PL-PS Interface
+//!   Specifics").
+//! - Burst latency: 64 cycles (256 ns at 250 MHz) from a burst loop's
+//!   start to its first word, paid once per burst loop (HLS issues the next
+//!   loop's request only when that loop starts; within a loop, 4
+//!   outstanding x 64 beats hide it, Little's law: 256 > 64 x 0.75). Writes
+//!   pay the same before the loop's last response. This is the `latency=`
+//!   of the kernel's m_axi pragmas.
+//! - Pipeline fill/drain: 24 cycles per MAC call (BRAM reads, the
+//!   alignment mux, an 8-deep DSP48E2 cascade, the accumulator add and
+//!   write), 40 per row of the output engine (its 16-stage divider), 3 per
+//!   small mover loop, 8 per function call (start/done handshakes).
 use crate::geometry::{layer_output, Dims};
-use crate::layer::{LayerSpec, Op};
-use crate::layout::{HwLimits, Tiling, WeightShape};
+use crate::layer::LayerSpec;
+use crate::layout::{HwLimits, TileKind, Tiling};
 
-/// What the model needs beyond [`HwLimits`].
+/// The platform the model assumes (see the module's assumptions).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PerfConfig {
     pub clock_hz: f64,
     /// Peak DDR bandwidth, bytes per second.
     pub ddr_bytes_per_s: f64,
-    /// Fill/drain of one pipelined compute loop.
+    /// Fraction of the peak the DDR controller sustains for all ports.
+    pub ddr_efficiency: f64,
+    /// Words (128 bits) per cycle one m_axi port sustains inside a burst.
+    pub port_words_per_cycle: f64,
+    /// Cycles from a burst loop's start to its first word.
+    pub burst_latency: u64,
+    /// Fill/drain of one MAC call's pipelined loop.
     pub pipeline_depth: u64,
+    /// Fill/drain of the output engine's loop (per output row and pair).
+    pub store_depth: u64,
+    /// Fill/drain of a small mover loop.
+    pub loop_fill: u64,
+    /// Start/done handshake of one function call.
+    pub call_overhead: u64,
 }
 
 impl PerfConfig {
     /// PS DDR4-2400 on a 64-bit bus.
     pub const ZCU102_DDR_BYTES_PER_S: f64 = 19.2e9;
+    /// The ZCU102 at the default 250 MHz, with the assumptions above.
+    pub const ZCU102: PerfConfig = PerfConfig::zcu102(250e6);
+
+    /// The ZCU102's platform at another clock.
+    pub const fn zcu102(clock_hz: f64) -> PerfConfig {
+        PerfConfig {
+            clock_hz,
+            ddr_bytes_per_s: Self::ZCU102_DDR_BYTES_PER_S,
+            ddr_efficiency: 0.75,
+            port_words_per_cycle: 0.75,
+            burst_latency: 64,
+            pipeline_depth: 24,
+            store_depth: 40,
+            loop_fill: 3,
+            call_overhead: 8,
+        }
+    }
+
+    /// Words per cycle the DDR sustains for all ports together.
+    pub fn ddr_words_per_cycle(&self) -> f64 {
+        self.ddr_bytes_per_s * self.ddr_efficiency / self.clock_hz / 16.0
+    }
+
+    /// Cycles of one burst loop moving `words` words.
+    fn burst(&self, words: u64) -> u64 {
+        if words == 0 {
+            return 0;
+        }
+        self.burst_latency + ceil(words as f64 / self.port_words_per_cycle)
+    }
+}
+
+impl Default for PerfConfig {
+    fn default() -> Self {
+        Self::ZCU102
+    }
+}
+
+/// f64::ceil is not in core (this crate is also built for the firmware).
+fn ceil(x: f64) -> u64 {
+    let t = x as u64;
+    if (t as f64) < x {
+        t + 1
+    } else {
+        t
+    }
+}
+
+/// What bounds a step: the part that took longest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bound {
+    /// The MAC array.
+    Compute,
+    /// A MAC call waited for its weights.
+    Weights,
+    /// The input ports.
+    Input,
+    /// The output engine or write ports.
+    Store,
+    /// The DDR bandwidth all ports share.
+    Ddr,
+}
+
+impl Bound {
+    pub const ALL: [Bound; 5] = [Bound::Compute, Bound::Weights, Bound::Input, Bound::Store, Bound::Ddr];
+    pub fn name(self) -> &'static str {
+        match self {
+            Bound::Compute => "MACs",
+            Bound::Weights => "weights",
+            Bound::Input => "input",
+            Bound::Store => "stores",
+            Bound::Ddr => "DDR",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LayerPerf {
     pub cycles: u64,
-    /// Cycles the MAC array is busy.
+    /// Cycles of the MAC loop's iterations (idle padding included).
     pub compute_cycles: u64,
-    /// Cycles spent waiting for loads and stores beyond compute.
-    pub memory_stall_cycles: u64,
+    /// Cycles each part bounded its steps (the prologue and drain count as
+    /// input and store).
+    pub bound_cycles: [u64; 5],
     pub bytes_read: u64,
     pub bytes_written: u64,
     /// Multiply-accumulates the array executes (padding included).
     pub array_macs: u64,
     /// The kernel's loop trip counts this model is built from, which the
     /// C-simulation counts too (hls/xlic_layer.h, `xlic_counts`) and the
-    /// testbench compares: iterations of the pipelined MAC loop, words
-    /// loaded into the input buffer (halo zeros included), weight words
-    /// read from DDR, output words stored.
+    /// testbench compares.
     pub counts: LoopCounts,
 }
 
+/// Trip counts of the kernel's loops for one layer: MAC loop iterations,
+/// words read into the input and weight buffers (parameters included),
+/// words written, and the burst loops (runs) of each.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoopCounts {
     pub mac_iterations: u64,
     pub input_words: u64,
     pub weight_words: u64,
     pub output_words: u64,
+    pub input_runs: u64,
+    pub weight_runs: u64,
+    pub output_runs: u64,
 }
 
 impl LayerPerf {
     pub fn seconds(&self, cfg: &PerfConfig) -> f64 {
         self.cycles as f64 / cfg.clock_hz
     }
+    /// The part that bounded most cycles.
+    pub fn bound(&self) -> Bound {
+        let mut best = Bound::Compute;
+        for b in Bound::ALL {
+            if self.bound_cycles[b as usize] > self.bound_cycles[best as usize] {
+                best = b;
+            }
+        }
+        best
+    }
     pub fn memory_bound(&self) -> bool {
-        self.memory_stall_cycles > self.compute_cycles / 10
+        self.bound() != Bound::Compute
     }
 }
 
@@ -88,18 +211,104 @@ fn tconv_tap_entries(k: usize, s: usize) -> u64 {
     (0..s).flat_map(|py| (0..s).map(move |px| (py, px))).map(|(py, px)| (taps(py) * taps(px)).max(1) as u64).sum()
 }
 
-/// Words per cycle the DDR sustains at this clock (16-byte words).
-fn ddr_words_per_cycle(cfg: &PerfConfig) -> f64 {
-    cfg.ddr_bytes_per_s / cfg.clock_hz / 16.0
+/// The input side of one tile (rows or columns): where its input starts
+/// (relative to the map) and how many positions it spans.
+fn input_span(spec: &LayerSpec, t: &Tiling, o0: usize, n: usize) -> (i64, usize) {
+    let (k, s) = (spec.op.kernel() as i64, spec.op.stride() as i64);
+    let p = k / 2;
+    let o0 = o0 as i64;
+    let origin = match (t.kind, t.fold) {
+        (_, Some(f)) => o0 + f.first as i64,
+        (TileKind::Conv, None) => o0 * s - p,
+        (TileKind::Phases, None) => (o0 - p).div_euclid(s),
+        (TileKind::Pointwise, _) => o0,
+    };
+    (origin, Tiling::input_extent(spec, t.fold, n))
 }
 
-/// Cycles to move `words` through one port while others may share DDR.
-fn transfer(words: u64, cfg: &PerfConfig) -> u64 {
-    let per_cycle = ddr_words_per_cycle(cfg).min(1.0);
-    // (no f64::ceil in core: this crate is also built for the firmware)
-    let x = words as f64 / per_cycle;
-    let t = x as u64;
-    if (t as f64) < x { t + 1 } else { t }
+/// Positions of `origin .. origin + n` inside `0 .. size`.
+fn inside(origin: i64, n: usize, size: usize) -> u64 {
+    let a = origin.max(0);
+    let b = (origin + n as i64).min(size as i64);
+    (b - a).max(0) as u64
+}
+
+/// One row tile or column tile: its grid size, and the input it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Side {
+    /// Grid rows (columns) of the tile.
+    n: usize,
+    /// Input rows (columns) with the halo, and those inside the map; for
+    /// rows, those inside the map on port 0 and port 1 (even, odd).
+    span: usize,
+    inside: u64,
+    inside_par: [u64; 2],
+    /// Output rows (columns) stored.
+    stored: u64,
+}
+
+/// Most distinct row (column) tiles a layer has: those the map's edges
+/// touch differ, the others are alike.
+const MAX_SIDES: usize = 16;
+
+/// The distinct row tiles (or column tiles) of a layer, each with how many
+/// times it occurs (cheap: a design-space sweep evaluates this often).
+fn sides(spec: &LayerSpec, t: &Tiling, rows: bool, in_size: usize, out_size: usize) -> ([(Side, u64); MAX_SIDES], usize) {
+    let (count, full) = if rows { (t.row_tiles, t.tile_rows) } else { (t.col_tiles, t.tile_cols) };
+    let scale = t.scale();
+    let pointwise_rows = t.kind == TileKind::Pointwise && rows;
+    let side_of = |i: usize| -> Side {
+        let n = if rows { t.rows_of(i) } else { t.cols_of(i) };
+        let o0 = i * full;
+        let (origin, span) = input_span(spec, t, o0, n);
+        let stored = (out_size as i64 - (o0 * scale) as i64).clamp(0, (n * scale) as i64) as u64;
+        if pointwise_rows {
+            // Row x group runs, all inside (the last row tile is trimmed).
+            let runs = (n * t.in_groups) as u64;
+            return Side { n, span: runs as usize, inside: runs, inside_par: [runs.div_ceil(2), runs / 2], stored };
+        }
+        let a = origin.max(0);
+        let b = (origin + span as i64).min(in_size as i64);
+        let mut par = [0u64; 2];
+        if b > a {
+            // Input rows j = y - origin for y in a..b, by the parity of j.
+            let (j0, j1) = ((a - origin) as u64, (b - origin) as u64);
+            par[0] = j1.div_ceil(2) - j0.div_ceil(2);
+            par[1] = j1 / 2 - j0 / 2;
+        }
+        Side { n, span, inside: inside(origin, span, in_size), inside_par: par, stored }
+    };
+    let touches = |i: usize| {
+        let (origin, span) = input_span(spec, t, i * full, full);
+        i + 1 == count || origin < 0 || origin + span as i64 > in_size as i64
+    };
+    // Tiles [0, a) touch the start of the map, [b, count) its end; those in
+    // between are alike.
+    let mut a = 0;
+    while a < count && touches(a) {
+        a += 1;
+    }
+    let mut b = count;
+    while b > a && touches(b - 1) {
+        b -= 1;
+    }
+    let mut out = [(Side { n: 0, span: 0, inside: 0, inside_par: [0; 2], stored: 0 }, 0u64); MAX_SIDES];
+    let mut used = 0;
+    let mut add = |side: Side, mult: u64| match out[..used].iter_mut().find(|(s, _)| *s == side) {
+        Some(e) => e.1 += mult,
+        None => {
+            assert!(used < MAX_SIDES, "{}: more distinct edge tiles than the model tracks", spec.name);
+            out[used] = (side, mult);
+            used += 1;
+        }
+    };
+    for i in (0..a).chain(b..count) {
+        add(side_of(i), 1);
+    }
+    if b > a {
+        add(side_of(a), (b - a) as u64);
+    }
+    (out, used)
 }
 
 /// The model of one layer on an input of `in_dims`.
@@ -107,99 +316,170 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
     let out = layer_output(spec.op, in_dims);
     let t = Tiling::of(spec, out, hw);
     let (k, s) = (spec.op.kernel(), spec.op.stride());
-    let passes = t.out_tiles as u64;
-    let out_groups = spec.cout.div_ceil(hw.lanes) as u64;
-    let pox = hw.pox as u64;
-    let scale = t.scale();
-    let ws = WeightShape::of(spec, hw);
-    // Bus words of one (output tile, input group) weight block.
-    let w_words = (ws.block_len() / hw.lanes) as u64;
-    // A folded layer's weights for one input group: read, and rearranged
-    // on arrival after zeroing the fold's taps.
-    let fold_read = t.fold.map_or(0, |_| w_words * ws.out_tiles() as u64);
-    let fold_words = t.fold.map_or(0, |f| (f.taps * f.taps) as u64 * passes + fold_read);
-    let in_words = |col_tile: usize| {
-        (Tiling::input_extent(spec, t.fold, t.tile_rows) * Tiling::input_extent(spec, t.fold, t.cols_of(col_tile))) as u64
+    let g = t.in_groups as u64;
+    let out_groups = spec.cout.div_ceil(hw.lanes);
+    let pof = hw.pof as u64;
+    let n_taps = match (t.kind, t.fold) {
+        (_, Some(f)) => (t.out_tiles * f.taps * f.taps) as u64,
+        (TileKind::Conv, None) => (k * if t.pair { k.div_ceil(2) } else { k }) as u64,
+        (TileKind::Phases, None) => tconv_tap_entries(k, s),
+        (TileKind::Pointwise, _) => g,
     };
+    // Words (and runs) one MAC call's weights take, and its load's cycles.
+    let (w_words, w_runs, w_cycles) = match t.fold {
+        Some(f) => {
+            let tiles = spec.cout.div_ceil(hw.pof) as u64;
+            let block = (k * k) as u64 * pof;
+            let zero = (t.out_tiles * f.taps * f.taps) as u64 + cfg.loop_fill;
+            (tiles * block, tiles, zero + tiles * (cfg.burst(block) + cfg.loop_fill))
+        }
+        None => {
+            let n = if t.kind == TileKind::Pointwise { g * pof } else { (k * k) as u64 * pof };
+            (n, 1, cfg.burst(n) + cfg.loop_fill)
+        }
+    };
+    let (rows, nr) = sides(spec, &t, true, in_dims.h, out.h);
+    let (cols, nc) = sides(spec, &t, false, in_dims.w, out.w);
     let mut p = LayerPerf::default();
-    // Prologue: the first step's loads.
-    p.cycles = transfer(in_words(0), cfg).max(transfer(fold_words, cfg));
     let c = &mut p.counts;
-    c.input_words = in_words(0);
-    c.weight_words = fold_read;
-    for row_tile in 0..t.row_tiles {
-        // Output rows of this tile inside the map (the rest is not stored).
-        let stored_rows = (out.h - row_tile * t.tile_rows * scale).min(t.tile_rows * scale) as u64;
-        for col_tile in 0..t.col_tiles {
-            let cols = t.cols_of(col_tile);
-            let stored_cols = (out.w - col_tile * t.tile_cols * scale).min(cols * scale) as u64;
-            let pix = (t.tile_rows * cols) as u64;
-            // One pass of the MAC array over the tile for `pof` channels.
-            let pass = cfg.pipeline_depth
-                + match (spec.op, t.fold) {
-                    (_, Some(f)) => (f.taps * f.taps) as u64 * pix.div_ceil(pox),
-                    (Op::Conv { .. }, None) => (k * k) as u64 * pix.div_ceil(pox),
-                    (Op::TConv { .. }, None) => tconv_tap_entries(k, s) * (pix / (s * s) as u64).div_ceil(pox),
-                    (Op::Gdn | Op::Igdn, _) => pix.div_ceil(pox),
-                };
-            // All passes of a step; unfolded, pass t+1's weights load
-            // while pass t computes.
-            let compute = match t.fold {
-                Some(_) => passes * pass,
-                None => {
-                    let w = transfer(w_words, cfg);
-                    w + (passes - 1) * pass.max(w) + pass
-                }
+    // Parameters.
+    let params = (t.out_tiles as u64) * pof;
+    c.weight_words += params;
+    c.weight_runs += 1;
+    let mut cycles = cfg.burst(params) + cfg.loop_fill + cfg.call_overhead;
+    let mut first_load = None;
+    let mut last_store = 0;
+    for &(rs, rm) in &rows[..nr] {
+        for &(cs, cm) in &cols[..nc] {
+            let tiles = rm * cm;
+            // Input of one step: runs inside the map on each port.
+            let in_cols = cs.inside;
+            let runs = [rs.inside_par[0], rs.inside_par[1]];
+            let in_words = (runs[0] + runs[1]) * in_cols;
+            let load_port = |p: usize| -> u64 {
+                // Runs of port p (input rows j = p mod 2); inside the map:
+                // one burst plus the halo's zeros; outside: all zeros.
+                let all = if p == 0 { rs.span.div_ceil(2) } else { rs.span / 2 } as u64;
+                let span = cs.span as u64;
+                let burst = if in_cols > 0 { cfg.burst(in_cols) } else { 0 };
+                runs[p] * (burst + span - in_cols) + (all - runs[p]) * span + all * 3 * cfg.loop_fill
             };
-            for g in 0..t.in_groups {
-                // The loads of the step after this one, if any.
-                let last_group = g + 1 == t.in_groups;
-                let next_col = if last_group { (col_tile + 1) % t.col_tiles } else { col_tile };
-                let more = !(last_group && row_tile + 1 == t.row_tiles && col_tile + 1 == t.col_tiles);
-                let (next_in, next_w) = if more { (in_words(next_col), fold_words) } else { (0, 0) };
-                p.cycles += compute.max(transfer(next_in, cfg)).max(transfer(next_w, cfg));
-                p.compute_cycles += passes * pass;
+            let load = load_port(0).max(load_port(1)) + cfg.call_overhead;
+            first_load.get_or_insert(load);
+            // MAC calls: vectors per tap.
+            let (a, b) = match t.kind {
+                TileKind::Phases => (rs.n / s, cs.n / (s * hw.pox)),
+                _ => (rs.n, cs.n / hw.pox),
+            };
+            let nve = ((a * b).max(hw.acc_distance)) as u64;
+            let mac = n_taps * nve;
+            // Output: stored rows x groups x columns of one unit.
+            let (srows, scols) = (rs.stored, cs.stored);
+            for ct in 0..t.channel_tiles {
+                let npass = t.passes_of(ct) as u64;
+                let calls = if t.fold.is_some() { 1 } else { npass };
+                let nog = if t.fold.is_some() { out_groups as u64 } else { (npass * 2).min(out_groups as u64 - (ct * t.passes_per_unit * 2) as u64) };
                 let c = &mut p.counts;
-                c.mac_iterations += passes * (pass - cfg.pipeline_depth);
-                c.input_words += next_in;
-                c.weight_words += if t.fold.is_some() { if more { fold_read } else { 0 } } else { passes * w_words };
+                c.mac_iterations += tiles * t.steps_per_unit as u64 * calls * mac;
+                c.input_words += tiles * t.steps_per_unit as u64 * in_words;
+                c.input_runs += tiles * t.steps_per_unit as u64 * if in_cols > 0 { runs[0] + runs[1] } else { 0 };
+                c.weight_words += tiles * t.steps_per_unit as u64 * calls * w_words;
+                c.weight_runs += tiles * t.steps_per_unit as u64 * calls * w_runs;
+                c.output_words += tiles * srows * nog * scols;
+                c.output_runs += tiles * srows * nog;
+                // Timing of one unit: its steps, each storing a chunk of the
+                // previous unit (taken to be like this one).
+                let compute = calls * ((mac + cfg.pipeline_depth).max(w_cycles) + cfg.call_overhead) + cfg.call_overhead;
+                let mac_only = calls * (mac + cfg.pipeline_depth + cfg.call_overhead) + cfg.call_overhead;
+                let (pairs2, single) = (nog / 2, nog % 2);
+                let mut unit = 0u64;
+                let mut bounds = [0u64; 5];
+                let steps = t.steps_per_unit as u64;
+                for chunk in 0..steps {
+                    let crows = if srows > chunk { (srows - 1 - chunk) / steps + 1 } else { 0 };
+                    let engine = crows * (pairs2 + single) * (scols + cfg.store_depth);
+                    let port = crows * pairs2 * cfg.burst(scols);
+                    let store = engine.max(port + crows * single * cfg.burst(scols)) + cfg.call_overhead;
+                    let words = in_words + calls * w_words + crows * nog * scols;
+                    let ddr = ceil(words as f64 / cfg.ddr_words_per_cycle());
+                    let parts = [mac_only, compute, load, store, ddr];
+                    let mut which = 0;
+                    for (i, &v) in parts.iter().enumerate() {
+                        if v > parts[which] {
+                            which = i;
+                        }
+                    }
+                    let step = parts[which] + cfg.call_overhead;
+                    unit += step;
+                    bounds[which] += step;
+                }
+                last_store = srows * (pairs2 + single) * (scols + cfg.store_depth)
+                    + srows * (pairs2 + single) * cfg.burst(scols);
+                cycles += tiles * unit;
+                p.compute_cycles += tiles * steps * calls * mac;
+                for (acc, b) in p.bound_cycles.iter_mut().zip(bounds) {
+                    *acc += tiles * b;
+                }
             }
-            let stored = stored_rows * stored_cols * out_groups;
-            p.cycles += transfer(stored, cfg);
-            p.counts.output_words += stored;
         }
     }
-    p.bytes_read = 16 * (p.counts.input_words + p.counts.weight_words);
-    p.bytes_written = 16 * p.counts.output_words;
-    p.memory_stall_cycles = p.cycles.saturating_sub(p.compute_cycles);
-    p.array_macs = p.compute_cycles * pox * (hw.pof * hw.lanes) as u64;
+    // Prologue (the first step's loads and weights) and drain (the last
+    // unit's store).
+    let prologue = first_load.unwrap_or(0).max(w_cycles);
+    p.bound_cycles[Bound::Input as usize] += prologue;
+    p.bound_cycles[Bound::Store as usize] += last_store;
+    p.cycles = cycles + prologue + last_store;
+    let c = &p.counts;
+    p.bytes_read = 16 * (c.input_words + c.weight_words);
+    p.bytes_written = 16 * c.output_words;
+    p.array_macs = p.compute_cycles * (hw.pox * hw.pof * hw.lanes) as u64;
     p
 }
 
-/// DSP48E2 slices of the MAC array: one INT16 multiply each.
-pub fn dsp_count(hw: &HwLimits) -> usize {
-    hw.lanes * hw.pof * hw.pox
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Geometry, Layer, PadMode};
 
-/// BRAM18 blocks of the on-chip buffers, from their sizes and the
-/// partitioning the kernel's pragmas ask for (a BRAM18 holds 512 x 36 bits).
-pub fn bram18_count(hw: &HwLimits) -> usize {
-    let blocks = |width_bits: usize, depth: usize, banks: usize| -> usize {
-        banks * width_bits.div_ceil(36) * depth.div_ceil(banks).div_ceil(512)
-    };
-    let word = 16 * hw.lanes;
-    let pix = hw.tile_rows * hw.tile_cols;
-    // ibuf: 2 x in_rows x max_stride column planes x plane columns,
-    // cyclic by pox on the plane columns.
-    let in_rows = (hw.tile_rows - 1) * hw.max_stride + hw.max_kernel;
-    let plane_cols = hw.tile_cols + hw.max_kernel;
-    let ibuf = 2 * blocks(word, in_rows * hw.max_stride * plane_cols, hw.pox);
-    // wbuf, wfold: 2 + 2 x taps x pof words, complete on pof.
-    let wbuf = 4 * blocks(word, hw.max_kernel * hw.max_kernel * hw.pof, hw.pof);
-    // acc: 48-bit accumulators, cyclic by pox (columns) and pof (channels).
-    let acc = blocks(48, pix * hw.max_channels, hw.pox * hw.pof);
-    // xkeep: the GDN inputs of one tile, one word per pixel and group,
-    // cyclic by pox on columns.
-    let xkeep = blocks(word, pix * hw.max_channels / hw.lanes, hw.pox);
-    ibuf + wbuf + acc + xkeep
+    fn model(cfg: &PerfConfig, l: Layer) -> LayerPerf {
+        let g = Geometry::new(2048, 1365, PadMode::Edge, 4096).unwrap();
+        layer(l.spec(), g.input(l), &HwLimits::TEST, cfg)
+    }
+
+    /// The parts of a step are where the model says: convolutions wait for
+    /// the MAC array, normalisers for their input ports; slower ports make
+    /// the memory-bound layers slower and leave the MAC-bound ones alone.
+    #[test]
+    fn bounds_follow_the_platform() {
+        let cfg = PerfConfig::ZCU102;
+        let (ana1, gdn0) = (model(&cfg, Layer::Ana1), model(&cfg, Layer::Gdn0));
+        assert_eq!((ana1.bound(), gdn0.bound()), (Bound::Compute, Bound::Input));
+        assert!(ana1.cycles >= ana1.compute_cycles && gdn0.cycles > gdn0.compute_cycles * 5 / 4);
+        let slow = PerfConfig { port_words_per_cycle: 0.5, ..cfg };
+        assert!(model(&slow, Layer::Gdn0).cycles > gdn0.cycles * 5 / 4);
+        assert!(model(&slow, Layer::Ana1).cycles < ana1.cycles * 101 / 100);
+        // A slower DDR bounds the normalisers by DDR.
+        let ddr = PerfConfig { ddr_efficiency: 0.25, ..cfg };
+        assert_eq!(model(&ddr, Layer::Gdn0).bound(), Bound::Ddr);
+        // Cycles do not depend on the clock (only DDR's share per cycle),
+        // seconds do.
+        let fast = PerfConfig::zcu102(200e6);
+        assert_eq!(model(&fast, Layer::Ana1).cycles, ana1.cycles);
+        assert!(model(&fast, Layer::Ana1).seconds(&fast) > ana1.seconds(&cfg));
+    }
+
+    /// Every weight and input word the layer needs is read (loads per
+    /// step and pass, as the kernel does), every output word written once.
+    #[test]
+    fn traffic_is_the_layers_data() {
+        let cfg = PerfConfig::ZCU102;
+        let g = Geometry::new(2048, 1365, PadMode::Edge, 4096).unwrap();
+        for l in Layer::ALL {
+            let p = model(&cfg, l);
+            let outs = crate::layout::FmShape::new(l.spec().cout, g.output(l), 8);
+            assert_eq!(p.counts.output_words as usize, outs.len() / 8, "{}", l.name());
+            let ins = crate::layout::FmShape::new(l.spec().cin, g.input(l), 8);
+            assert!(p.counts.input_words as usize >= ins.len() / 8, "{}: every input word at least once", l.name());
+        }
+    }
 }

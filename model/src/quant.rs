@@ -16,14 +16,22 @@
 //! one scale per output channel, with the input channels' activation scales
 //! already folded in.
 //!
-//! **Accumulators** are exact i64 sums (at most 3200 products per output:
-//! below 2^42).
+//! **Accumulators** are exact sums of at most [`MAX_PRODUCTS`] products
+//! (a 9x9 kernel over 128 input channels; bls2017 needs 3200), each at
+//! most 32767 x 32768 in magnitude, so |acc| <= [`MAX_ACC`] < 2^44, and
+//! with the bias |acc + bias| < 2^47: the accelerator keeps them in 48-bit
+//! registers ([`ACC_BITS`], one DSP48E2 post-adder) and the rules below
+//! never overflow. Rust computes them in i64 with the same values.
 //!
 //! **Per-channel parameters** ([`ChannelParams`]): for a convolution or a
 //! transposed convolution,
 //!     `out = sat16(rshift_round((acc + bias) * mult, shift))`;
 //! for GDN, with `norm = bias + sum_j gamma[j][i] * |x[j]|` (bias = beta),
-//!     `out = sat16(div_round(x << shift, norm))`;
+//!     `out = sat16(div_round(x << shift, max(norm, 1)))`
+//! (gamma >= 0 in every package the quantizer writes, so norm >= beta >= 1
+//! and the `max` only defines the rule for crafted weights; norm <
+//! [`MAX_GDN_NORM`] < 2^47, so the accelerator's divider needs a 16-step
+//! restoring division of 64-bit values, not a wide divider);
 //! for IGDN, with the same norm,
 //!     `out = sat16(rshift_round(x * norm, shift))`.
 //! The quantizer chooses the normaliser's scale so that the ratio of scales
@@ -43,6 +51,16 @@ pub const MAX_SHIFT: u32 = 62;
 pub const MAX_GDN_SHIFT: u32 = 45;
 /// Bound on |bias| (and on GDN/IGDN beta) so no rule can overflow i64.
 pub const BIAS_LIMIT: i64 = 1 << 46;
+/// Most products one output accumulates: a 9x9 kernel over 128 input
+/// channels (the hardware's largest kernel and channel count, checked
+/// against hls/xlic_config.h by accel-regs' tests).
+pub const MAX_PRODUCTS: i64 = 9 * 9 * 128;
+/// Largest |accumulator|: every product at its largest magnitude.
+pub const MAX_ACC: i64 = MAX_PRODUCTS * 32767 * 32768;
+/// Width of the accelerator's accumulators: holds `acc + bias`.
+pub const ACC_BITS: u32 = 48;
+/// Largest GDN/IGDN normaliser: beta plus 128 products of gamma and |x|.
+pub const MAX_GDN_NORM: i64 = BIAS_LIMIT + 128 * 32767 * 32768;
 
 /// Saturate to INT16.
 #[inline(always)]
@@ -130,10 +148,11 @@ pub fn requant_conv(acc: i64, p: &ChannelParams) -> i16 {
     sat16(rshift_round((acc + p.bias) * p.mult as i64, p.shift as u32))
 }
 
-/// GDN output of one channel; `norm` includes the bias (beta).
+/// GDN output of one channel; `norm` includes the bias (beta). A norm
+/// below 1 (only crafted, negative gamma gives one) divides by 1.
 #[inline(always)]
 pub fn gdn_out(x: i16, norm: i64, p: &ChannelParams) -> i16 {
-    sat16(div_round((x as i64) << p.shift, norm))
+    sat16(div_round((x as i64) << p.shift, norm.max(1)))
 }
 
 /// IGDN output of one channel; `norm` includes the bias (beta).
@@ -196,6 +215,30 @@ mod tests {
         let g = ChannelParams { bias: 1, mult: 1, shift: MAX_GDN_SHIFT as i32 };
         assert_eq!(gdn_out(i16::MIN, 1, &g), i16::MIN);
         let _ = igdn_out(i16::MIN, norm, &ChannelParams { bias: 1, mult: 1, shift: 1 });
+    }
+
+    /// The bounds the accelerator's widths rest on, at their worst cases.
+    #[test]
+    fn accumulator_and_normaliser_bounds_hold() {
+        assert!(MAX_ACC < 1 << 44);
+        assert!(MAX_ACC + BIAS_LIMIT < 1 << (ACC_BITS - 1), "acc + bias fits the accumulator");
+        assert!(MAX_GDN_NORM < 1 << 47, "the divider's 2d fits 48 bits, 2^16 * 2d fits 64");
+        // Worst conv rule: (acc + bias) * mult + 2^(shift - 1) stays in i64.
+        let v = (MAX_ACC + BIAS_LIMIT) as i128 * ((1 << MULT_BITS) - 1) + (1i128 << (MAX_SHIFT - 1));
+        assert!(v < i64::MAX as i128);
+        // Worst GDN numerator: 2 (x << 45) + norm; worst IGDN product.
+        assert!(2 * ((32768i128) << MAX_GDN_SHIFT) + (MAX_GDN_NORM as i128) < 1 << 62);
+        assert!(32768i128 * MAX_GDN_NORM as i128 + (1i128 << (MAX_SHIFT - 1)) < i64::MAX as i128);
+        // The rules at those extremes, against exact i128 arithmetic.
+        let g = ChannelParams { bias: BIAS_LIMIT, mult: 1, shift: MAX_GDN_SHIFT as i32 };
+        for (x, norm) in [(i16::MIN, 1), (i16::MAX, 1), (i16::MIN, MAX_GDN_NORM), (1, MAX_GDN_NORM), (-1, 3), (i16::MIN, 0), (5, -7)] {
+            let (n, d) = ((x as i128) << g.shift, norm.max(1) as i128);
+            let q = (2 * n + d).div_euclid(2 * d).clamp(-32768, 32767) as i16;
+            assert_eq!(gdn_out(x, norm, &g), q, "x {x} norm {norm}");
+        }
+        let c = ChannelParams { bias: -BIAS_LIMIT, mult: (1 << MULT_BITS) - 1, shift: 40 };
+        assert_eq!(requant_conv(-MAX_ACC, &c), i16::MIN);
+        assert_eq!(requant_conv(MAX_ACC, &ChannelParams { bias: BIAS_LIMIT, ..c }), i16::MAX);
     }
 
     #[test]

@@ -198,47 +198,117 @@ pub fn bench(data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Modelled accelerator figures for two image sizes.
+/// The accelerator's modelled figures: per layer the time and what bounds
+/// it (768x512 and 2048x1365), the resources per array and in total
+/// against the device, and one summary line for scripts.
 pub fn bench_accelerator() {
-    use xlic_model::perf;
+    use xlic_model::perf::{self, Bound};
+    use xlic_model::resources::{self, Device};
     let cfg = accel_regs::PERF;
+    let dev = Device::XCZU9EG;
+    let mhz = cfg.clock_hz / 1e6;
     println!(
-        "\naccelerator model: {} lanes x {} pof x {} pox = {} DSP48E2 (XCZU9EG: 2520), ~{} BRAM18 (XCZU9EG: 1824), clock {:.1} MHz",
-        HW.lanes,
-        HW.pof,
-        HW.pox,
-        perf::dsp_count(&HW),
-        perf::bram18_count(&HW),
-        cfg.clock_hz / 1e6
+        "\naccelerator model: {} lanes x {} pof x {} pox MAC array, {}x{} tiles, at {mhz:.0} MHz on {}",
+        HW.lanes, HW.pof, HW.pox, HW.tile_rows, HW.tile_cols, dev.name
     );
-    let mut ms_2048 = 0.0;
+    println!(
+        "  assumed: DDR {:.1} GB/s x {:.0} % shared by all ports, {:.2} words/cycle per port, {} cycles per burst (xlic_model::perf)",
+        cfg.ddr_bytes_per_s / 1e9,
+        cfg.ddr_efficiency * 100.0,
+        cfg.port_words_per_cycle,
+        cfg.burst_latency
+    );
+    let res = resources::estimate(&HW);
+    let dsp = res.dsp();
+    let mut total_2048 = (0.0, 0u64);
     for (w, h) in [(768, 512), (2048, 1365)] {
         let g = xlic_model::Geometry::new(w, h, PadMode::Edge, HW.max_side).expect("size");
-        println!("{w}x{h}: {:<7} {:>12} {:>9} {:>7} {:>10} {:>10}", "layer", "cycles", "ms", "bound", "MB read", "MB write");
+        println!("{w}x{h}: {:<7} {:>11} {:>9}  {:<40} {:>8} {:>8}", "layer", "cycles", "ms", "what bounds it (share of cycles)", "MB read", "MB write");
         let (mut cycles, mut macs) = (0u64, 0u64);
         for l in Layer::ALL {
             let p = perf::layer(l.spec(), g.input(l), &HW, &cfg);
             cycles += p.cycles;
             macs += layer_macs(l.spec(), g.output(l));
+            let mut why: Vec<(u64, Bound)> = Bound::ALL.iter().map(|&b| (p.bound_cycles[b as usize], b)).filter(|x| x.0 > 0).collect();
+            why.sort_by(|a, b| b.0.cmp(&a.0));
+            let why: Vec<String> =
+                why.iter().take(3).map(|(c, b)| format!("{} {:.0}%", b.name(), 100.0 * *c as f64 / p.cycles.max(1) as f64)).collect();
             println!(
-                "{:>9} {:<7} {:>12} {:>9.2} {:>7} {:>10.1} {:>10.1}",
+                "{:>9} {:<7} {:>11} {:>9.2}  {:<40} {:>8.1} {:>8.1}",
                 "",
                 l.name(),
                 p.cycles,
                 p.seconds(&cfg) * 1e3,
-                if p.memory_bound() { "memory" } else { "compute" },
+                why.join(", "),
                 p.bytes_read as f64 / 1e6,
                 p.bytes_written as f64 / 1e6
             );
         }
         let secs = cycles as f64 / cfg.clock_hz;
-        println!("{:>9} total   {cycles:>12} {:>9.2} ms for {:.1} GMAC ({:.0} GMAC/s)", "", secs * 1e3, macs as f64 / 1e9, macs as f64 / 1e9 / secs);
-        ms_2048 = secs * 1e3;
+        // What a perfect array of the same DSPs would take.
+        let bound = macs as f64 / ((HW.lanes * HW.pof * HW.pox) as f64 * cfg.clock_hz);
+        println!(
+            "{:>9} total   {cycles:>11} {:>9.2} ms for {:.1} GMAC ({:.0} GMAC/s); compute bound {:.1} ms (MACs / ({} DSP x {mhz:.0} MHz)): {:.0} % efficient",
+            "",
+            secs * 1e3,
+            macs as f64 / 1e9,
+            macs as f64 / 1e9 / secs,
+            bound * 1e3,
+            HW.lanes * HW.pof * HW.pox,
+            100.0 * bound / secs
+        );
+        total_2048 = (secs, cycles);
     }
-    let (dsp, bram) = (perf::dsp_count(&HW), perf::bram18_count(&HW));
-    let met = ms_2048 <= 250.0 && dsp <= 2000 && bram <= 1824;
+    // How cheap the models are, for a design-space sweep (issue 12): the
+    // ten layers at 2048x1365 and the resource estimate, repeatedly.
+    let g = xlic_model::Geometry::new(2048, 1365, PadMode::Edge, HW.max_side).expect("size");
+    let t = Instant::now();
+    let mut n = 0u64;
+    while t.elapsed().as_secs_f64() < 0.5 {
+        let c: u64 = Layer::ALL.iter().map(|&l| perf::layer(l.spec(), g.input(l), &HW, &cfg).cycles).sum();
+        n += 1 + (c + resources::estimate(&HW).dsp() as u64) % 1;
+    }
     println!(
-        "target: 2048x1365 in <= 250 ms with <= 2000 DSP and <= 1824 BRAM18 (board reference design: 800 ms): {} ({ms_2048:.1} ms, {dsp} DSP, ~{bram} BRAM18)",
-        if met { "met" } else { "NOT met" }
+        "model speed: {:.0} us per configuration (10 layers at 2048x1365 + resources): {:.0} configurations/s",
+        t.elapsed().as_secs_f64() / n as f64 * 1e6,
+        n as f64 / t.elapsed().as_secs_f64()
+    );
+    println!("resources (estimate, xlic_model::resources) against {}:", dev.name);
+    println!("  {:<14} {:>6} {:>7} {:>8}  what", "part", "DSP", "BRAM18", "LUT");
+    for it in res.items() {
+        println!("  {:<14} {:>6} {:>7} {:>8}  {}", it.name, it.dsp, it.bram18, it.lut, it.what);
+    }
+    let (bram, lut) = (res.bram18(), res.lut());
+    let pct = |a: usize, b: usize| 100.0 * a as f64 / b as f64;
+    println!(
+        "  {:<14} {:>6} {:>7} {:>8}  of {} DSP48E2, {} BRAM18, {} LUT ({:.0} %, {:.0} %, {:.0} %)",
+        "total",
+        dsp,
+        bram,
+        lut,
+        dev.dsp,
+        dev.bram18,
+        dev.lut,
+        pct(dsp, dev.dsp),
+        pct(bram, dev.bram18),
+        pct(lut, dev.lut)
+    );
+    let ms = total_2048.0 * 1e3;
+    let met = total_2048.0 <= resources::TARGET_SECONDS && res.within_target(&dev);
+    println!(
+        "target: 2048x1365 in <= {:.0} ms at {mhz:.0} MHz with <= {} DSP48E2, <= {:.0} % BRAM18, <= {:.0} % LUT: {} (stretch {:.0} ms: {})",
+        resources::TARGET_SECONDS * 1e3,
+        resources::TARGET_DSP,
+        resources::TARGET_BRAM_FRACTION * 100.0,
+        resources::TARGET_LUT_FRACTION * 100.0,
+        if met { "met" } else { "NOT met" },
+        150.0,
+        if ms <= 150.0 { "met" } else { "not met" }
+    );
+    println!(
+        "model 2048x1365: {ms:.1} ms at {mhz:.0} MHz, {dsp} DSP48E2, {bram} BRAM18 ({:.1} % of {}), {lut} LUT ({:.1} %)",
+        pct(bram, dev.bram18),
+        dev.bram18,
+        pct(lut, dev.lut)
     );
 }

@@ -69,8 +69,8 @@ pub fn build() -> Result<PathBuf> {
         }
     }
     let tmp = dir.join("xlic_cosim.tmp");
-    let st = Command::new("g++")
-        .args(["-std=c++17", "-O3", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", "-Wno-unused-label", "-pthread", "-o"])
+    let st = crate::csim::gxx()?
+        .args(["-pthread", "-o"])
         .arg(&tmp)
         .arg(&sources[0])
         .arg(&sources[2])

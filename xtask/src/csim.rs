@@ -15,7 +15,7 @@ use xlic_quant::IntModel;
 // Seeded: the same vectors every run.
 use xlic_ref::rng::SeededRng as Rng;
 
-const MAGIC: &[u8; 8] = b"XLICTV02";
+const MAGIC: &[u8; 8] = b"XLICTV03";
 const FLAG_CHAIN: u32 = 1;
 
 pub fn dir() -> PathBuf {
@@ -59,7 +59,9 @@ fn write_vector(path: &Path, v: &Vector) -> Result<()> {
     // The performance model's loop counts for this layer: the testbench
     // fails a case whose kernel run counts differently.
     let c = xlic_model::perf::layer(v.spec, v.in_dims, &HW, &accel_regs::PERF).counts;
-    [c.mac_iterations, c.input_words, c.weight_words, c.output_words].iter().for_each(|n| b.extend_from_slice(&n.to_le_bytes()));
+    [c.mac_iterations, c.input_words, c.weight_words, c.output_words, c.input_runs, c.weight_runs, c.output_runs]
+        .iter()
+        .for_each(|n| b.extend_from_slice(&n.to_le_bytes()));
     let mut name = [0u8; 48];
     name[..v.name.len().min(47)].copy_from_slice(&v.name.as_bytes()[..v.name.len().min(47)]);
     b.extend_from_slice(&name);
@@ -77,6 +79,12 @@ fn write_vector(path: &Path, v: &Vector) -> Result<()> {
 /// (xlic_model::layout::PhaseFold); its cases are as tall as several bands.
 fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec, Dims, Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
     let (op, cin, cout) = match op {
+        // Few input channels and an even stride: the kernel pairs input
+        // columns (xlic_model::layout::Tiling::pair), as for the image.
+        Op::Conv { .. } if narrow => {
+            let k = rng.pick(&[3, 5, 9]);
+            (Op::Conv { k, stride: rng.pick(&[2, 4]) }, rng.range(1, (HW.lanes / 2) as i64) as usize, rng.range(1, 128) as usize)
+        }
         Op::TConv { .. } if narrow => {
             let (k, stride) = rng.pick(&[(9, 4), (5, 2), (3, 2), (3, 4)]);
             let most = (HW.max_channels / (stride * stride)).min(8) as i64;
@@ -97,14 +105,26 @@ fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec,
     };
     // Every third case is large enough to span several tiles.
     let big = index % 3 == 2;
+    let in_dims = random_dims(rng, op, narrow, big);
+    let spec = LayerSpec { layer: Layer::Ana0, name: "random", op, cin, cout, bias: true };
+    let (input, weights, params) = random_data(rng, &spec, in_dims);
+    (spec, in_dims, input, weights, params)
+}
+
+/// A random input size for `op` (`big`: several tiles).
+fn random_dims(rng: &mut Rng, op: Op, narrow: bool, big: bool) -> Dims {
     let s = op.stride();
     let (mh, mw) = match op {
         Op::TConv { .. } if narrow => (if big { 160 } else { 20 }, if big { 220 } else { 40 }),
         Op::TConv { .. } => (if big { 48 / s } else { 12 }, if big { 200 / s } else { 30 }),
         _ => (if big { 40 } else { 20 }, if big { 260 } else { 60 }),
     };
-    let in_dims = Dims::new(rng.range(1, mh as i64) as usize, rng.range(1, mw as i64) as usize);
-    let spec = LayerSpec { layer: Layer::Ana0, name: "random", op, cin, cout, bias: true };
+    Dims::new(rng.range(1, mh as i64) as usize, rng.range(1, mw as i64) as usize)
+}
+
+/// Random input, weights and parameters for a layer.
+fn random_data(rng: &mut Rng, spec: &LayerSpec, in_dims: Dims) -> (Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
+    let (op, cin, cout) = (spec.op, spec.cin, spec.cout);
     let ins = FmShape::new(cin, in_dims, HW.lanes);
     let mut input = vec![0i16; ins.len()];
     for y in 0..in_dims.h {
@@ -115,7 +135,7 @@ fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec,
             }
         }
     }
-    let ws = WeightShape::of(&spec, &HW);
+    let ws = WeightShape::of(spec, &HW);
     let mut weights = vec![0i16; ws.len()];
     let nonneg = op.is_normaliser();
     for ky in 0..ws.k {
@@ -136,7 +156,90 @@ fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec,
         };
         assert!(p.is_valid_for(op));
     }
-    (spec, in_dims, input, weights, params)
+    (input, weights, params)
+}
+
+/// Boundary cases of the three per-output rules, each with the value
+/// xlic_model::quant computes (the testbench runs them through the
+/// kernel's own output stage): hls-patterns 2.7's list for GDN's divider
+/// (quotients just inside and outside the saturation limits, d = 1 and the
+/// largest d, x = -32768, shifts 0 and 45, exact ties) and the extremes of
+/// the requantization and IGDN (largest sums, biases, multipliers, shifts).
+fn write_rules(path: &Path, rng: &mut Rng) -> Result<()> {
+    use xlic_model::quant::{gdn_out, igdn_out, requant_conv, BIAS_LIMIT, MAX_ACC, MAX_GDN_NORM, MAX_GDN_SHIFT, MAX_SHIFT, MULT_BITS};
+    // (op, acc, x, params)
+    let mut cases: Vec<(Op, i64, i16, ChannelParams)> = Vec::new();
+    let norm_case = |op: Op, norm: i64, x: i16, shift: i32| {
+        // Split norm into a bias within the package's bound and a sum.
+        let bias = norm.clamp(1, BIAS_LIMIT);
+        (op, norm - bias, x, ChannelParams { bias, mult: 1, shift })
+    };
+    // GDN: quotients around +-2^15 for several (x, shift).
+    for &x in &[i16::MIN, -32767, -12345, -1, 1, 777, 32767] {
+        for s in [0, 1, 7, 20, 31, 44, MAX_GDN_SHIFT as i32] {
+            let n = (x as i128) << s;
+            // 2n + d = 2^16 d  <=>  d = 2n / (2^16 - 1); and -2^16 d: 2n / -(2^16 + 1).
+            for d0 in [2 * n / 65535, 2 * n / -65537] {
+                for dd in -2..=2i128 {
+                    let d = d0 + dd;
+                    if (1..=MAX_GDN_NORM as i128).contains(&d) {
+                        cases.push(norm_case(Op::Gdn, d as i64, x, s));
+                    }
+                }
+            }
+            for d in [1, 2, 3, MAX_GDN_NORM, MAX_GDN_NORM - 1] {
+                cases.push(norm_case(Op::Gdn, d, x, s));
+            }
+        }
+    }
+    // Exact ties: n / d = k + 1/2.
+    for m in 1..40 {
+        for x in [-32768i16, -3, 3, 32767] {
+            cases.push(norm_case(Op::Gdn, 1 << m, x, m - 1));
+        }
+    }
+    // A norm below 1 (a package with negative gamma): divides by 1.
+    cases.push((Op::Gdn, -5, 100, ChannelParams { bias: 1, mult: 1, shift: 3 }));
+    // Conv requantization and IGDN extremes.
+    for acc in [MAX_ACC, -MAX_ACC, 0, 1, -1, 123_456_789_012] {
+        for bias in [BIAS_LIMIT, -BIAS_LIMIT, 0] {
+            for (mult, shift) in [((1 << MULT_BITS) - 1, MAX_SHIFT as i32), ((1 << MULT_BITS) - 1, 1), (1, 1), (0, 1), (12345, 47)] {
+                cases.push((Op::Conv { k: 1, stride: 1 }, acc, 0, ChannelParams { bias, mult, shift }));
+            }
+        }
+        for x in [i16::MIN, 32767, -1] {
+            for shift in [0, 1, 40, MAX_SHIFT as i32] {
+                cases.push((Op::Igdn, acc, x, ChannelParams { bias: BIAS_LIMIT, mult: 1, shift }));
+            }
+        }
+    }
+    // And random ones.
+    for _ in 0..3000 {
+        let x = rng.range(-32768, 32767) as i16;
+        cases.push(norm_case(Op::Gdn, rng.range(1, MAX_GDN_NORM), x, rng.range(0, MAX_GDN_SHIFT as i64) as i32));
+        cases.push(norm_case(Op::Igdn, rng.range(1, MAX_GDN_NORM), x, rng.range(0, MAX_SHIFT as i64) as i32));
+        let p = ChannelParams { bias: rng.range(-BIAS_LIMIT, BIAS_LIMIT), mult: rng.range(0, (1 << MULT_BITS) - 1) as i32, shift: rng.range(1, MAX_SHIFT as i64) as i32 };
+        cases.push((Op::Conv { k: 1, stride: 1 }, rng.range(-MAX_ACC, MAX_ACC), 0, p));
+    }
+    let mut b = Vec::with_capacity(12 + 32 * cases.len());
+    b.extend_from_slice(b"XLICRULE");
+    b.extend_from_slice(&(cases.len() as u32).to_le_bytes());
+    for (op, acc, x, p) in cases {
+        assert!(p.is_valid_for(op), "{op:?} {p:?}");
+        let expected = match op {
+            Op::Gdn => gdn_out(x, p.bias + acc, &p),
+            Op::Igdn => igdn_out(x, p.bias + acc, &p),
+            _ => requant_conv(acc, &p),
+        };
+        b.extend_from_slice(&op.code().to_le_bytes());
+        b.extend_from_slice(&p.shift.to_le_bytes());
+        b.extend_from_slice(&p.mult.to_le_bytes());
+        b.extend_from_slice(&x.to_le_bytes());
+        b.extend_from_slice(&expected.to_le_bytes());
+        b.extend_from_slice(&acc.to_le_bytes());
+        b.extend_from_slice(&p.bias.to_le_bytes());
+    }
+    std::fs::write(path, b).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Write every vector; returns the files in run order.
@@ -146,19 +249,35 @@ pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> R
     std::fs::create_dir_all(&dir)?;
     let mut files = Vec::new();
     let mut rng = Rng::new(0x0123_4567_89ab_cdef);
+    let rules = dir.join("000-rules.tv");
+    write_rules(&rules, &mut rng)?;
+    files.push(rules);
     let ops = [Op::Conv { k: 1, stride: 1 }, Op::TConv { k: 3, stride: 1 }, Op::Gdn, Op::Igdn];
-    let kinds = ops.iter().map(|&op| (op, false)).chain([(Op::TConv { k: 3, stride: 2 }, true)]);
+    let kinds = ops.iter().map(|&op| (op, false)).chain([(Op::TConv { k: 3, stride: 2 }, true), (Op::Conv { k: 1, stride: 1 }, true)]);
     for (op, narrow) in kinds {
         for i in 0..cases {
             let (spec, in_dims, input, weights, params) = random_case(&mut rng, op, i, narrow);
             let data = LayerData { weights: &weights, params: &params };
             let expected = run_layer_parallel(&spec, &HW, in_dims, &input, data)?;
-            let kind = if narrow { "tconv-narrow" } else { ["conv", "tconv", "gdn", "igdn"][op.code() as usize] };
-            let name = format!("random-{kind}-{i}");
+            let kind = ["conv", "tconv", "gdn", "igdn"][op.code() as usize];
+            let kind = if narrow { format!("{kind}-narrow") } else { kind.to_string() };
+            let name = format!("random-{kind}-{i}{}", if i % 3 == 2 { "-big" } else { "" });
             let path = dir.join(format!("{:03}-{name}.tv", files.len()));
             write_vector(&path, &Vector { name: &name, spec: &spec, in_dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
             files.push(path);
         }
+    }
+    // Normalisers wider than one tile (the maps of images over 2048
+    // pixels): several column tiles of the largest width.
+    for (op, c, dims) in [(Op::Gdn, 128, Dims::new(2, 600)), (Op::Igdn, 16, Dims::new(3, 1100))] {
+        let spec = LayerSpec { layer: Layer::Ana0, name: "wide", op, cin: c, cout: c, bias: false };
+        let (input, weights, params) = random_data(&mut rng, &spec, dims);
+        let data = LayerData { weights: &weights, params: &params };
+        let expected = run_layer_parallel(&spec, &HW, dims, &input, data)?;
+        let name = format!("wide-{}-big", ["conv", "tconv", "gdn", "igdn"][op.code() as usize]);
+        let path = dir.join(format!("{:03}-{name}.tv", files.len()));
+        write_vector(&path, &Vector { name: &name, spec: &spec, in_dims: dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
+        files.push(path);
     }
     // The whole codec on a real image: layer 0 reads the image, every
     // later layer reads the kernel's own previous output.
@@ -193,13 +312,35 @@ pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> R
     Ok(files)
 }
 
-/// Compile the testbench and the kernel with g++ (-O3, standard C++17:
-/// the HLS pragmas are ignored).
-pub fn build_testbench() -> Result<PathBuf> {
+/// The g++ command every host build of the kernel uses (C-simulation
+/// testbench, co-simulation bridge): -O3, C++17, Xilinx's ap_types.
+pub fn gxx() -> Result<Command> {
+    let mut c = Command::new("g++");
+    c.args(["-std=c++17", "-O3", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", "-Wno-unused-label"]);
+    c.args(crate::aptypes::cxx_flags()?);
+    Ok(c)
+}
+
+/// Which build of the testbench: the fast one (the MAC array on native
+/// integers of the same values) or `XLIC_CSIM_AP`, the types synthesis
+/// sees (ap_int<16> operands, ap_int<48> accumulators), ~40x slower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    Fast,
+    SynthesisTypes,
+}
+
+/// Compile the testbench and the kernel (the HLS pragmas are ignored).
+pub fn build_testbench(build: Build) -> Result<PathBuf> {
     let hls = crate::repo_root().join("hls");
-    let exe = dir().join("xlic_tb");
-    let st = Command::new("g++")
-        .args(["-std=c++17", "-O3", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", "-Wno-unused-label", "-o"])
+    std::fs::create_dir_all(dir())?;
+    let exe = dir().join(if build == Build::Fast { "xlic_tb" } else { "xlic_tb_ap" });
+    let mut cmd = gxx()?;
+    if build == Build::SynthesisTypes {
+        cmd.arg("-DXLIC_CSIM_AP");
+    }
+    let st = cmd
+        .arg("-o")
         .arg(&exe)
         .arg(hls.join("tb/xlic_tb.cpp"))
         .arg(hls.join("xlic_layer.cpp"))
@@ -211,16 +352,29 @@ pub fn build_testbench() -> Result<PathBuf> {
     Ok(exe)
 }
 
-/// Vectors written and testbench built: the command that runs it.
-pub fn prepare(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<Command> {
+/// Vectors written and both testbenches built: the commands that run
+/// them. The fast build runs every vector; the build with the synthesis
+/// types runs the rules and the random layers (the small ones: it is slow).
+pub fn prepare(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<Vec<Command>> {
     let files = write_vectors(data_dir, image, cases)?;
-    let exe = build_testbench()?;
-    let mut cmd = Command::new(exe);
-    cmd.args(files);
-    Ok(cmd)
+    let mut fast = Command::new(build_testbench(Build::Fast)?);
+    fast.args(&files);
+    let mut exact = Command::new(build_testbench(Build::SynthesisTypes)?);
+    let small = |p: &&PathBuf| {
+        let n = p.file_name().unwrap_or_default().to_string_lossy();
+        n.contains("rules") || (n.contains("random") && !n.contains("-big"))
+    };
+    exact.args(files.iter().filter(small));
+    Ok(vec![fast, exact])
 }
 
 pub fn run(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<i32> {
-    let st = prepare(data_dir, image, cases)?.status()?;
-    Ok(st.code().unwrap_or(1))
+    let mut code = 0;
+    for mut cmd in prepare(data_dir, image, cases)? {
+        let st = cmd.status()?;
+        if !st.success() {
+            code = st.code().unwrap_or(1);
+        }
+    }
+    Ok(code)
 }

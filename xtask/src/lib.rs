@@ -1,6 +1,7 @@
 //! Host-side chores of the X-LIC project, as a library so that the xtask
 //! binary and the host-side tests (which boot the firmware in QEMU) share
 //! one launcher.
+pub mod aptypes;
 pub mod codec;
 pub mod cosim;
 pub mod e2e;
@@ -9,6 +10,8 @@ pub mod elf;
 pub mod erratum;
 pub mod jtag;
 pub mod firmware;
+pub mod hlslint;
+pub mod hlsreport;
 pub mod qemu;
 pub mod regmap;
 pub mod setup;

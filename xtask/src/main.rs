@@ -164,6 +164,17 @@ enum Cmd {
         #[command(flatten)]
         data: DataArg,
     },
+    /// Static checks of the HLS kernel for what C-simulation forgives
+    /// (hls-patterns.md): 64-bit types, run-time division, misplaced
+    /// pragmas, partitions, static banking, m_axi settings, shared bundles.
+    HlsLint,
+    /// Vivado HLS 2019.2's synthesis report (after `cd hls && vivado_hls
+    /// -f script.tcl`) beside the model: loop IIs, latencies, resources;
+    /// fails on a missed II or an exceeded budget. Not part of CI.
+    HlsReport {
+        /// The solution folder (default: hls/xlic_hls/solution1).
+        dir: Option<PathBuf>,
+    },
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
     /// Load the firmware onto a ZCU102 over JTAG (boot/jtag.tcl with xsdb):
@@ -227,6 +238,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             let arith = if int { Arith::Int } else { Arith::Float };
             codec::codec(&data.dir(), &image, &out, arith, pad, model.as_deref()).map(|_| 0)
         }
+        Cmd::HlsLint => xtask::hlslint::run(),
+        Cmd::HlsReport { dir } => xtask::hlsreport::run(dir),
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
         Cmd::Jtag(args) => xtask::jtag::run(&args),
         Cmd::Regs => {
@@ -411,10 +424,18 @@ fn test() -> Result<i32> {
             tally.failed += 1;
         }
     }
+    println!("\n== HLS lint: what C-simulation forgives, checked statically ==");
+    if xtask::hlslint::run()? == 0 {
+        tally.passed += 1;
+    } else {
+        tally.failed += 1;
+        failures.push("hls-lint".into());
+    }
     println!("\n== HLS C-simulation: the kernel against the integer reference ==");
-    let mut cmd = xtask::csim::prepare(&xlic_ref::data::default_dir(), None, 6)?;
-    if !run_counted(&mut cmd, &mut tally)? {
-        failures.push("HLS C-simulation".into());
+    for mut cmd in xtask::csim::prepare(&xlic_ref::data::default_dir(), None, 6)? {
+        if !run_counted(&mut cmd, &mut tally)? {
+            failures.push("HLS C-simulation".into());
+        }
     }
     println!("\n== host tests (including the console driven in QEMU) ==");
     let elf = firmware::build(&opts)?;

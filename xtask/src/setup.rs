@@ -30,7 +30,12 @@ fn run(cmd: &mut Command) -> Result<()> {
 
 /// Install the missing Debian packages (needs root, as on these machines).
 pub fn debian_packages() -> Result<()> {
-    let missing: Vec<&str> = DEBIAN_PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    install_debian(DEBIAN_PACKAGES)
+}
+
+/// Install those of `packages` that are missing.
+pub fn install_debian(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -86,5 +91,6 @@ pub fn ensure() -> Result<()> {
     debian_packages()?;
     link_debian_toolchain()?;
     install_defmt_print()?;
+    crate::aptypes::ensure()?;
     Ok(())
 }

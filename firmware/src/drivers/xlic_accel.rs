@@ -106,8 +106,9 @@ pub struct LayerJob {
 }
 
 impl LayerJob {
-    /// The values in the order of the generated `ARGUMENTS` table.
-    pub fn values(&self) -> [u64; 13] {
+    /// The values in the order of the generated `ARGUMENTS` table (the
+    /// second input and output ports carry the same maps).
+    pub fn values(&self) -> [u64; 15] {
         [
             self.fm_in,
             self.weights,
@@ -122,6 +123,8 @@ impl LayerJob {
             self.in_w as u64,
             self.out_h as u64,
             self.out_w as u64,
+            self.fm_in,
+            self.fm_out,
         ]
     }
 }
@@ -232,7 +235,7 @@ impl AccelDriver {
     }
 
     /// Argument register values, in the order of `ARGUMENTS`.
-    fn arguments(&self) -> [u64; 13] {
+    fn arguments(&self) -> [u64; 15] {
         let r = self.regs();
         [
             r.fm_in.get(),
@@ -248,6 +251,8 @@ impl AccelDriver {
             r.in_w.get() as u64,
             r.out_h.get() as u64,
             r.out_w.get() as u64,
+            r.fm_in2.get(),
+            r.fm_out2.get(),
         ]
     }
 
@@ -292,6 +297,10 @@ impl AccelDriver {
         r.in_w.set(job.in_w);
         r.out_h.set(job.out_h);
         r.out_w.set(job.out_w);
+        // The kernel reads the input map on two ports and writes the output
+        // on two (hls/xlic_layer.cpp): the same maps, twice.
+        r.fm_in2.set(job.fm_in);
+        r.fm_out2.set(job.fm_out);
     }
 
     /// Poll until ap_done, reading AP_CTRL once per poll; returns the time

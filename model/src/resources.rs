@@ -1,0 +1,248 @@
+//! Resource model of the accelerator (hls/xlic_layer.cpp): DSP48E2,
+//! BRAM18 and LUTs, as pure functions of [`HwLimits`], checked against a
+//! [`Device`]. Estimates from the kernel's arrays, pragmas and datapath,
+//! counted the way Vivado HLS 2019.2 maps them; `cargo xtask hls-report`
+//! prints them beside a real synthesis report.
+//!
+//! - BRAM18: every bank of a partitioned array is its own memory and is
+//!   rounded up separately to the RAMB18E2 shapes (UG573: 16K x 1, 8K x 2,
+//!   4K x 4, 2K x 9, 1K x 18, and 512 x 36 in simple dual-port mode, which
+//!   every memory here is: one read and one write port). A bank's cost is
+//!   the cheapest shape: `ceil(depth / d) * ceil(width / w)`.
+//! - LUTRAM (the arrays the kernel puts there: weights, parameters, taps):
+//!   RAM64M8, 64 x 7 bits simple dual-port per 8 LUTs (UG574).
+//! - m_axi adapters: a data FIFO of outstanding x burst words per working
+//!   direction (UG1399 "Controlling AXI4 Burst Behavior"), in BRAM; the
+//!   idle direction's two-word FIFO in SRLs; ~1500 LUTs of control each.
+//! - DSP48E2: one per MAC (16 x 16 or 16 x 17 into the 48-bit cascade,
+//!   UG579), two per 48 x 15 requantization and 48 x 16 IGDN product, and
+//!   one for each run-time multiply of the address arithmetic (counted
+//!   conservatively: Vivado puts the small ones in LUTs).
+//! - LUTs: adders, muxes and dividers by their widths (one LUT6 per bit of
+//!   an adder or a 4:1 mux), plus LUTRAM and fixed costs for control.
+use crate::layout::HwLimits;
+
+/// An FPGA's resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub name: &'static str,
+    pub dsp: usize,
+    pub bram18: usize,
+    pub lut: usize,
+}
+
+impl Device {
+    /// The ZCU102's XCZU9EG (DS891: 2520 DSP48E2, 912 RAMB36 = 1824
+    /// RAMB18, 274080 CLB LUTs; no UltraRAM).
+    pub const XCZU9EG: Device = Device { name: "xczu9eg-ffvb1156-2-e (ZCU102)", dsp: 2520, bram18: 1824, lut: 274_080 };
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Self::XCZU9EG
+    }
+}
+
+/// The targets of issue 11, for 2048x1365 through all ten layers.
+pub const TARGET_SECONDS: f64 = 0.20;
+pub const TARGET_DSP: usize = 2300;
+pub const TARGET_BRAM_FRACTION: f64 = 0.80;
+pub const TARGET_LUT_FRACTION: f64 = 0.70;
+
+/// BRAM18 blocks of one memory bank of `depth` words of `width` bits, in
+/// the cheapest RAMB18E2 shape (simple dual-port).
+pub const fn bram18_bank(depth: usize, width: usize) -> usize {
+    const SHAPES: [(usize, usize); 6] = [(512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)];
+    let mut best = usize::MAX;
+    let mut i = 0;
+    while i < SHAPES.len() {
+        let (d, w) = SHAPES[i];
+        let n = depth.div_ceil(d) * width.div_ceil(w);
+        if n < best {
+            best = n;
+        }
+        i += 1;
+    }
+    best
+}
+
+/// LUTs of one LUTRAM bank (RAM64M8: 64 x 7 bits per 8 LUTs).
+pub const fn lutram_bank(depth: usize, width: usize) -> usize {
+    depth.div_ceil(64) * width.div_ceil(7) * 8
+}
+
+/// One line of the estimate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub name: &'static str,
+    /// What it is, for people.
+    pub what: &'static str,
+    pub dsp: usize,
+    pub bram18: usize,
+    pub lut: usize,
+}
+
+const ITEMS: usize = 16;
+
+/// The estimate: one line per array or datapath part, and the totals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resources {
+    pub items: [Item; ITEMS],
+    pub len: usize,
+}
+
+impl Resources {
+    pub fn items(&self) -> &[Item] {
+        &self.items[..self.len]
+    }
+    pub fn dsp(&self) -> usize {
+        self.items().iter().map(|i| i.dsp).sum()
+    }
+    pub fn bram18(&self) -> usize {
+        self.items().iter().map(|i| i.bram18).sum()
+    }
+    pub fn lut(&self) -> usize {
+        self.items().iter().map(|i| i.lut).sum()
+    }
+    /// Whether the estimate fits issue 11's budget on `device`.
+    pub fn within_target(&self, device: &Device) -> bool {
+        self.dsp() <= TARGET_DSP.min(device.dsp)
+            && self.bram18() as f64 <= TARGET_BRAM_FRACTION * device.bram18 as f64
+            && self.lut() as f64 <= TARGET_LUT_FRACTION * device.lut as f64
+    }
+}
+
+/// The estimate for a kernel built with `hw` (the arrays of xlic_layer()
+/// and the datapaths of its functions).
+pub fn estimate(hw: &HwLimits) -> Resources {
+    let word = 16 * hw.lanes;
+    let pairs = hw.pox / 2;
+    let lanes_out = 2 * hw.lanes; // the output engine: two words per pixel
+    let mut items = [Item { name: "", what: "", dsp: 0, bram18: 0, lut: 0 }; ITEMS];
+    let mut n = 0;
+    let mut push = |it: Item| {
+        items[n] = it;
+        n += 1;
+    };
+    // Memories.
+    push(Item {
+        name: "ibuf",
+        what: "input tile: 2 halves x 2 row parities x pox banks",
+        dsp: 0,
+        bram18: 4 * hw.pox * bram18_bank(hw.in_depth, word),
+        lut: 0,
+    });
+    push(Item {
+        name: "acc",
+        what: "accumulators: 2 halves x pox/2 x pof banks of 2 x 48 bits",
+        dsp: 0,
+        bram18: 2 * pairs * hw.pof * bram18_bank(hw.acc_depth(), 2 * 48),
+        lut: 0,
+    });
+    push(Item {
+        name: "xkeep",
+        what: "GDN/IGDN inputs: 2 halves x pox banks",
+        dsp: 0,
+        bram18: 2 * hw.pox * bram18_bank(hw.acc_depth(), word),
+        lut: 0,
+    });
+    push(Item {
+        name: "wbuf",
+        what: "weights of a pass: 2 halves x pof banks, LUTRAM",
+        dsp: 0,
+        bram18: 0,
+        lut: 2 * hw.pof * lutram_bank(hw.max_taps(), word),
+    });
+    push(Item {
+        name: "params, taps",
+        what: "bias/mult/shift per channel, the tap table: LUTRAM",
+        dsp: 0,
+        bram18: 0,
+        lut: hw.pof * lutram_bank(hw.acc_slots(), 48 + 15 + 6) + lutram_bank(hw.max_taps(), 36),
+    });
+    // m_axi adapters: 5 bundles (2 input, weights + params, 2 output), one
+    // working-direction FIFO each; 2 output streams of 64 words in SRLs.
+    let fifo = bram18_bank(hw.axi_outstanding * hw.axi_burst, word);
+    push(Item {
+        name: "m_axi x5",
+        what: "outstanding x burst data FIFOs, adapters; output streams (SRL)",
+        dsp: 0,
+        bram18: 5 * fifo,
+        lut: 5 * 1500 + 2 * word * 64usize.div_ceil(32),
+    });
+    // The MAC array: one DSP48E2 per MAC; the accumulator add (48 bits)
+    // and the first-tap mux in fabric, conservatively; |x| for GDN.
+    push(Item {
+        name: "MAC array",
+        what: "lanes x pof x pox 16x16 MACs; 48-bit accumulate; |x|",
+        dsp: hw.lanes * hw.pof * hw.pox,
+        bram18: 0,
+        lut: hw.pox * hw.pof * 48 + hw.pox * hw.lanes * 17,
+    });
+    // Input alignment: each pixel lane picks one of pox banks (a pox:1
+    // mux of 128 bits, ~pox/4 LUT6 per bit with the F7/F8 muxes), and a
+    // row-parity select.
+    push(Item {
+        name: "alignment",
+        what: "input banks to pixel lanes: rotation + parity select",
+        dsp: 0,
+        bram18: 0,
+        lut: hw.pox * word * (hw.pox / 4 + 1),
+    });
+    // Output engine: the pixel mux on every accumulator bank and the lane
+    // rotation (pox:1 and pof:1 of 48 bits), the GDN input select, and per
+    // output lane the three rules: requantization (48x15: 2 DSP, a 66-bit
+    // rounding shifter, saturation), IGDN (48x16: 2 DSP, the same), GDN
+    // (a 63-bit shifter, 16 stages of 64-bit compare-subtract).
+    let shifter = 66 * 6 / 2; // 6 levels of 2:1, two per LUT6
+    let divider = 16 * 2 * 64 + shifter + 3 * 65;
+    push(Item {
+        name: "output engine",
+        what: "bank and lane muxes; per lane requant, IGDN, GDN divider",
+        dsp: lanes_out * (2 + 2),
+        bram18: 0,
+        lut: hw.pof * 48 * (hw.pox / 4 + 1) + lanes_out * 48 * (hw.pof / 4 + 1) + lanes_out * 16 * (hw.pox / 4 + 1)
+            + lanes_out * (2 * (49 + shifter + 20) + divider),
+    });
+    // Ping-pong: one shared instance of each concurrent function
+    // (ALLOCATION limit=1) reads either half of its buffers: a 2:1 mux per
+    // read bit (two per LUT6) on the accumulators (MAC array and output
+    // engine), the input tile, the weights and the GDN inputs.
+    push(Item {
+        name: "ping-pong",
+        what: "2:1 selects of the shared instances' memory reads",
+        dsp: 0,
+        bram18: 0,
+        lut: (2 * pairs * hw.pof * 96 + 2 * hw.pox * word + hw.pof * word + hw.pox * word) / 2,
+    });
+    // Address arithmetic: the run-time multiplies (row x stride, vector x
+    // columns, DDR row x width...) of the MAC loop (4), output engine (3),
+    // loaders (2 x 3 + 5) and writers (2 x 2), each one DSP at most.
+    push(Item { name: "addresses", what: "run-time index multiplies", dsp: 4 + 3 + 6 + 5 + 4, bram18: 0, lut: 3000 });
+    // Control: the step loop, counters, FSMs, AXI-Lite.
+    push(Item { name: "control", what: "FSMs, counters, AXI-Lite registers", dsp: 0, bram18: 0, lut: 8000 });
+    Resources { items, len: n }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bram_shapes_round_each_bank_up() {
+        assert_eq!(bram18_bank(512, 128), 4, "512 x 36 mode");
+        assert_eq!(bram18_bank(512, 96), 3);
+        assert_eq!(bram18_bank(1024, 48), 3, "1K x 18");
+        assert_eq!(bram18_bank(81, 128), 4, "a small bank still costs a whole block per 36 bits");
+        assert_eq!(bram18_bank(16384, 1), 1);
+        assert_eq!(bram18_bank(2484, 128), 20, "hls-patterns 2.10's example");
+        assert_eq!(lutram_bank(81, 128), 2 * 19 * 8);
+    }
+
+    #[test]
+    fn the_configuration_fits_its_device() {
+        let r = estimate(&HwLimits::TEST);
+        assert_eq!(r.dsp() - 2048, 64 + 22, "MACs, output rules, addresses");
+        assert!(r.within_target(&Device::XCZU9EG), "{r:?}");
+    }
+}
