@@ -19,6 +19,8 @@
 extern crate alloc;
 
 pub mod arch;
+#[cfg(all(test, feature = "coder-compare"))]
+mod coder_compare;
 pub mod bsp;
 pub mod console;
 pub mod cpu_engine;
@@ -32,6 +34,7 @@ pub mod print;
 pub mod smp;
 pub mod storage;
 pub mod test_support;
+pub mod xlc;
 
 use core::sync::atomic::{AtomicU8, Ordering};
 

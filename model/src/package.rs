@@ -216,6 +216,13 @@ impl<'a> Package<'a> {
         Ok(Package { bytes, hw, calibrated_pad: u32_at(bytes, 44), sections })
     }
 
+    /// The package's identity: its header CRC-32, which covers the
+    /// hardware limits, the calibration's padding mode and every
+    /// section's CRC. Compressed files name the package they need by it.
+    pub fn id(&self) -> u32 {
+        u32_at(self.bytes, CRC_AT)
+    }
+
     /// Raw little-endian INT16 weights of layer `i`.
     pub fn weights_bytes(&self, i: usize) -> &'a [u8] {
         let (o, l, _, _) = self.sections[i];

@@ -182,7 +182,7 @@ fn png_figures(elf: &Path, data: &Path) -> Result<()> {
 pub fn run(data: &Path) -> Result<()> {
     crate::setup::ensure()?;
     let elf = firmware::build(&BuildOptions { release: true, ..Default::default() })?;
-    let package = crate::codec::build_package(data, &xlic_ref::data::images_dir(data), PadMode::Edge)?;
+    let package = crate::pkgcache::default_package(data, PadMode::Edge)?;
     let png = crop_png(data)?;
     let work = e2e::scratch("bench-cpu");
     let card = work.join("card.img");

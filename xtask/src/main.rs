@@ -89,8 +89,9 @@ enum Cmd {
         out: PathBuf,
     },
     /// The main job: code an image on the firmware in QEMU with the HLS
-    /// accelerator co-simulated; writes DIR/recon.png, latent.bin,
-    /// compare.png and console.txt, prints per-layer times and the PSNR.
+    /// accelerator co-simulated; writes DIR/recon.png, recon.xlc,
+    /// latent.bin, compare.png and console.txt, prints per-layer times, the
+    /// PSNR, bpp and compression ratio.
     Demo {
         /// Image to code (default: DATA/images/astronaut.png).
         #[arg(long, value_name = "PATH")]
@@ -111,12 +112,12 @@ enum Cmd {
     /// EL1), and the console driven from the host.
     Test,
     /// Print figures: firmware sizes, boot cost, clean build time; model
-    /// quality (INT16 vs float PSNR) and integer-reference speed.
+    /// quality (INT16 vs float PSNR), host integer-codec speed, .XLC figures.
     Bench {
         #[command(flatten)]
         data: DataArg,
-        /// Only one part: firmware, storage, accelerator, model, e2e or cpu.
-        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "model", "e2e", "cpu"])]
+        /// Only one part: firmware, storage, accelerator, model, e2e, entropy or cpu.
+        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "model", "e2e", "entropy", "cpu"])]
         only: Option<String>,
     },
     /// Calibrate on images and write the model package the firmware loads.
@@ -146,7 +147,32 @@ enum Cmd {
         int: bool,
         #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
         pad: PadMode,
-        /// Model package for --int (default: calibrate now on DATA/images).
+        /// Model package for --int (default: calibrated on DATA/images, cached in target/).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Compress an image into an .XLC file on the host: the integer model
+    /// (analysis), then the entropy coder the firmware runs.
+    Compress {
+        image: PathBuf,
+        #[arg(long, value_name = "F.xlc")]
+        out: PathBuf,
+        #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
+        pad: PadMode,
+        /// Model package (default: calibrated on DATA/images, cached in target/).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Decompress an .XLC file (from the host or the firmware) into a PNG.
+    Decompress {
+        file: PathBuf,
+        #[arg(long, value_name = "R.png")]
+        out: PathBuf,
+        /// Model package (default: the cached package for the file's padding mode).
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
         #[command(flatten)]
@@ -182,11 +208,13 @@ enum Cmd {
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
     /// Load the firmware onto a ZCU102 over JTAG (boot/jtag.tcl with xsdb):
-    /// reset, PMU firmware, FSBL or psu_init, bitstream, firmware at EL3.
+    /// JTAG boot mode and reset, bitstream, PMU firmware, FSBL or psu_init,
+    /// firmware at EL3.
     Jtag(xtask::jtag::JtagArgs),
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
     /// QEMU. XLIC_QEMU_EL picks the entry level (default 3), XLIC_QEMU_TIMEOUT
-    /// a limit in seconds (default 120 for test binaries).
+    /// a limit in seconds (default 120 for test binaries), XLIC_QEMU_ICOUNT
+    /// an -icount shift.
     #[command(hide = true)]
     QemuRunner {
         elf: PathBuf,
@@ -244,6 +272,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::HlsLint => xtask::hlslint::run(),
         Cmd::HlsReport { dir } => xtask::hlsreport::run(dir),
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
+        Cmd::Compress { image, out, pad, model, data } => xtask::xlc::compress_cmd(&data.dir(), &image, &out, pad, model.as_deref()).map(|_| 0),
+        Cmd::Decompress { file, out, model, data } => xtask::xlc::decompress_cmd(&data.dir(), &file, &out, model.as_deref()).map(|_| 0),
         Cmd::Jtag(args) => xtask::jtag::run(&args),
         Cmd::Regs => {
             let text = xtask::regmap::generate()?;
@@ -265,7 +295,7 @@ fn card(data: &std::path::Path, out: &std::path::Path, files: &[PathBuf], size: 
     let (mut entries, mut sources) = (Vec::new(), Vec::new());
     let images = xlic_ref::data::images_dir(data);
     if files.is_empty() {
-        entries.push(("MODEL.PKG".to_string(), codec::build_package(data, &images, PadMode::Edge)?));
+        entries.push(("MODEL.PKG".to_string(), xtask::pkgcache::package(data, &images, PadMode::Edge)?));
         sources.push("model package (cargo xtask quantize)".to_string());
     }
     let paths = if files.is_empty() { xlic_ref::data::list_pngs(&images)? } else { files.to_vec() };
@@ -296,6 +326,9 @@ fn runner(elf: PathBuf) -> Result<i32> {
     };
     let mut q = Qemu::new(&elf, el);
     q.semihost_arg = Some(format!("expect-el={}", el.number()));
+    if let Ok(v) = std::env::var("XLIC_QEMU_ICOUNT") {
+        q.icount_shift = Some(v.parse().context("XLIC_QEMU_ICOUNT is the -icount shift (0: 1 ns per instruction)")?);
+    }
     // Test binaries get a card on SD0 for the SD driver's tests
     // (firmware/src/drivers/sdhci/tests.rs); SD1 stays empty as before.
     let card0 = is_test.then(|| xtask::work_dir().join(format!("sd0-test-card-{}.img", std::process::id())));
@@ -319,8 +352,8 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let png = std::fs::read(&image).with_context(|| format!("cannot read {}", image.display()))?;
     let original = codec::load_image(&image)?;
     let elf = firmware::build(&BuildOptions { release: true, ..Default::default() })?;
-    println!("[demo] model package: calibrating the float model on {} ({} padding)", xlic_ref::data::images_dir(data).display(), pad.name());
-    let package = codec::build_package(data, &xlic_ref::data::images_dir(data), pad)?;
+    println!("[demo] model package: calibrated on {} ({} padding; cached in target/xlic/packages)", xlic_ref::data::images_dir(data).display(), pad.name());
+    let package = xtask::pkgcache::default_package(data, pad)?;
     let engine = if cpu { xtask::e2e::Engine::Cpu(4) } else { xtask::e2e::Engine::Cosim };
     println!(
         "[demo] {} ({}x{}) on the firmware in QEMU's ZCU102, {}",
@@ -335,6 +368,7 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let write = |name: &str, bytes: &[u8]| xlic_ref::image::write_atomic(&out.join(name), bytes).with_context(|| format!("cannot write {}", out.join(name).display()));
     write("recon.png", &run.recon_png)?;
     write("latent.bin", &run.latent)?;
+    write("recon.xlc", &run.recon_xlc)?;
     write("console.txt", run.transcript.as_bytes())?;
     let (recon, _) = Rgb8::decode_png(&run.recon_png, std::path::Path::new("RECON.PNG"))?;
     Rgb8::comparison(&original, &recon, 8).save_png(&out.join("compare.png"))?;
@@ -345,6 +379,10 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let reference = xlic_quant::pipeline::codec(&model, &original, pad)?;
     let d = reference.geometry.latent();
     let exact = recon.data == reference.recon.data && run.latent == codec::int_latent_file(&reference);
+    // The compressed file the A53 wrote: the host's, byte for byte.
+    let host_xlc = xtask::xlc::compress(&model, &original, pad)?;
+    let xlc = xlic_model::bitstream::parse(&run.recon_xlc, model.id, codec::HW.max_side)?.header;
+    let xlc_same = run.recon_xlc == host_xlc.file;
 
     println!("[demo] per layer (guest time on {}):", if cpu { "the four A53 cores" } else { "the co-simulated accelerator" });
     for l in &run.layers {
@@ -361,8 +399,9 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
         );
     }
     println!(
-        "[demo] {}: recon.png, latent.bin ({}x{}x{}), compare.png (original | reconstruction | error x8), console.txt",
+        "[demo] {}: recon.png, recon.xlc ({} bytes), latent.bin ({}x{}x{}), compare.png (original | reconstruction | error x8), console.txt",
         out.display(),
+        xlc.file_len(),
         xlic_model::Layer::LATENT.spec().cout,
         d.w,
         d.h
@@ -371,9 +410,18 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
         "[demo] bit-exact with the host's integer reference (reconstruction and latent): {}",
         if exact { "yes" } else { "NO" }
     );
-    println!("PSNR: {:.3} dB", psnr(&original, &recon));
+    println!("[demo] RECON.XLC (entropy-coded on the A53) equals the host's `cargo xtask compress` file: {}", if xlc_same { "yes" } else { "NO" });
+    println!(
+        "PSNR: {:.3} dB  bpp: {:.4}  compression ratio: {:.1}:1 (vs 24-bit RGB)",
+        psnr(&original, &recon),
+        xlc.bits_per_pixel(),
+        xlc.compression_ratio()
+    );
     if !exact {
         bail!("the {}'s result differs from the integer reference", if cpu { "CPU engine" } else { "accelerator" });
+    }
+    if !xlc_same {
+        bail!("the firmware's RECON.XLC differs from the host's file");
     }
     Ok(0)
 }
@@ -478,6 +526,9 @@ fn bench(data: &std::path::Path, only: Option<&str>) -> Result<i32> {
     if part("e2e") {
         bench_e2e(data)?;
     }
+    if part("entropy") {
+        xtask::bench_entropy::run(data)?;
+    }
     if part("cpu") {
         xtask::cpu_bench::run(data)?;
     }
@@ -496,7 +547,7 @@ fn bench_e2e(data: &std::path::Path) -> Result<()> {
     let src = xlic_ref::data::images_dir(data).join("hubble_deep_field.png");
     let img = codec::load_image(&src)?.crop(w, h);
     let png = img.encode_png();
-    let package = codec::build_package(data, &xlic_ref::data::images_dir(data), PadMode::Edge)?;
+    let package = xtask::pkgcache::default_package(data, PadMode::Edge)?;
     let run = xtask::e2e::codec_in_qemu(&elf, &xtask::e2e::scratch("bench-e2e"), &package, &png, PadMode::Edge, false)?;
     let wall = run.wall.as_secs_f64();
     println!("\nend to end, {w}x{h} (crop of {}), edge padding, release firmware under QEMU + co-simulation:", src.display());

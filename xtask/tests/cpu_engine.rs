@@ -27,7 +27,7 @@ fn data() -> PathBuf {
 
 fn package() -> &'static [u8] {
     static P: OnceLock<Vec<u8>> = OnceLock::new();
-    P.get_or_init(|| xtask::codec::build_package(&data(), &xlic_ref::data::images_dir(&data()), PadMode::Edge).unwrap())
+    P.get_or_init(|| xtask::pkgcache::default_package(&data(), PadMode::Edge).unwrap())
 }
 
 fn reference(img: &Rgb8) -> xlic_quant::IntRun {

@@ -623,10 +623,10 @@ fn a_4096_by_4096_image_saves() {
     assert!((decoded.width, decoded.height) == (side as usize, side as usize) && decoded.data == px, "OUT.PNG differs from the image");
 }
 
-/// `run` five times on one card: RECON.PNG and LATENT.BIN are replaced
-/// each time and no cluster is lost. Then a card with room for the new
-/// RECON.PNG but not for LATENT.BIN too: neither is written and the old
-/// pair stays as it was.
+/// `run` five times on one card: RECON.PNG, RECON.XLC and LATENT.BIN are
+/// replaced each time and no cluster is lost. Then a card with room for the
+/// new RECON.PNG but not for the other two: none is written and the old
+/// results stay as they were.
 #[test]
 fn results_replace_without_leaks_and_come_as_a_pair_or_not_at_all() {
     let data = xlic_ref::data::default_dir();
@@ -654,16 +654,20 @@ fn results_replace_without_leaks_and_come_as_a_pair_or_not_at_all() {
     let mut free = Vec::new();
     for _ in 0..5 {
         let out = ok(&mut s, "run");
-        assert!(out.contains("RECON.PNG: 96x64 PNG") && out.contains("LATENT.BIN: "), "{out}");
+        assert!(out.contains("RECON.PNG: 96x64 PNG") && out.contains("RECON.XLC: ") && out.contains("LATENT.BIN: "), "{out}");
         free.push(free_kib(&mut s));
     }
     assert!(free.iter().all(|&f| f == free[0]), "free KiB after each run: {free:?}");
     exit_and_fsck(s, &img);
     let (recon, latent) = (xlic_cardimg::read(&img, "RECON.PNG").unwrap(), xlic_cardimg::read(&img, "LATENT.BIN").unwrap());
-    assert_eq!(names(&img), ["IMAGE.PNG", "LATENT.BIN", "MODEL.PKG", "RECON.PNG"]);
+    assert_eq!(names(&img), ["IMAGE.PNG", "LATENT.BIN", "MODEL.PKG", "RECON.PNG", "RECON.XLC"]);
 
-    // Room for RECON.PNG (and a directory cluster), not for LATENT.BIN.
-    let old = [("RECON.PNG".to_string(), b"old reconstruction".to_vec()), ("LATENT.BIN".to_string(), b"old latent".to_vec())];
+    // Room for RECON.PNG (and a directory cluster), not for the others.
+    let old = [
+        ("RECON.PNG".to_string(), b"old reconstruction".to_vec()),
+        ("RECON.XLC".to_string(), b"old coded file".to_vec()),
+        ("LATENT.BIN".to_string(), b"old latent".to_vec()),
+    ];
     let mut files = vec![("MODEL.PKG".to_string(), package()), ("IMAGE.PNG".to_string(), image)];
     files.extend(old.iter().cloned());
     let tight = temp("tight.img");
@@ -687,7 +691,7 @@ fn results_replace_without_leaks_and_come_as_a_pair_or_not_at_all() {
     ok(&mut s, "load image IMAGE.PNG");
     let out = s.command("run", slow).unwrap();
     assert!(
-        out.contains("error: writing RECON.PNG and LATENT.BIN: the card is full; neither was written (earlier results, if any, are unchanged)"),
+        out.contains("error: writing RECON.PNG, RECON.XLC and LATENT.BIN: the card is full; none was written (earlier results, if any, are unchanged)"),
         "{out}"
     );
     exit_and_fsck(s, &tight);

@@ -10,11 +10,13 @@ use crate::image::MapRows;
 use crate::pipeline::{self, Compute, ModelInfo, Pipeline};
 use crate::println;
 use crate::storage::{Output, StorageError};
+use crate::xlc;
 use xlic_model::{Layer, PadMode, LAYERS};
 
 /// What `run` writes to the card (replacing earlier results, never an
 /// input: the console refuses if the loaded model or image has the name).
 pub const RECON_FILE: &str = "RECON.PNG";
+pub const RECON_XLC_FILE: &str = "RECON.XLC";
 pub const LATENT_FILE: &str = "LATENT.BIN";
 
 fn file_name(s: &str) -> super::FileName {
@@ -180,14 +182,18 @@ fn step_once(arena: &mut Arena, engine: &Engine, model: &ModelInfo, p: &mut Pipe
     match p.step(arena, engine.compute(), model) {
         Ok(r) => {
             let (i, o) = (r.input, r.output);
-            // On the CPU, the accelerator's modelled time beside it.
-            let mut fpga: heapless::String<40> = heapless::String::new();
-            if r.cpu_cores.is_some() {
+            // On the CPU, the accelerator's modelled time beside it; on the
+            // accelerator, how the time compares with that model.
+            let (mut fpga, mut ratio): (heapless::String<40>, heapless::String<24>) = Default::default();
+            {
                 use core::fmt::Write;
-                let _ = write!(fpga, " [FPGA model {:.3} ms]", pipeline::modelled_fpga_time(&p.geometry, l).as_secs_f64() * 1e3);
+                let _ = match r.cpu_cores {
+                    Some(_) => write!(fpga, " [FPGA model {:.3} ms]", r.modelled.as_secs_f64() * 1e3),
+                    None => write!(ratio, "  x{:.2} of model", pipeline::model_ratio(r.elapsed, r.modelled)),
+                };
             }
             println!(
-                "  {:<7} {:<12} {}x{}x{} -> {}x{}x{}  {:>9.3} ms{}  CRC-32 0x{:08x}",
+                "  {:<7} {:<12} {}x{}x{} -> {}x{}x{}  {:>9.3} ms{}  CRC-32 0x{:08x}{}",
                 l.name(),
                 op_text(l).as_str(),
                 i.channels,
@@ -198,7 +204,8 @@ fn step_once(arena: &mut Arena, engine: &Engine, model: &ModelInfo, p: &mut Pipe
                 o.dims.h,
                 r.elapsed.as_secs_f64() * 1e3,
                 fpga.as_str(),
-                r.crc
+                r.crc,
+                ratio.as_str()
             );
             if let (true, Some(n)) = (detail, r.cpu_cores) {
                 println!(
@@ -235,20 +242,21 @@ fn step_once(arena: &mut Arena, engine: &Engine, model: &ModelInfo, p: &mut Pipe
                     );
                 }
                 println!(
-                    "          output min {} max {}; {} bytes in, {} bytes weights+params, {} bytes out at 0x{:09x}; limit {} ms",
+                    "          output min {} max {}; {} bytes in, {} bytes weights+params, {} bytes out at 0x{:09x}; model {:.3} ms, limit {} ms",
                     r.min,
                     r.max,
                     r.bytes_in,
                     r.bytes_constants,
                     r.bytes_out,
                     r.job.fm_out,
+                    r.modelled.as_secs_f64() * 1e3,
                     r.limit.as_millis()
                 );
             }
             if detail {
                 match p.next_layer() {
                     Some(n) => println!("          next: {}", n.name()),
-                    None => println!("          all layers done ('run' writes {RECON_FILE} and {LATENT_FILE})"),
+                    None => println!("          all layers done ('run' writes {RECON_FILE}, {RECON_XLC_FILE} and {LATENT_FILE})"),
                 }
             }
             Ok(())
@@ -268,7 +276,7 @@ pub fn step(state: &mut State, cpu: Option<usize>) -> Outcome {
 /// The results must never replace an input.
 fn check_outputs_are_not_inputs(state: &State) -> Outcome {
     let names = [state.image.as_ref().map(|i| &i.1), state.model.as_ref().map(|m| &m.1)];
-    for out in [RECON_FILE, LATENT_FILE] {
+    for out in [RECON_FILE, RECON_XLC_FILE, LATENT_FILE] {
         if names.iter().flatten().any(|n| n.as_str() == out) {
             fail!("{out} is a loaded input and 'run' writes its result there; copy the input to another name (cp) and load that");
         }
@@ -292,8 +300,8 @@ pub fn run(state: &mut State, cpu: Option<usize>) -> Outcome {
         step_once(arena, &engine, &model, p, false)?;
     }
     let total: f64 = p.reports.iter().flatten().map(|r| r.elapsed.as_secs_f64()).sum();
-    let modelled: f64 = Layer::ALL.iter().map(|&l| pipeline::modelled_fpga_time(&g, l).as_secs_f64()).sum();
-    match engine {
+    let modelled: f64 = p.reports.iter().flatten().map(|r| r.modelled.as_secs_f64()).sum();
+    match &engine {
         Engine::Cpu(_) => println!(
             "10 layers: {:.3} ms on {} in all (the accelerator: {:.3} ms by its model); this command {:.3} ms with the firmware's checks",
             total * 1e3,
@@ -301,11 +309,22 @@ pub fn run(state: &mut State, cpu: Option<usize>) -> Outcome {
             modelled * 1e3,
             t.elapsed().as_secs_f64() * 1e3
         ),
-        Engine::Accel(_) => println!(
-            "10 layers: {:.3} ms on the accelerator in all; this command {:.3} ms with the firmware's checks",
-            total * 1e3,
-            t.elapsed().as_secs_f64() * 1e3
-        ),
+        Engine::Accel(accel) => {
+            println!(
+                "10 layers: {:.3} ms on the accelerator in all; this command {:.3} ms with the firmware's checks",
+                total * 1e3,
+                t.elapsed().as_secs_f64() * 1e3
+            );
+            let worst = p.reports.iter().flatten().map(|r| (pipeline::model_ratio(r.elapsed, r.modelled), r.layer)).max_by(|a, b| a.0.total_cmp(&b.0));
+            if let (Some((ratio, l)), Backend::Fabric) = (worst, accel.backend) {
+                println!(
+                    "measured/model: at most x{ratio:.2} ({}); the board's timeout allows x{:.0} (pipeline::BOARD_MARGIN, floor {} s)",
+                    l.name(),
+                    pipeline::BOARD_MARGIN,
+                    pipeline::BOARD_FLOOR.as_secs()
+                );
+            }
+        }
     }
     write_results(state)
 }
@@ -332,40 +351,58 @@ fn backend_text(b: Backend) -> &'static str {
     }
 }
 
-/// RECON.PNG and LATENT.BIN from the finished pipeline: both, or neither
-/// (each goes to a temporary name; both are renamed once both are
-/// complete, so a full card leaves the earlier pair as it was).
+/// RECON.PNG, RECON.XLC and LATENT.BIN from the finished pipeline: all, or
+/// none (each goes to a temporary name; all are renamed once all are
+/// complete, so a full card leaves the earlier results as they were).
 fn write_results(state: &mut State) -> Outcome {
     let (g, _) = state.image.clone().ok_or(Failed)?;
+    let Some((model, _)) = state.model else { fail!("no model loaded (use 'load model FILE' first)") };
     let cores = state.cores;
     let s = mounted(&mut state.card)?;
-    // The decode scratch is free once the image is in its map.
+    // The decode scratch is free once the image is in its map. The coded
+    // file first, the latent file after it: all three results are written
+    // together (all or none), so both stay staged until then.
     let mut b = state.arena.buffers();
-    let latent_map = &*b.take(pipeline::output_region(Layer::LATENT));
-    let recon_map = &*b.take(pipeline::output_region(Layer::Syn2));
-    let Some(latent) = pipeline::latent_file(latent_map, b.take(ArenaRegion::ImageDecode), &g) else { fail!("the latent does not fit the staging buffer") };
+    let latent_map = pipeline::map_of(b.take(pipeline::output_region(Layer::LATENT)), &g, Layer::LATENT);
+    let recon_map = pipeline::map_of(b.take(pipeline::output_region(Layer::Syn2)), &g, Layer::Syn2);
+    let buf = b.take(ArenaRegion::ImageDecode);
+    let coded = match xlc::encode(model.id, &g, latent_map, buf) {
+        Ok(c) => c,
+        Err(e) => fail!("coding {RECON_XLC_FILE}: {e}"),
+    };
+    print_entropy("coding", &coded);
+    let h = coded.header;
+    let (xlc_file, rest) = buf.split_at_mut(h.file_len());
+    let Some(latent) = pipeline::latent_file(latent_map, rest, &g) else { fail!("the latent does not fit the staging buffer") };
     let n = latent.len();
     let rows = MapRows { map: recon_map, shape: pipeline::output_shape(&g, Layer::Syn2), w: g.image.w, h: g.image.h };
     let t = time::Instant::now();
     let mut encoded = None;
-    let outputs = [Output { name: RECON_FILE, replace: true }, Output { name: LATENT_FILE, replace: true }];
-    let r = s.write_outputs(&outputs, |i, sink| {
-        if i == 0 {
+    let outputs =
+        [Output { name: RECON_FILE, replace: true }, Output { name: RECON_XLC_FILE, replace: true }, Output { name: LATENT_FILE, replace: true }];
+    let r = s.write_outputs(&outputs, |i, sink| match i {
+        0 => {
             encoded = Some(crate::image::encode(&rows, crate::image::DEFAULT_ENCODE, cores, |b: &[u8]| sink.write(b))?);
             Ok(())
-        } else {
-            sink.write(latent)
         }
+        1 => sink.write(xlc_file),
+        _ => sink.write(latent),
     });
     let ms = t.elapsed().as_millis();
     match (r, encoded) {
         (Ok(_), Some((png, _, work))) => {
             println!(
-                "{RECON_FILE}: {}x{} PNG, {} bytes (encoded {} and written with {LATENT_FILE} in {ms} ms)",
+                "{RECON_FILE}: {}x{} PNG, {} bytes (encoded {} and written with {RECON_XLC_FILE} and {LATENT_FILE} in {ms} ms)",
                 g.image.w,
                 g.image.h,
                 png.bytes,
                 work_text(&work, ["compress", "write", ""]).as_str()
+            );
+            println!(
+                "{RECON_XLC_FILE}: {} bytes, {:.4} bpp, compression ratio {:.1}:1 (vs 24-bit RGB)",
+                h.file_len(),
+                h.bits_per_pixel(),
+                h.compression_ratio()
             );
             let d = g.latent();
             let c = Layer::LATENT.spec().cout;
@@ -373,11 +410,159 @@ fn write_results(state: &mut State) -> Outcome {
             Ok(())
         }
         (Err(StorageError::CardFull), _) => fail!(
-            "writing {RECON_FILE} and {LATENT_FILE}: the card is full; neither was written (earlier results, if any, are unchanged)"
+            "writing {RECON_FILE}, {RECON_XLC_FILE} and {LATENT_FILE}: the card is full; none was written (earlier results, if any, are unchanged)"
         ),
-        (Err(e), _) => fail!("writing {RECON_FILE} and {LATENT_FILE}: {e}; neither was written"),
+        (Err(e), _) => fail!("writing {RECON_FILE}, {RECON_XLC_FILE} and {LATENT_FILE}: {e}; none was written"),
         (Ok(_), None) => fail!("writing {RECON_FILE}: the encoder produced nothing"),
     }
+}
+
+fn print_entropy(what: &str, c: &xlc::Coded) {
+    println!(
+        "entropy {what} on the A53: {} latent values in {} us ({:.1} ns per value)",
+        c.values,
+        c.elapsed.as_micros(),
+        c.ns_per_value()
+    );
+}
+
+/// An output name must not be one of the command's inputs or the loaded
+/// model (names compare as the card does: 8.3, case-insensitive).
+fn check_output_name(cmd: &str, out: &str, inputs: &[&str], state: &State) -> Outcome {
+    let o = file_name(out);
+    let model = state.model.as_ref().map(|m| &m.1);
+    if inputs.iter().any(|i| file_name(i) == o) || model == Some(&o) {
+        fail!("{cmd}: {out} is an input of this command (or the loaded model); write the result under another name");
+    }
+    Ok(())
+}
+
+fn ms(d: core::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// `compress IMAGE OUT [pad]`: load the PNG, the analysis layers on the
+/// accelerator, entropy coding on the A53, the file written atomically.
+pub fn compress(state: &mut State, image: &str, out: &str, pad: PadMode) -> Outcome {
+    check_output_name("compress", out, &[image], state)?;
+    let accel = Engine::Accel(accelerator()?);
+    if state.model.is_none() {
+        fail!("no model loaded (use 'load model FILE' first)");
+    }
+    let t = time::Instant::now();
+    load_image(state, image, pad)?;
+    let load = t.elapsed();
+    let (model, p, arena) = ready(state)?;
+    println!("analysis on {}", accel.text().as_str());
+    let t = time::Instant::now();
+    while p.next <= Layer::LATENT.index() {
+        step_once(arena, &accel, &model, p, false)?;
+    }
+    let analysis = t.elapsed();
+    let g = p.geometry;
+    // The decode scratch is free once the image is in its map.
+    let (latent_region, buf) = state.arena.buffers().read_write(pipeline::output_region(Layer::LATENT), ArenaRegion::ImageDecode);
+    let coded = match xlc::encode(model.id, &g, pipeline::map_of(latent_region, &g, Layer::LATENT), buf) {
+        Ok(c) => c,
+        Err(e) => fail!("compress: {e}"),
+    };
+    print_entropy("coding", &coded);
+    let h = coded.header;
+    let s = mounted(&mut state.card)?;
+    let w = match s.write_file(out, &buf[..h.file_len()], true, progress(out)) {
+        Ok(w) => w,
+        Err(e) => fail!("compress: writing {out}: {e}"),
+    };
+    println!(
+        "{out}: {} bytes, {:.4} bpp, compression ratio {:.1}:1 (vs 24-bit RGB), model 0x{:08x}",
+        h.file_len(),
+        h.bits_per_pixel(),
+        h.compression_ratio(),
+        h.model_id
+    );
+    println!(
+        "phases: load {:.0} ms, analysis {:.1} ms (accelerator), entropy coding {:.1} ms (A53), write {:.0} ms",
+        ms(load),
+        ms(analysis),
+        ms(coded.elapsed),
+        w.micros as f64 / 1e3
+    );
+    Ok(())
+}
+
+/// `decompress IN OUT`: check the file against the loaded model, entropy
+/// decoding on the A53 into the latent region, the synthesis layers on
+/// the accelerator, the PNG written atomically.
+pub fn decompress(state: &mut State, file: &str, out: &str) -> Outcome {
+    check_output_name("decompress", out, &[file], state)?;
+    let accel = Engine::Accel(accelerator()?);
+    let Some((model, _)) = state.model else { fail!("no model loaded (use 'load model FILE' first)") };
+    let cores = state.cores;
+    let s = mounted(&mut state.card)?;
+    // The latent and feature-map regions are about to be overwritten: a
+    // loaded image's pipeline no longer holds any of its maps.
+    if let Some(p) = &mut state.pipeline {
+        p.restart();
+    }
+    // The file into the image-file buffer, decoded into the latent region
+    // (the pipeline's, which this command runs).
+    let mut b = state.arena.buffers();
+    let buf = b.take(ArenaRegion::ImageFile);
+    let read = match s.read_file(file, buf, false, progress(file)) {
+        Ok(t) => t,
+        Err(e) => fail!("decompress {file}: {e}"),
+    };
+    let x = match xlc::check(model.id, &buf[..read.bytes]) {
+        Ok(x) => x,
+        Err(e) => fail!("decompress {file}: {e}"),
+    };
+    let coded = match xlc::decode(&x, b.take(ArenaRegion::Latent)) {
+        Ok(c) => c,
+        Err(e) => fail!("decompress {file}: {e}"),
+    };
+    let (h, g) = (coded.header, coded.geometry);
+    println!(
+        "{file}: {} bytes, {}x{} ({} padding), latent {}x{}x{}, model 0x{:08x} (the loaded one)",
+        read.bytes,
+        g.image.w,
+        g.image.h,
+        g.pad.name(),
+        h.latent.0,
+        h.latent.2,
+        h.latent.1,
+        h.model_id
+    );
+    print_entropy("decoding", &coded);
+    let mut p = Pipeline::from_latent(g);
+    println!("synthesis on {}", accel.text().as_str());
+    let t = time::Instant::now();
+    while !p.finished() {
+        step_once(&mut state.arena, &accel, &model, &mut p, false)?;
+    }
+    let synthesis = t.elapsed();
+    let rows = MapRows { map: pipeline::map_bytes(&state.arena, &g, Layer::Syn2), shape: pipeline::output_shape(&g, Layer::Syn2), w: g.image.w, h: g.image.h };
+    let t = time::Instant::now();
+    let mut encoded = None;
+    let r = s.write_outputs(&[Output { name: out, replace: true }], |_, sink| {
+        encoded = Some(crate::image::encode(&rows, crate::image::DEFAULT_ENCODE, cores, |b: &[u8]| sink.write(b))?);
+        Ok(())
+    });
+    let encode_and_write = t.elapsed();
+    let png = match (r, encoded) {
+        (Ok(_), Some((png, _, _))) => png,
+        (Err(e), _) => fail!("decompress: writing {out}: {e}"),
+        (Ok(_), None) => fail!("decompress: writing {out}: the encoder produced nothing"),
+    };
+    println!("{out}: {}x{} PNG, {} bytes", g.image.w, g.image.h, png.bytes);
+    println!("{file}: {:.4} bpp, compression ratio {:.1}:1 (vs 24-bit RGB)", h.bits_per_pixel(), h.compression_ratio());
+    println!(
+        "phases: read {:.0} ms, entropy decoding {:.1} ms (A53), synthesis {:.1} ms (accelerator), PNG encode and write {:.0} ms",
+        read.micros as f64 / 1e3,
+        ms(coded.elapsed),
+        ms(synthesis),
+        ms(encode_and_write)
+    );
+    Ok(())
 }
 
 pub fn reset(state: &mut State) -> Outcome {

@@ -26,7 +26,17 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "cp", usage: "cp SRC DST", summary: "copy a file on the card (never over an existing file)" },
     CommandSpec { name: "rm", usage: "rm FILE", summary: "delete a file on the card" },
     CommandSpec { name: "load", usage: "load model|image FILE [edge|zero]", summary: "read a model package and check it, or decode a PNG into the accelerator's input map" },
-    CommandSpec { name: "run", usage: "run [--cpu[=N]]", summary: "run the remaining layers on the accelerator (or on N A53 cores, default all), then write RECON.PNG and LATENT.BIN" },
+    CommandSpec { name: "run", usage: "run [--cpu[=N]]", summary: "run the remaining layers on the accelerator (or on N A53 cores, default all), then write RECON.PNG, RECON.XLC and LATENT.BIN" },
+    CommandSpec {
+        name: "compress",
+        usage: "compress IMAGE.PNG OUT.XLC [edge|zero]",
+        summary: "load a PNG, analysis layers on the accelerator, entropy coding on the A53, write the .XLC file",
+    },
+    CommandSpec {
+        name: "decompress",
+        usage: "decompress IN.XLC OUT.PNG",
+        summary: "check an .XLC file, entropy decoding on the A53, synthesis layers on the accelerator, write the PNG",
+    },
     CommandSpec { name: "step", usage: "step [--cpu[=N]]", summary: "run the next layer only (on the accelerator or N A53 cores): dims, tiling, time, output CRC-32, min/max" },
     CommandSpec { name: "reset", usage: "reset", summary: "start over at ana_0 (and free a hung accelerator)" },
     CommandSpec { name: "regs", usage: "regs", summary: "the accelerator's registers, by their generated names" },
@@ -71,6 +81,8 @@ pub enum Command<'a> {
     /// `cpu`: on the NEON engine with that many cores (0: the console's
     /// setting, see `cores N`).
     Run { cpu: Option<usize> },
+    Compress { image: &'a str, out: &'a str, pad: xlic_model::PadMode },
+    Decompress { file: &'a str, out: &'a str },
     Step { cpu: Option<usize> },
     Reset,
     Regs,
@@ -132,6 +144,20 @@ fn fault_kind(s: &str) -> Option<FaultKind> {
     }
 }
 
+/// The optional padding mode after a command's two arguments (default
+/// edge), and nothing after it.
+fn third_pad<'a>(line: &'a str, command: &'static CommandSpec) -> Result<xlic_model::PadMode, ParseError<'a>> {
+    let mut rest = line.split_ascii_whitespace().skip(3);
+    let pad = match rest.next() {
+        None => xlic_model::PadMode::Edge,
+        Some(p) => xlic_model::PadMode::from_name(p).ok_or(ParseError::BadArgument { command, arg: p })?,
+    };
+    if rest.next().is_some() {
+        return Err(ParseError::TooManyArguments { command });
+    }
+    Ok(pad)
+}
+
 /// Parse one trimmed, non-empty command line.
 pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
     let mut words = line.split_ascii_whitespace();
@@ -165,17 +191,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         }
         ("save", Some("image") | None, None) => return Err(ParseError::MissingArgument { command }),
         ("save", Some(other), _) if other != "image" => return Err(ParseError::BadArgument { command, arg: other }),
-        ("load", Some("image"), Some(file)) => {
-            let mut rest = line.split_ascii_whitespace().skip(3);
-            let pad = match rest.next() {
-                None => xlic_model::PadMode::Edge,
-                Some(p) => xlic_model::PadMode::from_name(p).ok_or(ParseError::BadArgument { command, arg: p })?,
-            };
-            if rest.next().is_some() {
-                return Err(ParseError::TooManyArguments { command });
-            }
-            return Ok(Command::LoadImage { file, pad });
-        }
+        ("load", Some("image"), Some(file)) => return Ok(Command::LoadImage { file, pad: third_pad(line, command)? }),
         ("load", Some("model" | "image"), None) => return Err(ParseError::MissingArgument { command }),
         ("load", Some(other), _) if other != "model" => return Err(ParseError::BadArgument { command, arg: other }),
         ("load", None, _) => return Err(ParseError::MissingArgument { command }),
@@ -184,6 +200,9 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             return Ok(Command::Dump { layer, file });
         }
         ("dump", _, None) => return Err(ParseError::MissingArgument { command }),
+        ("compress", Some(image), Some(out)) => return Ok(Command::Compress { image, out, pad: third_pad(line, command)? }),
+        ("decompress", Some(file), Some(out)) if !too_many => return Ok(Command::Decompress { file, out }),
+        ("compress" | "decompress", _, None) => return Err(ParseError::MissingArgument { command }),
         ("fault", Some(kind), Some(core)) if !too_many => {
             let kind = fault_kind(kind).ok_or(ParseError::BadArgument { command, arg: kind })?;
             let core = core.parse().ok().filter(|&c| c < crate::arch::aarch64::cpu::NUM_CORES).ok_or(ParseError::BadArgument { command, arg: core })?;
@@ -307,6 +326,14 @@ mod tests {
         assert!(matches!(parse("dump ana_2"), Err(ParseError::MissingArgument { .. })));
         assert!(matches!(parse("run now"), Err(ParseError::BadArgument { arg: "now", .. })));
         assert!(matches!(parse("run --cpu now"), Err(ParseError::TooManyArguments { .. })));
+        assert_eq!(parse("compress A.PNG A.XLC"), Ok(Command::Compress { image: "A.PNG", out: "A.XLC", pad: xlic_model::PadMode::Edge }));
+        assert_eq!(parse("compress A.PNG A.XLC zero"), Ok(Command::Compress { image: "A.PNG", out: "A.XLC", pad: xlic_model::PadMode::Zero }));
+        assert!(matches!(parse("compress A.PNG A.XLC tiled"), Err(ParseError::BadArgument { arg: "tiled", .. })));
+        assert!(matches!(parse("compress A.PNG"), Err(ParseError::MissingArgument { .. })));
+        assert!(matches!(parse("compress A.PNG A.XLC zero x"), Err(ParseError::TooManyArguments { .. })));
+        assert_eq!(parse("decompress A.XLC R.PNG"), Ok(Command::Decompress { file: "A.XLC", out: "R.PNG" }));
+        assert!(matches!(parse("decompress A.XLC"), Err(ParseError::MissingArgument { .. })));
+        assert!(matches!(parse("decompress A.XLC R.PNG x"), Err(ParseError::TooManyArguments { .. })));
     }
 
     #[test_case]

@@ -208,6 +208,8 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         Command::LoadModel(file) => return codec::load_model(state, file),
         Command::LoadImage { file, pad } => return codec::load_image(state, file, pad),
         Command::Run { cpu } => return codec::run(state, cpu),
+        Command::Compress { image, out, pad } => return codec::compress(state, image, out, pad),
+        Command::Decompress { file, out } => return codec::decompress(state, file, out),
         Command::Step { cpu } => return codec::step(state, cpu),
         Command::Reset => return codec::reset(state),
         Command::Regs => return codec::regs(),
@@ -408,7 +410,7 @@ fn info() {
     let d = zcu102::console_uart().divisors();
     println!(
         "console      UART0 {} baud 8N1 (CD {}, BDIV {}{}), defmt log on UART1",
-        d.actual_baud(zcu102::UART_REF_HZ),
+        d.actual_baud(zcu102::uart_ref_hz(0).0),
         d.cd,
         d.bdiv,
         if zcu102::uart_kept_fsbl_setup(0) { ", kept from the loader" } else { "" }
