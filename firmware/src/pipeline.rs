@@ -77,13 +77,20 @@ pub const BOARD_SLACK: Duration = Duration::from_millis(100);
 pub const COSIM_MARGIN: f64 = 4.0;
 pub const COSIM_SLACK: Duration = Duration::from_secs(1);
 
-/// How long layer `l` may take. On the board, the model's cycles at the
-/// rate pl_clk0 really runs (`pl_clock_hz`, read from CRL_APB; the model's
-/// HLS target clock when it cannot be read, and never faster than that
-/// target) x `BOARD_MARGIN` + `BOARD_SLACK`. Under co-simulation, the
-/// model's time x time_scale x `COSIM_MARGIN` + `COSIM_SLACK`.
-pub fn time_limit(g: &Geometry, l: Layer, backend: Backend, pl_clock_hz: Option<u64>) -> Duration {
-    let perf = xlic_model::perf::layer(l.spec(), g.input(l), &HW, &accel_regs::PERF);
+/// The tiling layer `l` runs with, and its modelled cost.
+pub fn plan(g: &Geometry, l: Layer) -> Result<xlic_model::perf::Plan, PipelineError> {
+    let tiling = Tiling::of(l.spec(), g.output(l), &HW).map_err(PipelineError::Tiling)?;
+    let perf = xlic_model::perf::layer_tiled(l.spec(), g.input(l), &HW, &accel_regs::PERF, &tiling);
+    Ok(xlic_model::perf::Plan { tiling, perf })
+}
+
+/// How long a layer modelled as `perf` may take. On the board, the
+/// model's cycles at the rate pl_clk0 really runs (`pl_clock_hz`, read
+/// from CRL_APB; the model's HLS target clock when it cannot be read, and
+/// never faster than that target) x `BOARD_MARGIN` + `BOARD_SLACK`. Under
+/// co-simulation, the model's time x time_scale x `COSIM_MARGIN` +
+/// `COSIM_SLACK`.
+pub fn time_limit(perf: &xlic_model::perf::LayerPerf, backend: Backend, pl_clock_hz: Option<u64>) -> Duration {
     match backend {
         Backend::Fabric => {
             let clock = pl_clock_hz.map_or(accel_regs::PERF.clock_hz, |hz| (hz as f64).min(accel_regs::PERF.clock_hz));
@@ -101,6 +108,9 @@ pub enum PipelineError {
     /// A map does not fit its region (cannot happen within the
     /// accelerator's side limit; checked anyway).
     DoesNotFit { region: ArenaRegion, need: usize, room: usize },
+    /// No tile of the layer fits the accelerator's buffers (an image the
+    /// configuration was not built for).
+    Tiling(xlic_model::layout::TilingError),
     Accel { layer: Layer, error: AccelError },
 }
 
@@ -111,6 +121,7 @@ impl core::fmt::Display for PipelineError {
             PipelineError::DoesNotFit { region, need, room } => {
                 write!(f, "the {} buffer holds {room} bytes; this image needs {need}", region.name())
             }
+            PipelineError::Tiling(e) => write!(f, "{e}"),
             PipelineError::Accel { layer, error } => write!(f, "{}: {error}", layer.name()),
         }
     }
@@ -235,7 +246,8 @@ impl Pipeline {
         let line = crate::arch::aarch64::cache::line();
         let out = &mut region_bytes(output_region(l))[..outs.bytes().next_multiple_of(line)];
         xlic_accel::prepare_buffers(&[input, weights, params], out);
-        let limit = time_limit(&g, l, accel.backend, crate::bsp::zcu102::clocks::pl0().hz);
+        let plan = plan(&g, l)?;
+        let limit = time_limit(&plan.perf, accel.backend, crate::bsp::zcu102::clocks::pl0().hz);
         // Forget what this layer is about to overwrite before the start:
         // a failed layer leaves no stale "holds" behind.
         self.reports[l.index()] = None;
@@ -253,7 +265,7 @@ impl Pipeline {
             layer: l,
             input: ins,
             output: outs,
-            tiling: Tiling::of(l.spec(), g.output(l), &HW),
+            tiling: plan.tiling,
             job,
             elapsed,
             limit,
@@ -382,17 +394,19 @@ mod tests {
     fn time_limits_follow_the_model_with_their_documented_margins() {
         let g = Geometry::new(768, 512, PadMode::Edge, HW.max_side).unwrap();
         let l = Layer::Syn2;
-        let modelled = xlic_model::perf::layer(l.spec(), g.input(l), &HW, &accel_regs::PERF).seconds(&accel_regs::PERF);
+        let perf = plan(&g, l).unwrap().perf;
+        let modelled = perf.seconds(&accel_regs::PERF);
         let secs = |d: Duration| d.as_secs_f64();
-        let board = time_limit(&g, l, Backend::Fabric, None);
+        let time_limit = |backend, hz| time_limit(&perf, backend, hz);
+        let board = time_limit(Backend::Fabric, None);
         assert!((secs(board) - (0.1 + 3.0 * modelled)).abs() < 1e-6, "{board:?} for a modelled {modelled} s");
         // pl_clk0 at half the HLS target: twice the time; faster than the
         // target never shortens the limit.
-        let half = time_limit(&g, l, Backend::Fabric, Some((accel_regs::PERF.clock_hz / 2.0) as u64));
+        let half = time_limit(Backend::Fabric, Some((accel_regs::PERF.clock_hz / 2.0) as u64));
         assert!((secs(half) - (0.1 + 6.0 * modelled)).abs() < 1e-3 * secs(half), "{half:?}");
-        assert_eq!(time_limit(&g, l, Backend::Fabric, Some(2 * accel_regs::PERF.clock_hz as u64)), board);
+        assert_eq!(time_limit(Backend::Fabric, Some(2 * accel_regs::PERF.clock_hz as u64)), board);
         // Beyond the fixed second, the co-simulation limit scales with the slowdown.
-        let cosim = time_limit(&g, l, Backend::Cosim { time_scale: 100, fault: 0 }, None);
+        let cosim = time_limit(Backend::Cosim { time_scale: 100, fault: 0 }, None);
         assert!((secs(cosim) - (1.0 + 400.0 * modelled)).abs() < 1e-6, "{cosim:?}");
     }
 }

@@ -38,17 +38,23 @@
 //!   Specifics").
 //! - Burst latency: 64 cycles (256 ns at 250 MHz) from a burst loop's
 //!   start to its first word, paid once per burst loop (HLS issues the next
-//!   loop's request only when that loop starts; within a loop, 4
-//!   outstanding x 64 beats hide it, Little's law: 256 > 64 x 0.75). Writes
-//!   pay the same before the loop's last response. This is the `latency=`
-//!   of the kernel's m_axi pragmas.
+//!   loop's request only when that loop starts). Writes pay the same before
+//!   the loop's last response. This is the `latency=` of the kernel's m_axi
+//!   pragmas.
+//! - Within a burst loop, a port keeps `outstanding` AXI bursts of `burst`
+//!   words in flight (the m_axi pragmas' num_*_outstanding and
+//!   max_*_burst_length, `HwLimits::axi_*`): by Little's law it sustains
+//!   at most outstanding x burst words per round trip of latency + burst /
+//!   rate cycles. 4 x 64 words (256 > 64 x 0.75 + 64) leave the 0.75 words
+//!   per cycle above untouched; 1 x 64 would give 0.43.
 //! - Pipeline fill/drain: 24 cycles per MAC call (BRAM reads, the
 //!   alignment mux, an 8-deep DSP48E2 cascade, the accumulator add and
 //!   write), 40 per row of the output engine (its 16-stage divider), 3 per
 //!   small mover loop, 8 per function call (start/done handshakes).
+use crate::device::Board;
 use crate::geometry::{layer_output, Dims};
 use crate::layer::LayerSpec;
-use crate::layout::{HwLimits, TileKind, Tiling};
+use crate::layout::{HwLimits, TileKind, Tiling, TilingError};
 
 /// The platform the model assumes (see the module's assumptions).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,16 +79,20 @@ pub struct PerfConfig {
 }
 
 impl PerfConfig {
-    /// PS DDR4-2400 on a 64-bit bus.
-    pub const ZCU102_DDR_BYTES_PER_S: f64 = 19.2e9;
     /// The ZCU102 at the default 250 MHz, with the assumptions above.
     pub const ZCU102: PerfConfig = PerfConfig::zcu102(250e6);
 
     /// The ZCU102's platform at another clock.
     pub const fn zcu102(clock_hz: f64) -> PerfConfig {
+        Self::board(&Board::ZCU102, clock_hz)
+    }
+
+    /// A board's platform (its PS DDR, device::Board) at `clock_hz`; the
+    /// other assumptions above are the same for every board.
+    pub const fn board(board: &Board, clock_hz: f64) -> PerfConfig {
         PerfConfig {
             clock_hz,
-            ddr_bytes_per_s: Self::ZCU102_DDR_BYTES_PER_S,
+            ddr_bytes_per_s: board.ddr_bytes_per_s,
             ddr_efficiency: 0.75,
             port_words_per_cycle: 0.75,
             burst_latency: 64,
@@ -91,6 +101,14 @@ impl PerfConfig {
             loop_fill: 3,
             call_overhead: 8,
         }
+    }
+
+    /// The platform as a kernel built with `hw` sees it: each port's rate
+    /// capped by its outstanding bursts (Little's law, see the module).
+    pub fn for_ports(&self, hw: &HwLimits) -> PerfConfig {
+        let inflight = (hw.axi_outstanding * hw.axi_burst) as f64;
+        let round_trip = self.burst_latency as f64 + hw.axi_burst as f64 / self.port_words_per_cycle;
+        PerfConfig { port_words_per_cycle: self.port_words_per_cycle.min(inflight / round_trip), ..*self }
     }
 
     /// Words per cycle the DDR sustains for all ports together.
@@ -311,10 +329,46 @@ fn sides(spec: &LayerSpec, t: &Tiling, rows: bool, in_size: usize, out_size: usi
     (out, used)
 }
 
-/// The model of one layer on an input of `in_dims`.
-pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -> LayerPerf {
+/// A layer's tiling and its modelled cost.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    pub tiling: Tiling,
+    pub perf: LayerPerf,
+}
+
+/// The tiling the firmware gives layer `spec` on an input of `in_dims`:
+/// of every tile that fits the buffers of `hw` (layout::Tiling::choices),
+/// the one this model finds fastest; the fixed rule's (Tiling::of) unless
+/// another is strictly faster. An error when no tile fits.
+pub fn plan(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -> Result<Plan, TilingError> {
     let out = layer_output(spec.op, in_dims);
-    let t = Tiling::of(spec, out, hw);
+    let mut best = Tiling::of(spec, out, hw).ok().map(|t| Plan { tiling: t, perf: layer_tiled(spec, in_dims, hw, cfg, &t) });
+    Tiling::choices(spec, out, hw, |c| {
+        if best.is_some_and(|b| b.tiling.choice() == c) {
+            return;
+        }
+        if let Ok(t) = Tiling::with(spec, out, hw, c) {
+            let perf = layer_tiled(spec, in_dims, hw, cfg, &t);
+            if best.is_none_or(|b| perf.cycles < b.perf.cycles) {
+                best = Some(Plan { tiling: t, perf });
+            }
+        }
+    });
+    best.ok_or(TilingError::NoFit { layer: spec.name })
+}
+
+/// The model of one layer on an input of `in_dims`, tiled as the firmware
+/// tiles it ([`plan`]).
+pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -> Result<LayerPerf, TilingError> {
+    plan(spec, in_dims, hw, cfg).map(|p| p.perf)
+}
+
+/// The model of one layer on an input of `in_dims`, tiled as `t` says
+/// (a tiling of this layer for this output size and `hw`).
+pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig, t: &Tiling) -> LayerPerf {
+    let out = layer_output(spec.op, in_dims);
+    let cfg = &cfg.for_ports(hw);
+    let t = *t;
     let (k, s) = (spec.op.kernel(), spec.op.stride());
     let g = t.in_groups as u64;
     let out_groups = spec.cout.div_ceil(hw.lanes);
@@ -443,7 +497,8 @@ mod tests {
 
     fn model(cfg: &PerfConfig, l: Layer) -> LayerPerf {
         let g = Geometry::new(2048, 1365, PadMode::Edge, 4096).unwrap();
-        layer(l.spec(), g.input(l), &HwLimits::TEST, cfg)
+        let t = Tiling::of(l.spec(), g.output(l), &HwLimits::TEST).unwrap();
+        layer_tiled(l.spec(), g.input(l), &HwLimits::TEST, cfg, &t)
     }
 
     /// The parts of a step are where the model says: convolutions wait for
@@ -481,5 +536,28 @@ mod tests {
             let ins = crate::layout::FmShape::new(l.spec().cin, g.input(l), 8);
             assert!(p.counts.input_words as usize >= ins.len() / 8, "{}: every input word at least once", l.name());
         }
+    }
+
+    /// The firmware's plan is never slower than the fixed rule, picks a
+    /// tile that fits, and a port with too few bursts in flight is slower
+    /// (Little's law), one with enough is not.
+    #[test]
+    fn plans_beat_the_rule_and_ports_follow_littles_law() {
+        let cfg = PerfConfig::ZCU102;
+        let hw = HwLimits::TEST;
+        let g = Geometry::new(2048, 1365, PadMode::Edge, 4096).unwrap();
+        for l in Layer::ALL {
+            let p = plan(l.spec(), g.input(l), &hw, &cfg).unwrap();
+            let rule = model(&cfg, l);
+            assert!(p.perf.cycles <= rule.cycles, "{}", l.name());
+            assert!(crate::layout::Tiling::needs(l.spec(), g.output(l), &hw, p.tiling.choice()).unwrap().fits(&hw));
+        }
+        assert_eq!(cfg.for_ports(&hw).port_words_per_cycle, 0.75);
+        let narrow = HwLimits { axi_outstanding: 1, ..hw };
+        let rate = cfg.for_ports(&narrow).port_words_per_cycle;
+        assert!((rate - 64.0 / (64.0 + 64.0 / 0.75)).abs() < 1e-12, "{rate}");
+        let t = crate::layout::Tiling::of(Layer::Gdn0.spec(), g.output(Layer::Gdn0), &hw).unwrap();
+        let slow = layer_tiled(Layer::Gdn0.spec(), g.input(Layer::Gdn0), &narrow, &cfg, &t);
+        assert!(slow.cycles > model(&cfg, Layer::Gdn0).cycles * 3 / 2);
     }
 }

@@ -58,7 +58,9 @@ fn write_vector(path: &Path, v: &Vector) -> Result<()> {
     header.iter().for_each(|h| b.extend_from_slice(&h.to_le_bytes()));
     // The performance model's loop counts for this layer: the testbench
     // fails a case whose kernel run counts differently.
-    let c = xlic_model::perf::layer(v.spec, v.in_dims, &HW, &accel_regs::PERF).counts;
+    let out = layer_output(v.spec.op, v.in_dims);
+    let t = xlic_model::layout::Tiling::of(v.spec, out, &HW)?;
+    let c = xlic_model::perf::layer_tiled(v.spec, v.in_dims, &HW, &accel_regs::PERF, &t).counts;
     [c.mac_iterations, c.input_words, c.weight_words, c.output_words, c.input_runs, c.weight_runs, c.output_runs]
         .iter()
         .for_each(|n| b.extend_from_slice(&n.to_le_bytes()));

@@ -307,7 +307,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<i32> {
         return Ok(0);
     }
     let src = std::fs::read_to_string(hls.join("xlic_layer.cpp"))?;
-    let (lines, fails) = compare(&reports, &pipeline_targets(&src), &crate::codec::HW, &Device::XCZU9EG);
+    let (lines, fails) = compare(&reports, &pipeline_targets(&src), &crate::codec::HW, &accel_regs::BOARD.device);
     for l in &lines {
         println!("{l}");
     }

@@ -460,7 +460,7 @@ fn bench(data: &std::path::Path, only: Option<&str>) -> Result<i32> {
         bench_storage(data)?;
     }
     if part("accelerator") {
-        codec::bench_accelerator();
+        codec::bench_accelerator()?;
     }
     if part("model") {
         codec::bench(data)?;
@@ -499,7 +499,7 @@ fn bench_e2e(data: &std::path::Path) -> Result<()> {
         let spec = l.spec();
         let (ins, outs, ws) = xlic_model::reference::shapes(spec, g.input(*l), &codec::HW);
         let constants = 2 * ws.len() + 16 * ws.cout_padded();
-        let p = xlic_model::perf::layer(spec, g.input(*l), &codec::HW, &accel_regs::PERF);
+        let p = xlic_model::perf::layer(spec, g.input(*l), &codec::HW, &accel_regs::PERF)?;
         println!(
             "  {:<7} {:>10.1} {:>10} {:>10} {:>10} {:>12} {:>12}",
             line.name,
