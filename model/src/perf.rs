@@ -373,6 +373,8 @@ pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfCon
     let g = t.in_groups as u64;
     let out_groups = spec.cout.div_ceil(hw.lanes);
     let pof = hw.pof as u64;
+    // Output words (groups of `lanes` channels) of one pass.
+    let wpp = (hw.pof / hw.lanes) as u64;
     let n_taps = match (t.kind, t.fold) {
         (_, Some(f)) => (t.out_tiles * f.taps * f.taps) as u64,
         (TileKind::Conv, None) => (k * if t.pair { k.div_ceil(2) } else { k }) as u64,
@@ -432,7 +434,7 @@ pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfCon
             for ct in 0..t.channel_tiles {
                 let npass = t.passes_of(ct) as u64;
                 let calls = if t.fold.is_some() { 1 } else { npass };
-                let nog = if t.fold.is_some() { out_groups as u64 } else { (npass * 2).min(out_groups as u64 - (ct * t.passes_per_unit * 2) as u64) };
+                let nog = if t.fold.is_some() { out_groups as u64 } else { (npass * wpp).min(out_groups as u64 - ct as u64 * t.passes_per_unit as u64 * wpp) };
                 let c = &mut p.counts;
                 c.mac_iterations += tiles * t.steps_per_unit as u64 * calls * mac;
                 c.input_words += tiles * t.steps_per_unit as u64 * in_words;
@@ -445,15 +447,17 @@ pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfCon
                 // previous unit (taken to be like this one).
                 let compute = calls * ((mac + cfg.pipeline_depth).max(w_cycles) + cfg.call_overhead) + cfg.call_overhead;
                 let mac_only = calls * (mac + cfg.pipeline_depth + cfg.call_overhead) + cfg.call_overhead;
-                let (pairs2, single) = (nog / 2, nog % 2);
+                // The engine makes wpp words per pixel; the runs (a row of
+                // one group) alternate between the two write ports.
+                let (engine_rounds, port_runs) = (nog.div_ceil(wpp), nog.div_ceil(2));
                 let mut unit = 0u64;
                 let mut bounds = [0u64; 5];
                 let steps = t.steps_per_unit as u64;
                 for chunk in 0..steps {
                     let crows = if srows > chunk { (srows - 1 - chunk) / steps + 1 } else { 0 };
-                    let engine = crows * (pairs2 + single) * (scols + cfg.store_depth);
-                    let port = crows * pairs2 * cfg.burst(scols);
-                    let store = engine.max(port + crows * single * cfg.burst(scols)) + cfg.call_overhead;
+                    let engine = crows * engine_rounds * (scols + cfg.store_depth);
+                    let port = crows * port_runs * cfg.burst(scols);
+                    let store = engine.max(port) + cfg.call_overhead;
                     let words = in_words + calls * w_words + crows * nog * scols;
                     let ddr = ceil(words as f64 / cfg.ddr_words_per_cycle());
                     let parts = [mac_only, compute, load, store, ddr];
@@ -467,8 +471,7 @@ pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfCon
                     unit += step;
                     bounds[which] += step;
                 }
-                last_store = srows * (pairs2 + single) * (scols + cfg.store_depth)
-                    + srows * (pairs2 + single) * cfg.burst(scols);
+                last_store = srows * engine_rounds * (scols + cfg.store_depth) + srows * port_runs * cfg.burst(scols);
                 cycles += tiles * unit;
                 p.compute_cycles += tiles * steps * calls * mac;
                 for (acc, b) in p.bound_cycles.iter_mut().zip(bounds) {

@@ -6,6 +6,7 @@ pub mod codec;
 pub mod cosim;
 pub mod e2e;
 pub mod csim;
+pub mod dse;
 pub mod elf;
 pub mod erratum;
 pub mod jtag;

@@ -111,8 +111,8 @@ enum Cmd {
     Bench {
         #[command(flatten)]
         data: DataArg,
-        /// Only one part: firmware, storage, accelerator, model or e2e.
-        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "model", "e2e"])]
+        /// Only one part: firmware, storage, accelerator, dse, model or e2e.
+        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "dse", "model", "e2e"])]
         only: Option<String>,
     },
     /// Calibrate on images and write the model package the firmware loads.
@@ -175,6 +175,11 @@ enum Cmd {
         /// The solution folder (default: hls/xlic_hls/solution1).
         dir: Option<PathBuf>,
     },
+    /// Design-space exploration: sweep the accelerator's factors for a
+    /// board, print the Pareto front (latency vs DSP vs BRAM), draw it in
+    /// target/dse/, and with --write put the chosen configuration into
+    /// hls/xlic_config.h.
+    Dse(DseArgs),
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
     /// Load the firmware onto a ZCU102 over JTAG (boot/jtag.tcl with xsdb):
@@ -189,6 +194,50 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         rest: Vec<String>,
     },
+}
+
+#[derive(clap::Args)]
+struct DseArgs {
+    /// zcu102, zcu104, kv260, ultra96v2, or all.
+    #[arg(long, default_value = "zcu102")]
+    board: String,
+    /// Accelerator clock (default: the board's planned clock).
+    #[arg(long, value_name = "MHZ")]
+    clock: Option<f64>,
+    /// Image size the latency is modelled for.
+    #[arg(long, value_name = "WxH", default_value = "2048x1365", value_parser = xtask::dse::parse_image)]
+    image: xlic_model::geometry::Dims,
+    /// Largest share of the device's BRAM18 (and UltraRAM) a configuration may use.
+    #[arg(long, value_name = "PCT", default_value_t = 80.0)]
+    max_bram: f64,
+    /// Largest share of the device's DSP48E2.
+    #[arg(long, value_name = "PCT", default_value_t = 90.0)]
+    max_dsp: f64,
+    /// Largest share of the device's LUTs.
+    #[arg(long, value_name = "PCT", default_value_t = 70.0)]
+    max_lut: f64,
+    /// Write the chosen configuration into hls/xlic_config.h.
+    #[arg(long)]
+    write: bool,
+}
+
+fn dse(a: DseArgs) -> Result<i32> {
+    use xlic_model::device::Board;
+    let boards: Vec<Board> = if a.board == "all" {
+        Board::ALL.to_vec()
+    } else {
+        vec![Board::by_key(&a.board).with_context(|| format!("unknown board '{}': zcu102, zcu104, kv260, ultra96v2 or all", a.board))?]
+    };
+    if a.write && boards.len() != 1 {
+        bail!("--write needs one board");
+    }
+    for board in boards {
+        let budget = xtask::dse::Budget { dsp: a.max_dsp / 100.0, bram: a.max_bram / 100.0, uram: a.max_bram / 100.0, lut: a.max_lut / 100.0 };
+        let opts = xtask::dse::Options { board, clock_hz: a.clock.map_or(board.clock_hz, |m| m * 1e6), image: a.image, budget };
+        xtask::dse::run(&opts, a.write)?;
+        println!();
+    }
+    Ok(0)
 }
 
 fn main() {
@@ -239,6 +288,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         }
         Cmd::HlsLint => xtask::hlslint::run(),
         Cmd::HlsReport { dir } => xtask::hlsreport::run(dir),
+        Cmd::Dse(args) => dse(args),
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
         Cmd::Jtag(args) => xtask::jtag::run(&args),
         Cmd::Regs => {
@@ -461,6 +511,9 @@ fn bench(data: &std::path::Path, only: Option<&str>) -> Result<i32> {
     }
     if part("accelerator") {
         codec::bench_accelerator()?;
+    }
+    if part("dse") {
+        xtask::dse::bench()?;
     }
     if part("model") {
         codec::bench(data)?;
