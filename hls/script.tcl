@@ -10,7 +10,9 @@ add_files xlic_layer.h
 add_files xlic_config.h
 # The testbench reads the vector files `cargo xtask csim` writes
 # (target/xlic/csim/*.tv); pass them with -argv to csim_design.
-add_files -tb tb/xlic_tb.cpp
+# The testbench uses <chrono> (C++11); 2019.2's csim compiler (gcc 4.6)
+# defaults to C++98. The kernel itself is C++98.
+add_files -tb tb/xlic_tb.cpp -cflags "-std=c++0x"
 
 # The part and the clock come from xlic_config.h (XLIC_PART,
 # XLIC_CLOCK_PERIOD_PS: `cargo xtask dse --write` sets them per board).
@@ -29,7 +31,10 @@ config_interface -m_axi_addr64
 config_compile -name_max_length 80
 
 csynth_design
-export_design -format ip_catalog -description "X-LIC bls2017 layer accelerator" -vendor "x-lic" -library "hls" -version "1.0"
+# A three-part version: 2019.2's export stamps a core revision from the
+# date that overflows after 2021 unless the version has three fields or the
+# tool has Xilinx's AR 76960 patch (hls/README.md).
+export_design -format ip_catalog -description "X-LIC bls2017 layer accelerator" -vendor "x-lic" -library "hls" -version "1.0.0"
 # The register header lands in
 #   xlic_hls/solution1/impl/ip/drivers/xlic_layer_v1_0/src/xxlic_layer_hw.h
 # Compare it with hls/xxlic_layer_hw.h (`cargo xtask hls-report` does);

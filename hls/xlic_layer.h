@@ -12,8 +12,9 @@
 // 16l+15..16l (the DDR layout of xlic_model::layout).
 typedef ap_uint<16 * XLIC_LANES> word_t;
 
-// Layer types (the `op` register), as xlic_model::Op::code.
-enum xlic_op : uint32_t {
+// Layer types (the `op` register), as xlic_model::Op::code. A plain enum:
+// the kernel is C++98 (what Vivado HLS 2019.2 compiles by default).
+enum xlic_op {
     XLIC_OP_CONV = 0,
     XLIC_OP_TCONV = 1,
     XLIC_OP_GDN = 2,
