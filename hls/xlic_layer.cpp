@@ -1086,6 +1086,13 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS ARRAY_RESHAPE variable=ibuf_a1 complete dim=3
 #pragma HLS ARRAY_RESHAPE variable=ibuf_b0 complete dim=3
 #pragma HLS ARRAY_RESHAPE variable=ibuf_b1 complete dim=3
+    // Simple dual-port (one read, one write port per bank): the 512 x 36
+    // shape the resource model counts exists only in SDP mode; latency 2
+    // uses the block RAM's output register (4 ns).
+#pragma HLS RESOURCE variable=ibuf_a0 core=RAM_S2P_BRAM latency=2
+#pragma HLS RESOURCE variable=ibuf_a1 core=RAM_S2P_BRAM latency=2
+#pragma HLS RESOURCE variable=ibuf_b0 core=RAM_S2P_BRAM latency=2
+#pragma HLS RESOURCE variable=ibuf_b1 core=RAM_S2P_BRAM latency=2
     // Weights of one MAC call, ping-pong: 16 banks (one per output
     // channel) of up to 81 words, in LUTRAM.
     static lane_t wbuf_a[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], wbuf_b[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES];
@@ -1104,12 +1111,18 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS ARRAY_PARTITION variable=acc_b complete dim=2
 #pragma HLS ARRAY_PARTITION variable=acc_b complete dim=3
 #pragma HLS ARRAY_RESHAPE variable=acc_b complete dim=4
+    // One read port (the MAC loop or the output engine, never both on one
+    // half: ping-pong) and one write port (the MAC loop).
+#pragma HLS RESOURCE variable=acc_a core=RAM_S2P_BRAM latency=2
+#pragma HLS RESOURCE variable=acc_b core=RAM_S2P_BRAM latency=2
     // GDN/IGDN inputs of a unit, ping-pong with the accumulators.
     static lane_t xk_a[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], xk_b[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES];
 #pragma HLS ARRAY_PARTITION variable=xk_a complete dim=2
 #pragma HLS ARRAY_PARTITION variable=xk_b complete dim=2
 #pragma HLS ARRAY_RESHAPE variable=xk_a complete dim=3
 #pragma HLS ARRAY_RESHAPE variable=xk_b complete dim=3
+#pragma HLS RESOURCE variable=xk_a core=RAM_S2P_BRAM latency=2
+#pragma HLS RESOURCE variable=xk_b core=RAM_S2P_BRAM latency=2
     // Per-channel parameters: channel c in bank c mod 16 at c / 16.
     static bias_t pbias[XLIC_SLOTS][XLIC_POF];
     static mult_t pmult[XLIC_SLOTS][XLIC_POF];

@@ -7,7 +7,8 @@
 //! - BRAM18: every bank of a partitioned array is its own memory and is
 //!   rounded up separately to the RAMB18E2 shapes (UG573: 16K x 1, 8K x 2,
 //!   4K x 4, 2K x 9, 1K x 18, and 512 x 36 in simple dual-port mode, which
-//!   every memory here is: one read and one write port). A bank's cost is
+//!   every memory here is: one read and one write port, pinned in the
+//!   kernel by `RESOURCE core=RAM_S2P_BRAM`). A bank's cost is
 //!   the cheapest shape: `ceil(depth / d) * ceil(width / w)`.
 //! - UltraRAM (when `HwLimits::acc_uram` / `xkeep_uram` put the
 //!   accumulators or the saved GDN inputs there, `RAM_S2P_URAM`): a block
