@@ -79,6 +79,32 @@ typedef int32_t shift_t;
 #endif
 typedef ap_int<17> absx_t;  // |x| of GDN: up to 32768
 
+// One accumulator word: the 48-bit sums of a pixel pair (bits 47..0 the
+// even pixel's, 95..48 the odd one's), read and written whole.
+#if XLIC_AP_DATAPATH
+typedef ap_uint<96> accw_t;
+static inline acc_t acc_half(const accw_t &w, int h) {
+#pragma HLS INLINE
+    return h ? acc_t(w.range(95, 48)) : acc_t(w.range(47, 0));
+}
+static inline accw_t acc_pair(const acc_t &a, const acc_t &b) {
+#pragma HLS INLINE
+    accw_t w;
+    w.range(47, 0) = a.range(47, 0);
+    w.range(95, 48) = b.range(47, 0);
+    return w;
+}
+#else
+struct accw_t {
+    int64_t h[2];
+};
+static inline acc_t acc_half(const accw_t &w, int h) { return w.h[h]; }
+static inline accw_t acc_pair(const acc_t &a, const acc_t &b) {
+    accw_t w = {{a, b}};
+    return w;
+}
+#endif
+
 // Layer kinds of the MAC schedule (xlic_model::layout::TileKind).
 enum { KIND_CONV = 0, KIND_PHASES = 1, KIND_POINTWISE = 2 };
 
@@ -653,7 +679,7 @@ dot_lanes:
 static void mac_call(const lane_t ib0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
                      const lane_t ib1[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
                      const lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES],
-                     acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+                     accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
                      lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const tap_t taps[XLIC_MAX_TAPS],
                      const layer_t &L, step_t st, int call, bool en) {
 #pragma HLS INLINE off
@@ -750,13 +776,14 @@ mac:
 #pragma HLS UNROLL
             for (int co = 0; co < XLIC_POF; co++) {
 #pragma HLS UNROLL
-                for (int h = 0; h < 2; h++) {
-#pragma HLS UNROLL
-                    const acc_t old = acc[aad & (XLIC_ACC_DEPTH - 1)][p][co][h];
-                    const acc_t sum = (init ? acc_t(0) : old) + dot8(w[co], xm[2 * p + h]);
-                    XLIC_ASSERT((long long)sum < (1LL << 47) && (long long)sum >= -(1LL << 47));
-                    if (live) acc[aad & (XLIC_ACC_DEPTH - 1)][p][co][h] = sum;
-                }
+                // One read and one write of the pair's 96-bit word (two
+                // 48-bit sums): no part-word access to the bank.
+                const accw_t old = acc[aad & (XLIC_ACC_DEPTH - 1)][p][co];
+                const acc_t s0 = (init ? acc_t(0) : acc_half(old, 0)) + dot8(w[co], xm[2 * p]);
+                const acc_t s1 = (init ? acc_t(0) : acc_half(old, 1)) + dot8(w[co], xm[2 * p + 1]);
+                XLIC_ASSERT((long long)s0 < (1LL << 47) && (long long)s0 >= -(1LL << 47));
+                XLIC_ASSERT((long long)s1 < (1LL << 47) && (long long)s1 >= -(1LL << 47));
+                if (live) acc[aad & (XLIC_ACC_DEPTH - 1)][p][co] = acc_pair(s0, s1);
             }
         }
         // GDN/IGDN keep x (not |x|) for the output rule: pixel u of group
@@ -789,7 +816,7 @@ mac:
 // one basic block on different memories, which the scheduler overlaps.
 static void compute_step(const lane_t ib0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
                          const lane_t ib1[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
-                         acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+                         accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
                          lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES],
                          lane_t wa[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES],
                          const word_t *weights, const tap_t taps[XLIC_MAX_TAPS], const layer_t &L, step_t st,
@@ -908,7 +935,7 @@ int16_t xlic_finish_rule(uint32_t op, int64_t acc, int16_t x, int64_t bias, int3
 }
 #endif
 
-static void store_engine(const acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+static void store_engine(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
                          const lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const bias_t pb[XLIC_SLOTS][XLIC_POF],
                          const mult_t pm[XLIC_SLOTS][XLIC_POF], const shift_t ps[XLIC_SLOTS][XLIC_POF],
                          hls::stream<word_t> &s0, hls::stream<word_t> &s1, const layer_t &L, store_t S) {
@@ -952,10 +979,9 @@ out_rows:
 #pragma HLS ARRAY_PARTITION variable=px complete dim=0
                     for (int p = 0; p < XLIC_PAIRS; p++) {
 #pragma HLS UNROLL
-                        for (int h = 0; h < 2; h++) {
-#pragma HLS UNROLL
-                            px[p][h] = acc[aad & (XLIC_ACC_DEPTH - 1)][p][bk][h];
-                        }
+                        const accw_t wd = acc[aad & (XLIC_ACC_DEPTH - 1)][p][bk];
+                        px[p][0] = acc_half(wd, 0);
+                        px[p][1] = acc_half(wd, 1);
                     }
                     v[bk] = px[u >> 1][u & 1];
                 }
@@ -1029,7 +1055,7 @@ w_rows:
     }
 }
 
-static void store_chunk(const acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+static void store_chunk(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
                         const lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const bias_t pb[XLIC_SLOTS][XLIC_POF],
                         const mult_t pm[XLIC_SLOTS][XLIC_POF], const shift_t ps[XLIC_SLOTS][XLIC_POF],
                         word_t *fm_out, word_t *fm_out2, const layer_t &L, store_t S) {
@@ -1104,13 +1130,11 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS RESOURCE variable=wbuf_b core=RAM_S2P_LUTRAM
     // Accumulators, ping-pong (compute one unit, store the previous): one
     // bank per pixel pair and channel, 96-bit words (two 48-bit sums).
-    static acc_t acc_a[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2], acc_b[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2];
+    static accw_t acc_a[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF], acc_b[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF];
 #pragma HLS ARRAY_PARTITION variable=acc_a complete dim=2
 #pragma HLS ARRAY_PARTITION variable=acc_a complete dim=3
-#pragma HLS ARRAY_RESHAPE variable=acc_a complete dim=4
 #pragma HLS ARRAY_PARTITION variable=acc_b complete dim=2
 #pragma HLS ARRAY_PARTITION variable=acc_b complete dim=3
-#pragma HLS ARRAY_RESHAPE variable=acc_b complete dim=4
     // One read port (the MAC loop or the output engine, never both on one
     // half: ping-pong) and one write port (the MAC loop).
 #pragma HLS RESOURCE variable=acc_a core=RAM_S2P_BRAM latency=2
