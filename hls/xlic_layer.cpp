@@ -1013,13 +1013,13 @@ out_rows:
                     if (l < XLIC_LANES) lanes_a[l] = o;
                     else lanes_b[l - XLIC_LANES] = o;
                 }
+                // Word A goes to port (oy + og) & 1, word B to the other:
+                // one write site per stream, the data chosen by a mux.
                 const word_t wa = pack(lanes_a), wb = pack(lanes_b);
-                if (oy & 1) s1.write(wa);
-                else s0.write(wa);
-                if (hasb) {
-                    if (oy & 1) s0.write(wb);
-                    else s1.write(wb);
-                }
+                const bool pa = (oy + oga) & 1;
+                const word_t w0 = pa ? wb : wa, w1 = pa ? wa : wb;
+                if (!pa || hasb) s0.write(w0);
+                if (pa || hasb) s1.write(w1);
             }
         }
     }
