@@ -654,8 +654,12 @@ typedef absx_t mx_t;
 typedef int32_t mx_t;
 #endif
 
-// sum_l w[l] * x[l]: eight 16 x 17 products (one DSP48E2 each), chained.
+// sum_l w[l] * x[l]: eight 16 x 17 products (one DSP48E2 each), chained
+// (inlined into mac_call, whose EXPRESSION_BALANCE off keeps the chain a
+// chain: balanced into a tree, its adders would leave the DSP48E2s'
+// post-adders for fabric).
 static inline acc_t dot8(const lane_t w[XLIC_LANES], const mx_t x[XLIC_LANES]) {
+#pragma HLS INLINE
 #if XLIC_AP_DATAPATH
     ap_int<35> s = 0;
 dot_lanes:
@@ -683,6 +687,9 @@ static void mac_call(const lane_t ib0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
                      lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const tap_t taps[XLIC_MAX_TAPS],
                      const layer_t &L, step_t st, int call, bool en) {
 #pragma HLS INLINE off
+    // Integer expressions are balanced into trees by default; the MAC
+    // chains must stay chains (DSP48E2 cascades, hls-patterns 2.5).
+#pragma HLS EXPRESSION_BALANCE off
     if (!en || !st.valid) return;
     const bool ph = L.kind == KIND_PHASES, pw = L.kind == KIND_POINTWISE;
     // Pixel vectors of one tap: rows A x vectors per row B (per phase).
