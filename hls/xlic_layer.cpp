@@ -162,6 +162,7 @@ log2_loop:
 
 // A bus word from XLIC_LANES INT16 values.
 static inline word_t pack(const lane_t v[XLIC_LANES]) {
+#pragma HLS INLINE
 #if XLIC_AP_DATAPATH
     word_t w;
 pack_lanes:
@@ -182,6 +183,7 @@ pack_lanes:
 
 // The XLIC_LANES INT16 values of a bus word (lane l in bits 16l+15..16l).
 static inline void unpack(const word_t &w, lane_t v[XLIC_LANES]) {
+#pragma HLS INLINE
 #if XLIC_AP_DATAPATH
 unpack_lanes:
     for (int l = 0; l < XLIC_LANES; l++) {
@@ -199,10 +201,12 @@ unpack_lanes:
 // floor((tap_phase(t) + t - pad) / s) rows (columns) from the output's
 // grid pixel (xlic_model::geometry::tap_source).
 static inline int tap_phase(int t, int pad, int s) {
+#pragma HLS INLINE
     return (pad - t) & (s - 1);  // s is a power of two
 }
 
 static inline int tap_offset(int t, int pad, int s, int ls) {
+#pragma HLS INLINE
     return floor_shift(tap_phase(t, pad, s) + t - pad, ls);
 }
 
@@ -442,6 +446,7 @@ static int calls_of(const layer_t &L, const step_t &st) {
 
 // Lanes 0-3 of `lo` and lanes 0-3 of `hi` as one word (a column pair).
 static inline word_t pair_word(const word_t &lo, const word_t &hi) {
+#pragma HLS INLINE
     word_t w;
     w.range(63, 0) = lo.range(63, 0);
     w.range(127, 64) = hi.range(63, 0);
@@ -450,6 +455,7 @@ static inline word_t pair_word(const word_t &lo, const word_t &hi) {
 
 static void put_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L, int abase, int x, const word_t &w,
                       word_t &hold) {
+#pragma HLS INLINE
     // Paired: the even column writes its half, the odd one completes it.
     const int m = L.pair ? x >> 1 : x;
     const word_t v = !L.pair ? w : (x & 1) ? pair_word(hold, w) : pair_word(w, word_t(0));
@@ -545,6 +551,7 @@ static void load_input_odd(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX]
 // or a fold's blocks for one input group, rearranged as they arrive.
 
 static void put_weight(lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], int entry, int co, const word_t &w) {
+#pragma HLS INLINE
     XLIC_ASSERT(entry >= 0 && entry < XLIC_MAX_TAPS);
     unpack(w, wb[entry][co]);
 }
@@ -877,11 +884,13 @@ static store_t store_of(const layer_t &L, const step_t &u, int c, int C, bool en
 
 #if XLIC_AP_DATAPATH
 static inline ap_int<16> sat16(const ap_int<66> &v) {
+#pragma HLS INLINE
     return v > 32767 ? ap_int<16>(32767) : v < -32768 ? ap_int<16>(-32768) : ap_int<16>(v);
 }
 
 // floor(v / 2^s + 1/2) (quant::rshift_round).
 static inline ap_int<66> rshift_round(const ap_int<66> &v, shift_t s) {
+#pragma HLS INLINE
     return s == 0 ? v : ap_int<66>((v + (ap_int<66>(1) << (s - 1))) >> s);
 }
 
@@ -890,6 +899,7 @@ static inline ap_int<66> rshift_round(const ap_int<66> &v, shift_t s) {
 // [-2^15 D, 2^15 D) it saturates; inside, N' = N + 2^15 D < 2^16 D, and a
 // 16-step restoring divider gives floor(N' / D) = floor(N / D) + 2^15.
 static ap_int<16> gdn_divide(lane_t x, shift_t s, ap_uint<47> d) {
+#pragma HLS INLINE
     const ap_int<63> n = ap_int<63>(x) << s;
     const ap_int<65> N = (ap_int<65>(n) << 1) + d;
     const ap_uint<48> D = ap_uint<48>(d) << 1;
@@ -913,6 +923,7 @@ divide:
 
 // One output channel's INT16 (quant::requant_conv, gdn_out, igdn_out).
 static lane_t finish(int op, const acc_t &a, lane_t x, bias_t bias, mult_t mult, shift_t shift) {
+#pragma HLS INLINE
     const ap_int<49> v = ap_int<49>(a) + bias;
     if (op == XLIC_OP_CONV || op == XLIC_OP_TCONV) return sat16(rshift_round(ap_int<66>(v * mult), shift));
     if (op == XLIC_OP_IGDN) return sat16(rshift_round(ap_int<66>(v * x), shift));
@@ -946,6 +957,7 @@ static void store_engine(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
                          const lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const bias_t pb[XLIC_SLOTS][XLIC_POF],
                          const mult_t pm[XLIC_SLOTS][XLIC_POF], const shift_t ps[XLIC_SLOTS][XLIC_POF],
                          hls::stream<word_t> &s0, hls::stream<word_t> &s1, const layer_t &L, store_t S) {
+#pragma HLS INLINE off
     if (!S.en) return;
     const bool ph = L.kind == KIND_PHASES, pw = L.kind == KIND_POINTWISE;
     const int B = (ph ? S.cols >> L.ls : S.cols) / XLIC_POX;
@@ -1034,6 +1046,7 @@ out_rows:
 
 template <int P>
 static void store_writer(word_t *fm, hls::stream<word_t> &s, const layer_t &L, store_t S) {
+#pragma HLS INLINE off
     if (!S.en) return;
     const int npairs = (S.nog + 1) >> 1;
 w_rows:
