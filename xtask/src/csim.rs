@@ -281,6 +281,25 @@ pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> R
         write_vector(&path, &Vector { name: &name, spec: &spec, in_dims: dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
         files.push(path);
     }
+    // Extreme weights: every product at its largest magnitude (+-32767 x
+    // -32768) in every lane, so the pair sums of the fast paths (this
+    // testbench's native build, the host reference's SplitAcc) meet their
+    // bound; both testbench builds run them. (-32768 is not a weight: the
+    // package parser refuses it.)
+    for (i, w) in [xlic_model::quant::WEIGHT_MAX, -xlic_model::quant::WEIGHT_MAX].into_iter().enumerate() {
+        let spec = LayerSpec { layer: Layer::Ana1, name: "extreme", op: Op::Conv { k: 3, stride: 1 }, cin: 128, cout: 16, bias: true };
+        let dims = Dims::new(5, 20);
+        let ins = FmShape::new(spec.cin, dims, HW.lanes);
+        let input = vec![i16::MIN; ins.len()];
+        let weights = vec![w; WeightShape::of(&spec, &HW).len()];
+        let params = vec![ChannelParams { bias: 0, mult: 1, shift: 30 }; WeightShape::of(&spec, &HW).cout_padded()];
+        let data = LayerData { weights: &weights, params: &params };
+        let expected = run_layer_parallel(&spec, &HW, dims, &input, data)?;
+        let name = format!("extreme-weights-{i}");
+        let path = dir.join(format!("{:03}-{name}.tv", files.len()));
+        write_vector(&path, &Vector { name: &name, spec: &spec, in_dims: dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
+        files.push(path);
+    }
     // The whole codec on a real image: layer 0 reads the image, every
     // later layer reads the kernel's own previous output.
     let image = image.unwrap_or_else(|| xlic_ref::data::images_dir(data_dir).join("chelsea.png"));
@@ -356,7 +375,8 @@ pub fn build_testbench(build: Build) -> Result<PathBuf> {
 
 /// Vectors written and both testbenches built: the commands that run
 /// them. The fast build runs every vector; the build with the synthesis
-/// types runs the rules and the random layers (the small ones: it is slow).
+/// types runs the rules, the extreme weights and the random layers (the
+/// small ones: it is slow).
 pub fn prepare(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<Vec<Command>> {
     let files = write_vectors(data_dir, image, cases)?;
     let mut fast = Command::new(build_testbench(Build::Fast)?);
@@ -364,7 +384,7 @@ pub fn prepare(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<
     let mut exact = Command::new(build_testbench(Build::SynthesisTypes)?);
     let small = |p: &&PathBuf| {
         let n = p.file_name().unwrap_or_default().to_string_lossy();
-        n.contains("rules") || (n.contains("random") && !n.contains("-big"))
+        n.contains("rules") || n.contains("extreme") || (n.contains("random") && !n.contains("-big"))
     };
     exact.args(files.iter().filter(small));
     Ok(vec![fast, exact])
