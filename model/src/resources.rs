@@ -20,8 +20,8 @@
 //!   idle direction's two-word FIFO in SRLs; ~1500 LUTs of control each.
 //! - DSP48E2: one per MAC (16 x 16 or 16 x 17 into the 48-bit cascade,
 //!   UG579), two per 48 x 15 requantization and 48 x 16 IGDN product, and
-//!   one for each run-time multiply of the address arithmetic (counted
-//!   conservatively: Vivado puts the small ones in LUTs).
+//!   three for each 32 x 32-bit run-time multiply of the address
+//!   arithmetic (the kernel's control values are `int`).
 //! - LUTs: adders, muxes and dividers by their widths (one LUT6 per bit of
 //!   an adder or a 4:1 mux), plus LUTRAM and fixed costs for control.
 //! - Flip-flops are not estimated (the pipelines' registers are Vivado's
@@ -224,10 +224,27 @@ pub fn estimate(hw: &HwLimits) -> Resources {
         uram: 0,
         lut: (2 * pairs * hw.pof * 96 + 2 * hw.pox * word + hw.pof * word + hw.pox * word) / 2,
     });
-    // Address arithmetic: the run-time multiplies (row x stride, vector x
-    // columns, DDR row x width...) of the MAC loop (4), output engine (3),
-    // loaders (2 x 3 + 5) and writers (2 x 2), each one DSP at most.
-    push(Item { name: "addresses", what: "run-time index multiplies", dsp: 4 + 3 + 6 + 5 + 4, bram18: 0, uram: 0, lut: 3000 });
+    // Address arithmetic: the kernel's `int` (32 x 32-bit) run-time
+    // multiplies, 3 DSP48E2 each (a 27 x 18 slice per partial product,
+    // UG579). In a pipelined loop every multiply is its own operator:
+    // input loaders 2 x 3 (the plane offset in put_input, inlined into the
+    // burst and the two zero fills), weight loaders 2 x 5 (paired entry,
+    // folded entry x 3, folded channel; load_constants has its own
+    // load_weights), MAC loop 6, output engine 4, writers 2 x 2: 30.
+    // Sequential set-up code shares operators across its states: 2 per
+    // function counted (top, schedule, 2 loaders, 2 weight loaders,
+    // mac_call, 2 writers, taps): 18.
+    push(Item { name: "addresses", what: "48 run-time 32x32 index multiplies, 3 DSP each", dsp: 3 * (30 + 18), bram18: 0, uram: 0, lut: 3000 });
+    // The second weight loader (load_constants' own) and the zero fills'
+    // copies of the input write path.
+    push(Item {
+        name: "extra copies",
+        what: "load_constants' weight loader, zero fills' input writes",
+        dsp: 0,
+        bram18: 0,
+        uram: 0,
+        lut: hw.pof * word / 2 + 2 * 2 * hw.pox * word / 4,
+    });
     // Control: the step loop, counters, FSMs, AXI-Lite.
     push(Item { name: "control", what: "FSMs, counters, AXI-Lite registers", dsp: 0, bram18: 0, uram: 0, lut: 8000 });
     Resources { items, len: n }
@@ -251,7 +268,7 @@ mod tests {
     #[test]
     fn the_configuration_fits_its_device() {
         let r = estimate(&HwLimits::TEST);
-        assert_eq!(r.dsp() - 2048, 64 + 22, "MACs, output rules, addresses");
+        assert_eq!(r.dsp() - 2048, 64 + 3 * 48, "MACs, output rules, addresses");
         assert!(r.within_target(&Device::XCZU9EG), "{r:?}");
     }
 }
