@@ -1084,6 +1084,8 @@ static void store_chunk(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
     hls::stream<word_t> s0, s1;
 #pragma HLS STREAM variable=s0 depth=64
 #pragma HLS STREAM variable=s1 depth=64
+#pragma HLS RESOURCE variable=s0 core=FIFO_SRL
+#pragma HLS RESOURCE variable=s1 core=FIFO_SRL
     store_engine(acc, xk, pb, pm, ps, s0, s1, L, S);
     store_writer<0>(fm_out, s0, L, S);
     store_writer<1>(fm_out2, s1, L, S);
@@ -1174,6 +1176,11 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS ARRAY_PARTITION variable=pbias complete dim=2
 #pragma HLS ARRAY_PARTITION variable=pmult complete dim=2
 #pragma HLS ARRAY_PARTITION variable=pshift complete dim=2
+    // 8-deep banks: LUTRAM, as the resource model counts them (left to
+    // itself HLS may bind a block RAM per bank).
+#pragma HLS RESOURCE variable=pbias core=RAM_S2P_LUTRAM
+#pragma HLS RESOURCE variable=pmult core=RAM_S2P_LUTRAM
+#pragma HLS RESOURCE variable=pshift core=RAM_S2P_LUTRAM
     static tap_t taps[XLIC_MAX_TAPS];
 #pragma HLS DATA_PACK variable=taps
 #pragma HLS RESOURCE variable=taps core=RAM_S2P_LUTRAM
