@@ -78,6 +78,12 @@ typedef int32_t mult_t;
 typedef int32_t shift_t;
 #endif
 typedef ap_int<17> absx_t;  // |x| of GDN: up to 32768
+// An accumulator plus a product sum before it is stored: one bit more.
+#if XLIC_AP_DATAPATH
+typedef ap_int<49> accsum_t;
+#else
+typedef int64_t accsum_t;
+#endif
 
 // One accumulator word: the 48-bit sums of a pixel pair (bits 47..0 the
 // even pixel's, 95..48 the odd one's), read and written whole.
@@ -792,12 +798,14 @@ mac:
 #pragma HLS UNROLL
                 // One read and one write of the pair's 96-bit word (two
                 // 48-bit sums): no part-word access to the bank.
+                // The sums are checked one bit wider than they are stored:
+                // a 48-bit sum would already have wrapped.
                 const accw_t old = acc[aad & (XLIC_ACC_DEPTH - 1)][p][co];
-                const acc_t s0 = (init ? acc_t(0) : acc_half(old, 0)) + dot8(w[co], xm[2 * p]);
-                const acc_t s1 = (init ? acc_t(0) : acc_half(old, 1)) + dot8(w[co], xm[2 * p + 1]);
-                XLIC_ASSERT((long long)s0 < (1LL << 47) && (long long)s0 >= -(1LL << 47));
-                XLIC_ASSERT((long long)s1 < (1LL << 47) && (long long)s1 >= -(1LL << 47));
-                if (live) acc[aad & (XLIC_ACC_DEPTH - 1)][p][co] = acc_pair(s0, s1);
+                const accsum_t u0 = accsum_t(init ? acc_t(0) : acc_half(old, 0)) + accsum_t(dot8(w[co], xm[2 * p]));
+                const accsum_t u1 = accsum_t(init ? acc_t(0) : acc_half(old, 1)) + accsum_t(dot8(w[co], xm[2 * p + 1]));
+                XLIC_ASSERT(u0 < accsum_t(1LL << 47) && u0 >= accsum_t(-(1LL << 47)));
+                XLIC_ASSERT(u1 < accsum_t(1LL << 47) && u1 >= accsum_t(-(1LL << 47)));
+                if (live) acc[aad & (XLIC_ACC_DEPTH - 1)][p][co] = acc_pair(acc_t(u0), acc_t(u1));
             }
         }
         // GDN/IGDN keep x (not |x|) for the output rule: pixel u of group
