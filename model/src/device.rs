@@ -78,8 +78,9 @@ pub struct Board {
     pub key: &'static str,
     pub name: &'static str,
     pub device: Device,
-    /// Peak PS DDR bandwidth, bytes per second (bus width x rate).
-    pub ddr_bytes_per_s: f64,
+    /// PS DDR bus width (bits) and transfer rate (transfers per second).
+    pub ddr_bus_bits: usize,
+    pub ddr_transfers_per_s: f64,
     /// What the DDR figure is, for people.
     pub ddr: &'static str,
     /// The accelerator clock planned for this board's speed grade.
@@ -94,7 +95,8 @@ impl Board {
         key: "zcu102",
         name: "ZCU102",
         device: Device::XCZU9EG,
-        ddr_bytes_per_s: 19.2e9,
+        ddr_bus_bits: 64,
+        ddr_transfers_per_s: 2400e6,
         ddr: "DDR4-2400 x 64 bits",
         clock_hz: 250e6,
     };
@@ -106,7 +108,8 @@ impl Board {
         key: "zcu104",
         name: "ZCU104",
         device: Device::XCZU7EV,
-        ddr_bytes_per_s: 19.2e9,
+        ddr_bus_bits: 64,
+        ddr_transfers_per_s: 2400e6,
         ddr: "DDR4-2400 x 64 bits (rate unverified)",
         clock_hz: 250e6,
     };
@@ -119,7 +122,8 @@ impl Board {
         key: "kv260",
         name: "KV260",
         device: Device::XCK26,
-        ddr_bytes_per_s: 19.2e9,
+        ddr_bus_bits: 64,
+        ddr_transfers_per_s: 2400e6,
         ddr: "DDR4-2400 x 64 bits",
         clock_hz: 200e6,
     };
@@ -132,12 +136,24 @@ impl Board {
         key: "ultra96v2",
         name: "Ultra96-V2",
         device: Device::XCZU3EG,
-        ddr_bytes_per_s: 4.0 * 1066.67e6,
+        ddr_bus_bits: 32,
+        ddr_transfers_per_s: 1066.67e6,
         ddr: "LPDDR4-1066 x 32 bits",
         clock_hz: 200e6,
     };
 
     pub const ALL: [Board; 4] = [Board::ZCU102, Board::ZCU104, Board::KV260, Board::ULTRA96V2];
+
+    /// Peak PS DDR bandwidth, bytes per second (bus width x rate).
+    pub const fn ddr_bytes_per_s(&self) -> f64 {
+        self.ddr_bus_bits as f64 / 8.0 * self.ddr_transfers_per_s
+    }
+
+    /// Peak of one DDR controller port (XPI): 128 bits at the controller's
+    /// clock, a quarter of the transfer rate (perf.rs, "Ports").
+    pub const fn xpi_bytes_per_s(&self) -> f64 {
+        16.0 * self.ddr_transfers_per_s / 4.0
+    }
 
     pub fn by_key(key: &str) -> Option<Board> {
         Board::ALL.into_iter().find(|b| b.key.eq_ignore_ascii_case(key))

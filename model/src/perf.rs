@@ -22,16 +22,32 @@
 //! Assumptions, with their sources (none of them measured on a board here;
 //! each is a field of [`PerfConfig`], so a measurement replaces it):
 //!
-//! - Clock: 250 MHz (hls/script.tcl: 4 ns with 12.5 % uncertainty). The
-//!   seed design synthesized at 3.2 ns but its block design clocked the IP
-//!   at 200 MHz; 250 MHz is what a 2048-DSP array with 48-bit cascades
-//!   closes at in a -2 part without floorplanning, and stays a parameter.
-//! - DDR: PS DDR4-2400 on a 64-bit bus, 19.2 GB/s peak (UG1145 / the
-//!   Zynq UltraScale+ SPA tutorial, "Evaluating High-Performance Ports"),
-//!   shared by every port, at 75 % controller efficiency: the planning
-//!   figure of UG585 section 22.3.2 ("designed to have a maximum efficiency
-//!   of approximately 75 %"; no MPSoC figure is published). 14.4 GB/s is
-//!   3.6 words per 250 MHz cycle.
+//! - Clock: the board's (device::Board; the ZCU102's 250 MHz is
+//!   hls/script.tcl's 4 ns with 12.5 % uncertainty). Nothing here shows
+//!   that a 2048-DSP array closes at 250 MHz: that is for the first
+//!   synthesis and place-and-route to tell (the seed design synthesized at
+//!   3.2 ns but its block design clocked the IP at 200 MHz), so the bench
+//!   prints the 200 MHz figure beside it.
+//! - DDR: the board's PS DDR peak (device::Board: the ZCU102's DDR4-2400 on
+//!   a 64-bit bus, 19.2 GB/s, UG1145 / the Zynq UltraScale+ SPA tutorial,
+//!   "Evaluating High-Performance Ports"; its PS preset was not checked
+//!   here: at DDR4-2133 it would be 17.1 GB/s), shared by every port, at
+//!   75 % controller efficiency. That figure is the Zynq-7000's (UG585
+//!   section 22.3.2, "designed to have a maximum efficiency of
+//!   approximately 75 %"); no MPSoC figure was found, so it is an
+//!   assumption for the MPSoC. 14.4 GB/s is 3.6 words per 250 MHz cycle.
+//! - Ports (UG1085 "PL-PS Interface Specifics"; the block design of
+//!   boot/README.md): the two input masters on S_AXI_HP0_FPD and
+//!   S_AXI_HP3_FPD (DDR controller ports XPI 3 and 5, shared with the
+//!   DisplayPort and the FPD DMA, both idle here), the weights on
+//!   S_AXI_HPC0_FPD (through the CCI, shared with the APU), the two output
+//!   masters on S_AXI_HP1_FPD and S_AXI_HP2_FPD, which share XPI 4. An XPI
+//!   is 128 bits at the DDR controller's clock, a quarter of the transfer
+//!   rate (600 MHz for DDR4-2400; 266.7 MHz for the Ultra96-V2's
+//!   LPDDR4-1066, as its design's DDR_CTRL clock shows): the two writers
+//!   together sustain at most that at the same 75 % (1.8 words per 250 MHz
+//!   cycle on the ZCU102: more than their 1.5, so it binds only at
+//!   faster PL clocks or slower DDR).
 //! - A port: 128 bits per cycle at most; sustained 0.75 words per cycle
 //!   (the same 75 %: refresh, page misses, and the AFI splitting every
 //!   AXI4 burst into 16-beat AXI3 bursts, UG1085 "PL-PS Interface
@@ -64,6 +80,9 @@ pub struct PerfConfig {
     pub ddr_bytes_per_s: f64,
     /// Fraction of the peak the DDR controller sustains for all ports.
     pub ddr_efficiency: f64,
+    /// Peak of one DDR controller port (XPI), bytes per second: what the
+    /// two output masters share (see the module).
+    pub xpi_bytes_per_s: f64,
     /// Words (128 bits) per cycle one m_axi port sustains inside a burst.
     pub port_words_per_cycle: f64,
     /// Cycles from a burst loop's start to its first word.
@@ -92,7 +111,8 @@ impl PerfConfig {
     pub const fn board(board: &Board, clock_hz: f64) -> PerfConfig {
         PerfConfig {
             clock_hz,
-            ddr_bytes_per_s: board.ddr_bytes_per_s,
+            ddr_bytes_per_s: board.ddr_bytes_per_s(),
+            xpi_bytes_per_s: board.xpi_bytes_per_s(),
             ddr_efficiency: 0.75,
             port_words_per_cycle: 0.75,
             burst_latency: 64,
@@ -109,6 +129,12 @@ impl PerfConfig {
         let inflight = (hw.axi_outstanding * hw.axi_burst) as f64;
         let round_trip = self.burst_latency as f64 + hw.axi_burst as f64 / self.port_words_per_cycle;
         PerfConfig { port_words_per_cycle: self.port_words_per_cycle.min(inflight / round_trip), ..*self }
+    }
+
+    /// Words per cycle the two output masters sustain together (their
+    /// shared XPI).
+    pub fn xpi_words_per_cycle(&self) -> f64 {
+        self.xpi_bytes_per_s * self.ddr_efficiency / self.clock_hz / 16.0
     }
 
     /// Words per cycle the DDR sustains for all ports together.
@@ -457,7 +483,8 @@ pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfCon
                     let crows = if srows > chunk { (srows - 1 - chunk) / steps + 1 } else { 0 };
                     let engine = crows * engine_rounds * (scols + cfg.store_depth);
                     let port = crows * port_runs * cfg.burst(scols);
-                    let store = engine.max(port) + cfg.call_overhead;
+                    let xpi = ceil((crows * nog * scols) as f64 / cfg.xpi_words_per_cycle());
+                    let store = engine.max(port).max(xpi) + cfg.call_overhead;
                     let words = in_words + calls * w_words + crows * nog * scols;
                     let ddr = ceil(words as f64 / cfg.ddr_words_per_cycle());
                     let parts = [mac_only, compute, load, store, ddr];
@@ -471,7 +498,8 @@ pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfCon
                     unit += step;
                     bounds[which] += step;
                 }
-                last_store = srows * engine_rounds * (scols + cfg.store_depth) + srows * port_runs * cfg.burst(scols);
+                last_store = (srows * engine_rounds * (scols + cfg.store_depth) + srows * port_runs * cfg.burst(scols))
+                    .max(ceil((srows * nog * scols) as f64 / cfg.xpi_words_per_cycle()));
                 cycles += tiles * unit;
                 p.compute_cycles += tiles * steps * calls * mac;
                 for (acc, b) in p.bound_cycles.iter_mut().zip(bounds) {
@@ -519,6 +547,11 @@ mod tests {
         // A slower DDR bounds the normalisers by DDR.
         let ddr = PerfConfig { ddr_efficiency: 0.25, ..cfg };
         assert_eq!(model(&ddr, Layer::Gdn0).bound(), Bound::Ddr);
+        // The writers' shared XPI binds only when it is slower than them.
+        assert!(cfg.xpi_words_per_cycle() > 2.0 * cfg.port_words_per_cycle);
+        let xpi = PerfConfig { xpi_bytes_per_s: 4e9, ..cfg };
+        assert!(model(&xpi, Layer::Gdn0).cycles > gdn0.cycles * 5 / 4);
+        assert_eq!(model(&xpi, Layer::Gdn0).bound(), Bound::Store);
         // Cycles do not depend on the clock (only DDR's share per cycle),
         // seconds do.
         let fast = PerfConfig::zcu102(200e6);

@@ -361,7 +361,7 @@ pub fn run(opts: &Options, write: bool) -> Result<i32> {
         dev.uram,
         dev.lut,
         board.ddr,
-        board.ddr_bytes_per_s / 1e9,
+        board.ddr_bytes_per_s() / 1e9,
         opts.image.w,
         opts.image.h
     );
