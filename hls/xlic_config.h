@@ -54,6 +54,8 @@
 #define XLIC_MAX_TAPS (XLIC_MAX_KERNEL * XLIC_MAX_KERNEL)
 #define XLIC_MAX_GROUPS (XLIC_MAX_CHANNELS / XLIC_LANES)
 #define XLIC_PAIRS (XLIC_POX / 2)
+// Output words (XLIC_LANES channels each) of one pass: 1 or 2.
+#define XLIC_WPP (XLIC_POF / XLIC_LANES)
 // Pixel vectors of one accumulator slot, slots (XLIC_POF channels each),
 // and words per accumulator bank.
 #define XLIC_VECS (XLIC_TILE_ROWS * XLIC_TILE_COLS / XLIC_POX)

@@ -1,8 +1,9 @@
 // X-LIC accelerator kernel: one layer of bls2017 per start, written for
 // Vivado HLS 2019.2 (UG902) so that its hardware reading is unambiguous.
 //
-// Schedule (all loop bounds fixed by xlic_config.h; the tiling rules are
-// xlic_model::layout::Tiling's, which the performance model uses too):
+// Schedule (all buffer sizes fixed by xlic_config.h; the tile of each layer
+// from the tile registers, which the firmware sets from
+// xlic_model::perf::plan within xlic_model::layout::Tiling's rules):
 //
 //   a unit = one tile of the layer's grid x one channel tile
 //   a step = one input group of a unit (GDN/IGDN: all groups at once)
@@ -123,10 +124,10 @@ struct tap_t {
     ap_uint<7> w;
     ap_uint<8> ey;
     ap_uint<2> plane;
-    ap_uint<3> eq;
-    ap_uint<4> er;
+    ap_uint<4> eq;
+    ap_uint<6> er;  // up to XLIC_POX - 1 (pox up to 32)
     ap_uint<4> ph;
-    ap_uint<3> slot;
+    ap_uint<5> slot;  // up to XLIC_SLOTS - 1 (16 for pof 8)
     bool first, none;
 };
 
@@ -217,7 +218,7 @@ static inline int tap_offset(int t, int pad, int s, int ls) {
 }
 
 // ---------------------------------------------------------------------------
-// The layer's schedule (xlic_model::layout::Tiling::of, PhaseFold::of).
+// The layer's schedule (xlic_model::layout::Tiling::with, PhaseFold::of).
 
 static int input_extent(const layer_t &L, int t) {
     if (L.fold) return t + L.fold_taps - 1;
@@ -239,8 +240,27 @@ static int input_words(const layer_t &L, int rows, int cols) {
     return ((in_rows + 1) >> 1) * L.planes * ((plane_cols + XLIC_POX - 1) / XLIC_POX);
 }
 
+static inline bool pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
+
+// Whether the tile in L (band_rows, bands, tile_cols, cpasses) follows the
+// rules (xlic_model::layout::Tiling::needs) and fits the buffers
+// (TileNeeds::fits).
+static bool tile_fits(const layer_t &L, int row_step, int col_step) {
+    const bool all_passes = L.kind == KIND_POINTWISE || L.fold;
+    const bool shape = pow2(L.band_rows) && L.band_rows >= row_step && L.band_rows <= 4096 && pow2(L.bands) && L.bands <= 8 &&
+                       (L.kind != KIND_POINTWISE || L.bands == 1) && L.tile_cols >= col_step && L.tile_cols <= 4096 &&
+                       (L.tile_cols & (col_step - 1)) == 0 && (pow2(L.tile_cols) || L.tile_cols >= L.grid_w) && L.cpasses >= 1 &&
+                       L.cpasses <= L.passes && (pow2(L.cpasses) || L.cpasses == L.passes) && (!all_passes || L.cpasses == L.passes);
+    if (!shape) return false;
+    const int vectors = (L.band_rows * L.tile_cols) / XLIC_POX;
+    return vectors <= XLIC_VECS && L.bands * L.cpasses <= XLIC_SLOTS &&
+           input_words(L, L.band_rows * L.bands, L.tile_cols) <= XLIC_IN_DEPTH &&
+           (L.kind != KIND_POINTWISE || vectors * L.groups <= XLIC_ACC_DEPTH);
+}
+
 static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout, uint32_t in_h,
-                        uint32_t in_w, uint32_t out_h, uint32_t out_w) {
+                        uint32_t in_w, uint32_t out_h, uint32_t out_w, uint32_t band_rows, uint32_t bands,
+                        uint32_t tile_cols, uint32_t unit_passes) {
     layer_t L;
     L.op = (int)op;
     L.norm = op == XLIC_OP_GDN || op == XLIC_OP_IGDN;
@@ -274,57 +294,29 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
     L.planes = (L.kind == KIND_CONV && !L.fold) ? (L.pair ? L.s >> 1 : L.s) : 1;
     L.lplanes = log2_small(L.planes);
     const int row_step = L.kind == KIND_PHASES ? L.s : 1;
-    // Every tile side is a power of two (or the map's whole width), so the
-    // tile counts below are shifts: no divider in the kernel.
-    int col_tiles_log = log2_small(XLIC_TILE_COLS);
-    if (L.kind == KIND_POINTWISE) {
-        // As wide as the map, as many rows as the accumulators and the
-        // saved inputs (a word per pixel vector and group and bank) hold.
-        int vecs = 1;
-    pointwise_vecs:
-        for (int i = 1; i <= 12; i++) {
-            if ((1 << i) <= XLIC_VECS && (1 << i) * L.groups <= XLIC_ACC_DEPTH) vecs = 1 << i;
-        }
-        const int map_vecs = (L.grid_w + XLIC_POX - 1) / XLIC_POX;
-        L.bands = 1, L.cpasses = L.passes, L.band_rows = 1;
-        if (map_vecs <= vecs) {
-            L.tile_cols = map_vecs * XLIC_POX, col_tiles_log = 16;  // one column tile
-        pointwise_rows:
-            for (int i = 1; i <= 12; i++) {
-                if ((1 << i) * map_vecs <= vecs) L.band_rows = 1 << i;
-            }
-        } else {
-            L.tile_cols = vecs * XLIC_POX, col_tiles_log = log2_small(L.tile_cols);
-        }
-    } else {
-        // Few channels: several bands (a power of two); phases: at least two.
-        L.cpasses = min_int(L.passes, L.kind == KIND_PHASES ? XLIC_SLOTS / 2 : XLIC_SLOTS);
-        L.tile_cols = XLIC_TILE_COLS, L.band_rows = XLIC_TILE_ROWS, L.bands = 1;
-    bands_pow2:
-        for (int i = 1; i <= 3; i++) {
-            if ((1 << i) * L.cpasses <= XLIC_SLOTS) L.bands = 1 << i;
-        }
-    fit_loop:
-        for (int i = 0; i < 8; i++) {
-            if (input_words(L, L.band_rows * L.bands, L.tile_cols) <= XLIC_IN_DEPTH) break;
-            if (L.bands > 1) L.bands >>= 1;
-            else L.band_rows >>= 1;
-        }
-        XLIC_ASSERT(L.band_rows >= row_step && input_words(L, L.band_rows * L.bands, L.tile_cols) <= XLIC_IN_DEPTH);
-    }
+    const int col_step = XLIC_POX * row_step;
+    // The tile comes from the tile registers: the firmware chooses it per
+    // layer (xlic_model::perf::plan) within the rules of
+    // xlic_model::layout::Tiling, which tile_fits checks again. Every side
+    // is a power of two, or the map's width in one column tile, so the
+    // tile counts below are shifts: no divider in the kernel. A tile the
+    // buffers cannot hold is refused: the layer runs no step and writes
+    // nothing.
+    L.band_rows = (int)band_rows, L.bands = (int)bands, L.tile_cols = (int)tile_cols, L.cpasses = (int)unit_passes;
+    const bool fits = tile_fits(L, row_step, col_step);
+    if (!fits) L.band_rows = row_step, L.bands = 1, L.tile_cols = col_step, L.cpasses = L.passes;
     L.lbr = log2_small(L.band_rows);
     L.tile_rows = L.band_rows * L.bands;
     const int lrows = log2_small(L.tile_rows);
     L.ctiles = L.cpasses == L.passes ? 1 : (L.passes + L.cpasses - 1) >> log2_small(L.cpasses);
     L.row_tiles = (L.grid_h + L.tile_rows - 1) >> lrows;
-    L.col_tiles = col_tiles_log == 16 ? 1 : (L.grid_w + L.tile_cols - 1) >> col_tiles_log;
-    const int col_step = XLIC_POX * row_step;
+    L.col_tiles = L.tile_cols >= L.grid_w ? 1 : (L.grid_w + L.tile_cols - 1) >> log2_small(L.tile_cols);
     const int rest_rows = L.grid_h - ((L.row_tiles - 1) << lrows);
     const int rest_cols = L.grid_w - (L.col_tiles - 1) * L.tile_cols;
     L.last_rows = min_int((rest_rows + row_step - 1) & -row_step, L.tile_rows);
     L.last_cols = min_int((rest_cols + col_step - 1) & -col_step, L.tile_cols);
     L.steps_per_unit = L.kind == KIND_POINTWISE ? 1 : L.groups;
-    L.units = L.row_tiles * L.col_tiles * L.ctiles;
+    L.units = fits ? L.row_tiles * L.col_tiles * L.ctiles : 0;
     L.steps = L.units * L.steps_per_unit;
     const int plane_cols = (buffer_cols(L, input_extent(L, L.tile_cols)) + L.planes - 1) >> L.lplanes;
     L.plane_words = (plane_cols + XLIC_POX - 1) / XLIC_POX;
@@ -640,6 +632,7 @@ static void load_constants(const word_t *params, const word_t *weights, bias_t p
                            mult_t pm[XLIC_SLOTS][XLIC_POF], shift_t ps[XLIC_SLOTS][XLIC_POF],
                            lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], const layer_t &L, step_t st) {
 #pragma HLS INLINE off
+    if (!st.valid) return;  // a refused tile: nothing to load
     const int n = L.passes * XLIC_POF;
 burst_params:
     for (int i = 0; i < n; i++) {
@@ -971,15 +964,18 @@ static void store_engine(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
     const int B = (ph ? S.cols >> L.ls : S.cols) / XLIC_POX;
     const int lapr = ph ? L.lbr - L.ls : L.lbr;
     const int fls = L.fold ? L.ls : 0;
-    const int npairs = (S.nog + 1) >> 1;
+    // Output rounds: XLIC_WPP words (groups) of a pixel per iteration.
+    const int nrounds = (S.nog + XLIC_WPP - 1) / XLIC_WPP;
 out_rows:
     for (int oy = S.c; oy < S.srows; oy += S.C) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=64
     out_pairs:
-        for (int j = 0; j < npairs; j++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=8
-            const int oga = S.og0 + 2 * j;
-            const bool hasb = 2 * j + 1 < S.nog;
+        for (int j = 0; j < nrounds; j++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=16
+            // Word A is group oga; with two words per pixel (pof 16), word
+            // B is group oga + 1, if the unit has it.
+            const int oga = S.og0 + XLIC_WPP * j;
+            const bool hasb = XLIC_WPP == 2 && XLIC_WPP * j + 1 < S.nog;
         out_pixels:
             for (int oc = 0; oc < S.scols; oc++) {
 #pragma HLS PIPELINE II=1
@@ -1019,7 +1015,9 @@ out_rows:
             read_x:
                 for (int k = 0; k < XLIC_POX; k++) {
 #pragma HLS UNROLL
-                    const int xad = vec * L.groups + oga + ((k ^ u) & 1);
+                    // Bank k holds, for pixel u, the group of parity
+                    // (k ^ u) & 1: of oga and oga + 1, that one.
+                    const int xad = vec * L.groups + oga + ((k ^ u ^ oga) & 1);
                     for (int l = 0; l < XLIC_LANES; l++) {
 #pragma HLS UNROLL
                         xr[k][l] = xk[xad & (XLIC_ACC_DEPTH - 1)][k][l];
@@ -1028,18 +1026,29 @@ out_rows:
                 lane_t lanes_a[XLIC_LANES], lanes_b[XLIC_LANES];
 #pragma HLS ARRAY_PARTITION variable=lanes_a complete dim=0
 #pragma HLS ARRAY_PARTITION variable=lanes_b complete dim=0
-            lanes:
-                for (int l = 0; l < 2 * XLIC_LANES; l++) {
+            zero_b:
+                for (int l = 0; l < XLIC_LANES; l++) {
 #pragma HLS UNROLL
-                    const int ch = oga * XLIC_LANES + l;
-                    const lane_t xin = pw ? (l < XLIC_LANES ? xr[u][l] : xr[u ^ 1][l - XLIC_LANES]) : lane_t(0);
-                    const bool real = ch < L.cout && (l < XLIC_LANES || hasb);
-                    const lane_t o =
-                        real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, pb[oga >> 1][l], pm[oga >> 1][l], ps[oga >> 1][l])
-                             : lane_t(0);
-                    if (l < XLIC_LANES) lanes_a[l] = o;
-                    else lanes_b[l - XLIC_LANES] = o;
+                    lanes_b[l] = lane_t(0);  // pof 8: no word B
                 }
+            lanes:
+                for (int l = 0; l < XLIC_POF; l++) {
+#pragma HLS UNROLL
+                    // Lane l: channel l of the XLIC_POF (word A's, then B's);
+                    // its GDN input is group oga + l / LANES of pixel u,
+                    // in bank u ^ that group's parity.
+                    const int ch = oga * XLIC_LANES + l, grp = l / XLIC_LANES;
+                    const lane_t xin = pw ? xr[u ^ ((oga + grp) & 1)][l & (XLIC_LANES - 1)] : lane_t(0);
+                    const bool real = ch < L.cout && (grp == 0 || hasb);
+                    // oga is a multiple of XLIC_WPP: its channels are lanes
+                    // 0.. of parameter slot oga / XLIC_WPP.
+                    const int slot = oga / XLIC_WPP;
+                    const lane_t o = real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, pb[slot][l], pm[slot][l], ps[slot][l])
+                                          : lane_t(0);
+                    if (grp == 0) lanes_a[l & (XLIC_LANES - 1)] = o;
+                    else lanes_b[l & (XLIC_LANES - 1)] = o;
+                }
+
                 // Word A goes to port (oy + og) & 1, word B to the other:
                 // one write site per stream, the data chosen by a mux.
                 const word_t wa = pack(lanes_a), wb = pack(lanes_b);
@@ -1056,17 +1065,17 @@ template <int P>
 static void store_writer(word_t *fm, hls::stream<word_t> &s, const layer_t &L, store_t S) {
 #pragma HLS INLINE off
     if (!S.en) return;
-    const int npairs = (S.nog + 1) >> 1;
+    const int nrounds = (S.nog + XLIC_WPP - 1) / XLIC_WPP;
 w_rows:
     for (int oy = S.c; oy < S.srows; oy += S.C) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=64
     w_pairs:
-        for (int j = 0; j < npairs; j++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=8
-            // Run (oy, og) goes to port (oy + og) & 1: word A (og even) to
-            // port oy & 1, word B to the other.
-            const int oga = S.og0 + 2 * j;
-            const bool mine_a = (oy & 1) == P, hasb = 2 * j + 1 < S.nog;
+        for (int j = 0; j < nrounds; j++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=16
+            // Run (oy, og) goes to port (oy + og) & 1: word A to port
+            // (oy + oga) & 1, word B (pof 16) to the other.
+            const int oga = S.og0 + XLIC_WPP * j;
+            const bool mine_a = ((oy + oga) & 1) == P, hasb = XLIC_WPP == 2 && XLIC_WPP * j + 1 < S.nog;
             if (mine_a || hasb) {
                 const int og = mine_a ? oga : oga + 1;
                 const int base = ((S.oy0 + oy) * L.out_groups + og) * L.out_w + S.ox0;
@@ -1104,7 +1113,7 @@ static void store_chunk(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
 void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params, word_t *fm_out,
                 uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout,
                 uint32_t in_h, uint32_t in_w, uint32_t out_h, uint32_t out_w, const word_t *fm_in2,
-                word_t *fm_out2) {
+                word_t *fm_out2, uint32_t band_rows, uint32_t bands, uint32_t tile_cols, uint32_t unit_passes) {
 // One bundle per concurrent user; the unused direction kept minimal; depth
 // only sizes co-simulation memories (hls-patterns 2.9).
 #pragma HLS INTERFACE m_axi port=fm_in offset=slave bundle=gmem_in0 depth=65536 latency=64 num_read_outstanding=XLIC_AXI_OUTSTANDING max_read_burst_length=XLIC_AXI_BURST num_write_outstanding=XLIC_AXI_IDLE_OUTSTANDING max_write_burst_length=XLIC_AXI_IDLE_BURST
@@ -1128,6 +1137,10 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS INTERFACE s_axilite port=out_w bundle=control
 #pragma HLS INTERFACE s_axilite port=fm_in2 bundle=control
 #pragma HLS INTERFACE s_axilite port=fm_out2 bundle=control
+#pragma HLS INTERFACE s_axilite port=band_rows bundle=control
+#pragma HLS INTERFACE s_axilite port=bands bundle=control
+#pragma HLS INTERFACE s_axilite port=tile_cols bundle=control
+#pragma HLS INTERFACE s_axilite port=unit_passes bundle=control
 #pragma HLS INTERFACE s_axilite port=return bundle=control
 
     // Input tile, ping-pong (a, b) x row parity (0: port gmem_in0, 1:
@@ -1203,7 +1216,7 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #ifndef __SYNTHESIS__
     xlic_counts = xlic_counts_t();
 #endif
-    layer_t L = schedule(op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w);
+    layer_t L = schedule(op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w, band_rows, bands, tile_cols, unit_passes);
     L.n_taps = build_taps(L, taps);
 
     // Prologue: the first step's input, and on the weights bundle the

@@ -77,11 +77,10 @@ pub const BOARD_SLACK: Duration = Duration::from_millis(100);
 pub const COSIM_MARGIN: f64 = 4.0;
 pub const COSIM_SLACK: Duration = Duration::from_secs(1);
 
-/// The tiling layer `l` runs with, and its modelled cost.
+/// The tiling layer `l` runs with (the tile the performance model finds
+/// fastest within the accelerator's buffers), and its modelled cost.
 pub fn plan(g: &Geometry, l: Layer) -> Result<xlic_model::perf::Plan, PipelineError> {
-    let tiling = Tiling::of(l.spec(), g.output(l), &HW).map_err(PipelineError::Tiling)?;
-    let perf = xlic_model::perf::layer_tiled(l.spec(), g.input(l), &HW, &accel_regs::PERF, &tiling);
-    Ok(xlic_model::perf::Plan { tiling, perf })
+    xlic_model::perf::plan(l.spec(), g.input(l), &HW, &accel_regs::PERF).map_err(PipelineError::Tiling)
 }
 
 /// How long a layer modelled as `perf` may take. On the board, the
@@ -204,7 +203,7 @@ impl Pipeline {
         Layer::ALL.into_iter().find(|&l| output_region(l) == r && self.holds(l))
     }
 
-    pub fn job(&self, model: &ModelInfo, l: Layer) -> LayerJob {
+    pub fn job(&self, model: &ModelInfo, l: Layer, tiling: &Tiling) -> LayerJob {
         let spec = l.spec();
         let (i, o) = (self.geometry.input(l), self.geometry.output(l));
         let (w, _, p, _) = model.sections[l.index()];
@@ -222,6 +221,10 @@ impl Pipeline {
             in_w: i.w as u32,
             out_h: o.h as u32,
             out_w: o.w as u32,
+            tile: {
+                let c = tiling.choice();
+                [c.band_rows as u32, c.bands as u32, c.tile_cols as u32, c.passes as u32]
+            },
         }
     }
 
@@ -237,7 +240,8 @@ impl Pipeline {
                 return Err(PipelineError::DoesNotFit { region, need, room });
             }
         }
-        let job = self.job(model, l);
+        let plan = plan(&g, l)?;
+        let job = self.job(model, l, &plan.tiling);
         let (w, wl, p, pl) = model.sections[l.index()];
         let input = &region_bytes(input_region(l))[..ins.bytes()];
         // SAFETY: the package's sections lie inside the model-file region,
@@ -246,7 +250,6 @@ impl Pipeline {
         let line = crate::arch::aarch64::cache::line();
         let out = &mut region_bytes(output_region(l))[..outs.bytes().next_multiple_of(line)];
         xlic_accel::prepare_buffers(&[input, weights, params], out);
-        let plan = plan(&g, l)?;
         let limit = time_limit(&plan.perf, accel.backend, crate::bsp::zcu102::clocks::pl0().hz);
         // Forget what this layer is about to overwrite before the start:
         // a failed layer leaves no stale "holds" behind.

@@ -161,6 +161,9 @@ enum Cmd {
         /// Random cases per layer type.
         #[arg(long, default_value_t = 6)]
         cases: usize,
+        /// Also the configurations `dse` picks for the other boards.
+        #[arg(long)]
+        configs: bool,
         #[command(flatten)]
         data: DataArg,
     },
@@ -298,9 +301,9 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             println!("{}", path.display());
             Ok(0)
         }
-        Cmd::Csim { image, cases, data } => {
+        Cmd::Csim { image, cases, configs, data } => {
             setup::ensure()?;
-            xtask::csim::run(&data.dir(), image, cases)
+            xtask::csim::run(&data.dir(), image, cases, configs)
         }
     }
 }
@@ -484,6 +487,13 @@ fn test() -> Result<i32> {
     for mut cmd in xtask::csim::prepare(&xlic_ref::data::default_dir(), None, 6)? {
         if !run_counted(&mut cmd, &mut tally)? {
             failures.push("HLS C-simulation".into());
+        }
+    }
+    println!("\n== HLS C-simulation of the configurations `dse` picks for the other boards ==");
+    for (what, mut cmd) in xtask::csim::prepare_configs(&xlic_ref::data::default_dir())? {
+        println!("-- {what}");
+        if !run_counted(&mut cmd, &mut tally)? {
+            failures.push(format!("HLS C-simulation, {what}"));
         }
     }
     println!("\n== host tests (including the console driven in QEMU) ==");
