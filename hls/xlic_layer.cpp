@@ -1180,16 +1180,27 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS ARRAY_PARTITION variable=acc_b complete dim=3
     // One read port (the MAC loop or the output engine, never both on one
     // half: ping-pong) and one write port (the MAC loop).
+#if XLIC_ACC_URAM
+    // UltraRAM (4K x 72 blocks, xlic_model::resources counts them).
+#pragma HLS RESOURCE variable=acc_a core=RAM_S2P_URAM
+#pragma HLS RESOURCE variable=acc_b core=RAM_S2P_URAM
+#else
 #pragma HLS RESOURCE variable=acc_a core=RAM_S2P_BRAM latency=2
 #pragma HLS RESOURCE variable=acc_b core=RAM_S2P_BRAM latency=2
+#endif
     // GDN/IGDN inputs of a unit, ping-pong with the accumulators.
     static lane_t xk_a[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], xk_b[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES];
 #pragma HLS ARRAY_PARTITION variable=xk_a complete dim=2
 #pragma HLS ARRAY_PARTITION variable=xk_b complete dim=2
 #pragma HLS ARRAY_RESHAPE variable=xk_a complete dim=3
 #pragma HLS ARRAY_RESHAPE variable=xk_b complete dim=3
+#if XLIC_XKEEP_URAM
+#pragma HLS RESOURCE variable=xk_a core=RAM_S2P_URAM
+#pragma HLS RESOURCE variable=xk_b core=RAM_S2P_URAM
+#else
 #pragma HLS RESOURCE variable=xk_a core=RAM_S2P_BRAM latency=2
 #pragma HLS RESOURCE variable=xk_b core=RAM_S2P_BRAM latency=2
+#endif
     // Per-channel parameters: channel c in bank c mod 16 at c / 16.
     static bias_t pbias[XLIC_SLOTS][XLIC_POF];
     static mult_t pmult[XLIC_SLOTS][XLIC_POF];

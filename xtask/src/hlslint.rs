@@ -245,7 +245,12 @@ fn eval_condition(cond: &str, defined: &dyn Fn(&str) -> bool) -> bool {
             }
             Some(s) => {
                 *i += 1;
-                parse_int(s).is_none_or(|v| v != 0)
+                // A number, or a macro's value (an unknown name is 0, as
+                // the C preprocessor has it).
+                match parse_int(s) {
+                    Some(v) => v != 0,
+                    None => d(&format!("={s}")),
+                }
             }
             None => true,
         }
@@ -282,7 +287,11 @@ pub fn preprocess(src: &str, macros: &mut Macros) -> String {
             let (word, rest) = d.split_once(char::is_whitespace).unwrap_or((d, ""));
             let rest = rest.trim();
             let on = active(&stack);
-            let defined = |n: &str| n == "__SYNTHESIS__" || macros.values.contains_key(n) || macros.noop_calls.contains(n);
+            // `=NAME` asks for NAME's value as a condition (eval_condition).
+            let defined = |n: &str| match n.strip_prefix('=') {
+                Some(name) => macros.values.get(name).is_some_and(|v| v.trim() != "0" && !v.trim().is_empty()),
+                None => n == "__SYNTHESIS__" || macros.values.contains_key(n) || macros.noop_calls.contains(n),
+            };
             match word {
                 "if" | "ifdef" | "ifndef" => {
                     let v = match word {
@@ -1249,6 +1258,15 @@ mod tests {
         let read = |n: &str| std::fs::read_to_string(hls.join(n)).unwrap();
         let findings = lint(&read("xlic_layer.cpp"), &[&read("xlic_config.h"), &read("xlic_layer.h")]);
         assert!(findings.is_empty(), "{findings:#?}");
+    }
+
+    /// `#if NAME` takes the macro's value: a configuration's UltraRAM
+    /// switch picks its pragmas.
+    #[test]
+    fn conditions_read_macro_values() {
+        let src = "#define USE_A 0\nvoid f(int *p) {\n static int a[64];\n#if USE_A\n#pragma HLS RESOURCE variable=a core=RAM_S2P_URAM\n#endif\n p[0] = a[1];\n}";
+        assert_eq!(rules(src), [Rule::MemoryCore]);
+        assert_eq!(rules(&src.replace("USE_A 0", "USE_A 1")), []);
     }
 
     #[test]
