@@ -87,11 +87,23 @@ impl core::fmt::Display for PackageError {
             }
             HeaderCrc => write!(f, "model package header is corrupt (CRC mismatch)"),
             LayerTable { layer } => write!(f, "model package layer {} does not match this firmware's layer table", name(layer)),
-            HardwareMismatch { package, hardware } => write!(
-                f,
-                "model package was built for lanes={} pof={} tiles {}x{}, the accelerator has lanes={} pof={} tiles {}x{}; re-run `cargo xtask quantize`",
-                package.lanes, package.pof, package.tile_rows, package.tile_cols, hardware.lanes, hardware.pof, hardware.tile_rows, hardware.tile_cols
-            ),
+            HardwareMismatch { package, hardware } => {
+                // Only the values that differ, named as in hls/xlic_config.h.
+                let fields = [
+                    ("XLIC_LANES", package.lanes, hardware.lanes),
+                    ("XLIC_POF", package.pof, hardware.pof),
+                    ("XLIC_MAX_CHANNELS", package.max_channels, hardware.max_channels),
+                    ("XLIC_MAX_KERNEL", package.max_kernel, hardware.max_kernel),
+                    ("XLIC_MAX_SIDE", package.max_side, hardware.max_side),
+                    ("XLIC_TILE_ROWS", package.tile_rows, hardware.tile_rows),
+                    ("XLIC_TILE_COLS", package.tile_cols, hardware.tile_cols),
+                ];
+                f.write_str("model package was built for another accelerator configuration:")?;
+                for (name, p, h) in fields.iter().filter(|(_, p, h)| p != h) {
+                    write!(f, " {name} {p} (this firmware's accelerator: {h})")?;
+                }
+                f.write_str("; re-run `cargo xtask quantize` with this configuration")
+            }
             SectionBounds { layer, section } => write!(f, "model package {} {section} lie outside the file", name(layer)),
             SectionCrc { layer, section } => write!(f, "model package {} {section} are corrupt (CRC mismatch)", name(layer)),
             BadParams { layer, channel } => {
@@ -368,8 +380,13 @@ mod tests {
         };
         b[CRC_AT..CRC_AT + 4].copy_from_slice(&hcrc.to_le_bytes());
         assert_eq!(parse(&b), Err(PackageError::BadWeight { layer: 2, index: 0 }));
-        let other = HwLimits { pof: 32, ..hw };
-        assert!(matches!(Package::parse(&good, &other), Err(PackageError::HardwareMismatch { .. })));
+        let other = HwLimits { pof: 8, tile_cols: 64, ..hw };
+        let e = Package::parse(&good, &other).unwrap_err();
+        assert!(matches!(e, PackageError::HardwareMismatch { .. }));
+        assert_eq!(
+            std::format!("{e}"),
+            "model package was built for another accelerator configuration: XLIC_POF 16 (this firmware's accelerator: 8) XLIC_TILE_COLS 128 (this firmware's accelerator: 64); re-run `cargo xtask quantize` with this configuration"
+        );
     }
 }
 
