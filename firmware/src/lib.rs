@@ -19,6 +19,8 @@
 extern crate alloc;
 
 pub mod arch;
+#[cfg(all(test, feature = "coder-compare"))]
+mod coder_compare;
 pub mod bsp;
 pub mod console;
 pub mod diag;
@@ -29,6 +31,7 @@ pub mod pipeline;
 pub mod print;
 pub mod storage;
 pub mod test_support;
+pub mod xlc;
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -82,6 +85,11 @@ pub extern "C" fn _start_rust(entry_el: u64, _mpidr: u64) -> ! {
 /// allocator's spin lock is never contended.
 #[global_allocator]
 static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
+
+/// Bytes of the heap in use (the PNG encoder reports what it held).
+pub fn heap_used() -> usize {
+    HEAP.lock().used()
+}
 
 fn init_heap() {
     let r = bsp::zcu102::memory::ArenaRegion::Heap.range();

@@ -1,32 +1,43 @@
-//! Files on the SD card: FAT32 through embedded-sdmmc on the SDHCI driver.
+//! Files on the SD card: the xlic-fat layer on the SDHCI driver.
+//!
+//! xlic-fat (the repository's `fat/` crate) replaced embedded-sdmmc 0.10,
+//! which panicked on a zero cluster size, followed looping chains forever
+//! and never freed clusters. It checks the boot sector as FatFs does,
+//! bounds every chain walk by the cluster count, frees chains and their
+//! long names on delete and replace, and keeps FSInfo exact; the host
+//! tests and the fuzzer run the same crate on card images.
+//!
+//! Writes go to temporary names (`~XLICTMP.TMP`, `~XLICTM1.TMP`, ...,
+//! reserved: no command accepts them) and are renamed only when every
+//! output of the command is complete, so a failure never leaves a partial
+//! file, or half of a pair of results, under a final name.
 use crate::arch::aarch64::time::Instant;
 use crate::drivers::sdhci::{CardInfo, SdError, Sdhci};
-use core::ops::ControlFlow;
-use embedded_sdmmc::{Block, BlockDevice, DirEntry, Mode, RawDirectory, ShortFileName, TimeSource, Timestamp, VolumeIdx, VolumeManager};
+use xlic_fat::{BlockDevice, DirEntry, Fs, FsError, MountError, ShortName, Writer};
 
-/// Where outputs are written before they get their final name.
-pub const TEMP_NAME: &str = "~XLICTMP.TMP";
+/// Temporary names, one per output of a command (reserved: see
+/// [`is_reserved`]). The first is the name firmware before xlic-fat used.
+pub const TEMP_NAMES: [&str; 4] = ["~XLICTMP.TMP", "~XLICTM1.TMP", "~XLICTM2.TMP", "~XLICTM3.TMP"];
 
-/// The board has no battery-backed clock: files get a fixed date.
-pub struct FixedClock;
-
-impl TimeSource for FixedClock {
-    fn get_timestamp(&self) -> Timestamp {
-        Timestamp { year_since_1970: 56, zero_indexed_month: 0, zero_indexed_day: 0, hours: 0, minutes: 0, seconds: 0 }
-    }
+/// Whether `name` (its last path part) is one of the firmware's
+/// temporary names, `~XLIC*.TMP`, which users may not name.
+pub fn is_reserved(name: &str) -> bool {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    ShortName::parse(last).is_ok_and(|n| n.base().starts_with(b"~XLIC") && n.ext() == b"TMP")
 }
 
 /// Blocks moved per SD command by the read-ahead and the write batch.
 const RUN: usize = 128;
+const BLOCK: usize = xlic_fat::SECTOR;
 
 /// Aligned to its own size, so an SDMA transfer into it never crosses a
 /// 512 KiB boundary: QEMU 7.2 does not resume after a boundary stop (the
 /// driver does, as the spec says, for the board).
 #[repr(C, align(65536))]
-struct DmaBuffer([u8; RUN * 512]);
+struct DmaBuffer([u8; RUN * BLOCK]);
 
-static mut READ_AHEAD: [DmaBuffer; 2] = [const { DmaBuffer([0; RUN * 512]) }; 2];
-static mut WRITE_BATCH: [DmaBuffer; 2] = [const { DmaBuffer([0; RUN * 512]) }; 2];
+static mut READ_AHEAD: [DmaBuffer; 2] = [const { DmaBuffer([0; RUN * BLOCK]) }; 2];
+static mut WRITE_BATCH: [DmaBuffer; 2] = [const { DmaBuffer([0; RUN * BLOCK]) }; 2];
 
 /// `count` consecutive blocks from `start` held in a DMA buffer: a
 /// read-ahead run, or a batch of writes not yet on the card.
@@ -40,9 +51,19 @@ impl Run {
     fn holds(&self, idx: u32) -> bool {
         (self.start..self.start + self.count).contains(&idx)
     }
+    fn block(&self, idx: u32) -> &[u8] {
+        let off = (idx - self.start) as usize * BLOCK;
+        &self.buf.0[off..off + BLOCK]
+    }
 }
 
-struct Runs {
+/// The card as the FAT layer sees it. It reads ahead with one multi-block
+/// command (CMD18) and gathers consecutive writes into one (CMD25), both
+/// by SDMA from buffers of its own. Pending writes go to the card when a
+/// batch is full or replaced, and by [`Storage`] at the end of every
+/// operation that writes.
+pub struct CardDevice {
+    sd: Sdhci,
     /// Two runs, so the FAT and the file data (which FAT32 with small
     /// clusters visits alternately) do not evict each other.
     read: [Run; 2],
@@ -53,196 +74,187 @@ struct Runs {
     write_lru: usize,
 }
 
-/// The card as embedded-sdmmc sees it. embedded-sdmmc asks for one block
-/// at a time; this reads ahead with one multi-block command (CMD18) and
-/// gathers consecutive writes into one (CMD25), both by SDMA. Pending
-/// writes are flushed before any read that overlaps them and by
-/// [`Storage`] at the end of every operation that writes.
-pub struct CardDevice {
-    sd: Sdhci,
-    runs: core::cell::RefCell<Runs>,
-}
-
 impl CardDevice {
     fn new(sd: Sdhci) -> Self {
         // SAFETY: one CardDevice exists at a time (the console's mounted
-        // card), so these DMA buffers have a single owner.
+        // card; a new mount drops the old one first), so these DMA buffers
+        // have a single owner.
         let ([a, b], [c, d]) = unsafe { (&mut *core::ptr::addr_of_mut!(READ_AHEAD), &mut *core::ptr::addr_of_mut!(WRITE_BATCH)) };
         let read = [Run { buf: a, start: 0, count: 0 }, Run { buf: b, start: 0, count: 0 }];
         let write = [Run { buf: c, start: 0, count: 0 }, Run { buf: d, start: 0, count: 0 }];
-        CardDevice { sd, runs: core::cell::RefCell::new(Runs { read, lru: 0, write, write_lru: 0 }) }
+        CardDevice { sd, read, lru: 0, write, write_lru: 0 }
     }
 
-    fn flush_batch(&self, batch: &mut Run) -> Result<(), SdError> {
+    fn flush_batch(sd: &Sdhci, batch: &mut Run) -> Result<(), SdError> {
         if batch.count > 0 {
-            self.sd.write_from(batch.start, &batch.buf.0[..batch.count as usize * 512])?;
+            sd.write_from(batch.start, &batch.buf.0[..batch.count as usize * BLOCK])?;
             batch.count = 0;
         }
         Ok(())
     }
 
-    fn flush_runs(&self, r: &mut Runs) -> Result<(), SdError> {
-        for b in r.write.iter_mut() {
-            self.flush_batch(b)?;
+    /// Write any gathered blocks to the card.
+    pub fn flush(&mut self) -> Result<(), SdError> {
+        for b in self.write.iter_mut() {
+            Self::flush_batch(&self.sd, b)?;
         }
         Ok(())
     }
 
-    /// Write any gathered blocks to the card.
-    pub fn flush(&self) -> Result<(), SdError> {
-        self.flush_runs(&mut self.runs.borrow_mut())
+    fn card_blocks(&self) -> Result<u32, SdError> {
+        self.sd.card().map(|c| c.blocks).ok_or(SdError::NoCard)
     }
-}
 
-fn overlaps(a: u32, an: u32, b: u32, bn: u32) -> bool {
-    a < b + bn && b < a + an
-}
-
-impl BlockDevice for CardDevice {
-    type Error = SdError;
-
-    fn read(&self, blocks: &mut [Block], start: embedded_sdmmc::BlockIdx) -> Result<(), SdError> {
-        let mut r = self.runs.borrow_mut();
-        let start = start.0;
-        for k in 0..2 {
-            if overlaps(start, blocks.len() as u32, r.write[k].start, r.write[k].count) {
-                self.flush_batch(&mut r.write[k])?;
-            }
-        }
-        let total = self.sd.card().map(|c| c.blocks).ok_or(SdError::NoCard)?;
-        for (i, b) in blocks.iter_mut().enumerate() {
-            let idx = start + i as u32;
-            let k = match r.read.iter().position(|run| run.holds(idx)) {
-                Some(k) => k,
-                None => {
-                    let k = r.lru;
-                    let n = (RUN as u32).min(total.saturating_sub(idx)).max(1);
-                    let Runs { read, write, .. } = &mut *r;
-                    let run = &mut read[k];
-                    run.count = 0;
-                    self.sd.read_into(idx, &mut run.buf.0[..n as usize * 512])?;
-                    run.start = idx;
-                    run.count = n;
-                    // Blocks of the run that a pending batch holds newer.
-                    for w in write.iter() {
-                        for b in w.start..w.start + w.count {
-                            if run.holds(b) {
-                                let (ro, wo) = ((b - run.start) as usize * 512, (b - w.start) as usize * 512);
-                                run.buf.0[ro..ro + 512].copy_from_slice(&w.buf.0[wo..wo + 512]);
-                            }
+    /// One block, from a read-ahead run (filled on a miss).
+    fn read_block(&mut self, idx: u32, out: &mut [u8]) -> Result<(), SdError> {
+        let k = match self.read.iter().position(|run| run.holds(idx)) {
+            Some(k) => k,
+            None => {
+                let total = self.card_blocks()?;
+                if idx >= total {
+                    return Err(SdError::OutOfRange { block: idx, blocks: total });
+                }
+                let k = self.lru;
+                let n = (RUN as u32).min(total - idx);
+                let run = &mut self.read[k];
+                run.count = 0;
+                self.sd.read_into(idx, &mut run.buf.0[..n as usize * BLOCK])?;
+                run.start = idx;
+                run.count = n;
+                // Blocks of the run that a pending batch holds newer.
+                for w in self.write.iter() {
+                    for b in w.start..w.start + w.count {
+                        if run.holds(b) {
+                            let ro = (b - run.start) as usize * BLOCK;
+                            run.buf.0[ro..ro + BLOCK].copy_from_slice(w.block(b));
                         }
                     }
-                    k
                 }
-            };
-            r.lru = 1 - k;
-            let run = &r.read[k];
-            let off = (idx - run.start) as usize * 512;
-            b.contents.copy_from_slice(&run.buf.0[off..off + 512]);
-        }
+                k
+            }
+        };
+        self.lru = 1 - k;
+        out.copy_from_slice(self.read[k].block(idx));
         Ok(())
     }
 
-    fn write(&self, blocks: &[Block], start: embedded_sdmmc::BlockIdx) -> Result<(), SdError> {
-        let mut r = self.runs.borrow_mut();
-        let (start, n) = (start.0, blocks.len() as u32);
+    /// Up to RUN consecutive blocks into a write batch.
+    fn write_run(&mut self, start: u32, data: &[u8]) -> Result<(), SdError> {
+        let n = (data.len() / BLOCK) as u32;
         // Keep cached reads true: written blocks replace their cached copy.
-        for run in r.read.iter_mut() {
-            for (i, b) in blocks.iter().enumerate() {
+        for run in self.read.iter_mut() {
+            for (i, b) in data.chunks_exact(BLOCK).enumerate() {
                 let idx = start + i as u32;
                 if run.holds(idx) {
-                    let off = (idx - run.start) as usize * 512;
-                    run.buf.0[off..off + 512].copy_from_slice(&b.contents);
+                    let off = (idx - run.start) as usize * BLOCK;
+                    run.buf.0[off..off + BLOCK].copy_from_slice(b);
                 }
             }
         }
         // A rewrite of a block already in a batch (FAT updates do this)
         // replaces it there.
         if n == 1 {
-            if let Some(batch) = r.write.iter_mut().find(|w| w.holds(start)) {
-                let off = (start - batch.start) as usize * 512;
-                batch.buf.0[off..off + 512].copy_from_slice(&blocks[0].contents);
+            if let Some(batch) = self.write.iter_mut().find(|w| w.holds(start)) {
+                let off = (start - batch.start) as usize * BLOCK;
+                batch.buf.0[off..off + BLOCK].copy_from_slice(data);
                 return Ok(());
             }
         }
-        if n as usize > RUN {
-            self.flush_runs(&mut r)?;
-            return self.sd.write_blocks(start, blocks);
+        // A batch holding any of these blocks goes to the card first, so
+        // the card never receives them out of order.
+        for k in 0..2 {
+            let w = &self.write[k];
+            if start < w.start + w.count && w.start < start + n {
+                Self::flush_batch(&self.sd, &mut self.write[k])?;
+            }
         }
-        let k = match r.write.iter().position(|w| w.count > 0 && start == w.start + w.count && (w.count + n) as usize <= RUN) {
+        let k = match self.write.iter().position(|w| w.count > 0 && start == w.start + w.count && (w.count + n) as usize <= RUN) {
             Some(k) => k,
             None => {
-                let k = r.write_lru;
-                self.flush_batch(&mut r.write[k])?;
-                r.write[k].start = start;
+                let k = self.write_lru;
+                Self::flush_batch(&self.sd, &mut self.write[k])?;
+                self.write[k].start = start;
                 k
             }
         };
-        r.write_lru = 1 - k;
-        let batch = &mut r.write[k];
-        for (i, b) in blocks.iter().enumerate() {
-            let off = (batch.count as usize + i) * 512;
-            batch.buf.0[off..off + 512].copy_from_slice(&b.contents);
-        }
+        self.write_lru = 1 - k;
+        let batch = &mut self.write[k];
+        let off = batch.count as usize * BLOCK;
+        batch.buf.0[off..off + data.len()].copy_from_slice(data);
         batch.count += n;
         Ok(())
     }
-
-    fn num_blocks(&self) -> Result<embedded_sdmmc::BlockCount, SdError> {
-        self.sd.num_blocks()
-    }
 }
 
-type Volumes = VolumeManager<CardDevice, FixedClock, 4, 4, 1>;
+impl BlockDevice for CardDevice {
+    type Error = SdError;
+
+    /// Pending writes need no flush here: a read-ahead run is patched
+    /// with the batches' newer blocks when it is filled, and kept true by
+    /// every later write.
+    fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), SdError> {
+        for (i, out) in buf.chunks_exact_mut(BLOCK).enumerate() {
+            self.read_block(lba + i as u32, out)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), SdError> {
+        let total = self.card_blocks()?;
+        let n = (buf.len() / BLOCK) as u32;
+        if lba.checked_add(n).is_none_or(|end| end > total) {
+            return Err(SdError::OutOfRange { block: lba.saturating_add(n), blocks: total });
+        }
+        for (i, run) in buf.chunks(RUN * BLOCK).enumerate() {
+            self.write_run(lba + (i * RUN) as u32, run)?;
+        }
+        Ok(())
+    }
+
+    fn sectors(&mut self) -> Result<u32, SdError> {
+        self.card_blocks()
+    }
+}
 
 #[derive(Debug)]
 pub enum StorageError {
     Card(SdError),
-    NoFilesystem,
-    NotFound,
-    BadName,
-    IsDirectory,
+    Mount(MountError<SdError>),
+    Fs(FsError<SdError>),
     TooLarge { size: u32, room: usize },
-    Exists,
+    /// A temporary name of the firmware's, as a user's file name.
+    Reserved,
+    /// No room for the outputs; nothing was written under a final name.
     CardFull,
-    Filesystem(embedded_sdmmc::Error<SdError>),
+}
+
+impl StorageError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::Fs(FsError::NotFound))
+    }
 }
 
 impl core::fmt::Display for StorageError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
             StorageError::Card(e) => write!(f, "{e}"),
-            StorageError::NoFilesystem => write!(f, "no FAT partition on the card (make one with `cargo xtask card`)"),
-            StorageError::NotFound => write!(f, "no such file or directory on the card"),
-            StorageError::BadName => write!(f, "not a valid 8.3 file name"),
-            StorageError::IsDirectory => write!(f, "that is a directory"),
+            StorageError::Mount(e) => write!(f, "{e}"),
+            StorageError::Fs(e) => write!(f, "{e}"),
             StorageError::TooLarge { size, room } => write!(f, "file is {size} bytes; its buffer holds {room}"),
-            StorageError::Exists => write!(f, "a file of that name exists; it is left as it is"),
+            StorageError::Reserved => write!(f, "names ~XLIC*.TMP are the firmware's temporary files; choose another name"),
             StorageError::CardFull => write!(f, "the card is full; nothing was written under the final name"),
-            StorageError::Filesystem(e) => write!(f, "file system error: {e:?}"),
         }
     }
 }
 
-impl From<embedded_sdmmc::Error<SdError>> for StorageError {
-    fn from(e: embedded_sdmmc::Error<SdError>) -> Self {
-        use embedded_sdmmc::Error as E;
+impl From<FsError<SdError>> for StorageError {
+    fn from(e: FsError<SdError>) -> Self {
         match e {
-            E::DeviceError(d) => StorageError::Card(d),
-            E::NotFound => StorageError::NotFound,
-            E::FilenameError(_) => StorageError::BadName,
-            E::OpenedDirAsFile => StorageError::IsDirectory,
-            E::NoSuchVolume | E::FormatError(_) => StorageError::NoFilesystem,
-            E::NotEnoughSpace | E::DiskFull => StorageError::CardFull,
-            other => StorageError::Filesystem(other),
+            FsError::Device(d) => StorageError::Card(d),
+            FsError::Full => StorageError::CardFull,
+            e => StorageError::Fs(e),
         }
     }
-}
-
-/// The mounted card.
-pub struct Storage {
-    volumes: Volumes,
-    pub card: CardInfo,
 }
 
 /// How a transfer went, for the console.
@@ -257,171 +269,223 @@ impl Transfer {
     }
 }
 
+/// One file a command writes.
+#[derive(Clone, Copy)]
+pub struct Output<'a> {
+    pub name: &'a str,
+    /// Replace an existing file (the firmware's results), or refuse
+    /// (never over a user's file).
+    pub replace: bool,
+}
+
+/// Where an output's bytes go while it is produced.
+pub struct Sink<'a> {
+    fs: &'a mut Fs<CardDevice>,
+    w: &'a mut Writer,
+}
+
+impl Sink<'_> {
+    pub fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        Ok(self.fs.write(self.w, data)?)
+    }
+    /// Bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.w.size() as u64
+    }
+}
+
+/// The mounted card.
+pub struct Storage {
+    fs: Fs<CardDevice>,
+    pub card: CardInfo,
+}
+
+/// `temp` in the directory of `path`.
+fn temp_path(path: &str, temp: &str) -> heapless::String<80> {
+    let mut s = heapless::String::new();
+    if let Some(i) = path.rfind('/') {
+        let _ = s.push_str(&path[..=i]);
+    }
+    let _ = s.push_str(temp);
+    s
+}
+
 impl Storage {
-    /// Identify the card and check it holds a FAT volume.
+    /// Identify the card and find its FAT volume (nothing is written).
     pub fn mount(mut sd: Sdhci) -> Result<Storage, StorageError> {
         let card = sd.init().map_err(StorageError::Card)?;
-        let volumes = VolumeManager::new(CardDevice::new(sd), FixedClock);
-        let v = volumes.open_raw_volume(VolumeIdx(0))?;
-        volumes.close_volume(v)?;
-        Ok(Storage { volumes, card })
+        let fs = Fs::mount(CardDevice::new(sd)).map_err(|e| match e {
+            MountError::Device(d) => StorageError::Card(d),
+            e => StorageError::Mount(e),
+        })?;
+        Ok(Storage { fs, card })
     }
 
-    fn with_dir<R>(&self, dir: Option<&str>, f: impl FnOnce(&Volumes, RawDirectory) -> Result<R, StorageError>) -> Result<R, StorageError> {
-        let vm = &self.volumes;
-        let vol = vm.open_raw_volume(VolumeIdx(0))?;
-        let result = (|| {
-            let root = vm.open_root_dir(vol)?;
-            let r = match dir {
-                None => f(vm, root),
-                Some(d) => match vm.open_dir(root, d) {
-                    Ok(sub) => {
-                        let r = f(vm, sub);
-                        vm.close_dir(sub)?;
-                        r
-                    }
-                    Err(e) => Err(e.into()),
-                },
-            };
-            vm.close_dir(root)?;
-            r
-        })();
-        vm.close_volume(vol)?;
-        result
+    pub fn volume(&self) -> &xlic_fat::Volume {
+        self.fs.volume()
+    }
+
+    /// Free bytes (the FAT is counted once per mount).
+    pub fn free_bytes(&mut self) -> Result<u64, StorageError> {
+        Ok(self.fs.free_clusters()? as u64 * self.fs.volume().cluster_bytes() as u64)
     }
 
     /// Call `each` for every entry of the root directory (or of `dir`).
-    pub fn list(&self, dir: Option<&str>, mut each: impl FnMut(&DirEntry)) -> Result<(), StorageError> {
-        self.with_dir(dir, |vm, d| {
-            vm.iterate_dir(d, |e| {
-                each(e);
-                ControlFlow::Continue(())
-            })?;
-            Ok(())
-        })
-    }
-
-    /// Write `data` to `name` so that a failure never leaves a partial file
-    /// under that name: the data goes to [`TEMP_NAME`], which is renamed
-    /// once complete. An existing `name` is replaced only with `replace`
-    /// (outputs of the firmware), never otherwise (inputs stay intact).
-    pub fn write_file(&self, name: &str, data: &[u8], replace: bool, mut progress: impl FnMut(usize, usize)) -> Result<Transfer, StorageError> {
-        let final_name = ShortFileName::create_from_str(name).map_err(|_| StorageError::BadName)?;
-        let t = Instant::now();
-        let entry = self.with_dir(None, |vm, root| {
-            let exists = match vm.find_directory_entry(root, name) {
-                Ok(e) if e.attributes.is_directory() => return Err(StorageError::IsDirectory),
-                Ok(_) => true,
-                Err(embedded_sdmmc::Error::NotFound) => false,
-                Err(e) => return Err(e.into()),
-            };
-            if exists && !replace {
-                return Err(StorageError::Exists);
-            }
-            // A temp file left by an earlier failure is stale: drop it.
-            match vm.delete_entry_in_dir(root, TEMP_NAME) {
-                Ok(()) | Err(embedded_sdmmc::Error::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let f = vm.open_file_in_dir(root, TEMP_NAME, Mode::ReadWriteCreate)?;
-            let mut written = 0;
-            let result = (|| {
-                for chunk in data.chunks(1 << 20) {
-                    vm.write(f, chunk)?;
-                    written += chunk.len();
-                    progress(written, data.len());
-                }
-                Ok::<(), StorageError>(())
-            })();
-            vm.close_file(f)?;
-            if let Err(e) = result {
-                let _ = vm.delete_entry_in_dir(root, TEMP_NAME);
-                return Err(e);
-            }
-            if exists {
-                vm.delete_entry_in_dir(root, name)?;
-            }
-            Ok(vm.find_directory_entry(root, TEMP_NAME)?)
-        });
-        // Success or not, what was gathered (data, or the temp file's
-        // removal) goes to the card now.
-        self.flush()?;
-        self.rename_entry(&entry?, &final_name)?;
-        Ok(Transfer { bytes: data.len(), micros: t.elapsed().as_micros() as u64 })
-    }
-
-    /// Give a closed file's directory entry a new 8.3 name, in place
-    /// (embedded-sdmmc has no rename). One block write: the entry has the
-    /// old name or the new one, never neither.
-    fn rename_entry(&self, entry: &DirEntry, to: &ShortFileName) -> Result<(), StorageError> {
-        let mut name = [b' '; 11];
-        name[..to.base_name().len()].copy_from_slice(to.base_name());
-        name[8..8 + to.extension().len()].copy_from_slice(to.extension());
-        let off = entry.entry_offset as usize;
-        self.volumes.device(|d| {
-            let mut block = [Block::new()];
-            d.read(&mut block, entry.entry_block)?;
-            block[0].contents[off..off + 11].copy_from_slice(&name);
-            d.write(&block, entry.entry_block)?;
-            d.flush()
-        })
-        .map_err(StorageError::Card)?;
-        // The volume manager caches one block, possibly this one: reading
-        // the volume again replaces it with the boot sector.
-        let v = self.volumes.open_raw_volume(VolumeIdx(0))?;
-        self.volumes.close_volume(v)?;
-        Ok(())
-    }
-
-    /// Delete a file.
-    pub fn delete(&self, name: &str) -> Result<(), StorageError> {
-        let r = self.with_dir(None, |vm, root| Ok(vm.delete_entry_in_dir(root, name)?));
-        self.flush()?;
-        r
-    }
-
-    /// Put every gathered write on the card.
-    fn flush(&self) -> Result<(), StorageError> {
-        self.volumes.device(|d| d.flush()).map_err(StorageError::Card)
+    pub fn list(&mut self, dir: Option<&str>, each: impl FnMut(&DirEntry)) -> Result<(), StorageError> {
+        let d = self.fs.open_dir(dir)?;
+        Ok(self.fs.list(d, each)?)
     }
 
     /// Whether the card moves data by SDMA (else PIO).
-    pub fn uses_dma(&self) -> bool {
-        self.volumes.device(|d| d.sd.uses_dma())
+    pub fn uses_dma(&mut self) -> bool {
+        self.fs.device().sd.uses_dma()
+    }
+
+    /// Put every gathered write on the card.
+    fn flush(&mut self) -> Result<(), StorageError> {
+        self.fs.flush()?;
+        self.fs.device().flush().map_err(StorageError::Card)
     }
 
     /// Read a whole file into `buf` (or, with `prefix`, as much of it as
-    /// fits), reporting progress every MiB.
-    pub fn read_file(&self, name: &str, buf: &mut [u8], prefix: bool, mut progress: impl FnMut(usize, usize)) -> Result<Transfer, StorageError> {
-        self.with_dir(None, |vm, root| {
-            let f = vm.open_file_in_dir(root, name, Mode::ReadOnly)?;
-            let result = (|| {
-                let mut size = vm.file_length(f)?;
-                if size as usize > buf.len() {
-                    if !prefix {
-                        return Err(StorageError::TooLarge { size, room: buf.len() });
+    /// fits), reporting progress every MiB. A file whose cluster chain is
+    /// damaged is refused, never read by its size.
+    pub fn read_file(&mut self, name: &str, buf: &mut [u8], prefix: bool, mut progress: impl FnMut(usize, usize)) -> Result<Transfer, StorageError> {
+        let mut f = self.fs.open(name)?;
+        let mut size = f.size as usize;
+        if size > buf.len() {
+            if !prefix {
+                return Err(StorageError::TooLarge { size: f.size, room: buf.len() });
+            }
+            size = buf.len();
+        }
+        let t = Instant::now();
+        let mut done = 0;
+        while done < size {
+            let end = (done + (1 << 20)).min(size);
+            let n = self.fs.read(&mut f, &mut buf[done..end])?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+            if done % (1 << 20) == 0 && done < size {
+                progress(done, size);
+            }
+        }
+        Ok(Transfer { bytes: done, micros: t.elapsed().as_micros() as u64 })
+    }
+
+    /// Write `data` to `name`: see [`Storage::write_outputs`].
+    pub fn write_file(&mut self, name: &str, data: &[u8], replace: bool, mut progress: impl FnMut(usize, usize)) -> Result<Transfer, StorageError> {
+        let t = Instant::now();
+        // Refuse before writing anything when the data cannot fit.
+        let cb = self.fs.volume().cluster_bytes() as u64;
+        if (data.len() as u64).div_ceil(cb) * cb > self.free_bytes()? {
+            self.check_outputs(&[Output { name, replace }])?;
+            return Err(StorageError::CardFull);
+        }
+        self.write_outputs(&[Output { name, replace }], |_, sink| {
+            let mut done = 0;
+            for chunk in data.chunks(1 << 20) {
+                sink.write(chunk)?;
+                done += chunk.len();
+                progress(done, data.len());
+            }
+            Ok(())
+        })?;
+        Ok(Transfer { bytes: data.len(), micros: t.elapsed().as_micros() as u64 })
+    }
+
+    fn check_outputs(&mut self, outputs: &[Output]) -> Result<(), StorageError> {
+        for o in outputs {
+            if is_reserved(o.name) {
+                return Err(StorageError::Reserved);
+            }
+            match self.fs.find(o.name)? {
+                Some(e) if e.is_dir() => return Err(StorageError::Fs(FsError::IsDirectory)),
+                Some(_) if !o.replace => return Err(StorageError::Fs(FsError::Exists)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Write every output, produced by `produce(i, sink)` in turn, each to
+    /// its temporary name; only when all are complete are they renamed
+    /// (replacing the old files when allowed). On any failure the
+    /// temporary files are removed and their clusters freed: no final name
+    /// changes. Returns each output's size.
+    pub fn write_outputs(&mut self, outputs: &[Output], mut produce: impl FnMut(usize, &mut Sink) -> Result<(), StorageError>) -> Result<heapless::Vec<u64, 4>, StorageError> {
+        assert!(outputs.len() <= TEMP_NAMES.len(), "more outputs than temporary names");
+        self.check_outputs(outputs)?;
+        let mut paths: heapless::Vec<heapless::String<80>, 4> = heapless::Vec::new();
+        for (o, temp) in outputs.iter().zip(TEMP_NAMES) {
+            let _ = paths.push(temp_path(o.name, temp));
+        }
+        // Temporary files an earlier failure (or power loss) left.
+        for p in &paths {
+            match self.fs.remove(p) {
+                Ok(()) | Err(FsError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut sizes = heapless::Vec::new();
+        let result = (|| {
+            for (i, p) in paths.iter().enumerate() {
+                let mut w = self.fs.create(p)?;
+                let r = produce(i, &mut Sink { fs: &mut self.fs, w: &mut w });
+                match r {
+                    Ok(()) => {
+                        let e = self.fs.close(w)?;
+                        let _ = sizes.push(e.size as u64);
                     }
-                    size = buf.len() as u32;
+                    Err(e) => {
+                        self.fs.discard(w)?;
+                        return Err(e);
+                    }
                 }
-                let t = Instant::now();
-                let mut done = 0;
-                let mut next_report = 1 << 20;
-                while done < size as usize {
-                    let end = (done + (1 << 20)).min(size as usize);
-                    let n = vm.read(f, &mut buf[done..end])?;
-                    if n == 0 {
-                        break;
-                    }
-                    done += n;
-                    if done >= next_report {
-                        progress(done, size as usize);
-                        next_report += 1 << 20;
-                    }
-                }
-                Ok(Transfer { bytes: done, micros: t.elapsed().as_micros() as u64 })
-            })();
-            vm.close_file(f)?;
-            result
-        })
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for p in &paths {
+                let _ = self.fs.remove(p);
+            }
+            // What was gathered (the removals) goes to the card now.
+            self.flush()?;
+            return Err(e);
+        }
+        // Everything is on the card before any name changes.
+        self.flush()?;
+        for (o, p) in outputs.iter().zip(&paths) {
+            let to = o.name.rsplit('/').next().unwrap_or(o.name);
+            self.fs.rename(p, to, true)?;
+        }
+        self.flush()?;
+        Ok(sizes)
+    }
+
+    /// Delete a file: its directory entry, long-name entries and clusters.
+    pub fn delete(&mut self, name: &str) -> Result<(), StorageError> {
+        if is_reserved(name) {
+            return Err(StorageError::Reserved);
+        }
+        let r = self.fs.remove(name);
+        self.flush()?;
+        Ok(r?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test_case]
+    fn temporary_names_are_reserved_and_only_they() {
+        for n in TEMP_NAMES {
+            assert!(is_reserved(n), "{n}");
+        }
+        assert!(is_reserved("~xlictmp.tmp") && is_reserved("DIR/~XLICAB.TMP"));
+        assert!(!is_reserved("XLICTMP.TMP") && !is_reserved("~XLIC.PNG") && !is_reserved("RECON.PNG"));
     }
 }

@@ -14,6 +14,8 @@
 //!   IGDN on those layouts: the definition the accelerator must match;
 //! - [`package`]: the versioned model package the firmware loads;
 //! - [`latent`]: the latent file format;
+//! - [`rangecoder`], [`entropy`], [`bitstream`]: the compressed `.XLC`
+//!   file: binary range coder, entropy model of the latent, file format;
 //! - [`fmfile`]: a feature map as a file (dumps and reference files);
 //! - [`crc32`]: the checksum of the package sections.
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -21,8 +23,10 @@
 #[cfg(all(test, not(feature = "std")))]
 extern crate std;
 
+pub mod bitstream;
 pub mod crc32;
 pub mod device;
+pub mod entropy;
 pub mod fmfile;
 pub mod geometry;
 pub mod latent;
@@ -31,6 +35,7 @@ pub mod layout;
 pub mod package;
 pub mod perf;
 pub mod quant;
+pub mod rangecoder;
 pub mod reference;
 pub mod resources;
 

@@ -88,21 +88,23 @@ impl core::fmt::Display for PackageError {
             HeaderCrc => write!(f, "model package header is corrupt (CRC mismatch)"),
             LayerTable { layer } => write!(f, "model package layer {} does not match this firmware's layer table", name(layer)),
             HardwareMismatch { package, hardware } => {
-                // Only the values that differ, named as in hls/xlic_config.h.
+                // Only the limits that differ, package value against accelerator value.
+                write!(f, "model package was built for other accelerator limits:")?;
                 let fields = [
-                    ("XLIC_LANES", package.lanes, hardware.lanes),
-                    ("XLIC_POF", package.pof, hardware.pof),
-                    ("XLIC_MAX_CHANNELS", package.max_channels, hardware.max_channels),
-                    ("XLIC_MAX_KERNEL", package.max_kernel, hardware.max_kernel),
-                    ("XLIC_MAX_SIDE", package.max_side, hardware.max_side),
-                    ("XLIC_TILE_ROWS", package.tile_rows, hardware.tile_rows),
-                    ("XLIC_TILE_COLS", package.tile_cols, hardware.tile_cols),
+                    ("lanes", package.lanes, hardware.lanes),
+                    ("pof", package.pof, hardware.pof),
+                    ("max_channels", package.max_channels, hardware.max_channels),
+                    ("max_kernel", package.max_kernel, hardware.max_kernel),
+                    ("max_side", package.max_side, hardware.max_side),
+                    ("tile_rows", package.tile_rows, hardware.tile_rows),
+                    ("tile_cols", package.tile_cols, hardware.tile_cols),
                 ];
-                f.write_str("model package was built for another accelerator configuration:")?;
-                for (name, p, h) in fields.iter().filter(|(_, p, h)| p != h) {
-                    write!(f, " {name} {p} (this firmware's accelerator: {h})")?;
+                let mut sep = " ";
+                for (name, p, h) in fields.into_iter().filter(|(_, p, h)| p != h) {
+                    write!(f, "{sep}{name} {p} in the package, {h} in the accelerator")?;
+                    sep = ", ";
                 }
-                f.write_str("; re-run `cargo xtask quantize` with this configuration")
+                write!(f, "; re-run `cargo xtask quantize`")
             }
             SectionBounds { layer, section } => write!(f, "model package {} {section} lie outside the file", name(layer)),
             SectionCrc { layer, section } => write!(f, "model package {} {section} are corrupt (CRC mismatch)", name(layer)),
@@ -225,6 +227,13 @@ impl<'a> Package<'a> {
             sections[i] = (wo, wl, po, pl);
         }
         Ok(Package { bytes, hw, calibrated_pad: u32_at(bytes, 44), sections })
+    }
+
+    /// The package's identity: its header CRC-32, which covers the
+    /// hardware limits, the calibration's padding mode and every
+    /// section's CRC. Compressed files name the package they need by it.
+    pub fn id(&self) -> u32 {
+        u32_at(self.bytes, CRC_AT)
     }
 
     /// Raw little-endian INT16 weights of layer `i`.
@@ -380,13 +389,24 @@ mod tests {
         };
         b[CRC_AT..CRC_AT + 4].copy_from_slice(&hcrc.to_le_bytes());
         assert_eq!(parse(&b), Err(PackageError::BadWeight { layer: 2, index: 0 }));
-        let other = HwLimits { pof: 8, tile_cols: 64, ..hw };
-        let e = Package::parse(&good, &other).unwrap_err();
-        assert!(matches!(e, PackageError::HardwareMismatch { .. }));
+        let other = HwLimits { pof: 32, ..hw };
+        assert!(matches!(Package::parse(&good, &other), Err(PackageError::HardwareMismatch { .. })));
+        // The message names the limits that differ and both values, and
+        // only those (a max_side difference used to print identical
+        // lanes/pof/tiles on both sides).
+        let other = HwLimits { max_side: hw.max_side / 2, ..hw };
+        let e = Package::parse(&good, &other).unwrap_err().to_string();
         assert_eq!(
-            std::format!("{e}"),
-            "model package was built for another accelerator configuration: XLIC_POF 16 (this firmware's accelerator: 8) XLIC_TILE_COLS 128 (this firmware's accelerator: 64); re-run `cargo xtask quantize` with this configuration"
+            e,
+            format!(
+                "model package was built for other accelerator limits: max_side {} in the package, {} in the accelerator; re-run `cargo xtask quantize`",
+                hw.max_side,
+                hw.max_side / 2
+            )
         );
+        let other = HwLimits { pof: hw.pof * 2, tile_cols: hw.tile_cols + 8, ..hw };
+        let e = Package::parse(&good, &other).unwrap_err().to_string();
+        assert!(e.contains(&format!("pof {} in the package, {} in the accelerator, tile_cols", hw.pof, hw.pof * 2)) && !e.contains("lanes"), "{e}");
     }
 }
 

@@ -3,6 +3,7 @@
 //! writes the model package. Also the host's integer codec, which runs the
 //! package through the model crate's integer reference.
 pub mod calibrate;
+pub mod engine;
 pub mod pipeline;
 pub mod scales;
 

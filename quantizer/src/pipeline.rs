@@ -1,12 +1,13 @@
-//! The integer codec on the host: the model package run through the model
-//! crate's integer reference, layer by layer, exactly as the accelerator
-//! is asked to run it.
+//! The integer codec on the host: the model package run layer by layer,
+//! exactly as the accelerator is asked to run it, on the fast engine
+//! ([`crate::engine`], bit-exact with the model crate's integer reference).
 use xlic_model::geometry::{Geometry, GeometryError};
 use xlic_model::layer::{Layer, LAYERS};
 use xlic_model::layout::{FmShape, HwLimits};
 use xlic_model::package::{Package, PackageError};
 use xlic_model::quant::{to_pixel, ChannelParams, CHANNEL_PARAMS_BYTES};
-use xlic_model::reference::{run_layer_parallel, LayerData};
+use xlic_model::reference::LayerData;
+use crate::engine::{Engine, Kernel};
 use xlic_model::PadMode;
 use xlic_ref::Rgb8;
 
@@ -14,6 +15,9 @@ use xlic_ref::Rgb8;
 pub struct IntModel {
     pub hw: HwLimits,
     pub layers: Vec<(Vec<i16>, Vec<ChannelParams>)>,
+    /// The package's identity (`Package::id`), which compressed files name.
+    pub id: u32,
+    pub engine: Engine,
 }
 
 impl IntModel {
@@ -25,8 +29,20 @@ impl IntModel {
                 let q = p.params_bytes(i).chunks_exact(CHANNEL_PARAMS_BYTES).map(ChannelParams::from_le_bytes).collect();
                 (w, q)
             })
-            .collect();
-        Ok(IntModel { hw: p.hw, layers })
+            .collect::<Vec<_>>();
+        let engine = Engine::new(&p.hw, &layers, Kernel::best());
+        Ok(IntModel { hw: p.hw, id: p.id(), layers, engine })
+    }
+
+    /// The same model on another kernel (tests, benchmarks).
+    pub fn with_kernel(mut self, kernel: Kernel) -> IntModel {
+        self.engine = Engine::new(&self.hw, &self.layers, kernel);
+        self
+    }
+
+    /// Layer `l` on `input` (accelerator layout, `in_dims`).
+    pub fn run_layer(&self, l: Layer, in_dims: xlic_model::geometry::Dims, input: &[i16]) -> Vec<i16> {
+        self.engine.run_layer(l, in_dims, input, self.data(l)).expect("shapes follow the geometry")
     }
 
     pub fn data(&self, l: Layer) -> LayerData<'_> {
@@ -77,15 +93,35 @@ impl IntRun {
     }
 }
 
-pub fn codec(m: &IntModel, img: &Rgb8, pad: PadMode) -> Result<IntRun, GeometryError> {
+/// The analysis layers (ana_0 .. ana_2): every output map; the last is
+/// the latent.
+pub fn analyse(m: &IntModel, img: &Rgb8, pad: PadMode) -> Result<(Geometry, Vec<Vec<i16>>), GeometryError> {
     let g = Geometry::new(img.width, img.height, pad, m.hw.max_side)?;
     let mut x = input_map(img, &g, &m.hw);
     let mut outputs = Vec::with_capacity(10);
-    for l in Layer::ALL {
-        let out = run_layer_parallel(l.spec(), &m.hw, g.input(l), &x, m.data(l)).expect("shapes follow the geometry");
-        outputs.push(out.clone());
-        x = out;
+    for l in Layer::ALL.into_iter().take_while(|&l| l <= Layer::LATENT) {
+        x = m.run_layer(l, g.input(l), &x);
+        outputs.push(x.clone());
     }
-    let recon = output_image(&x, &g, &m.hw);
+    Ok((g, outputs))
+}
+
+/// The synthesis layers (syn_0 .. syn_2) on a latent map: every output
+/// map and the cropped reconstruction.
+pub fn synthesise(m: &IntModel, g: &Geometry, latent: &[i16]) -> (Vec<Vec<i16>>, Rgb8) {
+    let mut x = latent.to_vec();
+    let mut outputs = Vec::with_capacity(5);
+    for l in Layer::ALL.into_iter().filter(|&l| l > Layer::LATENT) {
+        x = m.run_layer(l, g.input(l), &x);
+        outputs.push(x.clone());
+    }
+    let recon = output_image(&x, g, &m.hw);
+    (outputs, recon)
+}
+
+pub fn codec(m: &IntModel, img: &Rgb8, pad: PadMode) -> Result<IntRun, GeometryError> {
+    let (g, mut outputs) = analyse(m, img, pad)?;
+    let (synthesis, recon) = synthesise(m, &g, outputs.last().expect("five analysis maps"));
+    outputs.extend(synthesis);
     Ok(IntRun { geometry: g, outputs, recon })
 }

@@ -142,3 +142,33 @@ fn unsupported_image_sizes_are_refused() {
     let e = xlic_quant::pipeline::codec(&model, &Rgb8::new(5000, 16), PadMode::Edge).err().unwrap();
     assert!(e.to_string().contains("too large"), "{e}");
 }
+
+/// The host codec runs on the fast engine (AVX2 here); the integer
+/// reference is the definition. On a real image, in both padding modes,
+/// every layer's map is the reference's, bit for bit, on both kernels.
+#[test]
+fn the_engine_and_the_reference_agree_on_a_real_image() {
+    use xlic_quant::engine::Kernel;
+    let img = image("chelsea.png");
+    for pad in [PadMode::Edge, PadMode::Zero] {
+        let bytes = &package(pad).1;
+        let reference_maps = {
+            let model = IntModel::from_package(bytes, &HW).unwrap();
+            let g = xlic_model::Geometry::new(img.width, img.height, pad, HW.max_side).unwrap();
+            let mut x = xlic_quant::pipeline::input_map(&img, &g, &HW);
+            let mut maps = Vec::new();
+            for l in Layer::ALL {
+                x = xlic_model::reference::run_layer_parallel(l.spec(), &HW, g.input(l), &x, model.data(l)).unwrap();
+                maps.push(x.clone());
+            }
+            maps
+        };
+        for kernel in [Kernel::best(), Kernel::Scalar] {
+            let model = IntModel::from_package(bytes, &HW).unwrap().with_kernel(kernel);
+            let run = xlic_quant::pipeline::codec(&model, &img, pad).unwrap();
+            for l in Layer::ALL {
+                assert!(run.outputs[l.index()] == reference_maps[l.index()], "{} ({} padding, {} kernel) differs from the reference", l.name(), pad.name(), kernel.name());
+            }
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub const MODEL_FILE: &str = "MODEL.PKG";
 pub const IMAGE_FILE: &str = "IMAGE.PNG";
 /// What the firmware writes (firmware/src/console/codec.rs).
 pub const RECON_FILE: &str = "RECON.PNG";
+pub const RECON_XLC_FILE: &str = "RECON.XLC";
 pub const LATENT_FILE: &str = "LATENT.BIN";
 
 /// A card image holding `files`, big enough for them and the results.
@@ -57,6 +58,8 @@ pub struct CodecRun {
     pub transcript: String,
     pub layers: Vec<LayerLine>,
     pub recon_png: Vec<u8>,
+    /// RECON.XLC: the latent, compressed on the A53.
+    pub recon_xlc: Vec<u8>,
     pub latent: Vec<u8>,
     /// QEMU start to exit.
     pub wall: Duration,
@@ -65,7 +68,8 @@ pub struct CodecRun {
 }
 
 /// Boot the firmware with the card and the co-simulation, load the model
-/// and the image, `run`, and take RECON.PNG and LATENT.BIN off the card.
+/// and the image, `run`, and take RECON.PNG, RECON.XLC and LATENT.BIN off
+/// the card.
 pub fn codec_in_qemu(elf: &Path, work: &Path, package: &[u8], png: &[u8], pad: PadMode, echo: bool) -> Result<CodecRun> {
     std::fs::create_dir_all(work)?;
     let card = work.join("card.img");
@@ -92,8 +96,83 @@ pub fn codec_in_qemu(elf: &Path, work: &Path, package: &[u8], png: &[u8], pad: P
         bail!("the firmware exited with {st}; console:\n{transcript}");
     }
     let recon_png = xlic_cardimg::read(&card, RECON_FILE).context("RECON.PNG is not on the card")?;
+    let recon_xlc = xlic_cardimg::read(&card, RECON_XLC_FILE).context("RECON.XLC is not on the card")?;
     let latent = xlic_cardimg::read(&card, LATENT_FILE).context("LATENT.BIN is not on the card")?;
-    Ok(CodecRun { layers: layer_lines(&transcript), transcript, recon_png, latent, wall, kernel_seconds })
+    Ok(CodecRun { layers: layer_lines(&transcript), transcript, recon_png, recon_xlc, latent, wall, kernel_seconds })
+}
+
+/// One image through `compress` and `decompress` on the firmware.
+pub struct FirmwareXlc {
+    /// Name of the PNG on the card.
+    pub image: String,
+    /// The .XLC file the firmware wrote, and the PNG it decompressed it to.
+    pub xlc: Vec<u8>,
+    pub png: Vec<u8>,
+    /// Latent values and guest microseconds of the entropy coding and
+    /// decoding on the A53, as the console printed them.
+    pub encode: (u64, u64),
+    pub decode: (u64, u64),
+    pub transcript: String,
+}
+
+/// `entropy coding|decoding on the A53: N latent values in U us`.
+pub fn entropy_line(text: &str, what: &str) -> Option<(u64, u64)> {
+    let key = format!("entropy {what} on the A53: ");
+    let rest = &text[text.find(&key)? + key.len()..];
+    let mut w = rest.split_whitespace();
+    let n = w.next()?.parse().ok()?;
+    let us = w.nth(3)?.parse().ok()?;
+    Some((n, us))
+}
+
+/// Boot the firmware with a card holding `package` and `images` (8.3
+/// names), load the model, then for each image `compress NAME X.XLC pad`
+/// and `decompress X.XLC X.PNG`; take the files off the card. With
+/// `icount`, QEMU runs one instruction per guest nanosecond, so the
+/// entropy timings are instruction counts.
+pub fn xlc_in_qemu(elf: &Path, work: &Path, package: &[u8], images: &[(String, Vec<u8>)], pad: PadMode, icount: bool) -> Result<Vec<FirmwareXlc>> {
+    std::fs::create_dir_all(work)?;
+    let card = work.join("card.img");
+    let mut files = vec![(MODEL_FILE.to_string(), package.to_vec())];
+    files.extend(images.iter().cloned());
+    make_card(&card, &files)?;
+    let mut q = Qemu::new(elf, BootEl::El3);
+    q.card = Some(card.clone());
+    q.cosim = Some(CosimOptions::default());
+    q.icount_shift = icount.then_some(0);
+    let mut s = Session::start(&q)?;
+    s.expect(PROMPT, Duration::from_secs(120))?;
+    let limit = Duration::from_secs(1800);
+    let out = s.command(&format!("load model {MODEL_FILE}"), limit)?;
+    if out.contains("error:") {
+        bail!("loading the model failed on the firmware's console:\n{out}");
+    }
+    let mut texts = Vec::new();
+    for (k, (name, _)) in images.iter().enumerate() {
+        let c = s.command(&format!("compress {name} X{k}.XLC {}", pad.name()), limit)?;
+        let d = s.command(&format!("decompress X{k}.XLC X{k}.PNG"), limit)?;
+        if c.contains("error:") || d.contains("error:") {
+            bail!("compress or decompress of {name} failed on the firmware's console:\n{c}{d}");
+        }
+        texts.push((c, d));
+    }
+    s.send(b"exit 0\n")?;
+    let st = s.wait(Duration::from_secs(60))?;
+    if !st.success() {
+        bail!("the firmware exited with {st}");
+    }
+    let mut runs = Vec::new();
+    for (k, ((name, _), (c, d))) in images.iter().zip(texts).enumerate() {
+        runs.push(FirmwareXlc {
+            image: name.clone(),
+            xlc: xlic_cardimg::read(&card, &format!("X{k}.XLC"))?,
+            png: xlic_cardimg::read(&card, &format!("X{k}.PNG"))?,
+            encode: entropy_line(&c, "coding").context("no entropy coding line")?,
+            decode: entropy_line(&d, "decoding").context("no entropy decoding line")?,
+            transcript: format!("{c}{d}"),
+        });
+    }
+    Ok(runs)
 }
 
 /// A scratch folder under target/xlic.
@@ -106,6 +185,13 @@ pub fn scratch(name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entropy_lines_are_read_from_the_console_text() {
+        let text = "x\nentropy coding on the A53: 70528 latent values in 10531 us (149.3 ns per value)\n";
+        assert_eq!(entropy_line(text, "coding"), Some((70528, 10531)));
+        assert_eq!(entropy_line(text, "decoding"), None);
+    }
 
     #[test]
     fn layer_lines_are_read_from_the_console_text() {

@@ -2,6 +2,7 @@
 //! binary and the host-side tests (which boot the firmware in QEMU) share
 //! one launcher.
 pub mod aptypes;
+pub mod bench_entropy;
 pub mod codec;
 pub mod cosim;
 pub mod e2e;
@@ -13,9 +14,13 @@ pub mod jtag;
 pub mod firmware;
 pub mod hlslint;
 pub mod hlsreport;
+pub mod pkgcache;
 pub mod qemu;
+pub mod ratecmp;
 pub mod regmap;
 pub mod setup;
+pub mod storage_bench;
+pub mod xlc;
 
 use std::path::PathBuf;
 

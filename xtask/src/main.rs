@@ -89,8 +89,9 @@ enum Cmd {
         out: PathBuf,
     },
     /// The main job: code an image on the firmware in QEMU with the HLS
-    /// accelerator co-simulated; writes DIR/recon.png, latent.bin,
-    /// compare.png and console.txt, prints per-layer times and the PSNR.
+    /// accelerator co-simulated; writes DIR/recon.png, recon.xlc,
+    /// latent.bin, compare.png and console.txt, prints per-layer times, the
+    /// PSNR, bpp and compression ratio.
     Demo {
         /// Image to code (default: DATA/images/astronaut.png).
         #[arg(long, value_name = "PATH")]
@@ -107,12 +108,12 @@ enum Cmd {
     /// EL1), and the console driven from the host.
     Test,
     /// Print figures: firmware sizes, boot cost, clean build time; model
-    /// quality (INT16 vs float PSNR) and integer-reference speed.
+    /// quality (INT16 vs float PSNR), host integer-codec speed, .XLC figures.
     Bench {
         #[command(flatten)]
         data: DataArg,
-        /// Only one part: firmware, storage, accelerator, dse, model or e2e.
-        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "dse", "model", "e2e"])]
+        /// Only one part: firmware, storage, accelerator, dse, model, e2e or entropy.
+        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "dse", "model", "e2e", "entropy"])]
         only: Option<String>,
     },
     /// Calibrate on images and write the model package the firmware loads.
@@ -142,7 +143,32 @@ enum Cmd {
         int: bool,
         #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
         pad: PadMode,
-        /// Model package for --int (default: calibrate now on DATA/images).
+        /// Model package for --int (default: calibrated on DATA/images, cached in target/).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Compress an image into an .XLC file on the host: the integer model
+    /// (analysis), then the entropy coder the firmware runs.
+    Compress {
+        image: PathBuf,
+        #[arg(long, value_name = "F.xlc")]
+        out: PathBuf,
+        #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
+        pad: PadMode,
+        /// Model package (default: calibrated on DATA/images, cached in target/).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Decompress an .XLC file (from the host or the firmware) into a PNG.
+    Decompress {
+        file: PathBuf,
+        #[arg(long, value_name = "R.png")]
+        out: PathBuf,
+        /// Model package (default: the cached package for the file's padding mode).
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
         #[command(flatten)]
@@ -186,11 +212,13 @@ enum Cmd {
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
     /// Load the firmware onto a ZCU102 over JTAG (boot/jtag.tcl with xsdb):
-    /// reset, PMU firmware, FSBL or psu_init, bitstream, firmware at EL3.
+    /// JTAG boot mode and reset, bitstream, PMU firmware, FSBL or psu_init,
+    /// firmware at EL3.
     Jtag(xtask::jtag::JtagArgs),
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
     /// QEMU. XLIC_QEMU_EL picks the entry level (default 3), XLIC_QEMU_TIMEOUT
-    /// a limit in seconds (default 120 for test binaries).
+    /// a limit in seconds (default 120 for test binaries), XLIC_QEMU_ICOUNT
+    /// an -icount shift.
     #[command(hide = true)]
     QemuRunner {
         elf: PathBuf,
@@ -293,6 +321,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::HlsReport { dir } => xtask::hlsreport::run(dir),
         Cmd::Dse(args) => dse(args),
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
+        Cmd::Compress { image, out, pad, model, data } => xtask::xlc::compress_cmd(&data.dir(), &image, &out, pad, model.as_deref()).map(|_| 0),
+        Cmd::Decompress { file, out, model, data } => xtask::xlc::decompress_cmd(&data.dir(), &file, &out, model.as_deref()).map(|_| 0),
         Cmd::Jtag(args) => xtask::jtag::run(&args),
         Cmd::Regs => {
             let text = xtask::regmap::generate()?;
@@ -314,7 +344,7 @@ fn card(data: &std::path::Path, out: &std::path::Path, files: &[PathBuf], size: 
     let (mut entries, mut sources) = (Vec::new(), Vec::new());
     let images = xlic_ref::data::images_dir(data);
     if files.is_empty() {
-        entries.push(("MODEL.PKG".to_string(), codec::build_package(data, &images, PadMode::Edge)?));
+        entries.push(("MODEL.PKG".to_string(), xtask::pkgcache::package(data, &images, PadMode::Edge)?));
         sources.push("model package (cargo xtask quantize)".to_string());
     }
     let paths = if files.is_empty() { xlic_ref::data::list_pngs(&images)? } else { files.to_vec() };
@@ -345,6 +375,9 @@ fn runner(elf: PathBuf) -> Result<i32> {
     };
     let mut q = Qemu::new(&elf, el);
     q.semihost_arg = Some(format!("expect-el={}", el.number()));
+    if let Ok(v) = std::env::var("XLIC_QEMU_ICOUNT") {
+        q.icount_shift = Some(v.parse().context("XLIC_QEMU_ICOUNT is the -icount shift (0: 1 ns per instruction)")?);
+    }
     // Test binaries get a card on SD0 for the SD driver's tests
     // (firmware/src/drivers/sdhci/tests.rs); SD1 stays empty as before.
     let card0 = is_test.then(|| xtask::work_dir().join(format!("sd0-test-card-{}.img", std::process::id())));
@@ -368,8 +401,8 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let png = std::fs::read(&image).with_context(|| format!("cannot read {}", image.display()))?;
     let original = codec::load_image(&image)?;
     let elf = firmware::build(&BuildOptions { release: true, ..Default::default() })?;
-    println!("[demo] model package: calibrating the float model on {} ({} padding)", xlic_ref::data::images_dir(data).display(), pad.name());
-    let package = codec::build_package(data, &xlic_ref::data::images_dir(data), pad)?;
+    println!("[demo] model package: calibrated on {} ({} padding; cached in target/xlic/packages)", xlic_ref::data::images_dir(data).display(), pad.name());
+    let package = xtask::pkgcache::default_package(data, pad)?;
     println!(
         "[demo] {} ({}x{}) on the firmware in QEMU's ZCU102, accelerator = hls/xlic_layer.cpp co-simulated",
         image.display(),
@@ -382,6 +415,7 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let write = |name: &str, bytes: &[u8]| xlic_ref::image::write_atomic(&out.join(name), bytes).with_context(|| format!("cannot write {}", out.join(name).display()));
     write("recon.png", &run.recon_png)?;
     write("latent.bin", &run.latent)?;
+    write("recon.xlc", &run.recon_xlc)?;
     write("console.txt", run.transcript.as_bytes())?;
     let (recon, _) = Rgb8::decode_png(&run.recon_png, std::path::Path::new("RECON.PNG"))?;
     Rgb8::comparison(&original, &recon, 8).save_png(&out.join("compare.png"))?;
@@ -392,6 +426,10 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
     let reference = xlic_quant::pipeline::codec(&model, &original, pad)?;
     let d = reference.geometry.latent();
     let exact = recon.data == reference.recon.data && run.latent == codec::int_latent_file(&reference);
+    // The compressed file the A53 wrote: the host's, byte for byte.
+    let host_xlc = xtask::xlc::compress(&model, &original, pad)?;
+    let xlc = xlic_model::bitstream::parse(&run.recon_xlc, model.id, codec::HW.max_side)?.header;
+    let xlc_same = run.recon_xlc == host_xlc.file;
 
     println!("[demo] per layer (guest time on the co-simulated accelerator):");
     for l in &run.layers {
@@ -404,8 +442,9 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
         wall - run.kernel_seconds
     );
     println!(
-        "[demo] {}: recon.png, latent.bin ({}x{}x{}), compare.png (original | reconstruction | error x8), console.txt",
+        "[demo] {}: recon.png, recon.xlc ({} bytes), latent.bin ({}x{}x{}), compare.png (original | reconstruction | error x8), console.txt",
         out.display(),
+        xlc.file_len(),
         xlic_model::Layer::LATENT.spec().cout,
         d.w,
         d.h
@@ -414,9 +453,18 @@ fn demo(data: &std::path::Path, image: Option<PathBuf>, out: Option<PathBuf>, pa
         "[demo] bit-exact with the host's integer reference (reconstruction and latent): {}",
         if exact { "yes" } else { "NO" }
     );
-    println!("PSNR: {:.3} dB", psnr(&original, &recon));
+    println!("[demo] RECON.XLC (entropy-coded on the A53) equals the host's `cargo xtask compress` file: {}", if xlc_same { "yes" } else { "NO" });
+    println!(
+        "PSNR: {:.3} dB  bpp: {:.4}  compression ratio: {:.1}:1 (vs 24-bit RGB)",
+        psnr(&original, &recon),
+        xlc.bits_per_pixel(),
+        xlc.compression_ratio()
+    );
     if !exact {
         bail!("the accelerator's result differs from the integer reference");
+    }
+    if !xlc_same {
+        bail!("the firmware's RECON.XLC differs from the host's file");
     }
     Ok(0)
 }
@@ -517,7 +565,7 @@ fn bench(data: &std::path::Path, only: Option<&str>) -> Result<i32> {
         bench_firmware()?;
     }
     if part("storage") {
-        bench_storage(data)?;
+        xtask::storage_bench::run(data)?;
     }
     if part("accelerator") {
         codec::bench_accelerator()?;
@@ -530,6 +578,9 @@ fn bench(data: &std::path::Path, only: Option<&str>) -> Result<i32> {
     }
     if part("e2e") {
         bench_e2e(data)?;
+    }
+    if part("entropy") {
+        xtask::bench_entropy::run(data)?;
     }
     Ok(0)
 }
@@ -546,7 +597,7 @@ fn bench_e2e(data: &std::path::Path) -> Result<()> {
     let src = xlic_ref::data::images_dir(data).join("hubble_deep_field.png");
     let img = codec::load_image(&src)?.crop(w, h);
     let png = img.encode_png();
-    let package = codec::build_package(data, &xlic_ref::data::images_dir(data), PadMode::Edge)?;
+    let package = xtask::pkgcache::default_package(data, PadMode::Edge)?;
     let run = xtask::e2e::codec_in_qemu(&elf, &xtask::e2e::scratch("bench-e2e"), &package, &png, PadMode::Edge, false)?;
     let wall = run.wall.as_secs_f64();
     println!("\nend to end, {w}x{h} (crop of {}), edge padding, release firmware under QEMU + co-simulation:", src.display());
@@ -613,65 +664,6 @@ fn bench_firmware() -> Result<()> {
     println!("clean release build of the firmware (core/alloc included): {:.1} s", t.elapsed().as_secs_f64());
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
-}
-
-/// SD throughput and PNG decode cost in guest time: QEMU with
-/// -icount shift=0 runs one instruction per virtual nanosecond, so the
-/// firmware's own timings are deterministic and decode microseconds are
-/// thousands of instructions.
-fn bench_storage(data: &std::path::Path) -> Result<()> {
-    setup::ensure()?;
-    let elf = firmware::build(&BuildOptions { release: true, ..Default::default() })?;
-    let img = xtask::work_dir().join("bench-card.img");
-    let pattern: Vec<u8> = (0..8_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
-    let images = xlic_ref::data::images_dir(data);
-    let mut files = vec![("PATTERN.BIN".to_string(), pattern)];
-    for n in ["chelsea.png", "hubble_deep_field.png"] {
-        files.push((xlic_cardimg::short_name(n), std::fs::read(images.join(n))?));
-    }
-    xlic_cardimg::build(&img, &files, 64)?;
-    let mut q = Qemu::new(&elf, BootEl::El3);
-    q.card = Some(img.clone());
-    q.icount_shift = Some(0);
-    let mut s = Session::start(&q)?;
-    let t = Duration::from_secs(300);
-    s.expect(PROMPT, t)?;
-    let card = s.command("card", t)?;
-    let cp = s.command("cp PATTERN.BIN COPY.BIN", t)?;
-    println!("\nSD card under QEMU (guest time, -icount shift=0), release firmware:");
-    println!("  {}", card.lines().find(|l| l.starts_with("card:")).unwrap_or("card: ?"));
-    let kib = |key: &str| field(&cp, key).unwrap_or(0);
-    println!("  8 MB file: read {} KiB/s, write {} KiB/s (cp PATTERN.BIN COPY.BIN)", kib("read "), kib("write "));
-    let khz = field(&card, "bus at ").unwrap_or(0);
-    println!(
-        "  (QEMU moves DMA data without modelling the SD bus, so these figures are the driver's and the FAT layer's\n   cost; on the board the 4-bit bus at {khz} kHz caps transfers at {} KiB/s)",
-        khz * 1000 * 4 / 8 / 1024
-    );
-    for name in ["CHELSEA.PNG", "HUBBLE_D.PNG"] {
-        let out = s.command(&format!("load image {name}"), t)?;
-        let ms = field(&out, "decoded in ").context("no decode time")?;
-        let (w, h) = dims_after(&out, "image ").context("no size in the load reply")?;
-        // 1 ns of guest time is one instruction at shift 0.
-        let per_px = (ms * 1_000_000) as f64 / (w * h).max(1) as f64;
-        println!("  PNG decode {name} {w}x{h}: {ms} ms guest, about {per_px:.0} instructions per pixel (incl. the input map)");
-    }
-    let out = s.command("save image BENCH.PNG", t)?;
-    let ms = field(&out, "encoded in ").context("no encode time")?;
-    let (w, h) = dims_after(&out, "BENCH.PNG: ").context("no size in the save reply")?;
-    println!(
-        "  PNG encode {w}x{h} (miniz_oxide level 6, from the input map): {ms} ms guest, about {:.0} instructions per pixel",
-        (ms * 1_000_000) as f64 / (w * h).max(1) as f64
-    );
-    s.send(b"exit\n")?;
-    s.wait(t)?;
-    let _ = std::fs::remove_file(&img);
-    Ok(())
-}
-
-/// The `WxH` that follows `key` in a console reply.
-fn dims_after(text: &str, key: &str) -> Option<(u64, u64)> {
-    let (w, h) = text[text.find(key)? + key.len()..].split_whitespace().next()?.split_once('x')?;
-    Some((w.parse().ok()?, h.parse().ok()?))
 }
 
 fn field(text: &str, key: &str) -> Option<u64> {

@@ -8,8 +8,9 @@ use std::process::{Command, Stdio};
 /// target and cannot fetch one, so the firmware is built by Debian's rustc
 /// (rustc-web, cargo-web, rust-web-src for build-std) and linked by lld.
 /// rust-web-llvm brings llvm-objdump (the erratum 835769 scan of the
-/// release ELF); tcl runs boot/jtag.tcl's dry run in the tests.
-pub const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "rust-web-llvm", "lld", "qemu-system-arm", "g++", "tcl"];
+/// release ELF); tcl runs boot/jtag.tcl's dry run in the tests; dosfstools
+/// gives the tests `fsck.fat -n`, which checks every card the firmware wrote.
+pub const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "rust-web-llvm", "lld", "qemu-system-arm", "g++", "tcl", "dosfstools"];
 
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")

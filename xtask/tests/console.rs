@@ -97,6 +97,25 @@ fn backspace_and_ctrl_c_edit_the_line() {
     assert!(!cancelled.contains("memory map"), "the cancelled line ran:\n{cancelled}");
 }
 
+/// Terminal input that used to go astray: a lone ESC ate the next key,
+/// ESC [ then Enter lost the Enter, `exit 256` left with status 0.
+#[test]
+fn escape_keys_and_exit_codes_follow_the_rules() {
+    let mut s = boot(BootEl::El1);
+    s.send(b"\x1binfo\n").unwrap();
+    let out = s.expect(PROMPT, REPLY).unwrap();
+    assert!(out.contains("entered at EL1"), "ESC then `info`: {out}");
+    s.send(b"info\x1b[\r").unwrap();
+    let out = s.expect(PROMPT, REPLY).unwrap();
+    assert!(out.contains("entered at EL1"), "Enter inside ESC [ submits: {out}");
+    s.send(b"in\x1b[Dfo\x1bOA\n").unwrap();
+    let out = s.expect(PROMPT, REPLY).unwrap();
+    assert!(out.contains("entered at EL1"), "arrow keys (CSI and SS3) are ignored: {out}");
+    assert_eq!(s.command("exit 256", REPLY).unwrap().trim(), "error: 'exit': cannot use '256'; usage: exit [CODE]");
+    s.send(b"exit 255\n").unwrap();
+    assert_eq!(s.wait(REPLY).unwrap().code(), Some(255));
+}
+
 #[test]
 fn exit_code_reaches_the_host() {
     let mut s = boot(BootEl::El3);

@@ -38,7 +38,7 @@ fn dir(name: &str) -> PathBuf {
 /// The package the demo uses: calibrated on every test image, edge mode.
 fn package() -> &'static [u8] {
     static P: OnceLock<Vec<u8>> = OnceLock::new();
-    P.get_or_init(|| xtask::codec::build_package(&data(), &xlic_ref::data::images_dir(&data()), PadMode::Edge).unwrap())
+    P.get_or_init(|| xtask::pkgcache::default_package(&data(), PadMode::Edge).unwrap())
 }
 
 fn int_model() -> &'static IntModel {
@@ -99,6 +99,17 @@ fn every_image_through_the_whole_path_is_bit_exact_and_as_good_as_float() {
         }
         if run.latent != xtask::codec::int_latent_file(&reference) {
             failures.push(format!("{name}: LATENT.BIN differs from the integer reference"));
+        }
+        // RECON.XLC, coded on the A53, is the host's file byte for byte,
+        // and decodes on the host to the analysis output.
+        let host = xtask::xlc::compress(int_model(), &img, PadMode::Edge).unwrap();
+        if run.recon_xlc != host.file {
+            failures.push(format!("{name}: RECON.XLC ({} bytes) differs from the host's .XLC ({} bytes)", run.recon_xlc.len(), host.file.len()));
+        }
+        match xtask::xlc::decompress(int_model(), &run.recon_xlc) {
+            Ok(d) if d.latent == reference.outputs[Layer::LATENT.index()] && d.image.data == reference.recon.data => {}
+            Ok(_) => failures.push(format!("{name}: RECON.XLC decodes on the host to another latent or image")),
+            Err(e) => failures.push(format!("{name}: RECON.XLC does not decode on the host: {e:#}")),
         }
         if (p_fw - p_float).abs() > 0.05 {
             failures.push(format!("{name}: PSNR {p_fw:.3} dB is not within 0.05 dB of the float model's {p_float:.3} dB"));
@@ -264,7 +275,7 @@ fn bad_inputs_get_clear_messages_and_nothing_is_written() {
     expect(
         &mut s,
         "load model OTHER.PKG",
-        &format!("error: load model OTHER.PKG: model package was built for another accelerator configuration: XLIC_POF {other_pof} (this firmware's accelerator: {})", HW.pof),
+        &format!("error: load model OTHER.PKG: model package was built for other accelerator limits: pof {other_pof} in the package, {} in the accelerator;", HW.pof),
     );
     expect(&mut s, "load model BADCRC.PKG", "error: load model BADCRC.PKG: model package ana_0 weights are corrupt (CRC mismatch)");
     expect(&mut s, "load model NOPE.PKG", "error: load model NOPE.PKG:");

@@ -6,12 +6,16 @@ use crate::arch::aarch64::time;
 use crate::bsp::zcu102::memory::{self, ArenaRegion};
 use crate::drivers::xlic_accel::{AccelDriver, Backend};
 use crate::pipeline::{self, ModelInfo, Pipeline};
+use crate::image::MapRows;
 use crate::println;
+use crate::storage::{Output, StorageError};
+use crate::xlc;
 use xlic_model::{Layer, PadMode, LAYERS};
 
 /// What `run` writes to the card (replacing earlier results, never an
 /// input: the console refuses if the loaded model or image has the name).
 pub const RECON_FILE: &str = "RECON.PNG";
+pub const RECON_XLC_FILE: &str = "RECON.XLC";
 pub const LATENT_FILE: &str = "LATENT.BIN";
 
 fn file_name(s: &str) -> super::FileName {
@@ -137,7 +141,7 @@ fn step_once(accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: b
         Ok(r) => {
             let (i, o) = (r.input, r.output);
             println!(
-                "  {:<7} {:<12} {}x{}x{} -> {}x{}x{}  {:>9.3} ms  CRC-32 0x{:08x}",
+                "  {:<7} {:<12} {}x{}x{} -> {}x{}x{}  {:>9.3} ms  CRC-32 0x{:08x}  x{:.2} of model",
                 l.name(),
                 op_text(l).as_str(),
                 i.channels,
@@ -147,7 +151,8 @@ fn step_once(accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: b
                 o.dims.w,
                 o.dims.h,
                 r.elapsed.as_secs_f64() * 1e3,
-                r.crc
+                r.crc,
+                pipeline::model_ratio(r.elapsed, r.modelled)
             );
             if detail {
                 let t = r.tiling;
@@ -173,18 +178,19 @@ fn step_once(accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: b
                     );
                 }
                 println!(
-                    "          output min {} max {}; {} bytes in, {} bytes weights+params, {} bytes out at 0x{:09x}; limit {} ms",
+                    "          output min {} max {}; {} bytes in, {} bytes weights+params, {} bytes out at 0x{:09x}; model {:.3} ms, limit {} ms",
                     r.min,
                     r.max,
                     r.bytes_in,
                     r.bytes_constants,
                     r.bytes_out,
                     r.job.fm_out,
+                    r.modelled.as_secs_f64() * 1e3,
                     r.limit.as_millis()
                 );
                 match p.next_layer() {
                     Some(n) => println!("          next: {}", n.name()),
-                    None => println!("          all layers done ('run' writes {RECON_FILE} and {LATENT_FILE})"),
+                    None => println!("          all layers done ('run' writes {RECON_FILE}, {RECON_XLC_FILE} and {LATENT_FILE})"),
                 }
             }
             Ok(())
@@ -204,7 +210,7 @@ pub fn step(state: &mut State) -> Outcome {
 /// The results must never replace an input.
 fn check_outputs_are_not_inputs(state: &State) -> Outcome {
     let names = [state.image.as_ref().map(|i| &i.1), state.model.as_ref().map(|m| &m.1)];
-    for out in [RECON_FILE, LATENT_FILE] {
+    for out in [RECON_FILE, RECON_XLC_FILE, LATENT_FILE] {
         if names.iter().flatten().any(|n| n.as_str() == out) {
             fail!("{out} is a loaded input and 'run' writes its result there; copy the input to another name (cp) and load that");
         }
@@ -239,6 +245,15 @@ pub fn run(state: &mut State) -> Outcome {
         total * 1e3,
         t.elapsed().as_secs_f64() * 1e3
     );
+    let worst = p.reports.iter().flatten().map(|r| (pipeline::model_ratio(r.elapsed, r.modelled), r.layer)).max_by(|a, b| a.0.total_cmp(&b.0));
+    if let (Some((ratio, l)), Backend::Fabric) = (worst, accel.backend) {
+        println!(
+            "measured/model: at most x{ratio:.2} ({}); the board's timeout allows x{:.0} (pipeline::BOARD_MARGIN, floor {} s)",
+            l.name(),
+            pipeline::BOARD_MARGIN,
+            pipeline::BOARD_FLOOR.as_secs()
+        );
+    }
     write_results(state)
 }
 
@@ -250,30 +265,213 @@ fn backend_text(b: Backend) -> &'static str {
     }
 }
 
-/// RECON.PNG and LATENT.BIN from the finished pipeline.
+/// RECON.PNG and LATENT.BIN from the finished pipeline: both, or neither
+/// (each goes to a temporary name; both are renamed once both are
+/// complete, so a full card leaves the earlier pair as it was).
 fn write_results(state: &mut State) -> Outcome {
     let (g, _) = state.image.clone().ok_or(Failed)?;
+    let Some((model, _)) = state.model else { fail!("no model loaded (use 'load model FILE' first)") };
     let s = mounted(&mut state.card)?;
-    let t = time::Instant::now();
-    let png = crate::image::encode_from_map(pipeline::map_bytes(&g, Layer::Syn2), &pipeline::output_shape(&g, Layer::Syn2), g.image.w, g.image.h, 6);
-    let encode_ms = t.elapsed().as_millis();
-    match s.write_file(RECON_FILE, &png, true, |_, _| {}) {
-        Ok(w) => println!("{RECON_FILE}: {}x{} PNG, {} bytes (encoded in {encode_ms} ms, written at {} KiB/s)", g.image.w, g.image.h, png.len(), w.kib_per_s()),
-        Err(e) => fail!("writing {RECON_FILE}: {e}"),
-    }
-    drop(png);
     // SAFETY: the decode scratch is free once the image is in its map.
     let buf = unsafe { ArenaRegion::ImageDecode.bytes() };
-    let Some(n) = pipeline::latent_file(&g, buf) else { fail!("the latent does not fit the staging buffer") };
-    match s.write_file(LATENT_FILE, &buf[..n], true, |_, _| {}) {
-        Ok(_) => {
-            let d = g.latent();
-            let c = Layer::LATENT.spec().cout;
-            println!("{LATENT_FILE}: {c}x{}x{} latent, {n} bytes, CRC-32 0x{:08x}", d.w, d.h, xlic_model::crc32::crc32(&buf[..n]));
+    // The coded file first, the latent file after it: all three results
+    // are written together (all or none), so both stay staged until then.
+    let coded = match xlc::encode(model.id, &g, pipeline::map_bytes(&g, Layer::LATENT), buf) {
+        Ok(c) => c,
+        Err(e) => fail!("coding {RECON_XLC_FILE}: {e}"),
+    };
+    print_entropy("coding", &coded);
+    let h = coded.header;
+    let (xlc_file, rest) = buf.split_at_mut(h.file_len());
+    let Some(n) = pipeline::latent_file(&g, rest) else { fail!("the latent does not fit the staging buffer") };
+    let latent = &rest[..n];
+    let rows = MapRows { map: pipeline::map_bytes(&g, Layer::Syn2), shape: pipeline::output_shape(&g, Layer::Syn2), w: g.image.w, h: g.image.h };
+    let t = time::Instant::now();
+    let mut encoded = None;
+    let outputs =
+        [Output { name: RECON_FILE, replace: true }, Output { name: RECON_XLC_FILE, replace: true }, Output { name: LATENT_FILE, replace: true }];
+    let r = s.write_outputs(&outputs, |i, sink| match i {
+        0 => {
+            encoded = Some(crate::image::encode(&rows, crate::image::DEFAULT_ENCODE, |b: &[u8]| sink.write(b))?);
             Ok(())
         }
-        Err(e) => fail!("writing {LATENT_FILE}: {e}"),
+        1 => sink.write(xlc_file),
+        _ => sink.write(latent),
+    });
+    let ms = t.elapsed().as_millis();
+    match (r, encoded) {
+        (Ok(_), Some((png, _))) => {
+            println!(
+                "{RECON_FILE}: {}x{} PNG, {} bytes (encoded and written with {RECON_XLC_FILE} and {LATENT_FILE} in {ms} ms)",
+                g.image.w,
+                g.image.h,
+                png.bytes
+            );
+            println!(
+                "{RECON_XLC_FILE}: {} bytes, {:.4} bpp, compression ratio {:.1}:1 (vs 24-bit RGB)",
+                h.file_len(),
+                h.bits_per_pixel(),
+                h.compression_ratio()
+            );
+            let d = g.latent();
+            let c = Layer::LATENT.spec().cout;
+            println!("{LATENT_FILE}: {c}x{}x{} latent, {n} bytes, CRC-32 0x{:08x}", d.w, d.h, xlic_model::crc32::crc32(latent));
+            Ok(())
+        }
+        (Err(StorageError::CardFull), _) => fail!(
+            "writing {RECON_FILE}, {RECON_XLC_FILE} and {LATENT_FILE}: the card is full; none was written (earlier results, if any, are unchanged)"
+        ),
+        (Err(e), _) => fail!("writing {RECON_FILE}, {RECON_XLC_FILE} and {LATENT_FILE}: {e}; none was written"),
+        (Ok(_), None) => fail!("writing {RECON_FILE}: the encoder produced nothing"),
     }
+}
+
+fn print_entropy(what: &str, c: &xlc::Coded) {
+    println!(
+        "entropy {what} on the A53: {} latent values in {} us ({:.1} ns per value)",
+        c.values,
+        c.elapsed.as_micros(),
+        c.ns_per_value()
+    );
+}
+
+/// An output name must not be one of the command's inputs or the loaded
+/// model (names compare as the card does: 8.3, case-insensitive).
+fn check_output_name(cmd: &str, out: &str, inputs: &[&str], state: &State) -> Outcome {
+    let o = file_name(out);
+    let model = state.model.as_ref().map(|m| &m.1);
+    if inputs.iter().any(|i| file_name(i) == o) || model == Some(&o) {
+        fail!("{cmd}: {out} is an input of this command (or the loaded model); write the result under another name");
+    }
+    Ok(())
+}
+
+fn ms(d: core::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// `compress IMAGE OUT [pad]`: load the PNG, the analysis layers on the
+/// accelerator, entropy coding on the A53, the file written atomically.
+pub fn compress(state: &mut State, image: &str, out: &str, pad: PadMode) -> Outcome {
+    check_output_name("compress", out, &[image], state)?;
+    let accel = accelerator()?;
+    if state.model.is_none() {
+        fail!("no model loaded (use 'load model FILE' first)");
+    }
+    let t = time::Instant::now();
+    load_image(state, image, pad)?;
+    let load = t.elapsed();
+    let (model, p) = ready(state)?;
+    println!("analysis on the accelerator ({})", backend_text(accel.backend));
+    let t = time::Instant::now();
+    while p.next <= Layer::LATENT.index() {
+        step_once(&accel, &model, p, false)?;
+    }
+    let analysis = t.elapsed();
+    let g = p.geometry;
+    // SAFETY: the decode scratch is free once the image is in its map.
+    let buf = unsafe { ArenaRegion::ImageDecode.bytes() };
+    let coded = match xlc::encode(model.id, &g, pipeline::map_bytes(&g, Layer::LATENT), buf) {
+        Ok(c) => c,
+        Err(e) => fail!("compress: {e}"),
+    };
+    print_entropy("coding", &coded);
+    let h = coded.header;
+    let s = mounted(&mut state.card)?;
+    let w = match s.write_file(out, &buf[..h.file_len()], true, progress(out)) {
+        Ok(w) => w,
+        Err(e) => fail!("compress: writing {out}: {e}"),
+    };
+    println!(
+        "{out}: {} bytes, {:.4} bpp, compression ratio {:.1}:1 (vs 24-bit RGB), model 0x{:08x}",
+        h.file_len(),
+        h.bits_per_pixel(),
+        h.compression_ratio(),
+        h.model_id
+    );
+    println!(
+        "phases: load {:.0} ms, analysis {:.1} ms (accelerator), entropy coding {:.1} ms (A53), write {:.0} ms",
+        ms(load),
+        ms(analysis),
+        ms(coded.elapsed),
+        w.micros as f64 / 1e3
+    );
+    Ok(())
+}
+
+/// `decompress IN OUT`: check the file against the loaded model, entropy
+/// decoding on the A53 into the latent region, the synthesis layers on
+/// the accelerator, the PNG written atomically.
+pub fn decompress(state: &mut State, file: &str, out: &str) -> Outcome {
+    check_output_name("decompress", out, &[file], state)?;
+    let accel = accelerator()?;
+    let Some((model, _)) = state.model else { fail!("no model loaded (use 'load model FILE' first)") };
+    let s = mounted(&mut state.card)?;
+    // SAFETY: the console holds this region for this command only.
+    let buf = unsafe { ArenaRegion::ImageFile.bytes() };
+    let read = match s.read_file(file, buf, false, progress(file)) {
+        Ok(t) => t,
+        Err(e) => fail!("decompress {file}: {e}"),
+    };
+    let x = match xlc::check(model.id, &buf[..read.bytes]) {
+        Ok(x) => x,
+        Err(e) => fail!("decompress {file}: {e}"),
+    };
+    // The latent and feature-map regions are about to be overwritten: a
+    // loaded image's pipeline no longer holds any of its maps.
+    if let Some(p) = &mut state.pipeline {
+        p.restart();
+    }
+    // SAFETY: the latent region belongs to the pipeline, which this
+    // command runs (the loaded image's was restarted above).
+    let latent = unsafe { ArenaRegion::Latent.bytes() };
+    let coded = match xlc::decode(&x, latent) {
+        Ok(c) => c,
+        Err(e) => fail!("decompress {file}: {e}"),
+    };
+    let (h, g) = (coded.header, coded.geometry);
+    println!(
+        "{file}: {} bytes, {}x{} ({} padding), latent {}x{}x{}, model 0x{:08x} (the loaded one)",
+        read.bytes,
+        g.image.w,
+        g.image.h,
+        g.pad.name(),
+        h.latent.0,
+        h.latent.2,
+        h.latent.1,
+        h.model_id
+    );
+    print_entropy("decoding", &coded);
+    let mut p = Pipeline::from_latent(g);
+    println!("synthesis on the accelerator ({})", backend_text(accel.backend));
+    let t = time::Instant::now();
+    while !p.finished() {
+        step_once(&accel, &model, &mut p, false)?;
+    }
+    let synthesis = t.elapsed();
+    let rows = MapRows { map: pipeline::map_bytes(&g, Layer::Syn2), shape: pipeline::output_shape(&g, Layer::Syn2), w: g.image.w, h: g.image.h };
+    let t = time::Instant::now();
+    let mut encoded = None;
+    let r = s.write_outputs(&[Output { name: out, replace: true }], |_, sink| {
+        encoded = Some(crate::image::encode(&rows, crate::image::DEFAULT_ENCODE, |b: &[u8]| sink.write(b))?);
+        Ok(())
+    });
+    let encode_and_write = t.elapsed();
+    let png = match (r, encoded) {
+        (Ok(_), Some((png, _))) => png,
+        (Err(e), _) => fail!("decompress: writing {out}: {e}"),
+        (Ok(_), None) => fail!("decompress: writing {out}: the encoder produced nothing"),
+    };
+    println!("{out}: {}x{} PNG, {} bytes", g.image.w, g.image.h, png.bytes);
+    println!("{file}: {:.4} bpp, compression ratio {:.1}:1 (vs 24-bit RGB)", h.bits_per_pixel(), h.compression_ratio());
+    println!(
+        "phases: read {:.0} ms, entropy decoding {:.1} ms (A53), synthesis {:.1} ms (accelerator), PNG encode and write {:.0} ms",
+        read.micros as f64 / 1e3,
+        ms(coded.elapsed),
+        ms(synthesis),
+        ms(encode_and_write)
+    );
+    Ok(())
 }
 
 pub fn reset(state: &mut State) -> Outcome {
@@ -432,20 +630,36 @@ pub fn verify(state: &mut State, file: &str) -> Outcome {
     }
 }
 
-pub fn save_image(state: &mut State, file: &str) -> Outcome {
+/// The loaded image, encoded from its input map straight to the card
+/// (rows in, IDAT chunks out: the memory does not grow with the image).
+pub fn save_image(state: &mut State, file: &str, options: xlic_png::Options) -> Outcome {
     let Some((g, _)) = state.image.clone() else { fail!("save image: no image loaded (use 'load image FILE' first)") };
     let s = mounted(&mut state.card)?;
-    let t = time::Instant::now();
-    let shape = pipeline::input_shape(&g, Layer::Ana0);
     // SAFETY: the input map region holds the loaded image's map.
     let map = unsafe { ArenaRegion::InputMap.bytes() };
-    let png = crate::image::encode_from_map(map, &shape, g.image.w, g.image.h, 6);
-    let encode_ms = t.elapsed().as_millis();
-    match s.write_file(file, &png, false, |_, _| {}) {
-        Ok(w) => {
-            println!("{file}: {}x{} PNG, {} bytes, encoded in {encode_ms} ms, written at {} KiB/s", g.image.w, g.image.h, png.len(), w.kib_per_s());
+    let rows = MapRows { map, shape: pipeline::input_shape(&g, Layer::Ana0), w: g.image.w, h: g.image.h };
+    let t = time::Instant::now();
+    let mut encoded = None;
+    let r = s.write_outputs(&[Output { name: file, replace: false }], |_, sink| {
+        encoded = Some(crate::image::encode(&rows, options, |b: &[u8]| sink.write(b))?);
+        Ok(())
+    });
+    let ms = t.elapsed().as_millis();
+    match (r, encoded) {
+        (Ok(_), Some((png, heap))) => {
+            println!(
+                "{file}: {}x{} PNG, {} bytes, encoded in {ms} ms ({} filter, level {}; {} IDAT chunks; encoder heap {} KiB)",
+                g.image.w,
+                g.image.h,
+                png.bytes,
+                options.filter.name(),
+                options.level,
+                png.idat_chunks,
+                heap >> 10
+            );
             Ok(())
         }
-        Err(e) => fail!("save image {file}: {e}"),
+        (Err(e), _) => fail!("save image {file}: {e}"),
+        (Ok(_), None) => fail!("save image {file}: the encoder produced nothing"),
     }
 }

@@ -18,11 +18,25 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "card", usage: "card", summary: "identify the SD card and mount its FAT volume" },
     CommandSpec { name: "ls", usage: "ls [DIR]", summary: "list the card's root directory (or DIR)" },
     CommandSpec { name: "head", usage: "head FILE [BYTES]", summary: "hex dump of the first BYTES (default 256) of a file" },
-    CommandSpec { name: "save", usage: "save image FILE", summary: "encode the loaded image as PNG from its input map and write it (never over a file)" },
+    CommandSpec {
+        name: "save",
+        usage: "save image FILE [FILTER [LEVEL]]",
+        summary: "encode the loaded image as PNG (streamed; filter none|sub|up|avg|paeth|adaptive, level 0-9) and write it (never over a file)",
+    },
     CommandSpec { name: "cp", usage: "cp SRC DST", summary: "copy a file on the card (never over an existing file)" },
     CommandSpec { name: "rm", usage: "rm FILE", summary: "delete a file on the card" },
     CommandSpec { name: "load", usage: "load model|image FILE [edge|zero]", summary: "read a model package and check it, or decode a PNG into the accelerator's input map" },
-    CommandSpec { name: "run", usage: "run", summary: "run the remaining layers on the accelerator, then write RECON.PNG and LATENT.BIN" },
+    CommandSpec { name: "run", usage: "run", summary: "run the remaining layers on the accelerator, then write RECON.PNG, RECON.XLC and LATENT.BIN" },
+    CommandSpec {
+        name: "compress",
+        usage: "compress IMAGE.PNG OUT.XLC [edge|zero]",
+        summary: "load a PNG, analysis layers on the accelerator, entropy coding on the A53, write the .XLC file",
+    },
+    CommandSpec {
+        name: "decompress",
+        usage: "decompress IN.XLC OUT.PNG",
+        summary: "check an .XLC file, entropy decoding on the A53, synthesis layers on the accelerator, write the PNG",
+    },
     CommandSpec { name: "step", usage: "step", summary: "run the next layer only: dims, tiling, time, output CRC-32, min/max" },
     CommandSpec { name: "reset", usage: "reset", summary: "start over at ana_0 (and free a hung accelerator)" },
     CommandSpec { name: "regs", usage: "regs", summary: "the accelerator's registers, by their generated names" },
@@ -61,9 +75,11 @@ pub enum Command<'a> {
     LoadModel(&'a str),
     Copy { from: &'a str, to: &'a str },
     Remove(&'a str),
-    SaveImage(&'a str),
+    SaveImage { file: &'a str, options: xlic_png::Options },
     LoadImage { file: &'a str, pad: xlic_model::PadMode },
     Run,
+    Compress { image: &'a str, out: &'a str, pad: xlic_model::PadMode },
+    Decompress { file: &'a str, out: &'a str },
     Step,
     Reset,
     Regs,
@@ -74,7 +90,7 @@ pub enum Command<'a> {
     Diag { force: bool },
     Fault(FaultKind),
     Reboot,
-    Exit(u32),
+    Exit(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +118,20 @@ impl fmt::Display for ParseError<'_> {
     }
 }
 
+/// The optional padding mode after a command's two arguments (default
+/// edge), and nothing after it.
+fn third_pad<'a>(line: &'a str, command: &'static CommandSpec) -> Result<xlic_model::PadMode, ParseError<'a>> {
+    let mut rest = line.split_ascii_whitespace().skip(3);
+    let pad = match rest.next() {
+        None => xlic_model::PadMode::Edge,
+        Some(p) => xlic_model::PadMode::from_name(p).ok_or(ParseError::BadArgument { command, arg: p })?,
+    };
+    if rest.next().is_some() {
+        return Err(ParseError::TooManyArguments { command });
+    }
+    Ok(pad)
+}
+
 /// Parse one trimmed, non-empty command line.
 pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
     let mut words = line.split_ascii_whitespace();
@@ -119,20 +149,23 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         ("load", Some("model"), Some(file)) if !too_many => return Ok(Command::LoadModel(file)),
         ("cp", Some(from), Some(to)) if !too_many => return Ok(Command::Copy { from, to }),
         ("cp", _, None) => return Err(ParseError::MissingArgument { command }),
-        ("save", Some("image"), Some(file)) if !too_many => return Ok(Command::SaveImage(file)),
-        ("save", Some("image") | None, None) => return Err(ParseError::MissingArgument { command }),
-        ("save", Some(other), _) if other != "image" => return Err(ParseError::BadArgument { command, arg: other }),
-        ("load", Some("image"), Some(file)) => {
+        ("save", Some("image"), Some(file)) => {
             let mut rest = line.split_ascii_whitespace().skip(3);
-            let pad = match rest.next() {
-                None => xlic_model::PadMode::Edge,
-                Some(p) => xlic_model::PadMode::from_name(p).ok_or(ParseError::BadArgument { command, arg: p })?,
-            };
+            let mut options = crate::image::DEFAULT_ENCODE;
+            if let Some(f) = rest.next() {
+                options.filter = xlic_png::Filter::from_name(f).ok_or(ParseError::BadArgument { command, arg: f })?;
+            }
+            if let Some(l) = rest.next() {
+                options.level = l.parse().ok().filter(|&l: &u8| l <= 9).ok_or(ParseError::BadArgument { command, arg: l })?;
+            }
             if rest.next().is_some() {
                 return Err(ParseError::TooManyArguments { command });
             }
-            return Ok(Command::LoadImage { file, pad });
+            return Ok(Command::SaveImage { file, options });
         }
+        ("save", Some("image") | None, None) => return Err(ParseError::MissingArgument { command }),
+        ("save", Some(other), _) if other != "image" => return Err(ParseError::BadArgument { command, arg: other }),
+        ("load", Some("image"), Some(file)) => return Ok(Command::LoadImage { file, pad: third_pad(line, command)? }),
         ("load", Some("model" | "image"), None) => return Err(ParseError::MissingArgument { command }),
         ("load", Some(other), _) if other != "model" => return Err(ParseError::BadArgument { command, arg: other }),
         ("load", None, _) => return Err(ParseError::MissingArgument { command }),
@@ -141,6 +174,9 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             return Ok(Command::Dump { layer, file });
         }
         ("dump", _, None) => return Err(ParseError::MissingArgument { command }),
+        ("compress", Some(image), Some(out)) => return Ok(Command::Compress { image, out, pad: third_pad(line, command)? }),
+        ("decompress", Some(file), Some(out)) if !too_many => return Ok(Command::Decompress { file, out }),
+        ("compress" | "decompress", _, None) => return Err(ParseError::MissingArgument { command }),
         _ => {}
     }
     if arg2.is_some() {
@@ -215,7 +251,14 @@ mod tests {
         assert_eq!(parse("load model MODEL.PKG"), Ok(Command::LoadModel("MODEL.PKG")));
         assert_eq!(parse("cp A.BIN B.BIN"), Ok(Command::Copy { from: "A.BIN", to: "B.BIN" }));
         assert_eq!(parse("rm B.BIN"), Ok(Command::Remove("B.BIN")));
-        assert_eq!(parse("save image OUT.PNG"), Ok(Command::SaveImage("OUT.PNG")));
+        assert_eq!(parse("save image OUT.PNG"), Ok(Command::SaveImage { file: "OUT.PNG", options: crate::image::DEFAULT_ENCODE }));
+        assert_eq!(
+            parse("save image OUT.PNG sub 9"),
+            Ok(Command::SaveImage { file: "OUT.PNG", options: xlic_png::Options { filter: xlic_png::Filter::Sub, level: 9 } })
+        );
+        assert!(matches!(parse("save image OUT.PNG paeth 10"), Err(ParseError::BadArgument { arg: "10", .. })));
+        assert!(matches!(parse("save image OUT.PNG fancy"), Err(ParseError::BadArgument { arg: "fancy", .. })));
+        assert!(matches!(parse("save image OUT.PNG up 1 2"), Err(ParseError::TooManyArguments { .. })));
         assert!(matches!(parse("save model X"), Err(ParseError::BadArgument { .. })));
         assert!(matches!(parse("cp A.BIN"), Err(ParseError::MissingArgument { .. })));
         assert_eq!(parse("reboot"), Ok(Command::Reboot));
@@ -224,6 +267,9 @@ mod tests {
         assert_eq!(parse("fault undef"), Ok(Command::Fault(FaultKind::Undef)));
         assert_eq!(parse("exit"), Ok(Command::Exit(0)));
         assert_eq!(parse("exit 42"), Ok(Command::Exit(42)));
+        assert_eq!(parse("exit 255"), Ok(Command::Exit(255)));
+        // Exit statuses are 8 bits: 256 would leave as 0.
+        assert!(matches!(parse("exit 256"), Err(ParseError::BadArgument { arg: "256", .. })));
         assert_eq!(parse("run"), Ok(Command::Run));
         assert_eq!(parse("step"), Ok(Command::Step));
         assert_eq!(parse("reset"), Ok(Command::Reset));
@@ -237,6 +283,14 @@ mod tests {
         assert!(matches!(parse("dump ana_9 Y.FM"), Err(ParseError::BadArgument { arg: "ana_9", .. })));
         assert!(matches!(parse("dump ana_2"), Err(ParseError::MissingArgument { .. })));
         assert!(matches!(parse("run now"), Err(ParseError::TooManyArguments { .. })));
+        assert_eq!(parse("compress A.PNG A.XLC"), Ok(Command::Compress { image: "A.PNG", out: "A.XLC", pad: xlic_model::PadMode::Edge }));
+        assert_eq!(parse("compress A.PNG A.XLC zero"), Ok(Command::Compress { image: "A.PNG", out: "A.XLC", pad: xlic_model::PadMode::Zero }));
+        assert!(matches!(parse("compress A.PNG A.XLC tiled"), Err(ParseError::BadArgument { arg: "tiled", .. })));
+        assert!(matches!(parse("compress A.PNG"), Err(ParseError::MissingArgument { .. })));
+        assert!(matches!(parse("compress A.PNG A.XLC zero x"), Err(ParseError::TooManyArguments { .. })));
+        assert_eq!(parse("decompress A.XLC R.PNG"), Ok(Command::Decompress { file: "A.XLC", out: "R.PNG" }));
+        assert!(matches!(parse("decompress A.XLC"), Err(ParseError::MissingArgument { .. })));
+        assert!(matches!(parse("decompress A.XLC R.PNG x"), Err(ParseError::TooManyArguments { .. })));
     }
 
     #[test_case]

@@ -1,6 +1,15 @@
 //! Line editing on a raw serial byte stream: echo, backspace, Ctrl-C, and
 //! terminal escape sequences (arrow keys) swallowed. No allocation: the
 //! line lives in a fixed heapless buffer.
+//!
+//! Nothing typed is dropped silently: a byte the console cannot take
+//! (not printable ASCII, e.g. UTF-8 `é`, or a control character) is kept,
+//! echoed as `?`, and the line is refused with a message when submitted,
+//! so `rm GOODé.PNG` can never become `rm GOOD.PNG`. Escape sequences
+//! follow ECMA-48: ESC [ (CSI) takes parameter and intermediate bytes up
+//! to a final byte, ESC O (SS3) one final byte; any other byte ends the
+//! sequence and counts as typed (a lone ESC does not eat the next key,
+//! and Enter inside a broken sequence still submits the line).
 
 /// Longest accepted command line, in bytes.
 pub const MAX_LINE: usize = 128;
@@ -26,12 +35,21 @@ pub enum Action {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineError {
     TooLong,
+    /// A byte that is not printable ASCII, at a column (from 1).
+    NotAscii { byte: u8, column: usize },
 }
 
 impl core::fmt::Display for LineError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
             LineError::TooLong => write!(f, "line too long: at most {MAX_LINE} characters; nothing was run"),
+            LineError::NotAscii { byte, column } if *byte >= 0x80 => write!(
+                f,
+                "the line holds byte 0x{byte:02x} at column {column}, which is not ASCII (card names are 8.3 ASCII); nothing was run"
+            ),
+            LineError::NotAscii { byte, column } => {
+                write!(f, "the line holds control character 0x{byte:02x} at column {column}; nothing was run")
+            }
         }
     }
 }
@@ -41,6 +59,7 @@ enum Escape {
     None,
     Esc,
     Csi,
+    Ss3,
 }
 
 #[derive(Debug)]
@@ -67,15 +86,24 @@ impl LineEditor {
         let after_cr = core::mem::replace(&mut self.last_was_cr, false);
         match self.escape {
             Escape::Esc => {
-                self.escape = if b == b'[' { Escape::Csi } else { Escape::None };
-                return Action::None;
-            }
-            Escape::Csi => {
-                if (0x40..=0x7e).contains(&b) {
-                    self.escape = Escape::None;
+                self.escape = match b {
+                    b'[' => Escape::Csi,
+                    b'O' => Escape::Ss3,
+                    _ => Escape::None,
+                };
+                if self.escape != Escape::None {
+                    return Action::None;
                 }
+                // ESC then a plain key: the key counts.
+            }
+            // Parameter and intermediate bytes, then a final byte.
+            Escape::Csi if (0x20..=0x3f).contains(&b) => return Action::None,
+            Escape::Csi | Escape::Ss3 if (0x40..=0x7e).contains(&b) => {
+                self.escape = Escape::None;
                 return Action::None;
             }
+            // Anything else breaks the sequence and counts as typed.
+            Escape::Csi | Escape::Ss3 => self.escape = Escape::None,
             Escape::None => {}
         }
         match b {
@@ -83,8 +111,9 @@ impl LineEditor {
                 self.last_was_cr = true;
                 Action::Submit
             }
-            // A terminal sends CR, a pipe LF, some both: one line either way.
-            b'\n' if after_cr => Action::None,
+            // A terminal sends CR, a pipe LF, some both (telnet: CR NUL):
+            // one line either way.
+            b'\n' | 0 if after_cr => Action::None,
             b'\n' => Action::Submit,
             0x03 => {
                 self.clear();
@@ -103,15 +132,22 @@ impl LineEditor {
                 self.escape = Escape::Esc;
                 Action::None
             }
-            0x20..=0x7e => {
-                if self.overflowed || self.buf.push(b).is_err() {
-                    self.overflowed = true;
-                    Action::Bell
-                } else {
-                    Action::Echo(b)
-                }
-            }
-            _ => Action::None,
+            // Tab separates words like a space.
+            b'\t' => self.push(b' '),
+            _ => self.push(b),
+        }
+    }
+
+    /// Store a typed byte; one the console cannot take shows as `?` and
+    /// refuses the line when it is submitted.
+    fn push(&mut self, b: u8) -> Action {
+        if self.overflowed || self.buf.push(b).is_err() {
+            self.overflowed = true;
+            Action::Bell
+        } else if (0x20..=0x7e).contains(&b) {
+            Action::Echo(b)
+        } else {
+            Action::Echo(b'?')
         }
     }
 
@@ -124,7 +160,9 @@ impl LineEditor {
         if overflowed {
             return Err(LineError::TooLong);
         }
-        // Only printable ASCII is ever stored.
+        if let Some(i) = out.iter().position(|b| !(0x20..=0x7e).contains(b)) {
+            return Err(LineError::NotAscii { byte: out[i], column: i + 1 });
+        }
         Ok(core::str::from_utf8(out).unwrap_or("").trim())
     }
 
@@ -196,6 +234,41 @@ mod tests {
     #[test_case]
     fn arrow_keys_are_ignored() {
         assert_eq!(line_of(b"he\x1b[Alp\x1b[1;5C\n").unwrap(), "help");
+        // SS3 arrows (application cursor mode) too.
+        assert_eq!(line_of(b"he\x1bOAlp\n").unwrap(), "help");
+    }
+
+    #[test_case]
+    fn a_lone_escape_does_not_eat_the_next_key() {
+        assert_eq!(line_of(b"\x1bhelp\n").unwrap(), "help");
+        assert_eq!(line_of(b"he\x1blp\n").unwrap(), "help");
+    }
+
+    #[test_case]
+    fn enter_inside_a_broken_escape_sequence_still_submits() {
+        let mut e = LineEditor::new();
+        let actions = feed_all(&mut e, b"info\x1b[\r");
+        assert_eq!(actions.last(), Some(&Action::Submit));
+        let mut out = heapless::Vec::new();
+        assert_eq!(e.take(&mut out), Ok("info"));
+        // And the next line is typed from a clean state.
+        feed_all(&mut e, b"help\n");
+        assert_eq!(e.take(&mut out), Ok("help"));
+    }
+
+    #[test_case]
+    fn non_ascii_bytes_refuse_the_line_instead_of_vanishing() {
+        // "rm GOODé.PNG" in UTF-8 must not become "rm GOOD.PNG".
+        let mut e = LineEditor::new();
+        let actions = feed_all(&mut e, "rm GOOD\u{e9}.PNG\n".as_bytes());
+        assert_eq!(actions[7], Action::Echo(b'?'), "shown, not hidden");
+        let mut out = heapless::Vec::new();
+        assert_eq!(e.take(&mut out), Err(LineError::NotAscii { byte: 0xc3, column: 8 }));
+        assert_eq!(line_of(b"ls\x01\n"), Err(LineError::NotAscii { byte: 0x01, column: 3 }));
+        // Erased before Enter: the line is fine.
+        assert_eq!(line_of("rm A\u{e9}\x08\x08.PNG\n".as_bytes()).unwrap(), "rm A.PNG");
+        // A tab separates words.
+        assert_eq!(line_of(b"ls\tIMAGES\n").unwrap(), "ls IMAGES");
     }
 
     #[test_case]

@@ -6,7 +6,7 @@ pub mod line;
 
 use crate::arch::aarch64::{cpu, exception::faults, mmu, semihosting, time};
 use crate::bsp::zcu102::{self, memory};
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
 use crate::{print, println};
 use command::{Command, FaultKind, COMMANDS};
 use core::ops::Range;
@@ -94,20 +94,23 @@ pub const AUTORUN_FILE: &str = "AUTORUN.TXT";
 
 /// Run AUTORUN.TXT from the card, line by line as if typed (empty lines
 /// and lines starting with '#' are skipped); stop at the first failing
-/// command. Without a card or the file, nothing happens.
+/// command. Without a card or the file, nothing happens; a card that
+/// cannot be mounted is reported and the console comes up without it.
+///
+/// The boot watchdog (FPD SWDT, see drivers::swdt) covers the mount and
+/// the script's reading; it is off before the script's commands run
+/// (each has its own time limits, as when typed) and at the prompt.
 fn autorun(state: &mut State) {
-    let Ok(s) = Storage::mount(zcu102::sd_card()) else { return };
-    let mut script = [0u8; 4096];
-    let n = match s.read_file(AUTORUN_FILE, &mut script, false, |_, _| {}) {
-        Ok(t) => t.bytes,
-        Err(crate::storage::StorageError::NotFound) => return,
-        Err(e) => {
-            println!("autorun: cannot read {AUTORUN_FILE}: {e}");
-            return;
-        }
-    };
-    state.card = Some(s);
-    let Ok(text) = core::str::from_utf8(&script[..n]) else {
+    let watchdog = zcu102::boot_watchdog();
+    let armed = watchdog.start(BOOT_WATCHDOG);
+    let mut buf = [0u8; 4096];
+    let script = read_autorun(state, &mut buf);
+    watchdog.stop();
+    if !armed {
+        defmt::info!("boot watchdog: FPD SWDT not present (QEMU does not model it)");
+    }
+    let Some(n) = script else { return };
+    let Ok(text) = core::str::from_utf8(&buf[..n]) else {
         println!("autorun: {AUTORUN_FILE} is not text; skipped");
         return;
     };
@@ -124,6 +127,34 @@ fn autorun(state: &mut State) {
         }
     }
     println!("autorun: done");
+}
+
+/// How long the boot may take from the watchdog's start to the script
+/// read (SD identification, mount, one small file: well under a second
+/// on the board).
+const BOOT_WATCHDOG: core::time::Duration = core::time::Duration::from_secs(10);
+
+/// Mount the card and read AUTORUN.TXT; the mount's failure is printed.
+fn read_autorun(state: &mut State, script: &mut [u8]) -> Option<usize> {
+    let mut s = match Storage::mount(zcu102::sd_card()) {
+        Ok(s) => s,
+        Err(StorageError::Card(crate::drivers::sdhci::SdError::NoCard)) => return None,
+        Err(e) => {
+            println!("card: {e}");
+            println!("autorun: {AUTORUN_FILE} not looked for; the console works without the card");
+            return None;
+        }
+    };
+    let r = s.read_file(AUTORUN_FILE, script, false, |_, _| {});
+    state.card = Some(s);
+    match r {
+        Ok(t) => Some(t.bytes),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => {
+            println!("autorun: cannot read {AUTORUN_FILE}: {e}");
+            None
+        }
+    }
 }
 
 /// Run the console forever.
@@ -155,23 +186,25 @@ fn progress(file: &str) -> impl FnMut(usize, usize) + '_ {
 
 /// The mounted card, mounting it on first use (and again after an error,
 /// since the card may have been changed).
-fn mounted(card: &mut Option<Storage>) -> Result<&Storage, Failed> {
+fn mounted(card: &mut Option<Storage>) -> Result<&mut Storage, Failed> {
     if card.is_none() {
         match Storage::mount(zcu102::sd_card()) {
             Ok(s) => *card = Some(s),
             Err(e) => fail!("card: {e}"),
         }
     }
-    card.as_ref().ok_or(Failed)
+    card.as_mut().ok_or(Failed)
 }
 
 fn execute(cmd: Command, state: &mut State) -> Outcome {
     let card = &mut state.card;
     match cmd {
-        Command::SaveImage(file) => return codec::save_image(state, file),
+        Command::SaveImage { file, options } => return codec::save_image(state, file, options),
         Command::LoadModel(file) => return codec::load_model(state, file),
         Command::LoadImage { file, pad } => return codec::load_image(state, file, pad),
         Command::Run => return codec::run(state),
+        Command::Compress { image, out, pad } => return codec::compress(state, image, out, pad),
+        Command::Decompress { file, out } => return codec::decompress(state, file, out),
         Command::Step => return codec::step(state),
         Command::Reset => return codec::reset(state),
         Command::Regs => return codec::regs(),
@@ -183,6 +216,7 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
             *card = None;
             let s = mounted(card)?;
             let c = s.card;
+            let dma = s.uses_dma();
             println!(
                 "card: {} MiB ({} blocks), {}, RCA 0x{:04x}, OCR 0x{:08x}, {}-bit bus at {} kHz, {}, {} signalling, {}, FAT volume mounted",
                 c.blocks / 2048,
@@ -194,18 +228,27 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
                 c.clock_khz,
                 c.speed.name(),
                 c.signalling.name(),
-                if s.uses_dma() { "SDMA with multi-block runs" } else { "PIO" }
+                if dma { "SDMA with multi-block runs" } else { "PIO" }
             );
+            let v = *s.volume();
+            match s.free_bytes() {
+                Ok(free) => println!(
+                    "volume: {} in {}, {} clusters of {} bytes, {} KiB free",
+                    v.fat_type,
+                    v.scheme,
+                    v.clusters,
+                    v.cluster_bytes(),
+                    free >> 10
+                ),
+                Err(e) => fail!("card: {e}"),
+            }
         }
         Command::Ls(dir) => {
             let s = mounted(card)?;
             let mut n = 0;
             let r = s.list(dir, |e| {
-                if e.attributes.is_volume() {
-                    return;
-                }
                 n += 1;
-                if e.attributes.is_directory() {
+                if e.is_dir() {
                     println!("  {:<12}  <dir>", e.name);
                 } else {
                     println!("  {:<12} {:>10}", e.name, e.size);
@@ -301,7 +344,7 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         Command::Exit(code) => {
             println!("bye (exit status {code})");
             let _ = zcu102::console_uart().flush_tx();
-            semihosting::exit(code);
+            semihosting::exit(code.into());
             fail!("exit: no host to return to (semihosting unavailable on the board); use 'reboot'");
         }
     }
@@ -353,7 +396,7 @@ fn info() {
     let d = zcu102::console_uart().divisors();
     println!(
         "console      UART0 {} baud 8N1 (CD {}, BDIV {}{}), defmt log on UART1",
-        d.actual_baud(zcu102::UART_REF_HZ),
+        d.actual_baud(zcu102::uart_ref_hz(0).0),
         d.cd,
         d.bdiv,
         if zcu102::uart_kept_fsbl_setup(0) { ", kept from the loader" } else { "" }

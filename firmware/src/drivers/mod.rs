@@ -2,4 +2,5 @@
 //! small interface.
 pub mod cadence_uart;
 pub mod sdhci;
+pub mod swdt;
 pub mod xlic_accel;

@@ -1,0 +1,50 @@
+//! A small FAT12/FAT16/FAT32 layer for the X-LIC firmware, written so that
+//! no card can crash, hang or silently corrupt it:
+//!
+//! - the volume is found as FatFs finds it (superfloppy, MBR, GPT) and its
+//!   boot sector passes every check FatFs makes before anything is derived
+//!   from it ([`volume`]);
+//! - every walk along a cluster chain is bounded by the volume's cluster
+//!   count, so a chain that loops is reported, never followed forever;
+//! - a file is read only if its chain is whole (no loop, no break, long
+//!   enough for its size), so a damaged file is refused, not misread;
+//! - deleting or replacing a file frees its clusters and its long-name
+//!   entries, and FAT32's FSInfo free count is kept exact;
+//! - errors say what is wrong in words a person can act on.
+//!
+//! It knows 512-byte sectors only (every SD card), short (8.3) names for
+//! what it creates, and reads long-name entries only to delete them with
+//! their file. The device is anything that reads and writes sectors
+//! ([`BlockDevice`]); the firmware gives it the SD card, the tests a card
+//! image in memory.
+#![cfg_attr(not(test), no_std)]
+
+mod fs;
+mod name;
+pub mod volume;
+
+pub use fs::{Corruption, Dir, DirEntry, File, Fs, FsError, Timestamp, Writer};
+pub use name::{NameError, ShortName};
+pub use volume::{BpbError, FatType, MountError, Scheme, Volume};
+
+/// Bytes per sector: SD cards and this layer use 512.
+pub const SECTOR: usize = 512;
+
+/// A card: whole 512-byte sectors in and out.
+pub trait BlockDevice {
+    type Error: core::fmt::Display + core::fmt::Debug + Copy;
+    /// Read `buf.len() / 512` sectors from `lba`.
+    fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), Self::Error>;
+    /// Write `buf.len() / 512` sectors at `lba`.
+    fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), Self::Error>;
+    /// Size of the card in sectors.
+    fn sectors(&mut self) -> Result<u32, Self::Error>;
+}
+
+pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
