@@ -566,7 +566,7 @@ fn plot(opts: &Options, front: &[Point], chosen: &Point, current: Option<&Point>
         e!(chart.draw_series(LineSeries::new([(up, 0.0), (up, y_max)], BLUE.mix(0.5))))?;
         e!(chart.draw_series(std::iter::once(Text::new(
             format!("upstream demo: {up:.0} ms measured (ZCU102, 2048x1365)"),
-            (up * 0.62, y_max * 0.97),
+            (up + x_max * 0.01, y_max * 0.6),
             ("sans-serif", 13).into_font().color(&BLUE),
         ))))?;
         e!(chart.draw_series(std::iter::once(Text::new(
@@ -587,7 +587,8 @@ fn plot(opts: &Options, front: &[Point], chosen: &Point, current: Option<&Point>
         e!(chart.draw_series(std::iter::once(c1)))?;
         e!(chart.draw_series(std::iter::once(t1)))?;
         if let Some(c) = current.filter(|c| c.hw != chosen.hw) {
-            let (c2, t2) = label(c, format!("current: {:.1} ms, {} DSP, {} BRAM18", ms(c), c.dsp, c.bram18), BLACK);
+            let over = if over_budget(&resources::estimate(&c.hw), &dev, &opts.budget).is_some() { " (over this board's budget)" } else { "" };
+            let (c2, t2) = label(c, format!("current{over}: {:.1} ms, {} DSP, {} BRAM18", ms(c), c.dsp, c.bram18), BLACK);
             e!(chart.draw_series(std::iter::once(c2)))?;
             e!(chart.draw_series(std::iter::once(t2)))?;
         }
