@@ -81,9 +81,18 @@ fn main() {
         let w: Vec<&str> = line.split_whitespace().collect();
         if w.len() == 3 && w[0] == "#define" && w[1].starts_with("XLIC_") && w[2].parse::<u64>().is_ok() {
             writeln!(out, "    pub const {}: usize = {};", &w[1][5..], w[2]).unwrap();
+        } else if w.len() == 3 && w[0] == "#define" && w[1].starts_with("XLIC_") && w[2].len() > 2 && w[2].starts_with('"') && w[2].ends_with('"') {
+            writeln!(out, "    pub const {}: &str = {};", &w[1][5..], w[2]).unwrap();
         }
     }
     writeln!(out, "}}").unwrap();
+    // The board (xlic_model::device::Board's constant of that key).
+    let board = cfg_text
+        .lines()
+        .find_map(|l| l.strip_prefix("#define XLIC_BOARD ").map(|v| v.trim().trim_matches('"').to_ascii_uppercase()))
+        .expect("hls/xlic_config.h has no XLIC_BOARD");
+    writeln!(out, "/// The board this configuration is for (XLIC_BOARD).").unwrap();
+    writeln!(out, "pub const BOARD: xlic_model::device::Board = xlic_model::device::Board::{board};").unwrap();
 
     // #define XLIC_COSIM_<NAME> <integer>: the co-simulation window.
     let cosim_text = std::fs::read_to_string(&cosim).expect("hls/cosim/xlic_cosim.h");

@@ -5,7 +5,9 @@
 // performance and resource models (xlic_model::layout, perf, resources)
 // are functions of those, and the model package records the ones that
 // shape data in DDR, so the firmware refuses a package built for another
-// configuration. Change a value here and everything follows.
+// configuration. Change a value here and everything follows;
+// `cargo xtask dse --board B --write` writes the values the design-space
+// explorer picks for a board.
 #ifndef XLIC_CONFIG_H
 #define XLIC_CONFIG_H
 
@@ -37,13 +39,23 @@
 #define XLIC_AXI_BURST 64
 #define XLIC_AXI_IDLE_OUTSTANDING 1
 #define XLIC_AXI_IDLE_BURST 2
-// Target clock: 250 MHz (script.tcl: 4 ns, 12.5 % uncertainty).
+// The accumulators, and the saved GDN/IGDN inputs, in UltraRAM (1) or
+// block RAM (0); UltraRAM only on devices that have it (xlic_model::device).
+#define XLIC_ACC_URAM 0
+#define XLIC_XKEEP_URAM 0
+// The board this configuration is for (xlic_model::device::Board), the
+// part script.tcl synthesizes for, and the target clock: 250 MHz
+// (script.tcl: the period, 12.5 % uncertainty).
+#define XLIC_BOARD "zcu102"
+#define XLIC_PART "xczu9eg-ffvb1156-2-e"
 #define XLIC_CLOCK_PERIOD_PS 4000
 
 // Derived sizes.
 #define XLIC_MAX_TAPS (XLIC_MAX_KERNEL * XLIC_MAX_KERNEL)
 #define XLIC_MAX_GROUPS (XLIC_MAX_CHANNELS / XLIC_LANES)
 #define XLIC_PAIRS (XLIC_POX / 2)
+// Output words (XLIC_LANES channels each) of one pass: 1 or 2.
+#define XLIC_WPP (XLIC_POF / XLIC_LANES)
 // Pixel vectors of one accumulator slot, slots (XLIC_POF channels each),
 // and words per accumulator bank.
 #define XLIC_VECS (XLIC_TILE_ROWS * XLIC_TILE_COLS / XLIC_POX)

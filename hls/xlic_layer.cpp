@@ -1,8 +1,9 @@
 // X-LIC accelerator kernel: one layer of bls2017 per start, written for
 // Vivado HLS 2019.2 (UG902) so that its hardware reading is unambiguous.
 //
-// Schedule (all loop bounds fixed by xlic_config.h; the tiling rules are
-// xlic_model::layout::Tiling's, which the performance model uses too):
+// Schedule (all buffer sizes fixed by xlic_config.h; the tile of each layer
+// from the tile registers, which the firmware sets from
+// xlic_model::perf::plan within xlic_model::layout::Tiling's rules):
 //
 //   a unit = one tile of the layer's grid x one channel tile
 //   a step = one input group of a unit (GDN/IGDN: all groups at once)
@@ -78,6 +79,38 @@ typedef int32_t mult_t;
 typedef int32_t shift_t;
 #endif
 typedef ap_int<17> absx_t;  // |x| of GDN: up to 32768
+// An accumulator plus a product sum before it is stored: one bit more.
+#if XLIC_AP_DATAPATH
+typedef ap_int<49> accsum_t;
+#else
+typedef int64_t accsum_t;
+#endif
+
+// One accumulator word: the 48-bit sums of a pixel pair (bits 47..0 the
+// even pixel's, 95..48 the odd one's), read and written whole.
+#if XLIC_AP_DATAPATH
+typedef ap_uint<96> accw_t;
+static inline acc_t acc_half(const accw_t &w, int h) {
+#pragma HLS INLINE
+    return h ? acc_t(w.range(95, 48)) : acc_t(w.range(47, 0));
+}
+static inline accw_t acc_pair(const acc_t &a, const acc_t &b) {
+#pragma HLS INLINE
+    accw_t w;
+    w.range(47, 0) = a.range(47, 0);
+    w.range(95, 48) = b.range(47, 0);
+    return w;
+}
+#else
+struct accw_t {
+    int64_t h[2];
+};
+static inline acc_t acc_half(const accw_t &w, int h) { return w.h[h]; }
+static inline accw_t acc_pair(const acc_t &a, const acc_t &b) {
+    accw_t w = {{a, b}};
+    return w;
+}
+#endif
 
 // Layer kinds of the MAC schedule (xlic_model::layout::TileKind).
 enum { KIND_CONV = 0, KIND_PHASES = 1, KIND_POINTWISE = 2 };
@@ -91,10 +124,10 @@ struct tap_t {
     ap_uint<7> w;
     ap_uint<8> ey;
     ap_uint<2> plane;
-    ap_uint<3> eq;
-    ap_uint<4> er;
+    ap_uint<4> eq;
+    ap_uint<6> er;  // up to XLIC_POX - 1 (pox up to 32)
     ap_uint<4> ph;
-    ap_uint<3> slot;
+    ap_uint<5> slot;  // up to XLIC_SLOTS - 1 (16 for pof 8)
     bool first, none;
 };
 
@@ -136,6 +169,7 @@ log2_loop:
 
 // A bus word from XLIC_LANES INT16 values.
 static inline word_t pack(const lane_t v[XLIC_LANES]) {
+#pragma HLS INLINE
 #if XLIC_AP_DATAPATH
     word_t w;
 pack_lanes:
@@ -156,6 +190,7 @@ pack_lanes:
 
 // The XLIC_LANES INT16 values of a bus word (lane l in bits 16l+15..16l).
 static inline void unpack(const word_t &w, lane_t v[XLIC_LANES]) {
+#pragma HLS INLINE
 #if XLIC_AP_DATAPATH
 unpack_lanes:
     for (int l = 0; l < XLIC_LANES; l++) {
@@ -173,15 +208,17 @@ unpack_lanes:
 // floor((tap_phase(t) + t - pad) / s) rows (columns) from the output's
 // grid pixel (xlic_model::geometry::tap_source).
 static inline int tap_phase(int t, int pad, int s) {
+#pragma HLS INLINE
     return (pad - t) & (s - 1);  // s is a power of two
 }
 
 static inline int tap_offset(int t, int pad, int s, int ls) {
+#pragma HLS INLINE
     return floor_shift(tap_phase(t, pad, s) + t - pad, ls);
 }
 
 // ---------------------------------------------------------------------------
-// The layer's schedule (xlic_model::layout::Tiling::of, PhaseFold::of).
+// The layer's schedule (xlic_model::layout::Tiling::with, PhaseFold::of).
 
 static int input_extent(const layer_t &L, int t) {
     if (L.fold) return t + L.fold_taps - 1;
@@ -203,8 +240,27 @@ static int input_words(const layer_t &L, int rows, int cols) {
     return ((in_rows + 1) >> 1) * L.planes * ((plane_cols + XLIC_POX - 1) / XLIC_POX);
 }
 
+static inline bool pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
+
+// Whether the tile in L (band_rows, bands, tile_cols, cpasses) follows the
+// rules (xlic_model::layout::Tiling::needs) and fits the buffers
+// (TileNeeds::fits).
+static bool tile_fits(const layer_t &L, int row_step, int col_step) {
+    const bool all_passes = L.kind == KIND_POINTWISE || L.fold;
+    const bool shape = pow2(L.band_rows) && L.band_rows >= row_step && L.band_rows <= 4096 && pow2(L.bands) && L.bands <= 8 &&
+                       (L.kind != KIND_POINTWISE || L.bands == 1) && L.tile_cols >= col_step && L.tile_cols <= 4096 &&
+                       (L.tile_cols & (col_step - 1)) == 0 && (pow2(L.tile_cols) || L.tile_cols >= L.grid_w) && L.cpasses >= 1 &&
+                       L.cpasses <= L.passes && (pow2(L.cpasses) || L.cpasses == L.passes) && (!all_passes || L.cpasses == L.passes);
+    if (!shape) return false;
+    const int vectors = (L.band_rows * L.tile_cols) / XLIC_POX;
+    return vectors <= XLIC_VECS && L.bands * L.cpasses <= XLIC_SLOTS &&
+           input_words(L, L.band_rows * L.bands, L.tile_cols) <= XLIC_IN_DEPTH &&
+           (L.kind != KIND_POINTWISE || vectors * L.groups <= XLIC_ACC_DEPTH);
+}
+
 static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout, uint32_t in_h,
-                        uint32_t in_w, uint32_t out_h, uint32_t out_w) {
+                        uint32_t in_w, uint32_t out_h, uint32_t out_w, uint32_t band_rows, uint32_t bands,
+                        uint32_t tile_cols, uint32_t unit_passes) {
     layer_t L;
     L.op = (int)op;
     L.norm = op == XLIC_OP_GDN || op == XLIC_OP_IGDN;
@@ -238,57 +294,29 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
     L.planes = (L.kind == KIND_CONV && !L.fold) ? (L.pair ? L.s >> 1 : L.s) : 1;
     L.lplanes = log2_small(L.planes);
     const int row_step = L.kind == KIND_PHASES ? L.s : 1;
-    // Every tile side is a power of two (or the map's whole width), so the
-    // tile counts below are shifts: no divider in the kernel.
-    int col_tiles_log = log2_small(XLIC_TILE_COLS);
-    if (L.kind == KIND_POINTWISE) {
-        // As wide as the map, as many rows as the accumulators and the
-        // saved inputs (a word per pixel vector and group and bank) hold.
-        int vecs = 1;
-    pointwise_vecs:
-        for (int i = 1; i <= 12; i++) {
-            if ((1 << i) <= XLIC_VECS && (1 << i) * L.groups <= XLIC_ACC_DEPTH) vecs = 1 << i;
-        }
-        const int map_vecs = (L.grid_w + XLIC_POX - 1) / XLIC_POX;
-        L.bands = 1, L.cpasses = L.passes, L.band_rows = 1;
-        if (map_vecs <= vecs) {
-            L.tile_cols = map_vecs * XLIC_POX, col_tiles_log = 16;  // one column tile
-        pointwise_rows:
-            for (int i = 1; i <= 12; i++) {
-                if ((1 << i) * map_vecs <= vecs) L.band_rows = 1 << i;
-            }
-        } else {
-            L.tile_cols = vecs * XLIC_POX, col_tiles_log = log2_small(L.tile_cols);
-        }
-    } else {
-        // Few channels: several bands (a power of two); phases: at least two.
-        L.cpasses = min_int(L.passes, L.kind == KIND_PHASES ? XLIC_SLOTS / 2 : XLIC_SLOTS);
-        L.tile_cols = XLIC_TILE_COLS, L.band_rows = XLIC_TILE_ROWS, L.bands = 1;
-    bands_pow2:
-        for (int i = 1; i <= 3; i++) {
-            if ((1 << i) * L.cpasses <= XLIC_SLOTS) L.bands = 1 << i;
-        }
-    fit_loop:
-        for (int i = 0; i < 8; i++) {
-            if (input_words(L, L.band_rows * L.bands, L.tile_cols) <= XLIC_IN_DEPTH) break;
-            if (L.bands > 1) L.bands >>= 1;
-            else L.band_rows >>= 1;
-        }
-        XLIC_ASSERT(L.band_rows >= row_step && input_words(L, L.band_rows * L.bands, L.tile_cols) <= XLIC_IN_DEPTH);
-    }
+    const int col_step = XLIC_POX * row_step;
+    // The tile comes from the tile registers: the firmware chooses it per
+    // layer (xlic_model::perf::plan) within the rules of
+    // xlic_model::layout::Tiling, which tile_fits checks again. Every side
+    // is a power of two, or the map's width in one column tile, so the
+    // tile counts below are shifts: no divider in the kernel. A tile the
+    // buffers cannot hold is refused: the layer runs no step and writes
+    // nothing.
+    L.band_rows = (int)band_rows, L.bands = (int)bands, L.tile_cols = (int)tile_cols, L.cpasses = (int)unit_passes;
+    const bool fits = tile_fits(L, row_step, col_step);
+    if (!fits) L.band_rows = row_step, L.bands = 1, L.tile_cols = col_step, L.cpasses = L.passes;
     L.lbr = log2_small(L.band_rows);
     L.tile_rows = L.band_rows * L.bands;
     const int lrows = log2_small(L.tile_rows);
     L.ctiles = L.cpasses == L.passes ? 1 : (L.passes + L.cpasses - 1) >> log2_small(L.cpasses);
     L.row_tiles = (L.grid_h + L.tile_rows - 1) >> lrows;
-    L.col_tiles = col_tiles_log == 16 ? 1 : (L.grid_w + L.tile_cols - 1) >> col_tiles_log;
-    const int col_step = XLIC_POX * row_step;
+    L.col_tiles = L.tile_cols >= L.grid_w ? 1 : (L.grid_w + L.tile_cols - 1) >> log2_small(L.tile_cols);
     const int rest_rows = L.grid_h - ((L.row_tiles - 1) << lrows);
     const int rest_cols = L.grid_w - (L.col_tiles - 1) * L.tile_cols;
     L.last_rows = min_int((rest_rows + row_step - 1) & -row_step, L.tile_rows);
     L.last_cols = min_int((rest_cols + col_step - 1) & -col_step, L.tile_cols);
     L.steps_per_unit = L.kind == KIND_POINTWISE ? 1 : L.groups;
-    L.units = L.row_tiles * L.col_tiles * L.ctiles;
+    L.units = fits ? L.row_tiles * L.col_tiles * L.ctiles : 0;
     L.steps = L.units * L.steps_per_unit;
     const int plane_cols = (buffer_cols(L, input_extent(L, L.tile_cols)) + L.planes - 1) >> L.lplanes;
     L.plane_words = (plane_cols + XLIC_POX - 1) / XLIC_POX;
@@ -416,6 +444,7 @@ static int calls_of(const layer_t &L, const step_t &st) {
 
 // Lanes 0-3 of `lo` and lanes 0-3 of `hi` as one word (a column pair).
 static inline word_t pair_word(const word_t &lo, const word_t &hi) {
+#pragma HLS INLINE
     word_t w;
     w.range(63, 0) = lo.range(63, 0);
     w.range(127, 64) = hi.range(63, 0);
@@ -424,6 +453,7 @@ static inline word_t pair_word(const word_t &lo, const word_t &hi) {
 
 static void put_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L, int abase, int x, const word_t &w,
                       word_t &hold) {
+#pragma HLS INLINE
     // Paired: the even column writes its half, the odd one completes it.
     const int m = L.pair ? x >> 1 : x;
     const word_t v = !L.pair ? w : (x & 1) ? pair_word(hold, w) : pair_word(w, word_t(0));
@@ -519,6 +549,7 @@ static void load_input_odd(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX]
 // or a fold's blocks for one input group, rearranged as they arrive.
 
 static void put_weight(lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], int entry, int co, const word_t &w) {
+#pragma HLS INLINE
     XLIC_ASSERT(entry >= 0 && entry < XLIC_MAX_TAPS);
     unpack(w, wb[entry][co]);
 }
@@ -601,6 +632,7 @@ static void load_constants(const word_t *params, const word_t *weights, bias_t p
                            mult_t pm[XLIC_SLOTS][XLIC_POF], shift_t ps[XLIC_SLOTS][XLIC_POF],
                            lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], const layer_t &L, step_t st) {
 #pragma HLS INLINE off
+    if (!st.valid) return;  // a refused tile: nothing to load
     const int n = L.passes * XLIC_POF;
 burst_params:
     for (int i = 0; i < n; i++) {
@@ -628,8 +660,12 @@ typedef absx_t mx_t;
 typedef int32_t mx_t;
 #endif
 
-// sum_l w[l] * x[l]: eight 16 x 17 products (one DSP48E2 each), chained.
+// sum_l w[l] * x[l]: eight 16 x 17 products (one DSP48E2 each), chained
+// (inlined into mac_call, whose EXPRESSION_BALANCE off keeps the chain a
+// chain: balanced into a tree, its adders would leave the DSP48E2s'
+// post-adders for fabric).
 static inline acc_t dot8(const lane_t w[XLIC_LANES], const mx_t x[XLIC_LANES]) {
+#pragma HLS INLINE
 #if XLIC_AP_DATAPATH
     ap_int<35> s = 0;
 dot_lanes:
@@ -653,10 +689,13 @@ dot_lanes:
 static void mac_call(const lane_t ib0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
                      const lane_t ib1[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
                      const lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES],
-                     acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+                     accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
                      lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const tap_t taps[XLIC_MAX_TAPS],
                      const layer_t &L, step_t st, int call, bool en) {
 #pragma HLS INLINE off
+    // Integer expressions are balanced into trees by default; the MAC
+    // chains must stay chains (DSP48E2 cascades, hls-patterns 2.5).
+#pragma HLS EXPRESSION_BALANCE off
     if (!en || !st.valid) return;
     const bool ph = L.kind == KIND_PHASES, pw = L.kind == KIND_POINTWISE;
     // Pixel vectors of one tap: rows A x vectors per row B (per phase).
@@ -750,13 +789,16 @@ mac:
 #pragma HLS UNROLL
             for (int co = 0; co < XLIC_POF; co++) {
 #pragma HLS UNROLL
-                for (int h = 0; h < 2; h++) {
-#pragma HLS UNROLL
-                    const acc_t old = acc[aad & (XLIC_ACC_DEPTH - 1)][p][co][h];
-                    const acc_t sum = (init ? acc_t(0) : old) + dot8(w[co], xm[2 * p + h]);
-                    XLIC_ASSERT((long long)sum < (1LL << 47) && (long long)sum >= -(1LL << 47));
-                    if (live) acc[aad & (XLIC_ACC_DEPTH - 1)][p][co][h] = sum;
-                }
+                // One read and one write of the pair's 96-bit word (two
+                // 48-bit sums): no part-word access to the bank.
+                // The sums are checked one bit wider than they are stored:
+                // a 48-bit sum would already have wrapped.
+                const accw_t old = acc[aad & (XLIC_ACC_DEPTH - 1)][p][co];
+                const accsum_t u0 = accsum_t(init ? acc_t(0) : acc_half(old, 0)) + accsum_t(dot8(w[co], xm[2 * p]));
+                const accsum_t u1 = accsum_t(init ? acc_t(0) : acc_half(old, 1)) + accsum_t(dot8(w[co], xm[2 * p + 1]));
+                XLIC_ASSERT(u0 < accsum_t(1LL << 47) && u0 >= accsum_t(-(1LL << 47)));
+                XLIC_ASSERT(u1 < accsum_t(1LL << 47) && u1 >= accsum_t(-(1LL << 47)));
+                if (live) acc[aad & (XLIC_ACC_DEPTH - 1)][p][co] = acc_pair(acc_t(u0), acc_t(u1));
             }
         }
         // GDN/IGDN keep x (not |x|) for the output rule: pixel u of group
@@ -789,7 +831,7 @@ mac:
 // one basic block on different memories, which the scheduler overlaps.
 static void compute_step(const lane_t ib0[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
                          const lane_t ib1[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES],
-                         acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+                         accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
                          lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES],
                          lane_t wa[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES],
                          const word_t *weights, const tap_t taps[XLIC_MAX_TAPS], const layer_t &L, step_t st,
@@ -843,11 +885,13 @@ static store_t store_of(const layer_t &L, const step_t &u, int c, int C, bool en
 
 #if XLIC_AP_DATAPATH
 static inline ap_int<16> sat16(const ap_int<66> &v) {
+#pragma HLS INLINE
     return v > 32767 ? ap_int<16>(32767) : v < -32768 ? ap_int<16>(-32768) : ap_int<16>(v);
 }
 
 // floor(v / 2^s + 1/2) (quant::rshift_round).
 static inline ap_int<66> rshift_round(const ap_int<66> &v, shift_t s) {
+#pragma HLS INLINE
     return s == 0 ? v : ap_int<66>((v + (ap_int<66>(1) << (s - 1))) >> s);
 }
 
@@ -856,6 +900,7 @@ static inline ap_int<66> rshift_round(const ap_int<66> &v, shift_t s) {
 // [-2^15 D, 2^15 D) it saturates; inside, N' = N + 2^15 D < 2^16 D, and a
 // 16-step restoring divider gives floor(N' / D) = floor(N / D) + 2^15.
 static ap_int<16> gdn_divide(lane_t x, shift_t s, ap_uint<47> d) {
+#pragma HLS INLINE
     const ap_int<63> n = ap_int<63>(x) << s;
     const ap_int<65> N = (ap_int<65>(n) << 1) + d;
     const ap_uint<48> D = ap_uint<48>(d) << 1;
@@ -879,6 +924,7 @@ divide:
 
 // One output channel's INT16 (quant::requant_conv, gdn_out, igdn_out).
 static lane_t finish(int op, const acc_t &a, lane_t x, bias_t bias, mult_t mult, shift_t shift) {
+#pragma HLS INLINE
     const ap_int<49> v = ap_int<49>(a) + bias;
     if (op == XLIC_OP_CONV || op == XLIC_OP_TCONV) return sat16(rshift_round(ap_int<66>(v * mult), shift));
     if (op == XLIC_OP_IGDN) return sat16(rshift_round(ap_int<66>(v * x), shift));
@@ -908,24 +954,28 @@ int16_t xlic_finish_rule(uint32_t op, int64_t acc, int16_t x, int64_t bias, int3
 }
 #endif
 
-static void store_engine(const acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+static void store_engine(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
                          const lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const bias_t pb[XLIC_SLOTS][XLIC_POF],
                          const mult_t pm[XLIC_SLOTS][XLIC_POF], const shift_t ps[XLIC_SLOTS][XLIC_POF],
                          hls::stream<word_t> &s0, hls::stream<word_t> &s1, const layer_t &L, store_t S) {
+#pragma HLS INLINE off
     if (!S.en) return;
     const bool ph = L.kind == KIND_PHASES, pw = L.kind == KIND_POINTWISE;
     const int B = (ph ? S.cols >> L.ls : S.cols) / XLIC_POX;
     const int lapr = ph ? L.lbr - L.ls : L.lbr;
     const int fls = L.fold ? L.ls : 0;
-    const int npairs = (S.nog + 1) >> 1;
+    // Output rounds: XLIC_WPP words (groups) of a pixel per iteration.
+    const int nrounds = (S.nog + XLIC_WPP - 1) / XLIC_WPP;
 out_rows:
     for (int oy = S.c; oy < S.srows; oy += S.C) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=64
     out_pairs:
-        for (int j = 0; j < npairs; j++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=8
-            const int oga = S.og0 + 2 * j;
-            const bool hasb = 2 * j + 1 < S.nog;
+        for (int j = 0; j < nrounds; j++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=16
+            // Word A is group oga; with two words per pixel (pof 16), word
+            // B is group oga + 1, if the unit has it.
+            const int oga = S.og0 + XLIC_WPP * j;
+            const bool hasb = XLIC_WPP == 2 && XLIC_WPP * j + 1 < S.nog;
         out_pixels:
             for (int oc = 0; oc < S.scols; oc++) {
 #pragma HLS PIPELINE II=1
@@ -952,10 +1002,9 @@ out_rows:
 #pragma HLS ARRAY_PARTITION variable=px complete dim=0
                     for (int p = 0; p < XLIC_PAIRS; p++) {
 #pragma HLS UNROLL
-                        for (int h = 0; h < 2; h++) {
-#pragma HLS UNROLL
-                            px[p][h] = acc[aad & (XLIC_ACC_DEPTH - 1)][p][bk][h];
-                        }
+                        const accw_t wd = acc[aad & (XLIC_ACC_DEPTH - 1)][p][bk];
+                        px[p][0] = acc_half(wd, 0);
+                        px[p][1] = acc_half(wd, 1);
                     }
                     v[bk] = px[u >> 1][u & 1];
                 }
@@ -966,7 +1015,9 @@ out_rows:
             read_x:
                 for (int k = 0; k < XLIC_POX; k++) {
 #pragma HLS UNROLL
-                    const int xad = vec * L.groups + oga + ((k ^ u) & 1);
+                    // Bank k holds, for pixel u, the group of parity
+                    // (k ^ u) & 1: of oga and oga + 1, that one.
+                    const int xad = vec * L.groups + oga + ((k ^ u ^ oga) & 1);
                     for (int l = 0; l < XLIC_LANES; l++) {
 #pragma HLS UNROLL
                         xr[k][l] = xk[xad & (XLIC_ACC_DEPTH - 1)][k][l];
@@ -975,25 +1026,36 @@ out_rows:
                 lane_t lanes_a[XLIC_LANES], lanes_b[XLIC_LANES];
 #pragma HLS ARRAY_PARTITION variable=lanes_a complete dim=0
 #pragma HLS ARRAY_PARTITION variable=lanes_b complete dim=0
-            lanes:
-                for (int l = 0; l < 2 * XLIC_LANES; l++) {
+            zero_b:
+                for (int l = 0; l < XLIC_LANES; l++) {
 #pragma HLS UNROLL
-                    const int ch = oga * XLIC_LANES + l;
-                    const lane_t xin = pw ? (l < XLIC_LANES ? xr[u][l] : xr[u ^ 1][l - XLIC_LANES]) : lane_t(0);
-                    const bool real = ch < L.cout && (l < XLIC_LANES || hasb);
-                    const lane_t o =
-                        real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, pb[oga >> 1][l], pm[oga >> 1][l], ps[oga >> 1][l])
-                             : lane_t(0);
-                    if (l < XLIC_LANES) lanes_a[l] = o;
-                    else lanes_b[l - XLIC_LANES] = o;
+                    lanes_b[l] = lane_t(0);  // pof 8: no word B
                 }
+            lanes:
+                for (int l = 0; l < XLIC_POF; l++) {
+#pragma HLS UNROLL
+                    // Lane l: channel l of the XLIC_POF (word A's, then B's);
+                    // its GDN input is group oga + l / LANES of pixel u,
+                    // in bank u ^ that group's parity.
+                    const int ch = oga * XLIC_LANES + l, grp = l / XLIC_LANES;
+                    const lane_t xin = pw ? xr[u ^ ((oga + grp) & 1)][l & (XLIC_LANES - 1)] : lane_t(0);
+                    const bool real = ch < L.cout && (grp == 0 || hasb);
+                    // oga is a multiple of XLIC_WPP: its channels are lanes
+                    // 0.. of parameter slot oga / XLIC_WPP.
+                    const int slot = oga / XLIC_WPP;
+                    const lane_t o = real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, pb[slot][l], pm[slot][l], ps[slot][l])
+                                          : lane_t(0);
+                    if (grp == 0) lanes_a[l & (XLIC_LANES - 1)] = o;
+                    else lanes_b[l & (XLIC_LANES - 1)] = o;
+                }
+
+                // Word A goes to port (oy + og) & 1, word B to the other:
+                // one write site per stream, the data chosen by a mux.
                 const word_t wa = pack(lanes_a), wb = pack(lanes_b);
-                if (oy & 1) s1.write(wa);
-                else s0.write(wa);
-                if (hasb) {
-                    if (oy & 1) s0.write(wb);
-                    else s1.write(wb);
-                }
+                const bool pa = (oy + oga) & 1;
+                const word_t w0 = pa ? wb : wa, w1 = pa ? wa : wb;
+                if (!pa || hasb) s0.write(w0);
+                if (pa || hasb) s1.write(w1);
             }
         }
     }
@@ -1001,18 +1063,19 @@ out_rows:
 
 template <int P>
 static void store_writer(word_t *fm, hls::stream<word_t> &s, const layer_t &L, store_t S) {
+#pragma HLS INLINE off
     if (!S.en) return;
-    const int npairs = (S.nog + 1) >> 1;
+    const int nrounds = (S.nog + XLIC_WPP - 1) / XLIC_WPP;
 w_rows:
     for (int oy = S.c; oy < S.srows; oy += S.C) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=64
     w_pairs:
-        for (int j = 0; j < npairs; j++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=8
-            // Run (oy, og) goes to port (oy + og) & 1: word A (og even) to
-            // port oy & 1, word B to the other.
-            const int oga = S.og0 + 2 * j;
-            const bool mine_a = (oy & 1) == P, hasb = 2 * j + 1 < S.nog;
+        for (int j = 0; j < nrounds; j++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=16
+            // Run (oy, og) goes to port (oy + og) & 1: word A to port
+            // (oy + oga) & 1, word B (pof 16) to the other.
+            const int oga = S.og0 + XLIC_WPP * j;
+            const bool mine_a = ((oy + oga) & 1) == P, hasb = XLIC_WPP == 2 && XLIC_WPP * j + 1 < S.nog;
             if (mine_a || hasb) {
                 const int og = mine_a ? oga : oga + 1;
                 const int base = ((S.oy0 + oy) * L.out_groups + og) * L.out_w + S.ox0;
@@ -1029,7 +1092,7 @@ w_rows:
     }
 }
 
-static void store_chunk(const acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2],
+static void store_chunk(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
                         const lane_t xk[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], const bias_t pb[XLIC_SLOTS][XLIC_POF],
                         const mult_t pm[XLIC_SLOTS][XLIC_POF], const shift_t ps[XLIC_SLOTS][XLIC_POF],
                         word_t *fm_out, word_t *fm_out2, const layer_t &L, store_t S) {
@@ -1038,6 +1101,8 @@ static void store_chunk(const acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2]
     hls::stream<word_t> s0, s1;
 #pragma HLS STREAM variable=s0 depth=64
 #pragma HLS STREAM variable=s1 depth=64
+#pragma HLS RESOURCE variable=s0 core=FIFO_SRL
+#pragma HLS RESOURCE variable=s1 core=FIFO_SRL
     store_engine(acc, xk, pb, pm, ps, s0, s1, L, S);
     store_writer<0>(fm_out, s0, L, S);
     store_writer<1>(fm_out2, s1, L, S);
@@ -1048,7 +1113,7 @@ static void store_chunk(const acc_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2]
 void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params, word_t *fm_out,
                 uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout,
                 uint32_t in_h, uint32_t in_w, uint32_t out_h, uint32_t out_w, const word_t *fm_in2,
-                word_t *fm_out2) {
+                word_t *fm_out2, uint32_t band_rows, uint32_t bands, uint32_t tile_cols, uint32_t unit_passes) {
 // One bundle per concurrent user; the unused direction kept minimal; depth
 // only sizes co-simulation memories (hls-patterns 2.9).
 #pragma HLS INTERFACE m_axi port=fm_in offset=slave bundle=gmem_in0 depth=65536 latency=64 num_read_outstanding=XLIC_AXI_OUTSTANDING max_read_burst_length=XLIC_AXI_BURST num_write_outstanding=XLIC_AXI_IDLE_OUTSTANDING max_write_burst_length=XLIC_AXI_IDLE_BURST
@@ -1072,6 +1137,10 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS INTERFACE s_axilite port=out_w bundle=control
 #pragma HLS INTERFACE s_axilite port=fm_in2 bundle=control
 #pragma HLS INTERFACE s_axilite port=fm_out2 bundle=control
+#pragma HLS INTERFACE s_axilite port=band_rows bundle=control
+#pragma HLS INTERFACE s_axilite port=bands bundle=control
+#pragma HLS INTERFACE s_axilite port=tile_cols bundle=control
+#pragma HLS INTERFACE s_axilite port=unit_passes bundle=control
 #pragma HLS INTERFACE s_axilite port=return bundle=control
 
     // Input tile, ping-pong (a, b) x row parity (0: port gmem_in0, 1:
@@ -1086,6 +1155,13 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS ARRAY_RESHAPE variable=ibuf_a1 complete dim=3
 #pragma HLS ARRAY_RESHAPE variable=ibuf_b0 complete dim=3
 #pragma HLS ARRAY_RESHAPE variable=ibuf_b1 complete dim=3
+    // Simple dual-port (one read, one write port per bank): the 512 x 36
+    // shape the resource model counts exists only in SDP mode; latency 2
+    // uses the block RAM's output register (4 ns).
+#pragma HLS RESOURCE variable=ibuf_a0 core=RAM_S2P_BRAM latency=2
+#pragma HLS RESOURCE variable=ibuf_a1 core=RAM_S2P_BRAM latency=2
+#pragma HLS RESOURCE variable=ibuf_b0 core=RAM_S2P_BRAM latency=2
+#pragma HLS RESOURCE variable=ibuf_b1 core=RAM_S2P_BRAM latency=2
     // Weights of one MAC call, ping-pong: 16 banks (one per output
     // channel) of up to 81 words, in LUTRAM.
     static lane_t wbuf_a[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], wbuf_b[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES];
@@ -1097,19 +1173,34 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS RESOURCE variable=wbuf_b core=RAM_S2P_LUTRAM
     // Accumulators, ping-pong (compute one unit, store the previous): one
     // bank per pixel pair and channel, 96-bit words (two 48-bit sums).
-    static acc_t acc_a[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2], acc_b[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF][2];
+    static accw_t acc_a[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF], acc_b[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF];
 #pragma HLS ARRAY_PARTITION variable=acc_a complete dim=2
 #pragma HLS ARRAY_PARTITION variable=acc_a complete dim=3
-#pragma HLS ARRAY_RESHAPE variable=acc_a complete dim=4
 #pragma HLS ARRAY_PARTITION variable=acc_b complete dim=2
 #pragma HLS ARRAY_PARTITION variable=acc_b complete dim=3
-#pragma HLS ARRAY_RESHAPE variable=acc_b complete dim=4
+    // One read port (the MAC loop or the output engine, never both on one
+    // half: ping-pong) and one write port (the MAC loop).
+#if XLIC_ACC_URAM
+    // UltraRAM (4K x 72 blocks, xlic_model::resources counts them).
+#pragma HLS RESOURCE variable=acc_a core=RAM_S2P_URAM
+#pragma HLS RESOURCE variable=acc_b core=RAM_S2P_URAM
+#else
+#pragma HLS RESOURCE variable=acc_a core=RAM_S2P_BRAM latency=2
+#pragma HLS RESOURCE variable=acc_b core=RAM_S2P_BRAM latency=2
+#endif
     // GDN/IGDN inputs of a unit, ping-pong with the accumulators.
     static lane_t xk_a[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES], xk_b[XLIC_ACC_DEPTH][XLIC_POX][XLIC_LANES];
 #pragma HLS ARRAY_PARTITION variable=xk_a complete dim=2
 #pragma HLS ARRAY_PARTITION variable=xk_b complete dim=2
 #pragma HLS ARRAY_RESHAPE variable=xk_a complete dim=3
 #pragma HLS ARRAY_RESHAPE variable=xk_b complete dim=3
+#if XLIC_XKEEP_URAM
+#pragma HLS RESOURCE variable=xk_a core=RAM_S2P_URAM
+#pragma HLS RESOURCE variable=xk_b core=RAM_S2P_URAM
+#else
+#pragma HLS RESOURCE variable=xk_a core=RAM_S2P_BRAM latency=2
+#pragma HLS RESOURCE variable=xk_b core=RAM_S2P_BRAM latency=2
+#endif
     // Per-channel parameters: channel c in bank c mod 16 at c / 16.
     static bias_t pbias[XLIC_SLOTS][XLIC_POF];
     static mult_t pmult[XLIC_SLOTS][XLIC_POF];
@@ -1117,6 +1208,11 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #pragma HLS ARRAY_PARTITION variable=pbias complete dim=2
 #pragma HLS ARRAY_PARTITION variable=pmult complete dim=2
 #pragma HLS ARRAY_PARTITION variable=pshift complete dim=2
+    // 8-deep banks: LUTRAM, as the resource model counts them (left to
+    // itself HLS may bind a block RAM per bank).
+#pragma HLS RESOURCE variable=pbias core=RAM_S2P_LUTRAM
+#pragma HLS RESOURCE variable=pmult core=RAM_S2P_LUTRAM
+#pragma HLS RESOURCE variable=pshift core=RAM_S2P_LUTRAM
     static tap_t taps[XLIC_MAX_TAPS];
 #pragma HLS DATA_PACK variable=taps
 #pragma HLS RESOURCE variable=taps core=RAM_S2P_LUTRAM
@@ -1131,7 +1227,7 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
 #ifndef __SYNTHESIS__
     xlic_counts = xlic_counts_t();
 #endif
-    layer_t L = schedule(op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w);
+    layer_t L = schedule(op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w, band_rows, bands, tile_cols, unit_passes);
     L.n_taps = build_taps(L, taps);
 
     // Prologue: the first step's input, and on the weights bundle the

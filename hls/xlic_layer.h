@@ -12,8 +12,9 @@
 // 16l+15..16l (the DDR layout of xlic_model::layout).
 typedef ap_uint<16 * XLIC_LANES> word_t;
 
-// Layer types (the `op` register), as xlic_model::Op::code.
-enum xlic_op : uint32_t {
+// Layer types (the `op` register), as xlic_model::Op::code. A plain enum:
+// the kernel is C++98 (what Vivado HLS 2019.2 compiles by default).
+enum xlic_op {
     XLIC_OP_CONV = 0,
     XLIC_OP_TCONV = 1,
     XLIC_OP_GDN = 2,
@@ -71,9 +72,12 @@ int16_t xlic_finish_rule(uint32_t op, int64_t acc, int16_t x, int64_t bias, int3
 
 // fm_in and fm_in2 are the same input map (two read ports: even and odd
 // input rows); fm_out and fm_out2 the same output map (two write ports).
+// band_rows, bands, tile_cols, unit_passes: the layer's tile
+// (xlic_model::layout::TileChoice); one the buffers cannot hold is refused
+// (the layer writes nothing).
 void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params, word_t *fm_out,
                 uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout,
                 uint32_t in_h, uint32_t in_w, uint32_t out_h, uint32_t out_w, const word_t *fm_in2,
-                word_t *fm_out2);
+                word_t *fm_out2, uint32_t band_rows, uint32_t bands, uint32_t tile_cols, uint32_t unit_passes);
 
 #endif

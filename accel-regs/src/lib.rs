@@ -76,12 +76,13 @@ pub const HW_LIMITS: xlic_model::HwLimits = xlic_model::HwLimits {
     acc_distance: limits::ACC_DISTANCE,
     axi_outstanding: limits::AXI_OUTSTANDING,
     axi_burst: limits::AXI_BURST,
+    acc_uram: limits::ACC_URAM != 0,
+    xkeep_uram: limits::XKEEP_URAM != 0,
 };
 
-/// The performance model's platform for this configuration: the ZCU102
-/// at the clock of hls/script.tcl (xlic_model::perf states every
-/// assumption).
-pub const PERF: xlic_model::perf::PerfConfig = xlic_model::perf::PerfConfig::zcu102(1e12 / limits::CLOCK_PERIOD_PS as f64);
+/// The performance model's platform for this configuration: its board at
+/// the clock of hls/script.tcl (xlic_model::perf states every assumption).
+pub const PERF: xlic_model::perf::PerfConfig = xlic_model::perf::PerfConfig::board(&BOARD, 1e12 / limits::CLOCK_PERIOD_PS as f64);
 
 #[cfg(test)]
 mod tests {
@@ -110,5 +111,10 @@ mod tests {
         assert!((limits::MAX_KERNEL * limits::MAX_KERNEL * limits::MAX_CHANNELS) as i64 <= xlic_model::quant::MAX_PRODUCTS);
         assert!(limits::POX.is_power_of_two() && limits::IN_DEPTH.is_power_of_two() && limits::TILE_ROWS.is_power_of_two());
         assert!(limits::TILE_ROWS % limits::MAX_STRIDE == 0 && limits::TILE_COLS % limits::MAX_STRIDE == 0);
+        assert_eq!(HW_LIMITS.check(), Ok(()));
+        // The part script.tcl synthesizes for is the board's device, and
+        // UltraRAM is used only where the device has it.
+        assert_eq!(limits::PART, BOARD.device.part);
+        assert!(BOARD.device.uram > 0 || !(HW_LIMITS.acc_uram || HW_LIMITS.xkeep_uram));
     }
 }

@@ -95,24 +95,29 @@ pub const BOARD_SLACK: Duration = Duration::from_millis(100);
 pub const COSIM_MARGIN: f64 = 4.0;
 pub const COSIM_SLACK: Duration = Duration::from_secs(1);
 
-/// What the performance model says layer `l` takes on the IP: its cycles at
-/// the rate pl_clk0 really runs (`pl_clock_hz`, read from CRL_APB; the
-/// model's HLS target clock when it cannot be read, and never faster than
-/// that target).
-pub fn model_time(g: &Geometry, l: Layer, pl_clock_hz: Option<u64>) -> Duration {
-    let perf = xlic_model::perf::layer(l.spec(), g.input(l), &HW, &accel_regs::PERF);
+/// The tiling layer `l` runs with (the tile the performance model finds
+/// fastest within the accelerator's buffers), and its modelled cost.
+pub fn plan(g: &Geometry, l: Layer) -> Result<xlic_model::perf::Plan, PipelineError> {
+    xlic_model::perf::plan(l.spec(), g.input(l), &HW, &accel_regs::PERF).map_err(PipelineError::Tiling)
+}
+
+/// What the performance model says a layer modelled as `perf` takes on the
+/// IP: its cycles at the rate pl_clk0 really runs (`pl_clock_hz`, read
+/// from CRL_APB; the model's HLS target clock when it cannot be read, and
+/// never faster than that target).
+pub fn model_time(perf: &xlic_model::perf::LayerPerf, pl_clock_hz: Option<u64>) -> Duration {
     let clock = pl_clock_hz.map_or(accel_regs::PERF.clock_hz, |hz| (hz as f64).min(accel_regs::PERF.clock_hz));
     Duration::from_secs_f64(perf.seconds(&xlic_model::perf::PerfConfig { clock_hz: clock, ..accel_regs::PERF }))
 }
 
-/// How long layer `l` may take. On the board, max(`model_time` x
-/// `BOARD_MARGIN`, `BOARD_FLOOR`) + `BOARD_SLACK`. Under co-simulation,
-/// the model's time at the HLS target clock x time_scale x `COSIM_MARGIN`
-/// + `COSIM_SLACK`.
-pub fn time_limit(g: &Geometry, l: Layer, backend: Backend, pl_clock_hz: Option<u64>) -> Duration {
+/// How long a layer modelled as `perf` may take. On the board,
+/// max(`model_time` x `BOARD_MARGIN`, `BOARD_FLOOR`) + `BOARD_SLACK`.
+/// Under co-simulation, the model's time at the HLS target clock x
+/// time_scale x `COSIM_MARGIN` + `COSIM_SLACK`.
+pub fn time_limit(perf: &xlic_model::perf::LayerPerf, backend: Backend, pl_clock_hz: Option<u64>) -> Duration {
     match backend {
-        Backend::Fabric => BOARD_SLACK + model_time(g, l, pl_clock_hz).mul_f64(BOARD_MARGIN).max(BOARD_FLOOR),
-        Backend::Cosim { time_scale, .. } => COSIM_SLACK + model_time(g, l, None).mul_f64(time_scale as f64 * COSIM_MARGIN),
+        Backend::Fabric => BOARD_SLACK + model_time(perf, pl_clock_hz).mul_f64(BOARD_MARGIN).max(BOARD_FLOOR),
+        Backend::Cosim { time_scale, .. } => COSIM_SLACK + model_time(perf, None).mul_f64(time_scale as f64 * COSIM_MARGIN),
     }
 }
 
@@ -128,6 +133,9 @@ pub enum PipelineError {
     /// A map does not fit its region (cannot happen within the
     /// accelerator's side limit; checked anyway).
     DoesNotFit { region: ArenaRegion, need: usize, room: usize },
+    /// No tile of the layer fits the accelerator's buffers (an image the
+    /// configuration was not built for).
+    Tiling(xlic_model::layout::TilingError),
     Accel { layer: Layer, error: AccelError },
     Cpu { layer: Layer, error: crate::cpu_engine::EngineError },
 }
@@ -139,6 +147,7 @@ impl core::fmt::Display for PipelineError {
             PipelineError::DoesNotFit { region, need, room } => {
                 write!(f, "the {} buffer holds {room} bytes; this image needs {need}", region.name())
             }
+            PipelineError::Tiling(e) => write!(f, "{e}"),
             PipelineError::Accel { layer, error } => write!(f, "{}: {error}", layer.name()),
             PipelineError::Cpu { layer, error } => write!(f, "{} on the CPU: {error}", layer.name()),
         }
@@ -246,7 +255,7 @@ impl Pipeline {
         Layer::ALL.into_iter().find(|&l| output_region(l) == r && self.holds(l))
     }
 
-    pub fn job(&self, model: &ModelInfo, l: Layer) -> LayerJob {
+    pub fn job(&self, model: &ModelInfo, l: Layer, tiling: &Tiling) -> LayerJob {
         let spec = l.spec();
         let (i, o) = (self.geometry.input(l), self.geometry.output(l));
         let (wo, _, po, _) = model.sections[l.index()];
@@ -266,6 +275,10 @@ impl Pipeline {
             in_w: i.w as u32,
             out_h: o.h as u32,
             out_w: o.w as u32,
+            tile: {
+                let c = tiling.choice();
+                [c.band_rows as u32, c.bands as u32, c.tile_cols as u32, c.passes as u32]
+            },
         }
     }
 
@@ -281,7 +294,8 @@ impl Pipeline {
                 return Err(PipelineError::DoesNotFit { region, need, room });
             }
         }
-        let job = self.job(model, l);
+        let plan = plan(&g, l)?;
+        let job = self.job(model, l, &plan.tiling);
         let mut buffers = arena.buffers();
         let (weights, params) = model.sections(buffers.take(ArenaRegion::ModelFile), l);
         let (input, out) = buffers.read_write(input_region(l), output_region(l));
@@ -298,8 +312,8 @@ impl Pipeline {
                     Backend::Fabric => crate::bsp::zcu102::clocks::pl0().hz,
                     Backend::Cosim { .. } => None,
                 };
-                let limit = time_limit(&g, l, driver.backend, pl_hz);
-                let modelled = model_time(&g, l, pl_hz);
+                let limit = time_limit(&plan.perf, driver.backend, pl_hz);
+                let modelled = model_time(&plan.perf, pl_hz);
                 let t = Instant::now();
                 driver.start(&job, read_back).map_err(|error| PipelineError::Accel { layer: l, error })?;
                 self.interrupted = Some(l);
@@ -320,7 +334,7 @@ impl Pipeline {
                     .map_err(|error| PipelineError::Cpu { layer: l, error })?;
                 self.interrupted = None;
                 // Beside it, what the IP would take at its HLS target clock.
-                (t.elapsed(), Duration::ZERO, model_time(&g, l, None), &*out, Some(cores.min(crate::smp::online())))
+                (t.elapsed(), Duration::ZERO, model_time(&plan.perf, None), &*out, Some(cores.min(crate::smp::online())))
             }
         };
         let (min, max) = min_max(out, &outs);
@@ -329,7 +343,7 @@ impl Pipeline {
             layer: l,
             input: ins,
             output: outs,
-            tiling: Tiling::of(l.spec(), g.output(l), &HW),
+            tiling: plan.tiling,
             job,
             elapsed,
             limit,
@@ -459,19 +473,21 @@ mod tests {
     fn time_limits_follow_the_model_with_their_documented_margins() {
         let g = Geometry::new(768, 512, PadMode::Edge, HW.max_side).unwrap();
         let l = Layer::Syn2;
-        let modelled = xlic_model::perf::layer(l.spec(), g.input(l), &HW, &accel_regs::PERF).seconds(&accel_regs::PERF);
+        let perf = plan(&g, l).unwrap().perf;
+        let modelled = perf.seconds(&accel_regs::PERF);
         let secs = |d: Duration| d.as_secs_f64();
-        assert!((secs(model_time(&g, l, None)) - modelled).abs() < 1e-9);
-        let board = time_limit(&g, l, Backend::Fabric, None);
+        assert!((secs(model_time(&perf, None)) - modelled).abs() < 1e-9);
+        let time_limit = |backend, hz| time_limit(&perf, backend, hz);
+        let board = time_limit(Backend::Fabric, None);
         let want = 0.1 + (10.0 * modelled).max(2.0);
         assert!((secs(board) - want).abs() < 1e-6, "{board:?} for a modelled {modelled} s");
         // pl_clk0 at a tenth of the HLS target: ten times the model's time;
         // faster than the target never shortens the limit.
-        let slow = time_limit(&g, l, Backend::Fabric, Some((accel_regs::PERF.clock_hz / 10.0) as u64));
+        let slow = time_limit(Backend::Fabric, Some((accel_regs::PERF.clock_hz / 10.0) as u64));
         assert!((secs(slow) - (0.1 + (100.0 * modelled).max(2.0))).abs() < 1e-3 * secs(slow), "{slow:?}");
-        assert_eq!(time_limit(&g, l, Backend::Fabric, Some(2 * accel_regs::PERF.clock_hz as u64)), board);
+        assert_eq!(time_limit(Backend::Fabric, Some(2 * accel_regs::PERF.clock_hz as u64)), board);
         // Beyond the fixed second, the co-simulation limit scales with the slowdown.
-        let cosim = time_limit(&g, l, Backend::Cosim { time_scale: 100, fault: 0 }, None);
+        let cosim = time_limit(Backend::Cosim { time_scale: 100, fault: 0 }, None);
         assert!((secs(cosim) - (1.0 + 400.0 * modelled)).abs() < 1e-6, "{cosim:?}");
     }
 
@@ -482,9 +498,10 @@ mod tests {
         for (w, h) in [(16, 16), (768, 512), (HW.max_side, HW.max_side)] {
             let g = Geometry::new(w, h, PadMode::Edge, HW.max_side).unwrap();
             for l in Layer::ALL {
-                let limit = time_limit(&g, l, Backend::Fabric, None);
+                let perf = plan(&g, l).unwrap().perf;
+                let limit = time_limit(&perf, Backend::Fabric, None);
                 assert!(limit >= BOARD_FLOOR + BOARD_SLACK, "{} at {w}x{h}: {limit:?}", l.name());
-                assert!(limit >= model_time(&g, l, None).mul_f64(10.0), "{} at {w}x{h}: {limit:?}", l.name());
+                assert!(limit >= model_time(&perf, None).mul_f64(10.0), "{} at {w}x{h}: {limit:?}", l.name());
             }
         }
         assert!((model_ratio(Duration::from_millis(84), Duration::from_millis(100)) - 0.84).abs() < 1e-9);

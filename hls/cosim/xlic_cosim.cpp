@@ -108,6 +108,7 @@ const uint32_t AP_START = 1, AP_DONE = 2, AP_IDLE = 4, AP_READY = 8;
 struct Job {
     uint64_t fm_in, weights, params, fm_out, fm_in2, fm_out2;
     uint32_t op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w;
+    uint32_t band_rows, bands, tile_cols, unit_passes;
 };
 
 Job read_job(const Ddr &d) {
@@ -127,6 +128,10 @@ Job read_job(const Ddr &d) {
     j.in_w = d.reg(XXLIC_LAYER_CONTROL_ADDR_IN_W_DATA);
     j.out_h = d.reg(XXLIC_LAYER_CONTROL_ADDR_OUT_H_DATA);
     j.out_w = d.reg(XXLIC_LAYER_CONTROL_ADDR_OUT_W_DATA);
+    j.band_rows = d.reg(XXLIC_LAYER_CONTROL_ADDR_BAND_ROWS_DATA);
+    j.bands = d.reg(XXLIC_LAYER_CONTROL_ADDR_BANDS_DATA);
+    j.tile_cols = d.reg(XXLIC_LAYER_CONTROL_ADDR_TILE_COLS_DATA);
+    j.unit_passes = d.reg(XXLIC_LAYER_CONTROL_ADDR_UNIT_PASSES_DATA);
     return j;
 }
 
@@ -249,7 +254,7 @@ int main(int argc, char **argv) {
             const std::vector<word_t> pr = words(j.params, out_tiles(j.cout) * XLIC_POF);
             std::vector<word_t> out = words(j.fm_out, out_words(j));
             xlic_layer(in.data(), wt.data(), pr.data(), out.data(), j.op, j.kernel, j.stride, j.cin, j.cout, j.in_h,
-                       j.in_w, j.out_h, j.out_w, in.data(), out.data());
+                       j.in_w, j.out_h, j.out_w, in.data(), out.data(), j.band_rows, j.bands, j.tile_cols, j.unit_passes);
             if (faulty && o.fault == XLIC_COSIM_FAULT_CORRUPT) {
                 out[out_words(j) / 2].range(15, 0) = out[out_words(j) / 2].range(15, 0) ^ 0x0100;
             }

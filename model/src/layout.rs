@@ -60,6 +60,10 @@ pub struct HwLimits {
     /// m_axi port in its working direction.
     pub axi_outstanding: usize,
     pub axi_burst: usize,
+    /// The accumulators, and the saved GDN/IGDN inputs, in UltraRAM
+    /// (`RAM_S2P_URAM`) instead of block RAM: for devices that have it.
+    pub acc_uram: bool,
+    pub xkeep_uram: bool,
 }
 
 impl HwLimits {
@@ -80,6 +84,8 @@ impl HwLimits {
         acc_distance: 8,
         axi_outstanding: 4,
         axi_burst: 64,
+        acc_uram: false,
+        xkeep_uram: false,
     };
 
     /// Pixel vectors of one accumulator slot (one band of a full tile).
@@ -97,6 +103,38 @@ impl HwLimits {
     /// Entries of a pass's weight buffer (the largest kernel's taps).
     pub const fn max_taps(&self) -> usize {
         self.max_kernel * self.max_kernel
+    }
+
+    /// Whether the kernel (hls/xlic_layer.cpp) can be built with these
+    /// values; the first rule they break otherwise. The design-space
+    /// explorer only proposes configurations that pass.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let pow2 = |v: usize| v.is_power_of_two();
+        if self.lanes != 8 {
+            return Err("lanes must be 8: a bus word is 128 bits (the HP ports' width), 8 x INT16");
+        }
+        if self.pof != 8 && self.pof != 16 {
+            return Err("pof must be 8 or 16: the output engine writes pof / lanes words per pixel on two write ports");
+        }
+        if !pow2(self.pox) || self.pox < 2 || self.pox > 32 {
+            return Err("pox must be a power of two from 2 to 32 (pixel pairs share an accumulator word)");
+        }
+        if !pow2(self.tile_rows) || !pow2(self.tile_cols) || self.tile_cols < self.pox || self.tile_cols % self.max_stride != 0 {
+            return Err("tile rows and columns must be powers of two, columns a multiple of pox and of the largest stride");
+        }
+        if !pow2(self.in_depth) || self.in_depth < 64 || self.in_depth > 16384 {
+            return Err("the input buffer depth must be a power of two from 64 to 16384 words");
+        }
+        if self.acc_vectors() < self.acc_distance || !pow2(self.acc_depth()) {
+            return Err("the accumulators must hold at least the dependence distance in vectors, a power of two in all");
+        }
+        if self.max_channels % self.pof != 0 || !pow2(self.acc_slots()) {
+            return Err("max_channels / pof must be a power of two");
+        }
+        if !pow2(self.axi_outstanding) || self.axi_outstanding > 32 || !pow2(self.axi_burst) || self.axi_burst < 2 || self.axi_burst > 256 {
+            return Err("m_axi outstanding (1..32) and burst length (2..256) must be powers of two");
+        }
+        Ok(())
     }
 }
 
@@ -263,9 +301,80 @@ pub enum TileKind {
     Pointwise,
 }
 
-/// How the accelerator (hls/xlic_layer.cpp) cuts one layer into tiles; the
-/// kernel states the same rules and the C-simulation checks the loop
-/// counts the performance model derives from them.
+/// The tile of one layer, as the firmware writes it to the accelerator's
+/// tile registers (`band_rows`, `bands`, `tile_cols`, `unit_passes`):
+/// everything else of a [`Tiling`] follows from it. Chosen per layer
+/// within the buffers the hardware was built with ([`TileNeeds::fits`]):
+/// by a fixed rule ([`Tiling::of`]) or by the performance model
+/// (`perf::plan`, what the firmware does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TileChoice {
+    /// Grid rows of one accumulator band (a power of two; a transposed
+    /// convolution computed phase by phase: at least its stride).
+    pub band_rows: usize,
+    /// Bands of a tile (a power of two; GDN/IGDN: 1).
+    pub bands: usize,
+    /// Grid columns of a tile: a power-of-two multiple of the column step
+    /// ([`Tiling::column_step`]), or the whole map in one column tile.
+    pub tile_cols: usize,
+    /// Output passes (`pof` channels each) of a unit: a power of two or
+    /// all of them (folded and GDN/IGDN layers: all of them).
+    pub passes: usize,
+}
+
+/// What a [`TileChoice`] needs of the hardware's buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TileNeeds {
+    /// Pixel vectors of one accumulator slot (one band of a tile).
+    pub vectors: usize,
+    /// Accumulator slots: bands x passes.
+    pub slots: usize,
+    /// Input-buffer words per bank and row parity.
+    pub in_words: usize,
+    /// GDN/IGDN: saved-input words per bank (vectors x input groups).
+    pub keep_words: usize,
+}
+
+impl TileNeeds {
+    /// Whether a kernel built with `hw` holds this tile.
+    pub fn fits(&self, hw: &HwLimits) -> bool {
+        self.vectors <= hw.acc_vectors() && self.slots <= hw.acc_slots() && self.in_words <= hw.in_depth && self.keep_words <= hw.acc_depth()
+    }
+}
+
+/// Why a layer cannot be tiled as asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TilingError {
+    /// The tile values break a rule of the kernel's schedule.
+    Invalid { layer: &'static str, what: &'static str },
+    /// They are valid but need more than the buffers hold.
+    TooBig { layer: &'static str, choice: TileChoice, needs: TileNeeds },
+    /// No tile of this layer fits the buffers at all.
+    NoFit { layer: &'static str },
+}
+
+impl core::fmt::Display for TilingError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            TilingError::Invalid { layer, what } => write!(f, "{layer}: invalid tile: {what}"),
+            TilingError::TooBig { layer, choice: c, needs: n } => write!(
+                f,
+                "{layer}: a tile of {} x {} rows by {} columns, {} passes needs {} vectors per slot, {} slots, {} input words per bank and {} saved-input words: more than the accelerator's buffers hold",
+                c.bands, c.band_rows, c.tile_cols, c.passes, n.vectors, n.slots, n.in_words, n.keep_words
+            ),
+            TilingError::NoFit { layer } => {
+                write!(f, "{layer}: no tile fits this accelerator's buffers (input tile, accumulators): build it with larger ones")
+            }
+        }
+    }
+}
+
+impl core::error::Error for TilingError {}
+
+/// How the accelerator (hls/xlic_layer.cpp) cuts one layer into tiles, for
+/// one [`TileChoice`]; the kernel derives the same counts from its tile
+/// registers and the C-simulation checks the loop counts the performance
+/// model derives from them.
 ///
 /// A tile is `tile_rows x tile_cols` pixels of the layer's *grid* (the
 /// output map, or for a folded transposed convolution its input map, see
@@ -278,22 +387,20 @@ pub enum TileKind {
 /// unit computes, the previous unit's outputs are stored from the other
 /// accumulator buffer, so stores overlap compute.
 ///
-/// - Layers with few output channels take several bands (fewer, taller
-///   tiles reload their weights less often); a transposed convolution
-///   computed phase by phase always takes at least two bands, half its
-///   channels at a time (a channel tile), because each weight word then
-///   serves twice the pixels (its weights would otherwise arrive slower
-///   than it uses them).
-/// - The input rows of a tile must fit the input buffer: bands, then band
-///   rows, halve until they do (a stride-4 9x9 convolution over many
-///   channels takes 4-row bands; ana_0, paired, 8).
+/// - The input rows of a tile must fit the input buffer, its vectors one
+///   accumulator slot, its bands x passes the slots ([`TileNeeds`]).
 /// - The last row and column tiles are trimmed to the map, in whole rows
 ///   and pixel vectors (per phase for a transposed convolution).
-/// - GDN/IGDN tiles are as wide as the map and as many rows as fit, up to
-///   the pixel vectors the saved inputs hold (a word per vector, group and
-///   bank: 32 vectors for 16 groups).
 /// - Every tile side is a power of two, or the map's width: the kernel
 ///   counts tiles with shifts.
+///
+/// The fixed rule of [`Tiling::of`] (the one the kernel had built in
+/// before tiles became registers): layers with few output channels take
+/// several bands (fewer, taller tiles reload their weights less often); a
+/// transposed convolution computed phase by phase takes at least two
+/// bands, half its channels at a time, because each weight word then
+/// serves twice the pixels; bands, then band rows, halve until the input
+/// fits; GDN/IGDN tiles are as wide as the map and as many rows as fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tiling {
     pub kind: TileKind,
@@ -395,73 +502,179 @@ impl Tiling {
         (in_rows.div_ceil(2) * planes * plane_words, planes, plane_words)
     }
 
-    pub fn of(spec: &LayerSpec, out: Dims, hw: &HwLimits) -> Tiling {
+    /// The layer's grid: its output map, or a folded layer's input map.
+    fn grid(fold: Option<PhaseFold>, out: Dims) -> Dims {
+        let scale = fold.map_or(1, |f| f.stride);
+        Dims::new(out.h / scale, out.w / scale)
+    }
+
+    /// Output passes (`pof` channels each) of the layer.
+    fn out_tiles(spec: &LayerSpec, fold: Option<PhaseFold>, hw: &HwLimits) -> usize {
+        fold.map_or(spec.cout, |f| f.channels).div_ceil(hw.pof)
+    }
+
+    /// The tile the fixed rule picks (see [`Tiling`]); an error when no
+    /// tile fits the input buffer.
+    pub fn rule(spec: &LayerSpec, out: Dims, hw: &HwLimits) -> Result<TileChoice, TilingError> {
         let fold = PhaseFold::of(spec, hw);
         let kind = Self::kind_of(spec, fold);
-        let scale = fold.map_or(1, |f| f.stride);
-        let grid = Dims::new(out.h / scale, out.w / scale);
-        let channels = fold.map_or(spec.cout, |f| f.channels);
-        let out_tiles = channels.div_ceil(hw.pof);
+        let grid = Self::grid(fold, out);
+        let out_tiles = Self::out_tiles(spec, fold, hw);
         let in_groups = spec.cin.div_ceil(hw.lanes);
         let slots = hw.acc_slots();
-        // Every tile side is a power of two (or the map's whole width), so
-        // the kernel counts tiles with shifts.
-        let (band_rows, bands, tile_cols, passes_per_unit) = if kind == TileKind::Pointwise {
+        if kind == TileKind::Pointwise {
             // As wide as the map, as many rows as the accumulators and the
             // saved inputs (a word per pixel vector, group and bank) hold.
             let vecs = (1..=12).map(|i| 1usize << i).filter(|&v| v <= hw.acc_vectors() && v * in_groups <= hw.acc_depth()).max().unwrap_or(1);
             let map_vecs = grid.w.div_ceil(hw.pox);
-            if map_vecs <= vecs {
+            return Ok(if map_vecs <= vecs {
                 let rows = (1..=12).map(|i| 1usize << i).filter(|&r| r * map_vecs <= vecs).max().unwrap_or(1);
-                (rows, 1, map_vecs * hw.pox, out_tiles)
+                TileChoice { band_rows: rows, bands: 1, tile_cols: map_vecs * hw.pox, passes: out_tiles }
             } else {
-                (1, 1, vecs * hw.pox, out_tiles)
+                TileChoice { band_rows: 1, bands: 1, tile_cols: vecs * hw.pox, passes: out_tiles }
+            });
+        }
+        let min_bands = if kind == TileKind::Phases { 2 } else { 1 };
+        let passes = out_tiles.min(slots / min_bands);
+        let mut bands = (1..=3).map(|i| 1usize << i).filter(|&b| b * passes <= slots).max().unwrap_or(1);
+        let mut band_rows = hw.tile_rows;
+        let step = Self::row_step(spec, fold);
+        while Self::input_words(spec, fold, hw, band_rows * bands, hw.tile_cols).0 > hw.in_depth {
+            if bands > 1 {
+                bands /= 2;
+            } else if band_rows / 2 >= step && band_rows % 2 == 0 {
+                band_rows /= 2;
+            } else {
+                return Err(TilingError::NoFit { layer: spec.name });
             }
-        } else {
-            let min_bands = if kind == TileKind::Phases { 2 } else { 1 };
-            let passes = out_tiles.min(slots / min_bands);
-            let mut bands = (1..=3).map(|i| 1usize << i).filter(|&b| b * passes <= slots).max().unwrap_or(1);
-            let mut band_rows = hw.tile_rows;
-            let step = Self::row_step(spec, fold);
-            while Self::input_words(spec, fold, hw, band_rows * bands, hw.tile_cols).0 > hw.in_depth {
-                if bands > 1 {
-                    bands /= 2;
-                } else {
-                    assert!(band_rows / 2 >= step && band_rows % 2 == 0, "{}: no tile fits the input buffer", spec.name);
-                    band_rows /= 2;
-                }
-            }
-            (band_rows, bands, hw.tile_cols, passes)
-        };
-        let tile_rows = band_rows * bands;
-        let (row_tiles, col_tiles) = (grid.h.div_ceil(tile_rows), grid.w.div_ceil(tile_cols));
+        }
+        Ok(TileChoice { band_rows, bands, tile_cols: hw.tile_cols, passes })
+    }
+
+    /// The fixed rule's tiling (see [`Tiling`]).
+    pub fn of(spec: &LayerSpec, out: Dims, hw: &HwLimits) -> Result<Tiling, TilingError> {
+        Self::with(spec, out, hw, Self::rule(spec, out, hw)?)
+    }
+
+    /// What tile `c` needs of the buffers, or the rule it breaks (whatever
+    /// the buffers' sizes).
+    pub fn needs(spec: &LayerSpec, out: Dims, hw: &HwLimits, c: TileChoice) -> Result<TileNeeds, TilingError> {
+        let fold = PhaseFold::of(spec, hw);
+        let kind = Self::kind_of(spec, fold);
+        let grid = Self::grid(fold, out);
+        let out_tiles = Self::out_tiles(spec, fold, hw);
+        let bad = |what| Err(TilingError::Invalid { layer: spec.name, what });
+        let pow2 = |v: usize| v.is_power_of_two();
+        let col_step = Self::column_step(spec, fold, hw.pox);
+        if !pow2(c.band_rows) || !pow2(c.bands) || c.bands > 8 {
+            return bad("band rows and bands must be powers of two, at most 8 bands");
+        }
+        if c.band_rows < Self::row_step(spec, fold) {
+            return bad("a band of a transposed convolution is at least one row per phase (its stride)");
+        }
+        if c.tile_cols == 0 || c.tile_cols % col_step != 0 || !(pow2(c.tile_cols) || c.tile_cols >= grid.w) {
+            return bad("tile columns must be a power-of-two multiple of pox (x the stride of a transposed convolution), or the whole map");
+        }
+        if (kind == TileKind::Pointwise || fold.is_some()) && (c.passes != out_tiles || c.bands != 1 && kind == TileKind::Pointwise) {
+            return bad("GDN/IGDN and folded layers compute all their passes in one band");
+        }
+        if c.passes == 0 || c.passes > out_tiles || !(pow2(c.passes) || c.passes == out_tiles) {
+            return bad("passes per unit must be a power of two or all of them");
+        }
+        let vectors = c.band_rows * c.tile_cols / hw.pox;
+        let in_groups = spec.cin.div_ceil(hw.lanes);
+        Ok(TileNeeds {
+            vectors,
+            slots: c.bands * c.passes,
+            in_words: Self::input_words(spec, fold, hw, c.band_rows * c.bands, c.tile_cols).0,
+            keep_words: if kind == TileKind::Pointwise { vectors * in_groups } else { 0 },
+        })
+    }
+
+    /// The tiling of tile `c`, checked against the rules and the buffers.
+    pub fn with(spec: &LayerSpec, out: Dims, hw: &HwLimits, c: TileChoice) -> Result<Tiling, TilingError> {
+        let needs = Self::needs(spec, out, hw, c)?;
+        if !needs.fits(hw) {
+            return Err(TilingError::TooBig { layer: spec.name, choice: c, needs });
+        }
+        let fold = PhaseFold::of(spec, hw);
+        let kind = Self::kind_of(spec, fold);
+        let grid = Self::grid(fold, out);
+        let out_tiles = Self::out_tiles(spec, fold, hw);
+        let in_groups = spec.cin.div_ceil(hw.lanes);
+        let tile_rows = c.band_rows * c.bands;
+        let (row_tiles, col_tiles) = (grid.h.div_ceil(tile_rows), grid.w.div_ceil(c.tile_cols));
         let last_rows = grid.h - (row_tiles - 1) * tile_rows;
-        let last_cols = grid.w - (col_tiles - 1) * tile_cols;
-        let (_, planes, plane_words) = Self::input_words(spec, fold, hw, tile_rows, tile_cols);
-        Tiling {
+        let last_cols = grid.w - (col_tiles - 1) * c.tile_cols;
+        let (_, planes, plane_words) = Self::input_words(spec, fold, hw, tile_rows, c.tile_cols);
+        Ok(Tiling {
             kind,
             fold,
             pair: Self::pairs(spec, fold, hw),
-            band_rows,
-            bands,
+            band_rows: c.band_rows,
+            bands: c.bands,
             tile_rows,
-            tile_cols,
+            tile_cols: c.tile_cols,
             last_tile_rows: round_up(last_rows, Self::row_step(spec, fold)).min(tile_rows),
-            last_tile_cols: round_up(last_cols, Self::column_step(spec, fold, hw.pox)).min(tile_cols),
+            last_tile_cols: round_up(last_cols, Self::column_step(spec, fold, hw.pox)).min(c.tile_cols),
             row_tiles,
             col_tiles,
             out_tiles,
-            passes_per_unit,
-            channel_tiles: out_tiles.div_ceil(passes_per_unit),
+            passes_per_unit: c.passes,
+            channel_tiles: out_tiles.div_ceil(c.passes),
             in_groups,
             steps_per_unit: if kind == TileKind::Pointwise { 1 } else { in_groups },
             in_tile_rows: match kind {
                 TileKind::Pointwise => tile_rows * in_groups,
                 _ => Self::input_extent(spec, fold, tile_rows),
             },
-            in_tile_cols: Self::input_extent(spec, fold, tile_cols),
+            in_tile_cols: Self::input_extent(spec, fold, c.tile_cols),
             planes,
             plane_words,
+        })
+    }
+
+    /// The registers' values of this tiling.
+    pub fn choice(&self) -> TileChoice {
+        TileChoice { band_rows: self.band_rows, bands: self.bands, tile_cols: self.tile_cols, passes: self.passes_per_unit }
+    }
+
+    /// Every tile that follows the rules for this layer and is not
+    /// dominated by a smaller one (columns past the map's width, rows past
+    /// its height): the candidates `perf::plan` and the design-space
+    /// explorer weigh. `hw` gives the layout (lanes, pof, pox); whether a
+    /// candidate fits its buffers is [`TileNeeds::fits`]'s to say.
+    pub fn choices(spec: &LayerSpec, out: Dims, hw: &HwLimits, mut f: impl FnMut(TileChoice)) {
+        let fold = PhaseFold::of(spec, hw);
+        let kind = Self::kind_of(spec, fold);
+        let grid = Self::grid(fold, out);
+        let out_tiles = Self::out_tiles(spec, fold, hw);
+        let step = Self::row_step(spec, fold);
+        let col_step = Self::column_step(spec, fold, hw.pox);
+        let whole = round_up(grid.w, col_step);
+        let max_rows = grid.h.next_power_of_two().max(step);
+        let all_passes = kind == TileKind::Pointwise || fold.is_some();
+        let max_bands = if kind == TileKind::Pointwise { 1 } else { 8 };
+        let mut band_rows = step;
+        while band_rows <= max_rows {
+            let mut bands = 1;
+            while bands <= max_bands && band_rows * bands <= max_rows {
+                let mut cols = col_step;
+                loop {
+                    let tile_cols = cols.min(whole);
+                    let mut passes = if all_passes { out_tiles } else { 1 };
+                    while passes <= out_tiles {
+                        f(TileChoice { band_rows, bands, tile_cols, passes });
+                        passes = if passes == out_tiles { out_tiles + 1 } else { (passes * 2).min(out_tiles) };
+                    }
+                    if cols >= whole {
+                        break;
+                    }
+                    cols *= 2;
+                }
+                bands *= 2;
+            }
+            band_rows *= 2;
         }
     }
 
@@ -545,7 +758,7 @@ mod tests {
         let hw = HwLimits::TEST;
         let g = crate::Geometry::new(451, 300, crate::PadMode::Zero, 4096).unwrap();
         for (i, l) in LAYERS.iter().enumerate() {
-            let t = Tiling::of(l, g.outputs[i], &hw);
+            let t = Tiling::of(l, g.outputs[i], &hw).unwrap();
             let grid = Dims::new(g.outputs[i].h / t.scale(), g.outputs[i].w / t.scale());
             assert_eq!(grid.h * t.scale(), g.outputs[i].h);
             assert!(t.row_tiles * t.tile_rows >= grid.h && (t.row_tiles - 1) * t.tile_rows < grid.h);
@@ -564,10 +777,10 @@ mod tests {
         }
         // Only syn_2 (3 channels) folds: 16 phases x 3 channels in 3 passes
         // of a 3x3 convolution over its input, two bands tall.
-        let syn2 = Tiling::of(&LAYERS[9], g.outputs[9], &hw);
+        let syn2 = Tiling::of(&LAYERS[9], g.outputs[9], &hw).unwrap();
         assert_eq!(syn2.fold, Some(PhaseFold { stride: 4, taps: 3, first: -1, channels: 48 }));
         assert_eq!((syn2.out_tiles, syn2.bands, syn2.tile_rows), (3, 2, 16));
-        let tiling = |l: crate::Layer| Tiling::of(l.spec(), g.outputs[l.index()], &hw);
+        let tiling = |l: crate::Layer| Tiling::of(l.spec(), g.outputs[l.index()], &hw).unwrap();
         // The image's 3 channels pair columns (ana_0 only).
         assert!(tiling(crate::Layer::Ana0).pair && LAYERS[1..].iter().all(|l| !tiling(l.layer).pair));
         // Phase-by-phase transposed convolutions take two bands, half their
@@ -584,6 +797,44 @@ mod tests {
         // and as many rows as 32 vectors (16 groups x 32 words per bank).
         let gdn = tiling(crate::Layer::Gdn0);
         assert_eq!((gdn.kind, gdn.tile_cols, gdn.band_rows, gdn.col_tiles), (TileKind::Pointwise, 128, 4, 1));
+    }
+
+    /// Every candidate tile follows the rules and covers the map; each is
+    /// the tiling `with` builds, and those that need more than the
+    /// buffers hold are refused as too big, never built.
+    #[test]
+    fn every_choice_is_a_valid_tiling_or_refused_by_size() {
+        let hw = HwLimits::TEST;
+        let g = crate::Geometry::new(451, 300, crate::PadMode::Zero, 4096).unwrap();
+        for (i, l) in LAYERS.iter().enumerate() {
+            let (mut built, mut refused) = (0, 0);
+            Tiling::choices(l, g.outputs[i], &hw, |c| {
+                let needs = Tiling::needs(l, g.outputs[i], &hw, c).unwrap_or_else(|e| panic!("{e}"));
+                match Tiling::with(l, g.outputs[i], &hw, c) {
+                    Ok(t) => {
+                        assert!(needs.fits(&hw) && t.choice() == c);
+                        let grid = Dims::new(g.outputs[i].h / t.scale(), g.outputs[i].w / t.scale());
+                        assert!(t.row_tiles * t.tile_rows >= grid.h && (0..t.col_tiles).map(|j| t.cols_of(j)).sum::<usize>() >= grid.w);
+                        built += 1;
+                    }
+                    Err(TilingError::TooBig { needs: n, .. }) => {
+                        assert!(!n.fits(&hw) && n == needs);
+                        refused += 1;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            });
+            assert!(built >= 4, "{}: {built} tilings fit, {refused} do not", l.name);
+        }
+        // The rule's own tile is always among the candidates' kind, and
+        // a broken one is named.
+        let bad = TileChoice { band_rows: 3, bands: 1, tile_cols: 128, passes: 8 };
+        assert!(matches!(Tiling::with(&LAYERS[2], g.outputs[2], &hw, bad), Err(TilingError::Invalid { .. })));
+        let huge = TileChoice { band_rows: 64, bands: 8, tile_cols: 128, passes: 1 };
+        assert!(matches!(Tiling::with(&LAYERS[2], g.outputs[2], &hw, huge), Err(TilingError::TooBig { .. })));
+        // A buffer too small for any tile is an error, not a panic.
+        let tiny = HwLimits { in_depth: 8, ..hw };
+        assert_eq!(Tiling::of(&LAYERS[0], g.outputs[0], &tiny), Err(TilingError::NoFit { layer: "ana_0" }));
     }
 
     /// The fold's tap window and channel map, checked against the

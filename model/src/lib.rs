@@ -9,6 +9,7 @@
 //! - [`layout`]: feature maps, weights and per-channel tables in DDR, and
 //!   the per-layer tiling arithmetic, parametrised by the hardware limits;
 //! - [`perf`], [`resources`]: the accelerator's cycle and resource models;
+//! - [`device`]: the boards and devices those models are checked against;
 //! - [`reference`]: the integer reference of conv, transposed conv, GDN and
 //!   IGDN on those layouts: the definition the accelerator must match;
 //! - [`package`]: the versioned model package the firmware loads;
@@ -24,6 +25,7 @@ extern crate std;
 
 pub mod bitstream;
 pub mod crc32;
+pub mod device;
 pub mod entropy;
 pub mod fmfile;
 pub mod geometry;

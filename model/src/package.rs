@@ -65,6 +65,10 @@ pub enum PackageError {
     SectionBounds { layer: usize, section: Section },
     SectionCrc { layer: usize, section: Section },
     BadParams { layer: usize, channel: usize },
+    /// A weight of -32768: outside the format's symmetric -32767..=32767
+    /// (quant::WEIGHT_MAX), which every integer engine relies on (two
+    /// products of the pair sums fit an i32 only within it).
+    BadWeight { layer: usize, index: usize },
 }
 
 impl core::fmt::Display for PackageError {
@@ -107,6 +111,12 @@ impl core::fmt::Display for PackageError {
             BadParams { layer, channel } => {
                 write!(f, "model package {} channel {channel} has parameters outside the INT16 rules", name(layer))
             }
+            BadWeight { layer, index } => write!(
+                f,
+                "model package {} weight {index} is -32768: weights lie in -{max}..={max} (model/PACKAGE.md); re-run `cargo xtask quantize`",
+                name(layer),
+                max = crate::quant::WEIGHT_MAX
+            ),
         }
     }
 }
@@ -206,6 +216,9 @@ impl<'a> Package<'a> {
             if crc32(&bytes[po..po + pl]) != u32_at(bytes, r + 32) {
                 return Err(PackageError::SectionCrc { layer: i, section: Section::Params });
             }
+            if let Some(index) = bytes[wo..wo + wl].chunks_exact(2).position(|b| i16::from_le_bytes([b[0], b[1]]) < -crate::quant::WEIGHT_MAX) {
+                return Err(PackageError::BadWeight { layer: i, index });
+            }
             for (c, rec) in bytes[po..po + pl].chunks_exact(CHANNEL_PARAMS_BYTES).enumerate() {
                 if !ChannelParams::from_le_bytes(rec).is_valid_for(spec.op) {
                     return Err(PackageError::BadParams { layer: i, channel: c });
@@ -257,6 +270,7 @@ pub fn write(hw: &HwLimits, calibrated_pad: u32, layers: &[(std::vec::Vec<i16>, 
     for (i, (spec, (w, p))) in LAYERS.iter().zip(layers).enumerate() {
         let ws = WeightShape::of(spec, hw);
         assert_eq!(w.len(), ws.len(), "{} weights", spec.name);
+        assert!(w.iter().all(|&v| v >= -crate::quant::WEIGHT_MAX), "{}: a weight of -32768 (the format is -32767..=32767)", spec.name);
         assert_eq!(p.len(), ws.cout_padded(), "{} params", spec.name);
         align(&mut out);
         let wo = out.len();
@@ -359,6 +373,22 @@ mod tests {
         let last = b.len() - 1;
         b[last] ^= 0x40; // inside syn_2's params
         assert_eq!(parse(&b), Err(PackageError::SectionCrc { layer: 9, section: Section::Params }));
+        // A weight of -32768 (ana_1's first, at its section's offset).
+        let mut b = good.clone();
+        let r = HEADER_BYTES + 2 * RECORD_BYTES;
+        let wo = u32_at(&b, r + 12) as usize;
+        b[wo..wo + 2].copy_from_slice(&i16::MIN.to_le_bytes());
+        let crc = crc32(&b[wo..wo + u32_at(&b, r + 16) as usize]);
+        b[r + 28..r + 32].copy_from_slice(&crc.to_le_bytes());
+        let hcrc = {
+            let mut c = crate::crc32::Crc32::default();
+            c.update(&b[..CRC_AT]);
+            c.update(&[0; 4]);
+            c.update(&b[CRC_AT + 4..HEADER_BYTES + RECORD_BYTES * LAYERS.len()]);
+            c.finish()
+        };
+        b[CRC_AT..CRC_AT + 4].copy_from_slice(&hcrc.to_le_bytes());
+        assert_eq!(parse(&b), Err(PackageError::BadWeight { layer: 2, index: 0 }));
         let other = HwLimits { pof: 32, ..hw };
         assert!(matches!(Package::parse(&good, &other), Err(PackageError::HardwareMismatch { .. })));
         // The message names the limits that differ and both values, and

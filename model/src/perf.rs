@@ -22,33 +22,55 @@
 //! Assumptions, with their sources (none of them measured on a board here;
 //! each is a field of [`PerfConfig`], so a measurement replaces it):
 //!
-//! - Clock: 250 MHz (hls/script.tcl: 4 ns with 12.5 % uncertainty). The
-//!   seed design synthesized at 3.2 ns but its block design clocked the IP
-//!   at 200 MHz; 250 MHz is what a 2048-DSP array with 48-bit cascades
-//!   closes at in a -2 part without floorplanning, and stays a parameter.
-//! - DDR: PS DDR4-2400 on a 64-bit bus, 19.2 GB/s peak (UG1145 / the
-//!   Zynq UltraScale+ SPA tutorial, "Evaluating High-Performance Ports"),
-//!   shared by every port, at 75 % controller efficiency: the planning
-//!   figure of UG585 section 22.3.2 ("designed to have a maximum efficiency
-//!   of approximately 75 %"; no MPSoC figure is published). 14.4 GB/s is
-//!   3.6 words per 250 MHz cycle.
+//! - Clock: the board's (device::Board; the ZCU102's 250 MHz is
+//!   hls/script.tcl's 4 ns with 12.5 % uncertainty). Nothing here shows
+//!   that a 2048-DSP array closes at 250 MHz: that is for the first
+//!   synthesis and place-and-route to tell (the seed design synthesized at
+//!   3.2 ns but its block design clocked the IP at 200 MHz), so the bench
+//!   prints the 200 MHz figure beside it.
+//! - DDR: the board's PS DDR peak (device::Board: the ZCU102's DDR4-2400 on
+//!   a 64-bit bus, 19.2 GB/s, UG1145 / the Zynq UltraScale+ SPA tutorial,
+//!   "Evaluating High-Performance Ports"; its PS preset was not checked
+//!   here: at DDR4-2133 it would be 17.1 GB/s), shared by every port, at
+//!   75 % controller efficiency. That figure is the Zynq-7000's (UG585
+//!   section 22.3.2, "designed to have a maximum efficiency of
+//!   approximately 75 %"); no MPSoC figure was found, so it is an
+//!   assumption for the MPSoC. 14.4 GB/s is 3.6 words per 250 MHz cycle.
+//! - Ports (UG1085 "PL-PS Interface Specifics"; the block design of
+//!   boot/README.md): the two input masters on S_AXI_HP0_FPD and
+//!   S_AXI_HP3_FPD (DDR controller ports XPI 3 and 5, shared with the
+//!   DisplayPort and the FPD DMA, both idle here), the weights on
+//!   S_AXI_HPC0_FPD (through the CCI, shared with the APU), the two output
+//!   masters on S_AXI_HP1_FPD and S_AXI_HP2_FPD, which share XPI 4. An XPI
+//!   is 128 bits at the DDR controller's clock, a quarter of the transfer
+//!   rate (600 MHz for DDR4-2400; 266.7 MHz for the Ultra96-V2's
+//!   LPDDR4-1066, as its design's DDR_CTRL clock shows): the two writers
+//!   together sustain at most that at the same 75 % (1.8 words per 250 MHz
+//!   cycle on the ZCU102: more than their 1.5, so it binds only at
+//!   faster PL clocks or slower DDR).
 //! - A port: 128 bits per cycle at most; sustained 0.75 words per cycle
 //!   (the same 75 %: refresh, page misses, and the AFI splitting every
 //!   AXI4 burst into 16-beat AXI3 bursts, UG1085 "PL-PS Interface
 //!   Specifics").
 //! - Burst latency: 64 cycles (256 ns at 250 MHz) from a burst loop's
 //!   start to its first word, paid once per burst loop (HLS issues the next
-//!   loop's request only when that loop starts; within a loop, 4
-//!   outstanding x 64 beats hide it, Little's law: 256 > 64 x 0.75). Writes
-//!   pay the same before the loop's last response. This is the `latency=`
-//!   of the kernel's m_axi pragmas.
+//!   loop's request only when that loop starts). Writes pay the same before
+//!   the loop's last response. This is the `latency=` of the kernel's m_axi
+//!   pragmas.
+//! - Within a burst loop, a port keeps `outstanding` AXI bursts of `burst`
+//!   words in flight (the m_axi pragmas' num_*_outstanding and
+//!   max_*_burst_length, `HwLimits::axi_*`): by Little's law it sustains
+//!   at most outstanding x burst words per round trip of latency + burst /
+//!   rate cycles. 4 x 64 words (256 > 64 x 0.75 + 64) leave the 0.75 words
+//!   per cycle above untouched; 1 x 64 would give 0.43.
 //! - Pipeline fill/drain: 24 cycles per MAC call (BRAM reads, the
 //!   alignment mux, an 8-deep DSP48E2 cascade, the accumulator add and
 //!   write), 40 per row of the output engine (its 16-stage divider), 3 per
 //!   small mover loop, 8 per function call (start/done handshakes).
+use crate::device::Board;
 use crate::geometry::{layer_output, Dims};
 use crate::layer::LayerSpec;
-use crate::layout::{HwLimits, TileKind, Tiling};
+use crate::layout::{HwLimits, TileKind, Tiling, TilingError};
 
 /// The platform the model assumes (see the module's assumptions).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,6 +80,9 @@ pub struct PerfConfig {
     pub ddr_bytes_per_s: f64,
     /// Fraction of the peak the DDR controller sustains for all ports.
     pub ddr_efficiency: f64,
+    /// Peak of one DDR controller port (XPI), bytes per second: what the
+    /// two output masters share (see the module).
+    pub xpi_bytes_per_s: f64,
     /// Words (128 bits) per cycle one m_axi port sustains inside a burst.
     pub port_words_per_cycle: f64,
     /// Cycles from a burst loop's start to its first word.
@@ -73,16 +98,21 @@ pub struct PerfConfig {
 }
 
 impl PerfConfig {
-    /// PS DDR4-2400 on a 64-bit bus.
-    pub const ZCU102_DDR_BYTES_PER_S: f64 = 19.2e9;
     /// The ZCU102 at the default 250 MHz, with the assumptions above.
     pub const ZCU102: PerfConfig = PerfConfig::zcu102(250e6);
 
     /// The ZCU102's platform at another clock.
     pub const fn zcu102(clock_hz: f64) -> PerfConfig {
+        Self::board(&Board::ZCU102, clock_hz)
+    }
+
+    /// A board's platform (its PS DDR, device::Board) at `clock_hz`; the
+    /// other assumptions above are the same for every board.
+    pub const fn board(board: &Board, clock_hz: f64) -> PerfConfig {
         PerfConfig {
             clock_hz,
-            ddr_bytes_per_s: Self::ZCU102_DDR_BYTES_PER_S,
+            ddr_bytes_per_s: board.ddr_bytes_per_s(),
+            xpi_bytes_per_s: board.xpi_bytes_per_s(),
             ddr_efficiency: 0.75,
             port_words_per_cycle: 0.75,
             burst_latency: 64,
@@ -91,6 +121,20 @@ impl PerfConfig {
             loop_fill: 3,
             call_overhead: 8,
         }
+    }
+
+    /// The platform as a kernel built with `hw` sees it: each port's rate
+    /// capped by its outstanding bursts (Little's law, see the module).
+    pub fn for_ports(&self, hw: &HwLimits) -> PerfConfig {
+        let inflight = (hw.axi_outstanding * hw.axi_burst) as f64;
+        let round_trip = self.burst_latency as f64 + hw.axi_burst as f64 / self.port_words_per_cycle;
+        PerfConfig { port_words_per_cycle: self.port_words_per_cycle.min(inflight / round_trip), ..*self }
+    }
+
+    /// Words per cycle the two output masters sustain together (their
+    /// shared XPI).
+    pub fn xpi_words_per_cycle(&self) -> f64 {
+        self.xpi_bytes_per_s * self.ddr_efficiency / self.clock_hz / 16.0
     }
 
     /// Words per cycle the DDR sustains for all ports together.
@@ -311,14 +355,52 @@ fn sides(spec: &LayerSpec, t: &Tiling, rows: bool, in_size: usize, out_size: usi
     (out, used)
 }
 
-/// The model of one layer on an input of `in_dims`.
-pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -> LayerPerf {
+/// A layer's tiling and its modelled cost.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    pub tiling: Tiling,
+    pub perf: LayerPerf,
+}
+
+/// The tiling the firmware gives layer `spec` on an input of `in_dims`:
+/// of every tile that fits the buffers of `hw` (layout::Tiling::choices),
+/// the one this model finds fastest; the fixed rule's (Tiling::of) unless
+/// another is strictly faster. An error when no tile fits.
+pub fn plan(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -> Result<Plan, TilingError> {
     let out = layer_output(spec.op, in_dims);
-    let t = Tiling::of(spec, out, hw);
+    let mut best = Tiling::of(spec, out, hw).ok().map(|t| Plan { tiling: t, perf: layer_tiled(spec, in_dims, hw, cfg, &t) });
+    Tiling::choices(spec, out, hw, |c| {
+        if best.is_some_and(|b| b.tiling.choice() == c) {
+            return;
+        }
+        if let Ok(t) = Tiling::with(spec, out, hw, c) {
+            let perf = layer_tiled(spec, in_dims, hw, cfg, &t);
+            if best.is_none_or(|b| perf.cycles < b.perf.cycles) {
+                best = Some(Plan { tiling: t, perf });
+            }
+        }
+    });
+    best.ok_or(TilingError::NoFit { layer: spec.name })
+}
+
+/// The model of one layer on an input of `in_dims`, tiled as the firmware
+/// tiles it ([`plan`]).
+pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -> Result<LayerPerf, TilingError> {
+    plan(spec, in_dims, hw, cfg).map(|p| p.perf)
+}
+
+/// The model of one layer on an input of `in_dims`, tiled as `t` says
+/// (a tiling of this layer for this output size and `hw`).
+pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig, t: &Tiling) -> LayerPerf {
+    let out = layer_output(spec.op, in_dims);
+    let cfg = &cfg.for_ports(hw);
+    let t = *t;
     let (k, s) = (spec.op.kernel(), spec.op.stride());
     let g = t.in_groups as u64;
     let out_groups = spec.cout.div_ceil(hw.lanes);
     let pof = hw.pof as u64;
+    // Output words (groups of `lanes` channels) of one pass.
+    let wpp = (hw.pof / hw.lanes) as u64;
     let n_taps = match (t.kind, t.fold) {
         (_, Some(f)) => (t.out_tiles * f.taps * f.taps) as u64,
         (TileKind::Conv, None) => (k * if t.pair { k.div_ceil(2) } else { k }) as u64,
@@ -378,7 +460,7 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
             for ct in 0..t.channel_tiles {
                 let npass = t.passes_of(ct) as u64;
                 let calls = if t.fold.is_some() { 1 } else { npass };
-                let nog = if t.fold.is_some() { out_groups as u64 } else { (npass * 2).min(out_groups as u64 - (ct * t.passes_per_unit * 2) as u64) };
+                let nog = if t.fold.is_some() { out_groups as u64 } else { (npass * wpp).min(out_groups as u64 - ct as u64 * t.passes_per_unit as u64 * wpp) };
                 let c = &mut p.counts;
                 c.mac_iterations += tiles * t.steps_per_unit as u64 * calls * mac;
                 c.input_words += tiles * t.steps_per_unit as u64 * in_words;
@@ -391,15 +473,18 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
                 // previous unit (taken to be like this one).
                 let compute = calls * ((mac + cfg.pipeline_depth).max(w_cycles) + cfg.call_overhead) + cfg.call_overhead;
                 let mac_only = calls * (mac + cfg.pipeline_depth + cfg.call_overhead) + cfg.call_overhead;
-                let (pairs2, single) = (nog / 2, nog % 2);
+                // The engine makes wpp words per pixel; the runs (a row of
+                // one group) alternate between the two write ports.
+                let (engine_rounds, port_runs) = (nog.div_ceil(wpp), nog.div_ceil(2));
                 let mut unit = 0u64;
                 let mut bounds = [0u64; 5];
                 let steps = t.steps_per_unit as u64;
                 for chunk in 0..steps {
                     let crows = if srows > chunk { (srows - 1 - chunk) / steps + 1 } else { 0 };
-                    let engine = crows * (pairs2 + single) * (scols + cfg.store_depth);
-                    let port = crows * pairs2 * cfg.burst(scols);
-                    let store = engine.max(port + crows * single * cfg.burst(scols)) + cfg.call_overhead;
+                    let engine = crows * engine_rounds * (scols + cfg.store_depth);
+                    let port = crows * port_runs * cfg.burst(scols);
+                    let xpi = ceil((crows * nog * scols) as f64 / cfg.xpi_words_per_cycle());
+                    let store = engine.max(port).max(xpi) + cfg.call_overhead;
                     let words = in_words + calls * w_words + crows * nog * scols;
                     let ddr = ceil(words as f64 / cfg.ddr_words_per_cycle());
                     let parts = [mac_only, compute, load, store, ddr];
@@ -413,8 +498,8 @@ pub fn layer(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfConfig) -
                     unit += step;
                     bounds[which] += step;
                 }
-                last_store = srows * (pairs2 + single) * (scols + cfg.store_depth)
-                    + srows * (pairs2 + single) * cfg.burst(scols);
+                last_store = (srows * engine_rounds * (scols + cfg.store_depth) + srows * port_runs * cfg.burst(scols))
+                    .max(ceil((srows * nog * scols) as f64 / cfg.xpi_words_per_cycle()));
                 cycles += tiles * unit;
                 p.compute_cycles += tiles * steps * calls * mac;
                 for (acc, b) in p.bound_cycles.iter_mut().zip(bounds) {
@@ -443,7 +528,8 @@ mod tests {
 
     fn model(cfg: &PerfConfig, l: Layer) -> LayerPerf {
         let g = Geometry::new(2048, 1365, PadMode::Edge, 4096).unwrap();
-        layer(l.spec(), g.input(l), &HwLimits::TEST, cfg)
+        let t = Tiling::of(l.spec(), g.output(l), &HwLimits::TEST).unwrap();
+        layer_tiled(l.spec(), g.input(l), &HwLimits::TEST, cfg, &t)
     }
 
     /// The parts of a step are where the model says: convolutions wait for
@@ -461,6 +547,11 @@ mod tests {
         // A slower DDR bounds the normalisers by DDR.
         let ddr = PerfConfig { ddr_efficiency: 0.25, ..cfg };
         assert_eq!(model(&ddr, Layer::Gdn0).bound(), Bound::Ddr);
+        // The writers' shared XPI binds only when it is slower than them.
+        assert!(cfg.xpi_words_per_cycle() > 2.0 * cfg.port_words_per_cycle);
+        let xpi = PerfConfig { xpi_bytes_per_s: 4e9, ..cfg };
+        assert!(model(&xpi, Layer::Gdn0).cycles > gdn0.cycles * 5 / 4);
+        assert_eq!(model(&xpi, Layer::Gdn0).bound(), Bound::Store);
         // Cycles do not depend on the clock (only DDR's share per cycle),
         // seconds do.
         let fast = PerfConfig::zcu102(200e6);
@@ -481,5 +572,28 @@ mod tests {
             let ins = crate::layout::FmShape::new(l.spec().cin, g.input(l), 8);
             assert!(p.counts.input_words as usize >= ins.len() / 8, "{}: every input word at least once", l.name());
         }
+    }
+
+    /// The firmware's plan is never slower than the fixed rule, picks a
+    /// tile that fits, and a port with too few bursts in flight is slower
+    /// (Little's law), one with enough is not.
+    #[test]
+    fn plans_beat_the_rule_and_ports_follow_littles_law() {
+        let cfg = PerfConfig::ZCU102;
+        let hw = HwLimits::TEST;
+        let g = Geometry::new(2048, 1365, PadMode::Edge, 4096).unwrap();
+        for l in Layer::ALL {
+            let p = plan(l.spec(), g.input(l), &hw, &cfg).unwrap();
+            let rule = model(&cfg, l);
+            assert!(p.perf.cycles <= rule.cycles, "{}", l.name());
+            assert!(crate::layout::Tiling::needs(l.spec(), g.output(l), &hw, p.tiling.choice()).unwrap().fits(&hw));
+        }
+        assert_eq!(cfg.for_ports(&hw).port_words_per_cycle, 0.75);
+        let narrow = HwLimits { axi_outstanding: 1, ..hw };
+        let rate = cfg.for_ports(&narrow).port_words_per_cycle;
+        assert!((rate - 64.0 / (64.0 + 64.0 / 0.75)).abs() < 1e-12, "{rate}");
+        let t = crate::layout::Tiling::of(Layer::Gdn0.spec(), g.output(Layer::Gdn0), &hw).unwrap();
+        let slow = layer_tiled(Layer::Gdn0.spec(), g.input(Layer::Gdn0), &narrow, &cfg, &t);
+        assert!(slow.cycles > model(&cfg, Layer::Gdn0).cycles * 3 / 2);
     }
 }

@@ -7,8 +7,12 @@
 //! - BRAM18: every bank of a partitioned array is its own memory and is
 //!   rounded up separately to the RAMB18E2 shapes (UG573: 16K x 1, 8K x 2,
 //!   4K x 4, 2K x 9, 1K x 18, and 512 x 36 in simple dual-port mode, which
-//!   every memory here is: one read and one write port). A bank's cost is
+//!   every memory here is: one read and one write port, pinned in the
+//!   kernel by `RESOURCE core=RAM_S2P_BRAM`). A bank's cost is
 //!   the cheapest shape: `ceil(depth / d) * ceil(width / w)`.
+//! - UltraRAM (when `HwLimits::acc_uram` / `xkeep_uram` put the
+//!   accumulators or the saved GDN inputs there, `RAM_S2P_URAM`): a block
+//!   is 4K x 72 bits (UG573), every bank rounded up the same way.
 //! - LUTRAM (the arrays the kernel puts there: weights, parameters, taps):
 //!   RAM64M8, 64 x 7 bits simple dual-port per 8 LUTs (UG574).
 //! - m_axi adapters: a data FIFO of outstanding x burst words per working
@@ -16,32 +20,15 @@
 //!   idle direction's two-word FIFO in SRLs; ~1500 LUTs of control each.
 //! - DSP48E2: one per MAC (16 x 16 or 16 x 17 into the 48-bit cascade,
 //!   UG579), two per 48 x 15 requantization and 48 x 16 IGDN product, and
-//!   one for each run-time multiply of the address arithmetic (counted
-//!   conservatively: Vivado puts the small ones in LUTs).
+//!   three for each 32 x 32-bit run-time multiply of the address
+//!   arithmetic (the kernel's control values are `int`).
 //! - LUTs: adders, muxes and dividers by their widths (one LUT6 per bit of
 //!   an adder or a 4:1 mux), plus LUTRAM and fixed costs for control.
+//! - Flip-flops are not estimated (the pipelines' registers are Vivado's
+//!   to place; no figure here would be better than a guess).
 use crate::layout::HwLimits;
 
-/// An FPGA's resources.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Device {
-    pub name: &'static str,
-    pub dsp: usize,
-    pub bram18: usize,
-    pub lut: usize,
-}
-
-impl Device {
-    /// The ZCU102's XCZU9EG (DS891: 2520 DSP48E2, 912 RAMB36 = 1824
-    /// RAMB18, 274080 CLB LUTs; no UltraRAM).
-    pub const XCZU9EG: Device = Device { name: "xczu9eg-ffvb1156-2-e (ZCU102)", dsp: 2520, bram18: 1824, lut: 274_080 };
-}
-
-impl Default for Device {
-    fn default() -> Self {
-        Self::XCZU9EG
-    }
-}
+pub use crate::device::Device;
 
 /// The targets of issue 11, for 2048x1365 through all ten layers.
 pub const TARGET_SECONDS: f64 = 0.20;
@@ -66,6 +53,11 @@ pub const fn bram18_bank(depth: usize, width: usize) -> usize {
     best
 }
 
+/// UltraRAM blocks (URAM288, 4K x 72 bits) of one bank.
+pub const fn uram_bank(depth: usize, width: usize) -> usize {
+    depth.div_ceil(4096) * width.div_ceil(72)
+}
+
 /// LUTs of one LUTRAM bank (RAM64M8: 64 x 7 bits per 8 LUTs).
 pub const fn lutram_bank(depth: usize, width: usize) -> usize {
     depth.div_ceil(64) * width.div_ceil(7) * 8
@@ -79,6 +71,7 @@ pub struct Item {
     pub what: &'static str,
     pub dsp: usize,
     pub bram18: usize,
+    pub uram: usize,
     pub lut: usize,
 }
 
@@ -101,6 +94,9 @@ impl Resources {
     pub fn bram18(&self) -> usize {
         self.items().iter().map(|i| i.bram18).sum()
     }
+    pub fn uram(&self) -> usize {
+        self.items().iter().map(|i| i.uram).sum()
+    }
     pub fn lut(&self) -> usize {
         self.items().iter().map(|i| i.lut).sum()
     }
@@ -108,6 +104,7 @@ impl Resources {
     pub fn within_target(&self, device: &Device) -> bool {
         self.dsp() <= TARGET_DSP.min(device.dsp)
             && self.bram18() as f64 <= TARGET_BRAM_FRACTION * device.bram18 as f64
+            && self.uram() <= device.uram
             && self.lut() as f64 <= TARGET_LUT_FRACTION * device.lut as f64
     }
 }
@@ -117,40 +114,46 @@ impl Resources {
 pub fn estimate(hw: &HwLimits) -> Resources {
     let word = 16 * hw.lanes;
     let pairs = hw.pox / 2;
-    let lanes_out = 2 * hw.lanes; // the output engine: two words per pixel
-    let mut items = [Item { name: "", what: "", dsp: 0, bram18: 0, lut: 0 }; ITEMS];
+    let lanes_out = hw.pof; // the output engine: pof / lanes words per pixel
+    let mut items = [Item { name: "", what: "", dsp: 0, bram18: 0, uram: 0, lut: 0 }; ITEMS];
     let mut n = 0;
     let mut push = |it: Item| {
         items[n] = it;
         n += 1;
     };
+    // A memory of `banks` banks in block RAM or UltraRAM.
+    let memory = |name, what, banks: usize, depth: usize, width: usize, uram: bool| Item {
+        name,
+        what,
+        dsp: 0,
+        bram18: if uram { 0 } else { banks * bram18_bank(depth, width) },
+        uram: if uram { banks * uram_bank(depth, width) } else { 0 },
+        lut: 0,
+    };
     // Memories.
-    push(Item {
-        name: "ibuf",
-        what: "input tile: 2 halves x 2 row parities x pox banks",
-        dsp: 0,
-        bram18: 4 * hw.pox * bram18_bank(hw.in_depth, word),
-        lut: 0,
-    });
-    push(Item {
-        name: "acc",
-        what: "accumulators: 2 halves x pox/2 x pof banks of 2 x 48 bits",
-        dsp: 0,
-        bram18: 2 * pairs * hw.pof * bram18_bank(hw.acc_depth(), 2 * 48),
-        lut: 0,
-    });
-    push(Item {
-        name: "xkeep",
-        what: "GDN/IGDN inputs: 2 halves x pox banks",
-        dsp: 0,
-        bram18: 2 * hw.pox * bram18_bank(hw.acc_depth(), word),
-        lut: 0,
-    });
+    push(memory("ibuf", "input tile: 2 halves x 2 row parities x pox banks", 4 * hw.pox, hw.in_depth, word, false));
+    push(memory(
+        "acc",
+        if hw.acc_uram { "accumulators: 2 halves x pox/2 x pof banks of 2 x 48 bits, UltraRAM" } else { "accumulators: 2 halves x pox/2 x pof banks of 2 x 48 bits" },
+        2 * pairs * hw.pof,
+        hw.acc_depth(),
+        2 * 48,
+        hw.acc_uram,
+    ));
+    push(memory(
+        "xkeep",
+        if hw.xkeep_uram { "GDN/IGDN inputs: 2 halves x pox banks, UltraRAM" } else { "GDN/IGDN inputs: 2 halves x pox banks" },
+        2 * hw.pox,
+        hw.acc_depth(),
+        word,
+        hw.xkeep_uram,
+    ));
     push(Item {
         name: "wbuf",
         what: "weights of a pass: 2 halves x pof banks, LUTRAM",
         dsp: 0,
         bram18: 0,
+        uram: 0,
         lut: 2 * hw.pof * lutram_bank(hw.max_taps(), word),
     });
     push(Item {
@@ -158,6 +161,7 @@ pub fn estimate(hw: &HwLimits) -> Resources {
         what: "bias/mult/shift per channel, the tap table: LUTRAM",
         dsp: 0,
         bram18: 0,
+        uram: 0,
         lut: hw.pof * lutram_bank(hw.acc_slots(), 48 + 15 + 6) + lutram_bank(hw.max_taps(), 36),
     });
     // m_axi adapters: 5 bundles (2 input, weights + params, 2 output), one
@@ -168,6 +172,7 @@ pub fn estimate(hw: &HwLimits) -> Resources {
         what: "outstanding x burst data FIFOs, adapters; output streams (SRL)",
         dsp: 0,
         bram18: 5 * fifo,
+        uram: 0,
         lut: 5 * 1500 + 2 * word * 64usize.div_ceil(32),
     });
     // The MAC array: one DSP48E2 per MAC; the accumulator add (48 bits)
@@ -177,6 +182,7 @@ pub fn estimate(hw: &HwLimits) -> Resources {
         what: "lanes x pof x pox 16x16 MACs; 48-bit accumulate; |x|",
         dsp: hw.lanes * hw.pof * hw.pox,
         bram18: 0,
+        uram: 0,
         lut: hw.pox * hw.pof * 48 + hw.pox * hw.lanes * 17,
     });
     // Input alignment: each pixel lane picks one of pox banks (a pox:1
@@ -187,6 +193,7 @@ pub fn estimate(hw: &HwLimits) -> Resources {
         what: "input banks to pixel lanes: rotation + parity select",
         dsp: 0,
         bram18: 0,
+        uram: 0,
         lut: hw.pox * word * (hw.pox / 4 + 1),
     });
     // Output engine: the pixel mux on every accumulator bank and the lane
@@ -201,6 +208,7 @@ pub fn estimate(hw: &HwLimits) -> Resources {
         what: "bank and lane muxes; per lane requant, IGDN, GDN divider",
         dsp: lanes_out * (2 + 2),
         bram18: 0,
+        uram: 0,
         lut: hw.pof * 48 * (hw.pox / 4 + 1) + lanes_out * 48 * (hw.pof / 4 + 1) + lanes_out * 16 * (hw.pox / 4 + 1)
             + lanes_out * (2 * (49 + shifter + 20) + divider),
     });
@@ -213,14 +221,32 @@ pub fn estimate(hw: &HwLimits) -> Resources {
         what: "2:1 selects of the shared instances' memory reads",
         dsp: 0,
         bram18: 0,
+        uram: 0,
         lut: (2 * pairs * hw.pof * 96 + 2 * hw.pox * word + hw.pof * word + hw.pox * word) / 2,
     });
-    // Address arithmetic: the run-time multiplies (row x stride, vector x
-    // columns, DDR row x width...) of the MAC loop (4), output engine (3),
-    // loaders (2 x 3 + 5) and writers (2 x 2), each one DSP at most.
-    push(Item { name: "addresses", what: "run-time index multiplies", dsp: 4 + 3 + 6 + 5 + 4, bram18: 0, lut: 3000 });
+    // Address arithmetic: the kernel's `int` (32 x 32-bit) run-time
+    // multiplies, 3 DSP48E2 each (a 27 x 18 slice per partial product,
+    // UG579). In a pipelined loop every multiply is its own operator:
+    // input loaders 2 x 3 (the plane offset in put_input, inlined into the
+    // burst and the two zero fills), weight loaders 2 x 5 (paired entry,
+    // folded entry x 3, folded channel; load_constants has its own
+    // load_weights), MAC loop 6, output engine 4, writers 2 x 2: 30.
+    // Sequential set-up code shares operators across its states: 2 per
+    // function counted (top, schedule, 2 loaders, 2 weight loaders,
+    // mac_call, 2 writers, taps): 18.
+    push(Item { name: "addresses", what: "48 run-time 32x32 index multiplies, 3 DSP each", dsp: 3 * (30 + 18), bram18: 0, uram: 0, lut: 3000 });
+    // The second weight loader (load_constants' own) and the zero fills'
+    // copies of the input write path.
+    push(Item {
+        name: "extra copies",
+        what: "load_constants' weight loader, zero fills' input writes",
+        dsp: 0,
+        bram18: 0,
+        uram: 0,
+        lut: hw.pof * word / 2 + 2 * 2 * hw.pox * word / 4,
+    });
     // Control: the step loop, counters, FSMs, AXI-Lite.
-    push(Item { name: "control", what: "FSMs, counters, AXI-Lite registers", dsp: 0, bram18: 0, lut: 8000 });
+    push(Item { name: "control", what: "FSMs, counters, AXI-Lite registers", dsp: 0, bram18: 0, uram: 0, lut: 8000 });
     Resources { items, len: n }
 }
 
@@ -242,7 +268,7 @@ mod tests {
     #[test]
     fn the_configuration_fits_its_device() {
         let r = estimate(&HwLimits::TEST);
-        assert_eq!(r.dsp() - 2048, 64 + 22, "MACs, output rules, addresses");
+        assert_eq!(r.dsp() - 2048, 64 + 3 * 48, "MACs, output rules, addresses");
         assert!(r.within_target(&Device::XCZU9EG), "{r:?}");
     }
 }

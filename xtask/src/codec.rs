@@ -203,15 +203,15 @@ pub fn bench(data_dir: &Path) -> Result<()> {
 /// The accelerator's modelled figures: per layer the time and what bounds
 /// it (768x512 and 2048x1365), the resources per array and in total
 /// against the device, and one summary line for scripts.
-pub fn bench_accelerator() {
+pub fn bench_accelerator() -> Result<()> {
     use xlic_model::perf::{self, Bound};
-    use xlic_model::resources::{self, Device};
+    use xlic_model::resources;
     let cfg = accel_regs::PERF;
-    let dev = Device::XCZU9EG;
+    let dev = accel_regs::BOARD.device;
     let mhz = cfg.clock_hz / 1e6;
     println!(
-        "\naccelerator model: {} lanes x {} pof x {} pox MAC array, {}x{} tiles, at {mhz:.0} MHz on {}",
-        HW.lanes, HW.pof, HW.pox, HW.tile_rows, HW.tile_cols, dev.name
+        "\naccelerator model: {} lanes x {} pof x {} pox MAC array, {}x{} accumulator tiles, at {mhz:.0} MHz on {} ({})",
+        HW.lanes, HW.pof, HW.pox, HW.tile_rows, HW.tile_cols, dev.part, accel_regs::BOARD.name
     );
     println!(
         "  assumed: DDR {:.1} GB/s x {:.0} % shared by all ports, {:.2} words/cycle per port, {} cycles per burst (xlic_model::perf)",
@@ -227,8 +227,12 @@ pub fn bench_accelerator() {
         let g = xlic_model::Geometry::new(w, h, PadMode::Edge, HW.max_side).expect("size");
         println!("{w}x{h}: {:<7} {:>11} {:>9}  {:<40} {:>8} {:>8}", "layer", "cycles", "ms", "what bounds it (share of cycles)", "MB read", "MB write");
         let (mut cycles, mut macs) = (0u64, 0u64);
+        let mut rule_cycles = 0u64;
         for l in Layer::ALL {
-            let p = perf::layer(l.spec(), g.input(l), &HW, &cfg);
+            let plan = perf::plan(l.spec(), g.input(l), &HW, &cfg)?;
+            let p = plan.perf;
+            let rule = xlic_model::layout::Tiling::of(l.spec(), g.output(l), &HW)?;
+            rule_cycles += perf::layer_tiled(l.spec(), g.input(l), &HW, &cfg, &rule).cycles;
             cycles += p.cycles;
             macs += layer_macs(l.spec(), g.output(l));
             let mut why: Vec<(u64, Bound)> = Bound::ALL.iter().map(|&b| (p.bound_cycles[b as usize], b)).filter(|x| x.0 > 0).collect();
@@ -259,34 +263,52 @@ pub fn bench_accelerator() {
             HW.lanes * HW.pof * HW.pox,
             100.0 * bound / secs
         );
+        println!(
+            "{:>9} tiles chosen per layer by the model (perf::plan): {:.2} ms; the fixed rule's tiles (Tiling::of) would take {:.2} ms",
+            "",
+            secs * 1e3,
+            rule_cycles as f64 / cfg.clock_hz * 1e3
+        );
+        // The clock is an assumption until a synthesis closes it: the same
+        // configuration at 200 MHz, the seed design's clock.
+        let at200 = xlic_model::perf::PerfConfig { clock_hz: 200e6, ..cfg };
+        let mut c200 = 0u64;
+        for l in Layer::ALL {
+            c200 += perf::plan(l.spec(), g.input(l), &HW, &at200)?.perf.cycles;
+        }
+        println!("{:>9} at 200 MHz instead: {:.2} ms", "", c200 as f64 / 200e6 * 1e3);
         total_2048 = (secs, cycles);
     }
-    // How cheap the models are, for a design-space sweep (issue 12): the
-    // ten layers at 2048x1365 and the resource estimate, repeatedly.
-    let g = xlic_model::Geometry::new(2048, 1365, PadMode::Edge, HW.max_side).expect("size");
+    // How cheap the models are: one layer plan (every candidate tile of
+    // the ten layers at 2048x1365) and the resource estimate. The sweep's
+    // own speed is `cargo xtask bench --only dse`.
+    let g = xlic_model::Geometry::new(2048, 1365, PadMode::Edge, HW.max_side)?;
     let t = Instant::now();
     let mut n = 0u64;
     while t.elapsed().as_secs_f64() < 0.5 {
-        let c: u64 = Layer::ALL.iter().map(|&l| perf::layer(l.spec(), g.input(l), &HW, &cfg).cycles).sum();
-        n += 1 + (c + resources::estimate(&HW).dsp() as u64) % 1;
+        for l in Layer::ALL {
+            perf::plan(l.spec(), g.input(l), &HW, &cfg)?;
+        }
+        std::hint::black_box(resources::estimate(&HW));
+        n += 1;
     }
     println!(
-        "model speed: {:.0} us per configuration (10 layers at 2048x1365 + resources): {:.0} configurations/s",
-        t.elapsed().as_secs_f64() / n as f64 * 1e6,
-        n as f64 / t.elapsed().as_secs_f64()
+        "model speed: {:.1} ms to plan the tiles of 10 layers at 2048x1365 (every candidate tile through the cycle model) + resources",
+        t.elapsed().as_secs_f64() / n as f64 * 1e3
     );
-    println!("resources (estimate, xlic_model::resources) against {}:", dev.name);
-    println!("  {:<14} {:>6} {:>7} {:>8}  what", "part", "DSP", "BRAM18", "LUT");
+    println!("resources (estimate, xlic_model::resources) against {}:", dev.part);
+    println!("  {:<14} {:>6} {:>7} {:>5} {:>8}  what", "part", "DSP", "BRAM18", "URAM", "LUT");
     for it in res.items() {
-        println!("  {:<14} {:>6} {:>7} {:>8}  {}", it.name, it.dsp, it.bram18, it.lut, it.what);
+        println!("  {:<14} {:>6} {:>7} {:>5} {:>8}  {}", it.name, it.dsp, it.bram18, it.uram, it.lut, it.what);
     }
     let (bram, lut) = (res.bram18(), res.lut());
     let pct = |a: usize, b: usize| 100.0 * a as f64 / b as f64;
     println!(
-        "  {:<14} {:>6} {:>7} {:>8}  of {} DSP48E2, {} BRAM18, {} LUT ({:.0} %, {:.0} %, {:.0} %)",
+        "  {:<14} {:>6} {:>7} {:>5} {:>8}  of {} DSP48E2, {} BRAM18, {} LUT ({:.0} %, {:.0} %, {:.0} %)",
         "total",
         dsp,
         bram,
+        res.uram(),
         lut,
         dev.dsp,
         dev.bram18,
@@ -313,4 +335,5 @@ pub fn bench_accelerator() {
         dev.bram18,
         pct(lut, dev.lut)
     );
+    Ok(())
 }

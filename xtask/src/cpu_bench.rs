@@ -266,8 +266,9 @@ pub fn run(data: &Path) -> Result<()> {
     println!("  perfect scaling: rows are independent and the weights of a tile fit the 1 MiB L2) = {seconds:.1} s for the ten layers.");
     let fpga: f64 = Layer::ALL
         .iter()
-        .map(|&l| xlic_model::perf::layer(l.spec(), big.input(l), &HW, &accel_regs::PERF).seconds(&accel_regs::PERF))
-        .sum();
+        .map(|&l| xlic_model::perf::layer(l.spec(), big.input(l), &HW, &accel_regs::PERF).map(|p| p.seconds(&accel_regs::PERF)))
+        .sum::<Result<f64, _>>()
+        .map_err(|e| anyhow::anyhow!("the accelerator model cannot tile 2048x1365: {e}"))?;
     println!("  (the accelerator's performance model: {:.3} s for the same layers)", fpga);
 
     png_figures(&elf, data)?;

@@ -1,13 +1,12 @@
 //! C-simulation of the HLS kernel: test vectors from the model crate's
 //! integer reference, the testbench compiled with g++, run, compared bit
 //! for bit (hls/tb/xlic_tb.cpp reads the vector format written here).
-use crate::codec::HW;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use xlic_model::geometry::{layer_output, Dims};
 use xlic_model::layer::{Layer, LayerSpec, Op};
-use xlic_model::layout::{FmShape, WeightShape};
+use xlic_model::layout::{FmShape, HwLimits, TileChoice, Tiling, WeightShape};
 use xlic_model::quant::ChannelParams;
 use xlic_model::reference::{run_layer_parallel, LayerData};
 use xlic_model::PadMode;
@@ -15,8 +14,10 @@ use xlic_quant::IntModel;
 // Seeded: the same vectors every run.
 use xlic_ref::rng::SeededRng as Rng;
 
-const MAGIC: &[u8; 8] = b"XLICTV03";
+const MAGIC: &[u8; 8] = b"XLICTV04";
 const FLAG_CHAIN: u32 = 1;
+/// The tile does not fit the buffers: the kernel must refuse it.
+const FLAG_REFUSED: u32 = 2;
 
 pub fn dir() -> PathBuf {
     crate::work_dir().join("csim")
@@ -28,17 +29,19 @@ struct Vector<'a> {
     spec: &'a LayerSpec,
     in_dims: Dims,
     flags: u32,
+    /// The tile registers' values.
+    tile: TileChoice,
     input: &'a [i16],
     weights: &'a [i16],
     params: &'a [ChannelParams],
     expected: &'a [i16],
 }
 
-fn write_vector(path: &Path, v: &Vector) -> Result<()> {
+fn write_vector(path: &Path, v: &Vector, hw: &HwLimits) -> Result<()> {
     let out_dims = layer_output(v.spec.op, v.in_dims);
     let mut b = Vec::with_capacity(2 * (v.input.len() + v.weights.len() + v.expected.len()) + 256);
     b.extend_from_slice(MAGIC);
-    let words = |n: usize| (n / HW.lanes) as u32;
+    let words = |n: usize| (n / hw.lanes) as u32;
     let header = [
         v.spec.op.code(),
         v.spec.op.kernel() as u32,
@@ -50,15 +53,25 @@ fn write_vector(path: &Path, v: &Vector) -> Result<()> {
         out_dims.h as u32,
         out_dims.w as u32,
         v.flags,
+        v.tile.band_rows as u32,
+        v.tile.bands as u32,
+        v.tile.tile_cols as u32,
+        v.tile.passes as u32,
         words(v.input.len()),
         words(v.weights.len()),
         v.params.len() as u32,
         words(v.expected.len()),
     ];
     header.iter().for_each(|h| b.extend_from_slice(&h.to_le_bytes()));
-    // The performance model's loop counts for this layer: the testbench
-    // fails a case whose kernel run counts differently.
-    let c = xlic_model::perf::layer(v.spec, v.in_dims, &HW, &accel_regs::PERF).counts;
+    // The performance model's loop counts for this layer and tile: the
+    // testbench fails a case whose kernel run counts differently (a
+    // refused tile: nothing).
+    let out = layer_output(v.spec.op, v.in_dims);
+    let c = match Tiling::with(v.spec, out, hw, v.tile) {
+        Ok(t) => xlic_model::perf::layer_tiled(v.spec, v.in_dims, hw, &accel_regs::PERF, &t).counts,
+        Err(_) if v.flags & FLAG_REFUSED != 0 => Default::default(),
+        Err(e) => bail!("{}: {e}", v.name),
+    };
     [c.mac_iterations, c.input_words, c.weight_words, c.output_words, c.input_runs, c.weight_runs, c.output_runs]
         .iter()
         .for_each(|n| b.extend_from_slice(&n.to_le_bytes()));
@@ -77,17 +90,17 @@ fn write_vector(path: &Path, v: &Vector) -> Result<()> {
 /// A random layer of type `op`. `narrow`: a transposed convolution with
 /// few output channels, which the kernel folds into a stride-1 convolution
 /// (xlic_model::layout::PhaseFold); its cases are as tall as several bands.
-fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec, Dims, Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
+fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool, hw: &HwLimits) -> (LayerSpec, Dims, Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
     let (op, cin, cout) = match op {
         // Few input channels and an even stride: the kernel pairs input
         // columns (xlic_model::layout::Tiling::pair), as for the image.
         Op::Conv { .. } if narrow => {
             let k = rng.pick(&[3, 5, 9]);
-            (Op::Conv { k, stride: rng.pick(&[2, 4]) }, rng.range(1, (HW.lanes / 2) as i64) as usize, rng.range(1, 128) as usize)
+            (Op::Conv { k, stride: rng.pick(&[2, 4]) }, rng.range(1, (hw.lanes / 2) as i64) as usize, rng.range(1, 128) as usize)
         }
         Op::TConv { .. } if narrow => {
             let (k, stride) = rng.pick(&[(9, 4), (5, 2), (3, 2), (3, 4)]);
-            let most = (HW.max_channels / (stride * stride)).min(8) as i64;
+            let most = (hw.max_channels / (stride * stride)).min(8) as i64;
             (Op::TConv { k, stride }, rng.range(1, 128) as usize, rng.range(1, most) as usize)
         }
         Op::Conv { .. } => {
@@ -107,7 +120,7 @@ fn random_case(rng: &mut Rng, op: Op, index: usize, narrow: bool) -> (LayerSpec,
     let big = index % 3 == 2;
     let in_dims = random_dims(rng, op, narrow, big);
     let spec = LayerSpec { layer: Layer::Ana0, name: "random", op, cin, cout, bias: true };
-    let (input, weights, params) = random_data(rng, &spec, in_dims);
+    let (input, weights, params) = random_data(rng, &spec, in_dims, hw);
     (spec, in_dims, input, weights, params)
 }
 
@@ -123,9 +136,9 @@ fn random_dims(rng: &mut Rng, op: Op, narrow: bool, big: bool) -> Dims {
 }
 
 /// Random input, weights and parameters for a layer.
-fn random_data(rng: &mut Rng, spec: &LayerSpec, in_dims: Dims) -> (Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
+fn random_data(rng: &mut Rng, spec: &LayerSpec, in_dims: Dims, hw: &HwLimits) -> (Vec<i16>, Vec<i16>, Vec<ChannelParams>) {
     let (op, cin, cout) = (spec.op, spec.cin, spec.cout);
-    let ins = FmShape::new(cin, in_dims, HW.lanes);
+    let ins = FmShape::new(cin, in_dims, hw.lanes);
     let mut input = vec![0i16; ins.len()];
     for y in 0..in_dims.h {
         for x in 0..in_dims.w {
@@ -135,7 +148,7 @@ fn random_data(rng: &mut Rng, spec: &LayerSpec, in_dims: Dims) -> (Vec<i16>, Vec
             }
         }
     }
-    let ws = WeightShape::of(spec, &HW);
+    let ws = WeightShape::of(spec, hw);
     let mut weights = vec![0i16; ws.len()];
     let nonneg = op.is_normaliser();
     for ky in 0..ws.k {
@@ -242,68 +255,144 @@ fn write_rules(path: &Path, rng: &mut Rng) -> Result<()> {
     std::fs::write(path, b).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Write every vector; returns the files in run order.
-pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<Vec<PathBuf>> {
-    let dir = dir();
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
+/// A random tile among those that fit the buffers of `hw` (each case runs
+/// the kernel with another shape of tile, as the registers allow).
+fn random_tile(rng: &mut Rng, spec: &LayerSpec, in_dims: Dims, hw: &HwLimits) -> Result<TileChoice> {
+    let out = layer_output(spec.op, in_dims);
+    let mut fits = Vec::new();
+    Tiling::choices(spec, out, hw, |c| {
+        if Tiling::with(spec, out, hw, c).is_ok() {
+            fits.push(c)
+        }
+    });
+    if fits.is_empty() {
+        bail!("{}: no tile fits", spec.name);
+    }
+    Ok(fits[rng.below(fits.len())])
+}
+
+/// The tile the firmware gives a layer (perf::plan).
+fn planned_tile(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits) -> Result<TileChoice> {
+    Ok(xlic_model::perf::plan(spec, in_dims, hw, &accel_regs::PERF)?.tiling.choice())
+}
+
+/// Which vectors to write.
+#[derive(Clone, Copy, Debug)]
+pub struct Set {
+    /// Random cases per layer type.
+    pub cases: usize,
+    /// The per-output rules' boundary cases and the wide normalisers.
+    pub full: bool,
+    /// The chain on this top-left crop of the image (w, h), or all of it.
+    pub crop: Option<(usize, usize)>,
+}
+
+/// Write every vector for a kernel built with `hw` into `dir`; returns
+/// the files in run order.
+pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, set: Set, hw: &HwLimits, dir: &Path) -> Result<Vec<PathBuf>> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
     let mut rng = Rng::new(0x0123_4567_89ab_cdef);
-    let rules = dir.join("000-rules.tv");
-    write_rules(&rules, &mut rng)?;
-    files.push(rules);
+    if set.full {
+        let rules = dir.join("000-rules.tv");
+        write_rules(&rules, &mut rng)?;
+        files.push(rules);
+    }
     let ops = [Op::Conv { k: 1, stride: 1 }, Op::TConv { k: 3, stride: 1 }, Op::Gdn, Op::Igdn];
     let kinds = ops.iter().map(|&op| (op, false)).chain([(Op::TConv { k: 3, stride: 2 }, true), (Op::Conv { k: 1, stride: 1 }, true)]);
     for (op, narrow) in kinds {
-        for i in 0..cases {
-            let (spec, in_dims, input, weights, params) = random_case(&mut rng, op, i, narrow);
+        for i in 0..set.cases {
+            let (spec, in_dims, input, weights, params) = random_case(&mut rng, op, i, narrow, hw);
             let data = LayerData { weights: &weights, params: &params };
-            let expected = run_layer_parallel(&spec, &HW, in_dims, &input, data)?;
+            let expected = run_layer_parallel(&spec, hw, in_dims, &input, data)?;
+            let tile = random_tile(&mut rng, &spec, in_dims, hw)?;
             let kind = ["conv", "tconv", "gdn", "igdn"][op.code() as usize];
             let kind = if narrow { format!("{kind}-narrow") } else { kind.to_string() };
             let name = format!("random-{kind}-{i}{}", if i % 3 == 2 { "-big" } else { "" });
             let path = dir.join(format!("{:03}-{name}.tv", files.len()));
-            write_vector(&path, &Vector { name: &name, spec: &spec, in_dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
+            let v = Vector { name: &name, spec: &spec, in_dims, flags: 0, tile, input: &input, weights: &weights, params: &params, expected: &expected };
+            write_vector(&path, &v, hw)?;
             files.push(path);
         }
     }
-    // Normalisers wider than one tile (the maps of images over 2048
-    // pixels): several column tiles of the largest width.
-    for (op, c, dims) in [(Op::Gdn, 128, Dims::new(2, 600)), (Op::Igdn, 16, Dims::new(3, 1100))] {
-        let spec = LayerSpec { layer: Layer::Ana0, name: "wide", op, cin: c, cout: c, bias: false };
-        let (input, weights, params) = random_data(&mut rng, &spec, dims);
-        let data = LayerData { weights: &weights, params: &params };
-        let expected = run_layer_parallel(&spec, &HW, dims, &input, data)?;
-        let name = format!("wide-{}-big", ["conv", "tconv", "gdn", "igdn"][op.code() as usize]);
-        let path = dir.join(format!("{:03}-{name}.tv", files.len()));
-        write_vector(&path, &Vector { name: &name, spec: &spec, in_dims: dims, flags: 0, input: &input, weights: &weights, params: &params, expected: &expected })?;
+    // A tile too big for the buffers (every band and row a layer could
+    // want): the kernel refuses it and writes nothing.
+    {
+        let (spec, in_dims, input, weights, params) = random_case(&mut rng, Op::Conv { k: 3, stride: 1 }, 0, false, hw);
+        let tile = TileChoice { band_rows: 4096, bands: 8, tile_cols: 4096, passes: 1 };
+        let path = dir.join(format!("{:03}-refused-tile.tv", files.len()));
+        let v = Vector { name: "refused-tile", spec: &spec, in_dims, flags: FLAG_REFUSED, tile, input: &input, weights: &weights, params: &params, expected: &vec![0; FmShape::new(spec.cout, layer_output(spec.op, in_dims), hw.lanes).len()] };
+        write_vector(&path, &v, hw)?;
         files.push(path);
     }
-    // The whole codec on a real image: layer 0 reads the image, every
-    // later layer reads the kernel's own previous output.
+    // Normalisers wider than one tile (the maps of images over 2048
+    // pixels): several column tiles of the largest width.
+    let wide: &[(Op, usize, Dims)] = if set.full { &[(Op::Gdn, 128, Dims::new(2, 600)), (Op::Igdn, 16, Dims::new(3, 1100))] } else { &[] };
+    for &(op, c, dims) in wide {
+        let spec = LayerSpec { layer: Layer::Ana0, name: "wide", op, cin: c, cout: c, bias: false };
+        let (input, weights, params) = random_data(&mut rng, &spec, dims, hw);
+        let data = LayerData { weights: &weights, params: &params };
+        let expected = run_layer_parallel(&spec, hw, dims, &input, data)?;
+        let name = format!("wide-{}-big", ["conv", "tconv", "gdn", "igdn"][op.code() as usize]);
+        let path = dir.join(format!("{:03}-{name}.tv", files.len()));
+        let tile = planned_tile(&spec, dims, hw)?;
+        write_vector(&path, &Vector { name: &name, spec: &spec, in_dims: dims, flags: 0, tile, input: &input, weights: &weights, params: &params, expected: &expected }, hw)?;
+        files.push(path);
+    }
+    // Extreme weights: every product at its largest magnitude (+-32767 x
+    // -32768) in every lane, so the pair sums of the fast paths (this
+    // testbench's native build, the host reference's SplitAcc) meet their
+    // bound; both testbench builds run them. (-32768 is not a weight: the
+    // package parser refuses it.)
+    for (i, w) in [xlic_model::quant::WEIGHT_MAX, -xlic_model::quant::WEIGHT_MAX].into_iter().enumerate() {
+        let spec = LayerSpec { layer: Layer::Ana1, name: "extreme", op: Op::Conv { k: 3, stride: 1 }, cin: 128, cout: 16, bias: true };
+        let dims = Dims::new(5, 20);
+        let ins = FmShape::new(spec.cin, dims, hw.lanes);
+        let input = vec![i16::MIN; ins.len()];
+        let weights = vec![w; WeightShape::of(&spec, hw).len()];
+        let params = vec![ChannelParams { bias: 0, mult: 1, shift: 30 }; WeightShape::of(&spec, hw).cout_padded()];
+        let data = LayerData { weights: &weights, params: &params };
+        let expected = run_layer_parallel(&spec, hw, dims, &input, data)?;
+        let name = format!("extreme-weights-{i}");
+        let path = dir.join(format!("{:03}-{name}.tv", files.len()));
+        let tile = planned_tile(&spec, dims, hw)?;
+        write_vector(&path, &Vector { name: &name, spec: &spec, in_dims: dims, flags: 0, tile, input: &input, weights: &weights, params: &params, expected: &expected }, hw)?;
+        files.push(path);
+    }
+    // The whole codec on a real image, each layer tiled as the firmware
+    // tiles it: layer 0 reads the image, every later layer reads the
+    // kernel's own previous output.
     let image = image.unwrap_or_else(|| xlic_ref::data::images_dir(data_dir).join("chelsea.png"));
     let img = crate::codec::load_image(&image)?;
+    let img = match set.crop {
+        Some((w, h)) => img.crop(w.min(img.width), h.min(img.height)),
+        None => img,
+    };
     let w = crate::codec::load_weights(data_dir)?;
-    let pkg = xlic_quant::scales::build_package(&w, std::slice::from_ref(&img), PadMode::Edge, &HW)?;
-    let model = IntModel::from_package(&pkg, &HW)?;
+    let pkg = xlic_quant::scales::build_package(&w, std::slice::from_ref(&img), PadMode::Edge, hw)?;
+    let model = IntModel::from_package(&pkg, hw)?;
     let run = xlic_quant::pipeline::codec(&model, &img, PadMode::Edge)?;
-    let mut input = xlic_quant::pipeline::input_map(&img, &run.geometry, &HW);
+    let mut input = xlic_quant::pipeline::input_map(&img, &run.geometry, hw);
     for l in Layer::ALL {
         let path = dir.join(format!("{:03}-chain-{}.tv", files.len(), l.name()));
         let expected = &run.outputs[l.index()];
         let data = model.data(l);
+        let in_dims = run.geometry.input(l);
         write_vector(
             &path,
             &Vector {
                 name: &format!("chain-{}", l.name()),
                 spec: l.spec(),
-                in_dims: run.geometry.input(l),
+                in_dims,
                 flags: if l == Layer::Ana0 { 0 } else { FLAG_CHAIN },
+                tile: planned_tile(l.spec(), in_dims, hw)?,
                 input: &input,
                 weights: data.weights,
                 params: data.params,
                 expected,
             },
+            hw,
         )?;
         files.push(path);
         input = expected.clone();
@@ -330,11 +419,12 @@ pub enum Build {
     SynthesisTypes,
 }
 
-/// Compile the testbench and the kernel (the HLS pragmas are ignored).
-pub fn build_testbench(build: Build) -> Result<PathBuf> {
-    let hls = crate::repo_root().join("hls");
-    std::fs::create_dir_all(dir())?;
-    let exe = dir().join(if build == Build::Fast { "xlic_tb" } else { "xlic_tb_ap" });
+/// Compile the testbench and the kernel (the HLS pragmas are ignored)
+/// from the sources in `src` (hls/, or a copy with another configuration)
+/// into `out`.
+pub fn build_testbench(build: Build, src: &Path, out: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(out)?;
+    let exe = out.join(if build == Build::Fast { "xlic_tb" } else { "xlic_tb_ap" });
     let mut cmd = gxx()?;
     if build == Build::SynthesisTypes {
         cmd.arg("-DXLIC_CSIM_AP");
@@ -342,38 +432,112 @@ pub fn build_testbench(build: Build) -> Result<PathBuf> {
     let st = cmd
         .arg("-o")
         .arg(&exe)
-        .arg(hls.join("tb/xlic_tb.cpp"))
-        .arg(hls.join("xlic_layer.cpp"))
+        .arg(src.join("tb/xlic_tb.cpp"))
+        .arg(src.join("xlic_layer.cpp"))
         .status()
         .context("cannot run g++ (run `cargo xtask setup`)")?;
     if !st.success() {
-        bail!("the HLS testbench does not compile");
+        bail!("the HLS testbench does not compile ({})", src.display());
     }
     Ok(exe)
 }
 
 /// Vectors written and both testbenches built: the commands that run
 /// them. The fast build runs every vector; the build with the synthesis
-/// types runs the rules and the random layers (the small ones: it is slow).
+/// types runs the rules, the extreme weights and the random layers (the
+/// small ones: it is slow).
 pub fn prepare(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<Vec<Command>> {
-    let files = write_vectors(data_dir, image, cases)?;
-    let mut fast = Command::new(build_testbench(Build::Fast)?);
+    let hls = crate::repo_root().join("hls");
+    let set = Set { cases, full: true, crop: None };
+    let files = write_vectors(data_dir, image, set, &crate::codec::HW, &dir())?;
+    let mut fast = Command::new(build_testbench(Build::Fast, &hls, &dir())?);
     fast.args(&files);
-    let mut exact = Command::new(build_testbench(Build::SynthesisTypes)?);
+    let mut exact = Command::new(build_testbench(Build::SynthesisTypes, &hls, &dir())?);
     let small = |p: &&PathBuf| {
         let n = p.file_name().unwrap_or_default().to_string_lossy();
-        n.contains("rules") || (n.contains("random") && !n.contains("-big"))
+        n.contains("rules") || n.contains("extreme") || n.contains("refused") || (n.contains("random") && !n.contains("-big"))
     };
     exact.args(files.iter().filter(small));
     Ok(vec![fast, exact])
 }
 
-pub fn run(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<i32> {
+/// The configurations the design-space explorer picks for the other
+/// boards (ZCU104, KV260, Ultra96-V2; the ZCU102's is hls/xlic_config.h
+/// itself), each with the budget it is picked under: the defaults, but
+/// 80 % of the LUTs for the Ultra96-V2's XCZU3EG, where no configuration
+/// fits 70 % (`cargo xtask dse --board ultra96v2` says so).
+pub fn dse_configurations() -> Result<Vec<(xlic_model::device::Board, HwLimits)>> {
+    use crate::dse::{choose, front, sweep, Budget, Options};
+    use xlic_model::device::Board;
+    let mut v = Vec::new();
+    for board in [Board::ZCU104, Board::KV260, Board::ULTRA96V2] {
+        let budget = if board == Board::ULTRA96V2 { Budget { lut: 0.80, ..Budget::default() } } else { Budget::default() };
+        let opts = Options { board, clock_hz: board.clock_hz, image: Dims::new(1365, 2048), budget };
+        let s = sweep(&opts, &crate::codec::HW)?;
+        let chosen = choose(&front(&s.points, &crate::codec::HW)).with_context(|| format!("no configuration fits {}", board.name))?;
+        v.push((board, chosen.hw));
+    }
+    Ok(v)
+}
+
+/// The kernel's sources with the configuration `hw` for `board`: hls/'s
+/// files copied beside an xlic_config.h written as `dse --write` writes it.
+pub fn config_sources(board: &xlic_model::device::Board, hw: &HwLimits) -> Result<PathBuf> {
+    let hls = crate::repo_root().join("hls");
+    let src = crate::work_dir().join("csim-configs").join(board.key);
+    std::fs::create_dir_all(src.join("tb"))?;
+    for f in ["xlic_layer.cpp", "xlic_layer.h", "tb/xlic_tb.cpp"] {
+        std::fs::copy(hls.join(f), src.join(f)).with_context(|| format!("cannot copy {f}"))?;
+    }
+    let text = std::fs::read_to_string(hls.join("xlic_config.h"))?;
+    std::fs::write(src.join("xlic_config.h"), crate::dse::config_header(&text, hw, board, board.clock_hz)?)?;
+    Ok(src)
+}
+
+/// C-simulation of the kernel built with the configurations the DSE
+/// picks for the other boards: random layers of every type with random
+/// tiles, a refused tile, the extreme weights, and the codec chain on a
+/// 96x64 crop, in the fast build. The commands, and what each is.
+pub fn prepare_configs(data_dir: &Path) -> Result<Vec<(String, Command)>> {
+    let mut cmds = Vec::new();
+    for (board, hw) in dse_configurations()? {
+        let src = config_sources(&board, &hw)?;
+        let out = src.join("out");
+        let set = Set { cases: 1, full: false, crop: Some((96, 64)) };
+        let files = write_vectors(data_dir, None, set, &hw, &out.join("vectors"))?;
+        let mut cmd = Command::new(build_testbench(Build::Fast, &src, &out)?);
+        cmd.args(&files);
+        let what = format!(
+            "{}: {} x {} x {} MAC array, {}x{} accumulator tiles, input depth {}{}",
+            board.name,
+            hw.lanes,
+            hw.pof,
+            hw.pox,
+            hw.tile_rows,
+            hw.tile_cols,
+            hw.in_depth,
+            if hw.acc_uram || hw.xkeep_uram { ", UltraRAM" } else { "" }
+        );
+        cmds.push((what, cmd));
+    }
+    Ok(cmds)
+}
+
+pub fn run(data_dir: &Path, image: Option<PathBuf>, cases: usize, configs: bool) -> Result<i32> {
     let mut code = 0;
     for mut cmd in prepare(data_dir, image, cases)? {
         let st = cmd.status()?;
         if !st.success() {
             code = st.code().unwrap_or(1);
+        }
+    }
+    if configs {
+        for (what, mut cmd) in prepare_configs(data_dir)? {
+            println!("== {what} ==");
+            let st = cmd.status()?;
+            if !st.success() {
+                code = st.code().unwrap_or(1);
+            }
         }
     }
     Ok(code)

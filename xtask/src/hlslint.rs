@@ -35,6 +35,9 @@ pub enum Rule {
     StaticBanking,
     AxiSettings,
     SharedBundle,
+    StreamWrites,
+    MemoryCore,
+    HelperInline,
 }
 
 impl Rule {
@@ -47,6 +50,9 @@ impl Rule {
             Rule::StaticBanking => "static-banking",
             Rule::AxiSettings => "axi-settings",
             Rule::SharedBundle => "shared-bundle",
+            Rule::StreamWrites => "stream-writes",
+            Rule::MemoryCore => "memory-core",
+            Rule::HelperInline => "helper-inline",
         }
     }
 }
@@ -239,7 +245,12 @@ fn eval_condition(cond: &str, defined: &dyn Fn(&str) -> bool) -> bool {
             }
             Some(s) => {
                 *i += 1;
-                parse_int(s).is_none_or(|v| v != 0)
+                // A number, or a macro's value (an unknown name is 0, as
+                // the C preprocessor has it).
+                match parse_int(s) {
+                    Some(v) => v != 0,
+                    None => d(&format!("={s}")),
+                }
             }
             None => true,
         }
@@ -276,7 +287,11 @@ pub fn preprocess(src: &str, macros: &mut Macros) -> String {
             let (word, rest) = d.split_once(char::is_whitespace).unwrap_or((d, ""));
             let rest = rest.trim();
             let on = active(&stack);
-            let defined = |n: &str| n == "__SYNTHESIS__" || macros.values.contains_key(n) || macros.noop_calls.contains(n);
+            // `=NAME` asks for NAME's value as a condition (eval_condition).
+            let defined = |n: &str| match n.strip_prefix('=') {
+                Some(name) => macros.values.get(name).is_some_and(|v| v.trim() != "0" && !v.trim().is_empty()),
+                None => n == "__SYNTHESIS__" || macros.values.contains_key(n) || macros.noop_calls.contains(n),
+            };
             match word {
                 "if" | "ifdef" | "ifndef" => {
                     let v = match word {
@@ -572,6 +587,7 @@ struct Scope {
     /// Loop variable, and whether the loop is unrolled / pipelined.
     var: Option<String>,
     unrolled: bool,
+    pipelined: bool,
     /// Calls made directly in this block, with their lines.
     calls: Vec<(String, Vec<String>, usize)>,
 }
@@ -829,10 +845,39 @@ pub fn lint(src: &str, headers: &[&str]) -> Vec<Finding> {
         s
     };
 
+    // memory-core: every static array (a memory of the design) names the
+    // RESOURCE core the resource model counts it in (block RAM port mode,
+    // LUTRAM, UltraRAM); left to the tool, a bank may become true dual-port
+    // (twice the RAMB18 of simple dual-port) or a block RAM the model
+    // counts as LUTRAM.
+    let cores: BTreeSet<String> = toks
+        .iter()
+        .filter(|t| t.kind == Kind::Pragma)
+        .map(|t| pragma_parts(&t.text))
+        .filter(|(k, _, _)| k == "RESOURCE")
+        .filter_map(|(_, o, _)| o.get("variable").cloned())
+        .collect();
+    for f in &funcs {
+        let (b0, b1) = f.body;
+        let mut k = b0;
+        while k < b1 {
+            if toks[k].text == "static" {
+                let end = (k..b1).find(|&j| toks[j].text == ";").unwrap_or(b1);
+                for j in k..end {
+                    if toks[j].kind == Kind::Ident && toks.get(j + 1).is_some_and(|x| x.text == "[") && !cores.contains(&toks[j].text) {
+                        find(Rule::MemoryCore, toks[j].line, format!("static array `{}` has no RESOURCE pragma naming its memory core", toks[j].text));
+                    }
+                }
+                k = end;
+            }
+            k += 1;
+        }
+    }
+
     for f in &funcs {
         let arrays = &arrays_of[&f.name];
         let (b0, b1) = f.body;
-        let mut scopes: Vec<Scope> = vec![Scope { kind: ScopeKind::Block, end: b1, var: None, unrolled: false, calls: Vec::new() }];
+        let mut scopes: Vec<Scope> = vec![Scope { kind: ScopeKind::Block, end: b1, var: None, unrolled: false, pipelined: false, calls: Vec::new() }];
         let mut locals: HashMap<String, Deps> = HashMap::new();
         for (p, _, _) in &f.params {
             locals.insert(p.clone(), Deps { unrolled: false, runtime: true });
@@ -857,6 +902,21 @@ pub fn lint(src: &str, headers: &[&str]) -> Vec<Finding> {
                             if !toks[i..top.end].iter().any(|x| x.kind == Kind::Ident && x.text == var) {
                                 find(Rule::PragmaPlacement, t.line, format!("DEPENDENCE on `{var}`, which the loop it sits in does not use"));
                             }
+                        }
+                        if kind == "PIPELINE" && top.kind == ScopeKind::Loop {
+                            // stream-writes: one write site per stream per
+                            // iteration, or the FIFO writes serialise (II=2).
+                            let end = top.end;
+                            let mut sites: BTreeMap<&str, usize> = BTreeMap::new();
+                            for j in i..end.saturating_sub(3) {
+                                if toks[j].kind == Kind::Ident && toks[j + 1].text == "." && toks[j + 2].text == "write" && toks[j + 3].text == "(" {
+                                    *sites.entry(toks[j].text.as_str()).or_default() += 1;
+                                }
+                            }
+                            for (name, n) in sites.into_iter().filter(|e| e.1 > 1) {
+                                find(Rule::StreamWrites, t.line, format!("stream `{name}` has {n} write sites in one iteration of this pipelined loop: mux the data into one write"));
+                            }
+                            scopes.last_mut().unwrap().pipelined = true;
                         }
                         if kind == "UNROLL" {
                             scopes.last_mut().unwrap().unrolled = true;
@@ -888,13 +948,13 @@ pub fn lint(src: &str, headers: &[&str]) -> Vec<Finding> {
                     } else {
                         (body..b1).find(|&j| toks[j].text == ";").unwrap_or(b1)
                     };
-                    scopes.push(Scope { kind: ScopeKind::Loop, end, var, unrolled: false, calls: Vec::new() });
+                    scopes.push(Scope { kind: ScopeKind::Loop, end, var, unrolled: false, pipelined: false, calls: Vec::new() });
                     i = if toks.get(body).is_some_and(|x| x.text == "{") { body + 1 } else { body };
                     continue;
                 }
                 (Kind::Punct, "{") => {
                     let end = matching(&toks, i);
-                    scopes.push(Scope { kind: ScopeKind::Block, end, var: None, unrolled: false, calls: Vec::new() });
+                    scopes.push(Scope { kind: ScopeKind::Block, end, var: None, unrolled: false, pipelined: false, calls: Vec::new() });
                     i += 1;
                     continue;
                 }
@@ -920,7 +980,7 @@ pub fn lint(src: &str, headers: &[&str]) -> Vec<Finding> {
                         // it stays in their block for the bundle check.
                         let has_else = toks.get(end + 1).is_some_and(|x| x.text == "else");
                         if t.text == "else" || has_else {
-                            scopes.push(Scope { kind: ScopeKind::Block, end, var: None, unrolled: false, calls: Vec::new() });
+                            scopes.push(Scope { kind: ScopeKind::Block, end, var: None, unrolled: false, pipelined: false, calls: Vec::new() });
                         }
                     }
                     i = body;
@@ -935,13 +995,39 @@ pub fn lint(src: &str, headers: &[&str]) -> Vec<Finding> {
                 for (n, rank, init) in names {
                     if rank == 0 {
                         let deps = init.map_or(Deps { unrolled: false, runtime: true }, |(a, b)| deps_of(&toks[a..b], &locals, &macros));
-                        // Only const locals keep their initializer's deps.
+                        // A const local is its initializer; any other may
+                        // change at run time: its initializer's deps and
+                        // run time, and later assignments add theirs.
                         let is_const = stmt.iter().take_while(|x| x.text != n).any(|x| x.text == "const");
-                        locals.insert(n, if is_const { deps } else { Deps { unrolled: false, runtime: true } });
+                        locals.insert(n, if is_const { deps } else { deps.or(Deps { unrolled: false, runtime: true }) });
                     }
                 }
             }
+            // `v = e`, `v op= e`: a local takes on e's deps too.
+            if stmt.len() > 2 && stmt[0].kind == Kind::Ident && locals.contains_key(&stmt[0].text) && stmt[1].kind == Kind::Punct {
+                let op = stmt[1].text.as_str();
+                if op == "=" || (op.len() >= 2 && op.ends_with('=') && !matches!(op, "==" | "<=" | ">=" | "!=")) {
+                    let d = deps_of(&stmt[2..], &locals, &macros);
+                    let e = locals.get_mut(&stmt[0].text).unwrap();
+                    *e = e.or(d);
+                }
+            }
             check_accesses(stmt, arrays, &locals, &scopes, &macros, &mut find);
+            // helper-inline: a kernel function called in a pipelined loop
+            // must say whether it is inlined (INLINE), or the loop calls a
+            // sub-module each iteration.
+            if scopes.iter().any(|s| s.pipelined) {
+                for j in 0..stmt.len() {
+                    if stmt[j].kind == Kind::Ident && fnames.contains(stmt[j].text.as_str()) && call_open(stmt, j).is_some() {
+                        if let Some(g) = funcs.iter().find(|g| g.name == stmt[j].text) {
+                            let inline = toks[g.body.0..g.body.1].iter().any(|x| x.kind == Kind::Pragma && pragma_parts(&x.text).0 == "INLINE");
+                            if !inline {
+                                find(Rule::HelperInline, stmt[j].line, format!("`{}` is called in a pipelined loop without an INLINE pragma", g.name));
+                            }
+                        }
+                    }
+                }
+            }
             // Calls of kernel functions made by this statement.
             for j in 0..stmt.len() {
                 if stmt[j].kind == Kind::Ident && fnames.contains(stmt[j].text.as_str()) {
@@ -1174,6 +1260,15 @@ mod tests {
         assert!(findings.is_empty(), "{findings:#?}");
     }
 
+    /// `#if NAME` takes the macro's value: a configuration's UltraRAM
+    /// switch picks its pragmas.
+    #[test]
+    fn conditions_read_macro_values() {
+        let src = "#define USE_A 0\nvoid f(int *p) {\n static int a[64];\n#if USE_A\n#pragma HLS RESOURCE variable=a core=RAM_S2P_URAM\n#endif\n p[0] = a[1];\n}";
+        assert_eq!(rules(src), [Rule::MemoryCore]);
+        assert_eq!(rules(&src.replace("USE_A 0", "USE_A 1")), []);
+    }
+
     #[test]
     fn sixty_four_bit_types_are_caught() {
         assert_eq!(rules("void f(int *p) { int64_t a = 0; long long b = 1; p[0] = a + b; }"), [Rule::Int64, Rule::Int64]);
@@ -1218,6 +1313,36 @@ mod tests {
         // Partitioning follows the array into a function it is passed to.
         let passed = "static int g(int b[XLIC_DEPTH][XLIC_POX], int off) {\n int s = 0;\n for (int u = 0; u < XLIC_POX; u++) {\n#pragma HLS UNROLL\n  s += b[0][u + off];\n }\n return s;\n}\nint f(int off) {\n int buf[XLIC_DEPTH][XLIC_POX];\n#pragma HLS ARRAY_PARTITION variable=buf cyclic factor=4 dim=2\n return g(buf, off);\n}";
         assert_eq!(rules(passed), [Rule::StaticBanking]);
+    }
+
+    /// review11 #13: a non-const local carries what it was computed from.
+    #[test]
+    fn non_const_locals_carry_their_dependencies() {
+        let bad = "int f(int wi) {\n int buf[XLIC_DEPTH][XLIC_POX];\n#pragma HLS ARRAY_PARTITION variable=buf complete dim=2\n int s = 0;\n for (int co = 0; co < XLIC_POX; co++) {\n#pragma HLS UNROLL\n  int cc = (co + wi) & 15;\n  s += buf[wi][cc];\n }\n return s;\n}";
+        assert_eq!(rules(bad), [Rule::StaticBanking]);
+        // ... and what it is assigned later.
+        let later = "int f(int wi) {\n int buf[XLIC_DEPTH][XLIC_POX];\n#pragma HLS ARRAY_PARTITION variable=buf complete dim=2\n int s = 0;\n for (int co = 0; co < XLIC_POX; co++) {\n#pragma HLS UNROLL\n  int cc = co;\n  cc += wi;\n  s += buf[wi][cc & 15];\n }\n return s;\n}";
+        assert_eq!(rules(later), [Rule::StaticBanking]);
+    }
+
+    #[test]
+    fn two_write_sites_of_one_stream_are_caught() {
+        let bad = "void f(hls::stream<int> &s0, hls::stream<int> &s1, int n) {\n for (int i = 0; i < n; i++) {\n#pragma HLS PIPELINE II=1\n  if (i & 1) s1.write(i);\n  else s0.write(i);\n  if (n > 3) s0.write(i + 1);\n }\n}";
+        assert_eq!(rules(bad), [Rule::StreamWrites]);
+        let good = "void f(hls::stream<int> &s0, hls::stream<int> &s1, int n) {\n for (int i = 0; i < n; i++) {\n#pragma HLS PIPELINE II=1\n  const int a = (i & 1) ? i + 1 : i;\n  s0.write(a);\n  s1.write(i);\n }\n}";
+        assert_eq!(rules(good), []);
+    }
+
+    #[test]
+    fn memories_without_a_core_are_caught() {
+        let bad = "void f(int *p) {\n static int a[512][4];\n#pragma HLS ARRAY_PARTITION variable=a complete dim=2\n static int b[512];\n#pragma HLS RESOURCE variable=b core=RAM_S2P_BRAM\n p[0] = a[1][0] + b[2];\n}";
+        assert_eq!(rules(bad), [Rule::MemoryCore]);
+    }
+
+    #[test]
+    fn helpers_in_pipelined_loops_without_inline_are_caught() {
+        let src = "static int g(int x) { return x + 1; }\nstatic int h(int x) {\n#pragma HLS INLINE\n return x + 2;\n}\nvoid f(int *p, int n) {\n for (int i = 0; i < n; i++) {\n#pragma HLS PIPELINE II=1\n  p[i] = g(i) + h(i);\n }\n}";
+        assert_eq!(rules(src), [Rule::HelperInline]);
     }
 
     #[test]

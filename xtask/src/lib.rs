@@ -8,6 +8,7 @@ pub mod cosim;
 pub mod cpu_bench;
 pub mod e2e;
 pub mod csim;
+pub mod dse;
 pub mod elf;
 pub mod erratum;
 pub mod jtag;

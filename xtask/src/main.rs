@@ -116,8 +116,8 @@ enum Cmd {
     Bench {
         #[command(flatten)]
         data: DataArg,
-        /// Only one part: firmware, storage, accelerator, model, e2e, entropy or cpu.
-        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "model", "e2e", "entropy", "cpu"])]
+        /// Only one part: firmware, storage, accelerator, dse, model, e2e, entropy or cpu.
+        #[arg(long, value_parser = ["firmware", "storage", "accelerator", "dse", "model", "e2e", "entropy", "cpu"])]
         only: Option<String>,
     },
     /// Calibrate on images and write the model package the firmware loads.
@@ -191,6 +191,9 @@ enum Cmd {
         /// Random cases per layer type.
         #[arg(long, default_value_t = 6)]
         cases: usize,
+        /// Also the configurations `dse` picks for the other boards.
+        #[arg(long)]
+        configs: bool,
         #[command(flatten)]
         data: DataArg,
     },
@@ -205,6 +208,11 @@ enum Cmd {
         /// The solution folder (default: hls/xlic_hls/solution1).
         dir: Option<PathBuf>,
     },
+    /// Design-space exploration: sweep the accelerator's factors for a
+    /// board, print the Pareto front (latency vs DSP vs BRAM), draw it in
+    /// target/dse/, and with --write put the chosen configuration into
+    /// hls/xlic_config.h.
+    Dse(DseArgs),
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
     /// Load the firmware onto a ZCU102 over JTAG (boot/jtag.tcl with xsdb):
@@ -221,6 +229,50 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         rest: Vec<String>,
     },
+}
+
+#[derive(clap::Args)]
+struct DseArgs {
+    /// zcu102, zcu104, kv260, ultra96v2, or all.
+    #[arg(long, default_value = "zcu102")]
+    board: String,
+    /// Accelerator clock (default: the board's planned clock).
+    #[arg(long, value_name = "MHZ")]
+    clock: Option<f64>,
+    /// Image size the latency is modelled for.
+    #[arg(long, value_name = "WxH", default_value = "2048x1365", value_parser = xtask::dse::parse_image)]
+    image: xlic_model::geometry::Dims,
+    /// Largest share of the device's BRAM18 (and UltraRAM) a configuration may use.
+    #[arg(long, value_name = "PCT", default_value_t = 80.0)]
+    max_bram: f64,
+    /// Largest share of the device's DSP48E2.
+    #[arg(long, value_name = "PCT", default_value_t = 90.0)]
+    max_dsp: f64,
+    /// Largest share of the device's LUTs.
+    #[arg(long, value_name = "PCT", default_value_t = 70.0)]
+    max_lut: f64,
+    /// Write the chosen configuration into hls/xlic_config.h.
+    #[arg(long)]
+    write: bool,
+}
+
+fn dse(a: DseArgs) -> Result<i32> {
+    use xlic_model::device::Board;
+    let boards: Vec<Board> = if a.board == "all" {
+        Board::ALL.to_vec()
+    } else {
+        vec![Board::by_key(&a.board).with_context(|| format!("unknown board '{}': zcu102, zcu104, kv260, ultra96v2 or all", a.board))?]
+    };
+    if a.write && boards.len() != 1 {
+        bail!("--write needs one board");
+    }
+    for board in boards {
+        let budget = xtask::dse::Budget { dsp: a.max_dsp / 100.0, bram: a.max_bram / 100.0, uram: a.max_bram / 100.0, lut: a.max_lut / 100.0 };
+        let opts = xtask::dse::Options { board, clock_hz: a.clock.map_or(board.clock_hz, |m| m * 1e6), image: a.image, budget };
+        xtask::dse::run(&opts, a.write)?;
+        println!();
+    }
+    Ok(0)
 }
 
 fn main() {
@@ -271,6 +323,7 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         }
         Cmd::HlsLint => xtask::hlslint::run(),
         Cmd::HlsReport { dir } => xtask::hlsreport::run(dir),
+        Cmd::Dse(args) => dse(args),
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
         Cmd::Compress { image, out, pad, model, data } => xtask::xlc::compress_cmd(&data.dir(), &image, &out, pad, model.as_deref()).map(|_| 0),
         Cmd::Decompress { file, out, model, data } => xtask::xlc::decompress_cmd(&data.dir(), &file, &out, model.as_deref()).map(|_| 0),
@@ -282,9 +335,9 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             println!("{}", path.display());
             Ok(0)
         }
-        Cmd::Csim { image, cases, data } => {
+        Cmd::Csim { image, cases, configs, data } => {
             setup::ensure()?;
-            xtask::csim::run(&data.dir(), image, cases)
+            xtask::csim::run(&data.dir(), image, cases, configs)
         }
     }
 }
@@ -494,6 +547,13 @@ fn test() -> Result<i32> {
             failures.push("HLS C-simulation".into());
         }
     }
+    println!("\n== HLS C-simulation of the configurations `dse` picks for the other boards ==");
+    for (what, mut cmd) in xtask::csim::prepare_configs(&xlic_ref::data::default_dir())? {
+        println!("-- {what}");
+        if !run_counted(&mut cmd, &mut tally)? {
+            failures.push(format!("HLS C-simulation, {what}"));
+        }
+    }
     println!("\n== host tests (including the console driven in QEMU) ==");
     let elf = firmware::build(&opts)?;
     let mut cmd = cargo_host();
@@ -518,7 +578,10 @@ fn bench(data: &std::path::Path, only: Option<&str>) -> Result<i32> {
         xtask::storage_bench::run(data)?;
     }
     if part("accelerator") {
-        codec::bench_accelerator();
+        codec::bench_accelerator()?;
+    }
+    if part("dse") {
+        xtask::dse::bench()?;
     }
     if part("model") {
         codec::bench(data)?;
@@ -563,7 +626,7 @@ fn bench_e2e(data: &std::path::Path) -> Result<()> {
         let spec = l.spec();
         let (ins, outs, ws) = xlic_model::reference::shapes(spec, g.input(*l), &codec::HW);
         let constants = 2 * ws.len() + 16 * ws.cout_padded();
-        let p = xlic_model::perf::layer(spec, g.input(*l), &codec::HW, &accel_regs::PERF);
+        let p = xlic_model::perf::layer(spec, g.input(*l), &codec::HW, &accel_regs::PERF)?;
         println!(
             "  {:<7} {:>10.1} {:>10} {:>10} {:>10} {:>12} {:>12}",
             line.name,

@@ -235,8 +235,25 @@ fn bad_inputs_get_clear_messages_and_nothing_is_written() {
         w.finish().unwrap();
         b
     };
+    // A package for another configuration (the other pof: a package's
+    // weights and parameters follow it; the header says which).
+    let other_pof = if HW.pof == 8 { 16 } else { 8 };
+    let other_hw = xlic_model::HwLimits { pof: other_pof, ..HW };
+    let other = xlic_model::package::write(
+        &other_hw,
+        0,
+        &xlic_model::LAYERS
+            .iter()
+            .map(|l| {
+                let ws = xlic_model::layout::WeightShape::of(l, &other_hw);
+                let p = if l.op.is_normaliser() { xlic_model::quant::ChannelParams::PAD_NORM } else { xlic_model::quant::ChannelParams::PAD_CONV };
+                (vec![0i16; ws.len()], vec![p; ws.cout_padded()])
+            })
+            .collect::<Vec<_>>(),
+    );
     let files = [
         (MODEL_FILE.into(), package().to_vec()),
+        ("OTHER.PKG".into(), other),
         ("OLD.PKG".into(), old),
         ("BADCRC.PKG".into(), bad_crc),
         (RECON_FILE.into(), png.clone()),
@@ -255,6 +272,11 @@ fn bad_inputs_get_clear_messages_and_nothing_is_written() {
     };
     expect(&mut s, "run", "error: no model loaded (use 'load model FILE' first)");
     expect(&mut s, "load model OLD.PKG", "format version 9");
+    expect(
+        &mut s,
+        "load model OTHER.PKG",
+        &format!("error: load model OTHER.PKG: model package was built for other accelerator limits: pof {other_pof} in the package, {} in the accelerator;", HW.pof),
+    );
     expect(&mut s, "load model BADCRC.PKG", "error: load model BADCRC.PKG: model package ana_0 weights are corrupt (CRC mismatch)");
     expect(&mut s, "load model NOPE.PKG", "error: load model NOPE.PKG:");
     ok(&mut s, &format!("load model {MODEL_FILE}"));

@@ -103,12 +103,15 @@ pub struct LayerJob {
     pub in_w: u32,
     pub out_h: u32,
     pub out_w: u32,
+    /// The layer's tile (xlic_model::layout::TileChoice, from
+    /// xlic_model::perf::plan): band rows, bands, tile columns, passes.
+    pub tile: [u32; 4],
 }
 
 impl LayerJob {
     /// The values in the order of the generated `ARGUMENTS` table (the
     /// second input and output ports carry the same maps).
-    pub fn values(&self) -> [u64; 15] {
+    pub fn values(&self) -> [u64; 19] {
         [
             self.fm_in,
             self.weights,
@@ -125,6 +128,10 @@ impl LayerJob {
             self.out_w as u64,
             self.fm_in,
             self.fm_out,
+            self.tile[0] as u64,
+            self.tile[1] as u64,
+            self.tile[2] as u64,
+            self.tile[3] as u64,
         ]
     }
 }
@@ -235,7 +242,7 @@ impl AccelDriver {
     }
 
     /// Argument register values, in the order of `ARGUMENTS`.
-    fn arguments(&self) -> [u64; 15] {
+    fn arguments(&self) -> [u64; 19] {
         let r = self.regs();
         [
             r.fm_in.get(),
@@ -253,6 +260,10 @@ impl AccelDriver {
             r.out_w.get() as u64,
             r.fm_in2.get(),
             r.fm_out2.get(),
+            r.band_rows.get() as u64,
+            r.bands.get() as u64,
+            r.tile_cols.get() as u64,
+            r.unit_passes.get() as u64,
         ]
     }
 
@@ -301,6 +312,11 @@ impl AccelDriver {
         // on two (hls/xlic_layer.cpp): the same maps, twice.
         r.fm_in2.set(job.fm_in);
         r.fm_out2.set(job.fm_out);
+        // The tile (the IP refuses one its buffers cannot hold).
+        r.band_rows.set(job.tile[0]);
+        r.bands.set(job.tile[1]);
+        r.tile_cols.set(job.tile[2]);
+        r.unit_passes.set(job.tile[3]);
     }
 
     /// Poll until ap_done, reading AP_CTRL once per poll; returns the time
@@ -407,6 +423,7 @@ mod tests {
             in_w: 116,
             out_h: 304,
             out_w: 464,
+            tile: [2, 2, 512, 3],
         };
         d.start(&job, true).unwrap();
         for (info, v) in ARGUMENTS.iter().zip(job.values()) {
