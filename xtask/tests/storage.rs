@@ -20,9 +20,8 @@ fn firmware_elf() -> PathBuf {
 }
 
 fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xlic-storage-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| xlic_cardimg::scratch_dir("xlic-storage")).join(name)
 }
 
 /// A small model package from the host's own quantizer (calibrated on one

@@ -47,7 +47,8 @@ fn image(name: &str) -> (Vec<u8>, Rgb8) {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xlic-xlc-{}", std::process::id())).join(name);
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    let d = ROOT.get_or_init(|| xlic_cardimg::scratch_dir("xlic-xlc")).join(name);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
