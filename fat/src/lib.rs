@@ -21,9 +21,11 @@
 
 mod fs;
 mod name;
+mod outputs;
 pub mod volume;
 
 pub use fs::{Corruption, Dir, DirEntry, File, Fs, FsError, Timestamp, Writer};
+pub use outputs::{is_reserved, Output, TEMP_NAMES};
 pub use name::{NameError, ShortName};
 pub use volume::{BpbError, FatType, MountError, Scheme, Volume};
 
@@ -39,6 +41,16 @@ pub trait BlockDevice {
     fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), Self::Error>;
     /// Size of the card in sectors.
     fn sectors(&mut self) -> Result<u32, Self::Error>;
+    /// Put every write made so far on the card before any later one. A
+    /// device that gathers writes (and may send them in another order)
+    /// sends them now; one that writes at once has nothing to do. The
+    /// layer calls it where the order on the card decides what a card
+    /// pulled at that moment holds: a directory entry goes before the
+    /// clusters it let go of are freed, a directory's new cluster is
+    /// zeroed before it is linked in, and so on.
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 pub(crate) fn le16(b: &[u8], at: usize) -> u16 {

@@ -136,7 +136,7 @@ const BOOT_WATCHDOG: core::time::Duration = core::time::Duration::from_secs(10);
 
 /// Mount the card and read AUTORUN.TXT; the mount's failure is printed.
 fn read_autorun(state: &mut State, script: &mut [u8]) -> Option<usize> {
-    let mut s = match Storage::mount(zcu102::sd_card()) {
+    let mut s = match mount_card() {
         Ok(s) => s,
         Err(StorageError::Card(crate::drivers::sdhci::SdError::NoCard)) => return None,
         Err(e) => {
@@ -184,11 +184,25 @@ fn progress(file: &str) -> impl FnMut(usize, usize) + '_ {
     move |done, total| println!("  {file}: {} of {} KiB", done >> 10, total >> 10)
 }
 
+/// Mount the card in the slot, saying so when the mount removed the
+/// temporary files of an interrupted write.
+fn mount_card() -> Result<Storage, StorageError> {
+    let s = Storage::mount(zcu102::sd_card())?;
+    if s.leftovers > 0 {
+        println!(
+            "card: removed {} temporary file{} that an interrupted write left (power lost or card pulled while writing); each name holds a whole file",
+            s.leftovers,
+            if s.leftovers == 1 { "" } else { "s" }
+        );
+    }
+    Ok(s)
+}
+
 /// The mounted card, mounting it on first use (and again after an error,
 /// since the card may have been changed).
 fn mounted(card: &mut Option<Storage>) -> Result<&mut Storage, Failed> {
     if card.is_none() {
-        match Storage::mount(zcu102::sd_card()) {
+        match mount_card() {
             Ok(s) => *card = Some(s),
             Err(e) => fail!("card: {e}"),
         }
