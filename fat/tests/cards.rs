@@ -444,3 +444,36 @@ fn directories_grow_and_a_fixed_root_fills_up() {
     // The volume label takes one of the 512 entries.
     assert_eq!(made, 511);
 }
+
+/// FSInfo is sector 1 of the volume; with a single reserved sector that
+/// is the FAT's first sector. A crafted card whose FAT begins with FSInfo's
+/// signatures must not get a free count written over FAT entries.
+#[test]
+fn fsinfo_outside_the_reserved_sectors_is_not_used() {
+    let (path, _) = card("fsinfo.img", &[("A.TXT", b"a".to_vec())], &Layout::fat32(64));
+    let mut c = Card::open(&path).unwrap();
+    // One reserved sector: move the FATs and the data down with it.
+    let reserved = c.field(Field::ReservedSectors) as usize;
+    let v = c.volume;
+    let tail = c.bytes[v + reserved * 512..].to_vec();
+    c.bytes[v + 512..v + 512 + tail.len()].copy_from_slice(&tail);
+    c.set(Field::ReservedSectors, 1);
+    let total = c.field(Field::TotalSectors32);
+    c.set(Field::TotalSectors32, total - reserved as u32 + 1);
+    // FSInfo's three signatures in the first FAT sector (entries 0, 121, 127).
+    let fat = v + 512;
+    c.bytes[fat..fat + 4].copy_from_slice(&0x4161_5252u32.to_le_bytes());
+    c.bytes[fat + 484..fat + 488].copy_from_slice(&0x6141_7272u32.to_le_bytes());
+    c.bytes[fat + 508..fat + 512].copy_from_slice(&0xaa55_0000u32.to_le_bytes());
+    let before: Vec<u8> = c.bytes[fat..fat + 512].to_vec();
+    let mut fs = mount(c.bytes).unwrap();
+    assert_eq!(fs.volume().fsinfo, None);
+    assert_eq!(read_all(&mut fs, "A.TXT").unwrap(), b"a");
+    write_file(&mut fs, "B.TXT", b"b").unwrap();
+    fs.remove("A.TXT").unwrap();
+    fs.flush().unwrap();
+    let after = &fs.device().bytes[fat..fat + 512];
+    // Entries 2 onward change with the writes; 122 and 123, where a free
+    // count and hint would land, hold what they held.
+    assert_eq!(after[488..496], before[488..496], "FSInfo's count was written into the FAT");
+}
