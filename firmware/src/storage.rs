@@ -432,6 +432,16 @@ impl Storage {
         Ok(sizes)
     }
 
+    /// Whether `outputs` can be written (no reserved name, no directory,
+    /// no existing file unless it may be replaced): commands ask before
+    /// work that takes a while, so they fail at once.
+    pub fn check_outputs(&mut self, outputs: &[Output]) -> Result<(), StorageError> {
+        for o in outputs {
+            self.fs.check_outputs(&[xlic_fat::Output { path: o.name, replace: o.replace }])?;
+        }
+        Ok(())
+    }
+
     /// Delete a file: its directory entry, long-name entries and clusters.
     pub fn delete(&mut self, name: &str) -> Result<(), StorageError> {
         if is_reserved(name) {

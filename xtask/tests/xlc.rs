@@ -222,6 +222,9 @@ fn bad_files_are_refused_on_the_console_and_the_card_is_unchanged() {
     expect(&mut s, "decompress TRUNC.XLC model.pkg", "is an input of this command (or the loaded model)");
     expect(&mut s, "decompress TRUNC.XLC TRUNC.XLC", "is an input of this command");
     expect(&mut s, "compress CHELSEA.PNG chelsea.png", "is an input of this command");
+    // Any file already on the card is left as it is (before any work).
+    expect(&mut s, "decompress TRUNC.XLC CHELSEA.PNG", "CHELSEA.PNG exists on the card and is left as it is; choose another name, or 'rm CHELSEA.PNG' first");
+    expect(&mut s, "compress CHELSEA.PNG CORRUPT.XLC", "CORRUPT.XLC exists on the card and is left as it is");
     expect(&mut s, "compress NOPE.PNG OUT.XLC", "load image NOPE.PNG:");
     expect(&mut s, "compress CHELSEA.PNG", "needs an argument");
     s.send(b"exit 0\n").unwrap();
