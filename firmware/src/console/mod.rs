@@ -99,9 +99,15 @@ pub const AUTORUN_FILE: &str = "AUTORUN.TXT";
 ///
 /// The boot watchdog (FPD SWDT, see drivers::swdt) covers the mount and
 /// the script's reading; it is off before the script's commands run
-/// (each has its own time limits, as when typed) and at the prompt.
+/// (each has its own time limits, as when typed) and at the prompt. If
+/// it reset the last boot, this boot leaves the card alone: a card that
+/// hangs the boot would otherwise reset the board again and again.
 fn autorun(state: &mut State) {
     let watchdog = zcu102::boot_watchdog();
+    if watchdog.take_expired() {
+        println!("boot: the boot watchdog reset the board during the last boot, while it read the card; the card is left alone this time ('card' or 'ls' mounts it, AUTORUN.TXT is not run)");
+        return;
+    }
     let armed = watchdog.start(BOOT_WATCHDOG);
     let mut buf = [0u8; 4096];
     let script = read_autorun(state, &mut buf);
