@@ -93,9 +93,11 @@ fn execute_line(state: &mut State, line: &str) -> Outcome {
 pub const AUTORUN_FILE: &str = "AUTORUN.TXT";
 
 /// Run AUTORUN.TXT from the card, line by line as if typed (empty lines
-/// and lines starting with '#' are skipped); stop at the first failing
-/// command. Without a card or the file, nothing happens; a card that
-/// cannot be mounted is reported and the console comes up without it.
+/// and lines starting with '#' are skipped; a line must meet the rules
+/// of a typed one); stop at the first failing command. `reboot` and
+/// `fault`, which would end every boot there, are refused. Without a
+/// card or the file, nothing happens; a card that cannot be mounted is
+/// reported and the console comes up without it.
 ///
 /// The boot watchdog (FPD SWDT, see drivers::swdt) covers the mount and
 /// the script's reading; it is off before the script's commands run
@@ -109,31 +111,46 @@ fn autorun(state: &mut State) {
         return;
     }
     let armed = watchdog.start(BOOT_WATCHDOG);
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; AUTORUN_MAX];
     let script = read_autorun(state, &mut buf);
     watchdog.stop();
     if !armed {
         defmt::info!("boot watchdog: FPD SWDT not present (QEMU does not model it)");
     }
     let Some(n) = script else { return };
-    let Ok(text) = core::str::from_utf8(&buf[..n]) else {
-        println!("autorun: {AUTORUN_FILE} is not text; skipped");
-        return;
-    };
-    println!("autorun: {AUTORUN_FILE} ({} lines)", text.lines().count());
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+    let lines = buf[..n].split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    println!("autorun: {AUTORUN_FILE} ({} lines)", lines.clone().filter(|l| !l.is_empty()).count());
+    for (i, raw) in lines.enumerate() {
+        let stop = || println!("autorun: stopped at line {} of {AUTORUN_FILE}", i + 1);
+        let raw = raw.trim_ascii();
+        if raw.is_empty() || raw.starts_with(b"#") {
             continue;
         }
+        let line = match line::check(raw) {
+            Ok(l) => l,
+            Err(e) => {
+                println!("error: {e}");
+                stop();
+                return;
+            }
+        };
         println!("{PROMPT}{line}");
+        if let Ok(cmd @ (Command::Reboot | Command::Fault(_))) = command::parse(line) {
+            let what = if cmd == Command::Reboot { "restart" } else { "halt" };
+            println!("error: '{line}' is not run from {AUTORUN_FILE}: it would {what} the board at every boot; type it at the prompt");
+            stop();
+            return;
+        }
         if execute_line(state, line).is_err() {
-            println!("autorun: stopped at line {} of {AUTORUN_FILE}", i + 1);
+            stop();
             return;
         }
     }
     println!("autorun: done");
 }
+
+/// Largest AUTORUN.TXT run.
+const AUTORUN_MAX: usize = 4096;
 
 /// How long the boot may take from the watchdog's start to the script
 /// read (SD identification, mount, one small file: well under a second
@@ -156,6 +173,10 @@ fn read_autorun(state: &mut State, script: &mut [u8]) -> Option<usize> {
     match r {
         Ok(t) => Some(t.bytes),
         Err(e) if e.is_not_found() => None,
+        Err(StorageError::TooLarge { size, room }) => {
+            println!("autorun: {AUTORUN_FILE} is {size} bytes, more than the {room} a script may have; not run");
+            None
+        }
         Err(e) => {
             println!("autorun: cannot read {AUTORUN_FILE}: {e}");
             None
