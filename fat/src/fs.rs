@@ -67,6 +67,10 @@ pub enum Corruption {
     Short { clusters: u32, needed: u32 },
     /// A directory longer than the 65536 entries FAT allows.
     DirTooLong,
+    /// The chain shares cluster `cluster` with another file's or
+    /// directory's (`other`, when it is an entry of the same directory;
+    /// else the chain through cluster `from` runs into it).
+    Shared { cluster: u32, other: Option<ShortName>, from: u32 },
 }
 
 impl<E: fmt::Display> fmt::Display for FsError<E> {
@@ -107,6 +111,16 @@ impl<E: fmt::Display> fmt::Display for FsError<E> {
                         write!(f, "the cluster chain of {who} holds {clusters} clusters but its size needs {needed}")?
                     }
                     Corruption::DirTooLong => write!(f, "{who} is longer than the 65536 entries a FAT directory may hold")?,
+                    Corruption::Shared { cluster, other: Some(o), .. } => {
+                        write!(f, "the cluster chain of {who} shares cluster {cluster} with {} (cross-linked); freeing it would free that one's data", Who(Some(o)))?
+                    }
+                    Corruption::Shared { cluster, from, .. } if from == 0 => {
+                        write!(f, "the cluster chain of {who} runs through cluster {cluster} of the root directory (cross-linked)")?
+                    }
+                    Corruption::Shared { cluster, from, .. } => write!(
+                        f,
+                        "the cluster chain of {who} is shared with another chain (cross-linked): its cluster {cluster} is also reached from cluster {from}; freeing it would free that one's data"
+                    )?,
                 }
                 write!(f, "; nothing was changed; check the card with fsck.fat or chkdsk")
             }
@@ -933,7 +947,7 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// The directory holding `path`'s last part, and that part's name.
-    fn parent(&mut self, path: &str) -> R<(Dir, ShortName), D::Error> {
+    pub(crate) fn parent(&mut self, path: &str) -> R<(Dir, ShortName), D::Error> {
         let path = path.trim_end_matches('/');
         let (dir, last) = match path.rfind('/') {
             Some(i) => (Some(&path[..i]), &path[i + 1..]),
@@ -1193,6 +1207,7 @@ impl<D: BlockDevice> Fs<D> {
     /// Delete the file `path`: its entry, its long-name entries and its
     /// clusters.
     pub fn remove(&mut self, path: &str) -> R<(), D::Error> {
+        let (dir, _) = self.parent(path)?;
         let e = self.find(path)?.ok_or(FsError::NotFound)?;
         if e.is_dir() {
             return Err(FsError::IsDirectory);
@@ -1200,7 +1215,90 @@ impl<D: BlockDevice> Fs<D> {
         if e.attr & ATTR_READ_ONLY != 0 {
             return Err(FsError::ReadOnly);
         }
+        self.check_not_shared(dir, &e)?;
         self.remove_entry(&e)
+    }
+
+    /// Refuse to free `e`'s chain if another file or directory uses part
+    /// of it (a cross-linked, damaged card): freeing would hand that one's
+    /// clusters to the next file written. Found: a link from a cluster off
+    /// the chain into it (any file or directory whose chain runs into
+    /// this one; one pass over the FAT), an entry of `e`'s directory that
+    /// starts on it, and the root directory's first cluster on it.
+    pub(crate) fn check_not_shared(&mut self, dir: Dir, e: &DirEntry) -> R<(), D::Error> {
+        if !self.valid_cluster(e.first_cluster) {
+            return Ok(());
+        }
+        let shared = |cluster, other, from| FsError::Corrupt { name: Some(e.name), what: Corruption::Shared { cluster, other, from } };
+        // The chain as runs of consecutive clusters, a batch of runs at a
+        // time (a fragmented file takes a pass over the FAT per batch).
+        const RUNS: usize = 32;
+        let (mut next, mut prev_tail, mut steps) = (Some(e.first_cluster), 0u32, 0u32);
+        while let Some(start) = next {
+            let mut runs = [(0u32, 0u32); RUNS];
+            let (mut n, mut cur, mut last) = (0, start, start);
+            next = None;
+            while n < RUNS && steps < self.vol.clusters {
+                let (begin, mut len) = (cur, 1u32);
+                let mut jump = None;
+                loop {
+                    steps += 1;
+                    last = cur;
+                    let v = self.get(cur)?;
+                    match self.link(v) {
+                        Link::Next(x) if x == cur + 1 && steps < self.vol.clusters => {
+                            cur = x;
+                            len += 1;
+                        }
+                        Link::Next(x) => {
+                            jump = Some(x);
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
+                runs[n] = (begin, len);
+                n += 1;
+                match jump {
+                    Some(x) if n < RUNS => cur = x,
+                    Some(x) => next = Some(x),
+                    None => break,
+                }
+            }
+            let runs = &runs[..n];
+            let on = |x: u32| runs.iter().any(|&(b, l)| x >= b && x - b < l);
+            if let Root::Chain { first } = self.vol.root {
+                if on(first) {
+                    return Err(shared(first, None, 0));
+                }
+            }
+            // Every link into these runs: from a cluster of the chain (its
+            // own, or a loop back into itself), or from elsewhere.
+            for x in 2..=self.vol.max_cluster() {
+                let v = self.get(x)?;
+                if let Link::Next(v) = self.link(v) {
+                    if on(v) && !on(x) && x != prev_tail {
+                        return Err(shared(v, None, x));
+                    }
+                }
+            }
+            let mut other = None;
+            self.scan(dir, |o| {
+                if o.pos != e.pos && on(o.first_cluster) {
+                    other = Some((o.first_cluster, o.name));
+                    return true;
+                }
+                false
+            })?;
+            if let Some((cluster, name)) = other {
+                return Err(shared(cluster, Some(name), 0));
+            }
+            prev_tail = last;
+            if steps >= self.vol.clusters {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn remove_entry(&mut self, e: &DirEntry) -> R<(), D::Error> {
@@ -1245,6 +1343,7 @@ impl<D: BlockDevice> Fs<D> {
             if existing.attr & ATTR_READ_ONLY != 0 {
                 return Err(FsError::ReadOnly);
             }
+            self.check_not_shared(dir, &existing)?;
             self.unlink(&existing)?;
             self.flush_dir_window()?;
             self.barrier()?;

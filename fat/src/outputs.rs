@@ -133,7 +133,8 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// Whether `outputs` can be written: no temporary name, no directory,
-    /// no existing file unless it may be replaced (and is not read-only).
+    /// no existing file unless it may be replaced (and is not read-only,
+    /// nor cross-linked with another file).
     pub fn check_outputs(&mut self, outputs: &[Output]) -> R<(), D::Error> {
         for o in outputs {
             if is_reserved(o.path) {
@@ -143,7 +144,13 @@ impl<D: BlockDevice> Fs<D> {
                 Some(e) if e.is_dir() => return Err(FsError::IsDirectory),
                 Some(_) if !o.replace => return Err(FsError::Exists),
                 Some(e) if e.attr & crate::fs::ATTR_READ_ONLY != 0 => return Err(FsError::ReadOnly),
-                _ => {}
+                Some(e) => {
+                    // Its clusters are freed once replaced: not if another
+                    // file shares them.
+                    let (dir, _) = self.parent(o.path)?;
+                    self.check_not_shared(dir, &e)?;
+                }
+                None => {}
             }
         }
         Ok(())

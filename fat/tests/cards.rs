@@ -477,3 +477,69 @@ fn fsinfo_outside_the_reserved_sectors_is_not_used() {
     // count and hint would land, hold what they held.
     assert_eq!(after[488..496], before[488..496], "FSInfo's count was written into the FAT");
 }
+
+/// Cross-linked files (a damaged card: two chains share clusters).
+/// Deleting or replacing one would free the other's clusters, and the
+/// next file written would take them: refused, in words, nothing changed.
+#[test]
+fn cross_linked_files_are_never_freed() {
+    let files = [("A.BIN", pattern(40_000, 1)), ("B.BIN", pattern(5_000, 2)), ("SUB/C.TXT", b"c".to_vec())];
+    let (path, _) = card("cross.img", &files, &Layout::fat32(64));
+    let base = Card::open(&path).unwrap();
+    let a = base.chain(base.find("A.BIN").unwrap().first_cluster);
+    let b_entry = base.find("B.BIN").unwrap();
+    let b = base.chain(b_entry.first_cluster);
+    let damaged = |edit: &dyn Fn(&mut Card)| {
+        let mut c = Card::open(&path).unwrap();
+        edit(&mut c);
+        mount(c.bytes).unwrap()
+    };
+    let shared = |r: Result<(), FsError<MemError>>| match r {
+        Err(FsError::Corrupt { what: Corruption::Shared { .. }, .. }) => r.unwrap_err().to_string(),
+        other => panic!("{other:?}"),
+    };
+    let outputs = |fs: &mut Fs<MemCard>, name: &'static str| {
+        let mut called = false;
+        let r = fs.write_outputs(&[xlic_fat::Output { path: name, replace: true }], |_, _, _| {
+            called = true;
+            Ok::<(), FsError<MemError>>(())
+        });
+        assert!(!called, "{name}: written before the check");
+        r
+    };
+    // B.BIN starts inside A.BIN's chain.
+    let mut fs = damaged(&|c| c.set_first_cluster(&b_entry, a[5]));
+    let t = shared(fs.remove("A.BIN"));
+    assert!(t.contains(&format!("the cluster chain of A.BIN shares cluster {} with B.BIN (cross-linked)", a[5])), "{t}");
+    assert!(t.ends_with("nothing was changed; check the card with fsck.fat or chkdsk"), "{t}");
+    shared(fs.remove("B.BIN"));
+    shared(outputs(&mut fs, "A.BIN"));
+    shared(fs.rename("B.BIN", "A.BIN", true));
+    // B.BIN's chain runs into A.BIN's half-way (their ends merge).
+    let mut fs = damaged(&|c| c.set_fat(*b.last().unwrap(), a[20]));
+    let t = shared(fs.remove("A.BIN"));
+    assert!(t.contains(&format!("its cluster {} is also reached from cluster {}", a[20], b.last().unwrap())), "{t}");
+    shared(fs.remove("B.BIN"));
+    shared(outputs(&mut fs, "B.BIN"));
+    // A file over a folder's cluster, and over the root directory's.
+    let sub = base.find("SUB").unwrap().first_cluster;
+    let mut fs = damaged(&|c| c.set_first_cluster(&b_entry, sub));
+    assert!(shared(fs.remove("B.BIN")).contains("with SUB (cross-linked)"));
+    let root = base.field(Field::RootCluster);
+    let mut fs = damaged(&|c| c.set_first_cluster(&b_entry, root));
+    assert!(shared(fs.remove("B.BIN")).contains("runs through cluster"));
+    assert_eq!(read_all(&mut fs, "A.BIN").unwrap(), pattern(40_000, 1), "the card still reads");
+    // Nothing was written by any of the refusals.
+    let mut c = Card::open(&path).unwrap();
+    c.set_first_cluster(&b_entry, a[5]);
+    let before = c.bytes.clone();
+    let mut fs = mount(c.bytes).unwrap();
+    let _ = fs.remove("A.BIN");
+    let _ = outputs(&mut fs, "A.BIN");
+    fs.flush().unwrap();
+    assert!(fs.device().bytes == before, "a refusal changed the card");
+    // Sound files still go.
+    let mut fs = damaged(&|_| {});
+    fs.remove("B.BIN").unwrap();
+    fs.remove("A.BIN").unwrap();
+}
