@@ -928,8 +928,13 @@ impl<D: BlockDevice> Fs<D> {
         Ok(())
     }
 
+    /// The entry named `name`. Short names are upper case on the card
+    /// (fatgen103 section 6.1), but a card written by another tool can
+    /// hold lower-case ones: they match too, so that a name `ls` shows can
+    /// be read and deleted, and a new file never takes a name that differs
+    /// from an existing one only in case.
     fn find_in(&mut self, dir: Dir, name: &ShortName) -> R<Option<DirEntry>, D::Error> {
-        self.scan(dir, |e| e.name == *name)
+        self.scan(dir, |e| e.name.0.eq_ignore_ascii_case(&name.0))
     }
 
     /// The directory `path` (`None`, "" or "/": the root).

@@ -543,3 +543,22 @@ fn cross_linked_files_are_never_freed() {
     fs.remove("B.BIN").unwrap();
     fs.remove("A.BIN").unwrap();
 }
+
+/// A short name in lower case (invalid, but other tools write them): it
+/// is listed as it is, can be read and deleted by that name in any case,
+/// and a new file cannot take the same name in upper case beside it.
+#[test]
+fn a_lower_case_short_name_is_found_in_any_case() {
+    let (path, _) = card("lower.img", &[("A.TXT", b"lower".to_vec())], &Layout::fat32(64));
+    let mut c = Card::open(&path).unwrap();
+    let e = c.find("A.TXT").unwrap();
+    c.bytes[e.offset] = b'a';
+    c.bytes[e.offset + 8..e.offset + 11].copy_from_slice(b"txt");
+    let mut fs = mount(c.bytes).unwrap();
+    assert_eq!(names(&mut fs, None), ["a.txt"]);
+    assert_eq!(read_all(&mut fs, "a.txt").unwrap(), b"lower");
+    assert_eq!(read_all(&mut fs, "A.TXT").unwrap(), b"lower");
+    assert!(matches!(write_file(&mut fs, "A.TXT", b"upper"), Err(FsError::Exists)));
+    fs.remove("A.txt").unwrap();
+    assert!(names(&mut fs, None).is_empty());
+}
