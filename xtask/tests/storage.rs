@@ -752,3 +752,38 @@ fn autorun_follows_the_console_rules_and_the_mount_cleans_leftovers() {
     assert_eq!(names(&img), ["GOOD.PNG"]);
     assert_eq!(xlic_cardimg::free_bytes(&img).unwrap(), empty_free, "the leftovers' space came back");
 }
+
+/// The card pulled for real: QEMU killed while the firmware copies 8 MB
+/// (reading, then writing through the card device's batches): as soon as
+/// the copy starts, and after each of several MiB written (its progress
+/// lines). Whatever the moment, the next boot finds COPY.BIN whole or
+/// absent, removes the temporary file if there is one, and leaves a card
+/// fsck.fat finds clean.
+#[test]
+fn a_card_pulled_during_a_copy_is_whole_after_the_next_boot() {
+    let pattern: Vec<u8> = (0..8_000_000u32).map(|i| (i.wrapping_mul(2246822519) >> 23) as u8).collect();
+    let img = temp("pulled.img");
+    let files = [("PATTERN.BIN".to_string(), pattern.clone()), ("KEEP.TXT".to_string(), b"keep me".to_vec())];
+    let mut outcomes = Vec::new();
+    for mib in [0u32, 1, 3, 5, 7] {
+        xlic_cardimg::build(&img, &files, 64).unwrap();
+        let mut s = boot(Some(&img));
+        s.send(b"cp PATTERN.BIN COPY.BIN\n").unwrap();
+        if mib > 0 {
+            s.expect(&format!("COPY.BIN: {} of", mib * 1024), REPLY).unwrap();
+        }
+        drop(s); // SIGKILL: what QEMU wrote to the image is what the card holds
+        let (mut s, text) = boot_text(Some(&img));
+        let ls = s.command("ls", REPLY).unwrap();
+        exit_and_fsck(s, &img);
+        let copy = xlic_cardimg::list(&img).unwrap().into_iter().any(|(n, _)| n == "COPY.BIN");
+        if copy {
+            assert!(xlic_cardimg::read(&img, "COPY.BIN").unwrap() == pattern, "{mib} MiB: COPY.BIN is not whole");
+        }
+        assert_eq!(xlic_cardimg::read(&img, "KEEP.TXT").unwrap(), b"keep me");
+        assert!(!ls.contains("XLIC"), "{mib} MiB: a temporary file is still listed:\n{ls}");
+        outcomes.push((mib, copy, text.contains("card: removed 1 temporary file")));
+    }
+    eprintln!("(MiB written at the pull, COPY.BIN there, leftover removed): {outcomes:?}");
+    assert!(outcomes.iter().any(|o| o.2), "no pull landed during the write: {outcomes:?}");
+}
