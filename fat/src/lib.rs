@@ -9,7 +9,12 @@
 //! - a file is read only if its chain is whole (no loop, no break, long
 //!   enough for its size), so a damaged file is refused, not misread;
 //! - deleting or replacing a file frees its clusters and its long-name
-//!   entries, and FAT32's FSInfo free count is kept exact;
+//!   entries, and FAT32's FSInfo free count is kept exact; a file whose
+//!   clusters another file shares (cross-linked) is never freed;
+//! - writes happen whole or not at all ([`Fs::write_outputs`]), ordered on
+//!   the card so that one pulled at any moment holds every name whole,
+//!   old or new, and the next mount's cleanup gives back what the
+//!   interrupted write took ([`Fs::remove_leftovers`]);
 //! - errors say what is wrong in words a person can act on.
 //!
 //! It knows 512-byte sectors only (every SD card), short (8.3) names for

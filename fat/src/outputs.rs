@@ -1,20 +1,23 @@
 //! Writes that happen whole or not at all: every file a command writes
-//! goes to a temporary name (`~XLICTMP.TMP`, `~XLICTM1.TMP`, ...) and is
-//! renamed only when all of them are complete, replacing older files of
-//! those names when allowed. A failure removes the temporary files; no
-//! final name changes.
+//! goes to a temporary name (`~XLICTMP.TMP`, `~XLICTM1.TMP`, ...) and
+//! takes its final name only when all of them are complete and on the
+//! card. A new name is the temporary entry renamed in place; an existing
+//! file (when it may be replaced) keeps its entry and long name, which is
+//! pointed at the new chain in one sector write, and the temporary entry
+//! then takes the old chain and is released. A failure removes the
+//! temporary files; no final name changes.
 //!
 //! What a card pulled at any moment holds (the device's
 //! [`flush`](crate::BlockDevice::flush) orders the steps on the card):
 //! - under each final name, the old file whole or the new file whole,
-//!   never an entry whose clusters the FAT calls free;
+//!   never an entry that leads to clusters the FAT calls free;
 //! - the files read, or named by no output, untouched;
 //! - temporary files, whose entries lead to their clusters from the first
 //!   one allocated. [`Fs::remove_leftovers`] (the firmware runs it on the
-//!   root directory at every mount, and here on each output's directory
-//!   before writing) removes them and frees their clusters; a pull that
-//!   lands between two FAT sectors of a growing file can leave one
-//!   sector's worth of clusters lost, which `fsck.fat` reclaims.
+//!   root directory at every mount, and it runs here on each output's
+//!   directory before writing) removes them and frees their clusters; a
+//!   pull while a temporary chain is being released can leave one
+//!   cluster lost, which `fsck.fat` reclaims.
 //!
 //! Freeing a leftover's chain is safe only while the card is as the pull
 //! left it: a leftover's last link can lead to a cluster the card still
