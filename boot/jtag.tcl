@@ -4,15 +4,28 @@
 #                      [-pmufw PMUFW.elf] [-elf FIRMWARE.elf] [-url tcp:HOST:3121]
 #
 # or `cargo xtask jtag ...`, which builds the firmware and runs this. The
-# sequence is Vitis's own for a ZynqMP application (its generated
-# system debug script) plus what a JTAG boot skips that an SD boot does:
+# order is the one Vitis generates for a ZynqMP application's system debug
+# script (rst -system, wait, the bitstream on the device's JTAG target,
+# then the FSBL run to XFsbl_Exit), with the PMU firmware loaded as Xilinx's
+# meta-xilinx docs (README.booting.zynqmp.md) do, plus what a JTAG boot
+# skips that an SD boot does:
 #
-#   1. connect to hw_server; system reset through the PS TAP (`rst -system`);
-#   2. PMU firmware on the PMU MicroBlaze (the FSBL needs it for the PL's
-#      power-up request), after opening the JTAG security gates;
-#   3. PS set-up on A53 #0: the FSBL, run until XFsbl_Exit (it runs psu_init
+#   1. connect; switch this power cycle to JTAG boot mode the way Xilinx's
+#      Kria scripts do (kria-vitis-platforms som_bootmode*.tcl: CSU
+#      MULTI_BOOT 0, CRL_APB BOOT_MODE_USER 0x0100 = use_alt with
+#      alt_boot_mode 0, JTAG; UG1087: the register is reset only by POR),
+#      then `rst -system`: in SD mode the BootROM would otherwise boot the
+#      card's BOOT.BIN while this script loads, and the FSBL would take
+#      the SD path instead of stopping at XFsbl_Exit; the mode is checked
+#      after the reset;
+#   2. the bitstream on the device's level-0 JTAG target (PS TAP), right
+#      after the reset as Vitis does;
+#   3. PMU firmware on the PMU MicroBlaze (the FSBL needs it for the PL's
+#      power-up request): JTAG security gates for DAP, PL TAP and PMU
+#      opened (`mask_write 0xFFCA0038 0x1C0 0x1C0`), the running PMU ROM
+#      stopped (`catch {stop}; after 1000`), then `dow`;
+#   4. PS set-up on A53 #0: the FSBL, run until XFsbl_Exit (it runs psu_init
 #      and stops there in JTAG boot mode), or psu_init.tcl's psu_init;
-#   4. the bitstream through PCAP (`fpga`);
 #   5. what the FSBL does only when it loads a PL partition from a boot image:
 #      the PL power-up request to the PMU (which removes the PS-PL isolation)
 #      and pl_resetn0 (EMIO GPIO 95) pulsed and released;
@@ -20,6 +33,8 @@
 #      boot options set to skip the semihosting probe (a halting debugger
 #      would stop the core at its `hlt`), and `con`.
 #
+# The JTAG boot mode lasts until the board is power-cycled (a `reboot` from
+# the console boots JTAG mode again, and waits for this script).
 # Watch UART0 (console) and UART1 (defmt log): boot/README.md, "The UART".
 # Exit status: 0 running, 2 an input is missing, 1 a step failed.
 
@@ -76,6 +91,13 @@ proc fail {text} {
     exit 1
 }
 
+# Boot mode registers (UG1087): CRL_APB BOOT_MODE_USER (boot_mode 3:0 as the
+# BootROM will see it, use_alt 8, alt_boot_mode 15:12) and CSU MULTI_BOOT.
+set BOOT_MODE_USER 0xff5e0200
+set CSU_MULTI_BOOT 0xffca0010
+set JTAG_BOOT_ALT 0x0100
+proc boot_mode {} { return [expr {[mrd -force -value $::BOOT_MODE_USER] & 0xf}] }
+
 # Register writes of psu_init.c's psu_ps_pl_isolation_removal_data and
 # psu_ps_pl_reset_config_data (UG1087: PMU_GLOBAL, GPIO), for the FSBL
 # path, where no psu_init.tcl is at hand.
@@ -89,10 +111,13 @@ proc pl_power_up_and_release {} {
         after 10
     }
     if {$n == 100} { fail "the PMU did not power up the PL (is the PMU firmware running? give -pmufw)" }
-    # pl_resetn0 = EMIO GPIO 95 = bank 5 bit 31: output, enabled, pulse low.
+    # pl_resetn0 = EMIO GPIO 95 = bank 5 bit 31. The DATA_5 latch goes high
+    # (MASK_DATA_5_MSW: only pin 31 unmasked) before the pin becomes an
+    # enabled output, so turning the driver on cannot pull the reset low;
+    # then one low pulse (firmware: bsp/zcu102/pl.rs does the same).
+    mwr -force 0xff0a002c 0x7fff8000
     mwr -force 0xff0a0344 [expr {[mrd -force -value 0xff0a0344] | 0x80000000}]
     mwr -force 0xff0a0348 [expr {[mrd -force -value 0xff0a0348] | 0x80000000}]
-    mwr -force 0xff0a002c 0x7fff8000
     mwr -force 0xff0a002c 0x7fff0000
     after 1
     mwr -force 0xff0a002c 0x7fff8000
@@ -102,15 +127,33 @@ if {[catch {
     step "connecting to $opt(-url)"
     connect -url $opt(-url)
     targets -set -nocase -filter {name =~ "*PSU*"}
+    set pins [boot_mode]
+    step "boot mode [format 0x%x $pins] (0x0 JTAG, 0xe SD1); JTAG until the next power cycle (BOOT_MODE_USER [format 0x%04x $JTAG_BOOT_ALT])"
+    mwr -force $CSU_MULTI_BOOT 0x0
+    mwr -force $BOOT_MODE_USER $JTAG_BOOT_ALT
     step "system reset"
     rst -system
-    after 1000
+    after 3000
+    targets -set -nocase -filter {name =~ "*PSU*"}
+    set mode [boot_mode]
+    if {$mode != 0} {
+        fail "the boot mode is still [format 0x%x $mode] after the reset (BOOT_MODE_USER did not switch to JTAG): set SW6 to JTAG (all ON), power-cycle and run again"
+    }
+
+    step "bitstream: $opt(-bit)"
+    targets -set -nocase -filter {name =~ "*PS TAP*"}
+    fpga -file $opt(-bit)
 
     if {$opt(-pmufw) ne ""} {
         step "PMU firmware: $opt(-pmufw)"
-        # Open the JTAG security gates (CSU JTAG_SEC) so the PMU shows up.
-        mwr -force 0xffca0038 0x1ff
+        # Open the JTAG security gates for DAP, PL TAP and PMU (CSU JTAG_SEC
+        # bits 8:6) so the PMU MicroBlaze shows up.
+        targets -set -nocase -filter {name =~ "*PSU*"}
+        mask_write 0xffca0038 0x1c0 0x1c0
         targets -set -nocase -filter {name =~ "*MicroBlaze PMU*"}
+        # The PMU ROM is running: stop it (it may already be stopped).
+        catch {stop}
+        after 1000
         dow $opt(-pmufw)
         con
         after 500
@@ -132,9 +175,6 @@ if {[catch {
         after 1000
     }
 
-    step "bitstream: $opt(-bit)"
-    targets -set -nocase -filter {name =~ "*PSU*"}
-    fpga -file $opt(-bit)
     if {[llength [info procs psu_ps_pl_isolation_removal]] > 0} {
         step "PL power-up and reset release (psu_init.tcl)"
         psu_ps_pl_isolation_removal

@@ -204,7 +204,8 @@ enum Cmd {
     /// PSNR between two PNG images of the same size.
     Psnr { a: PathBuf, b: PathBuf },
     /// Load the firmware onto a ZCU102 over JTAG (boot/jtag.tcl with xsdb):
-    /// reset, PMU firmware, FSBL or psu_init, bitstream, firmware at EL3.
+    /// JTAG boot mode and reset, bitstream, PMU firmware, FSBL or psu_init,
+    /// firmware at EL3.
     Jtag(xtask::jtag::JtagArgs),
     /// Cargo runner for firmware/ (`cargo run`, `cargo test`): boots ELF in
     /// QEMU. XLIC_QEMU_EL picks the entry level (default 3), XLIC_QEMU_TIMEOUT

@@ -69,16 +69,24 @@ fn xtask_jtag_says_what_is_missing() {
 /// touching hardware, with the answers a configured board gives (PL_DONE,
 /// the PMU done powering up the PL, the image header): enough to run
 /// boot/jtag.tcl's sequence under plain tclsh and check its order.
+/// CRL_APB BOOT_MODE_USER is modelled (UG1087): boot_mode (3:0) reads the
+/// mode pins (`::pins`, SW6 at SD1 by default) until software sets use_alt
+/// (bit 8), then alt_boot_mode (15:12); `::bmu_writable 0` plays a board
+/// where the write does not take.
 const XSDB_RECORDER: &str = r#"
 set ::calls {}
+if {![info exists ::pins]} { set ::pins 0xe }
+if {![info exists ::bmu_writable]} { set ::bmu_writable 1 }
+set ::bmu 0
 proc rec {args} { lappend ::calls [join $args " "] }
-foreach c {connect targets rst dow con bpremove fpga configparams} {
+foreach c {connect targets rst dow con bpremove fpga configparams stop mask_write} {
     proc $c {args} "rec $c {*}\$args; return {}"
 }
 proc bpadd {args} { rec bpadd {*}$args; return 7 }
 proc mwr {args} {
     set a [lsearch -all -inline -not $args -force]
     rec mwr [format 0x%08x [lindex $a 0]] {*}[lrange $a 1 end]
+    if {[format 0x%08x [lindex $a 0]] eq "0xff5e0200" && $::bmu_writable} { set ::bmu [expr {[lindex $a 1]}] }
 }
 proc mrd {args} {
     set a [lsearch -all -inline -not -glob $args -*]
@@ -86,6 +94,7 @@ proc mrd {args} {
     switch -- [format 0x%08x [lindex $a 0]] {
         0xffca3010 { return 8 }
         0x00100008 { return {0x43494c58 0x544f4f42} }
+        0xff5e0200 { return [expr {($::bmu & ~0xf) | (($::bmu & 0x100) ? (($::bmu >> 12) & 0xf) : $::pins)}] }
         default { return 0 }
     }
 }
@@ -96,6 +105,12 @@ proc exit {{code 0}} { foreach c $::calls { puts "CALL $c" }; _exit $code }
 "#;
 
 fn dry_run(args: &[&str], with_psu_init_procs: bool) -> (Option<i32>, Vec<String>, String) {
+    dry_run_on(args, with_psu_init_procs, "")
+}
+
+/// `dry_run` on a board described by Tcl set before the recorder (`::pins`,
+/// `::bmu_writable`).
+fn dry_run_on(args: &[&str], with_psu_init_procs: bool, board: &str) -> (Option<i32>, Vec<String>, String) {
     // One folder per run: the tests run in parallel and each removes its own.
     static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -112,7 +127,7 @@ fn dry_run(args: &[&str], with_psu_init_procs: bool) -> (Option<i32>, Vec<String
         argv.push(a.replace("DIR", &dir.display().to_string()));
     }
     let driver = format!(
-        "{XSDB_RECORDER}\nset argv {{{}}}\nsource {{{}}}\nexit 0\n",
+        "{board}\n{XSDB_RECORDER}\nset argv {{{}}}\nsource {{{}}}\nexit 0\n",
         argv.join(" "),
         boot_dir().join("jtag.tcl").display()
     );
@@ -133,23 +148,44 @@ fn position(calls: &[String], prefix: &str) -> usize {
 }
 
 /// The script's order under tclsh with xsdb's commands recorded, not run
-/// (no board here): reset, PMU firmware, FSBL to XFsbl_Exit, bitstream, PL
-/// power-up and pl_resetn0 release, firmware at EL3 with the semihosting
-/// probe switched off in its header, continue.
+/// (no board here), on a board whose SW6 is at SD1: JTAG boot mode through
+/// BOOT_MODE_USER before the system reset, and checked after it; the
+/// bitstream on the PS TAP right after the reset (Vitis's order); PMU
+/// firmware behind the opened security gates with the PMU stopped; FSBL to
+/// XFsbl_Exit; PL power-up and pl_resetn0 with its latch high before the
+/// driver turns on; firmware at EL3 with the semihosting probe switched
+/// off in its header; continue.
 #[test]
 fn jtag_tcl_runs_the_board_sequence_in_order() {
     let (code, calls, err) = dry_run(&["-bit", "DIR/design.bit", "-fsbl", "DIR/fsbl.elf", "-pmufw", "DIR/pmufw.elf", "-elf", "DIR/firmware.elf"], false);
     assert_eq!(code, Some(0), "{err}\n{}", calls.join("\n"));
     let order = [
         "connect -url tcp:127.0.0.1:3121",
+        "mrd 0xff5e0200",
+        "mwr 0xffca0010 0x0",
+        "mwr 0xff5e0200 0x0100",
         "rst -system",
-        "mwr 0xffca0038 0x1ff",
+        "after 3000",
+        "mrd 0xff5e0200",
+        "targets -set -nocase -filter name =~ \"*PS TAP*\"",
+        "fpga -file",
+        "targets -set -nocase -filter name =~ \"*PSU*\"",
+        "mask_write 0xffca0038 0x1c0 0x1c0",
+        "targets -set -nocase -filter name =~ \"*MicroBlaze PMU*\"",
+        "stop",
+        "after 1000",
+        "dow /",
+        "con",
+        "rst -processor -clear-registers",
         "dow /",
         "bpadd -addr &XFsbl_Exit",
         "con -block -timeout 60",
-        "fpga -file",
         "mwr 0xffd80120 0x00800000",
+        "mwr 0xff0a002c 0x7fff8000",
+        "mwr 0xff0a0344",
+        "mwr 0xff0a0348",
         "mwr 0xff0a002c 0x7fff0000",
+        "mwr 0xff0a002c 0x7fff8000",
         "mrd 0xffca3010",
         "rst -processor -clear-registers",
         "mrd 0x00100008",
@@ -162,20 +198,44 @@ fn jtag_tcl_runs_the_board_sequence_in_order() {
         at = i + 1;
     }
     assert!(calls[at - 2].starts_with("mwr 0x00100010"), "the boot options are written right before con: {calls:?}");
-    assert!(calls.iter().any(|c| c.contains("firmware.elf")), "{calls:?}");
+    assert!(calls.iter().any(|c| c.contains("pmufw.elf")) && calls.iter().any(|c| c.contains("firmware.elf")), "{calls:?}");
+    let pmufw = position(&calls, "dow");
+    assert!(calls[pmufw].contains("pmufw.elf"), "the PMU firmware is the first download: {calls:?}");
+    assert!(!calls.iter().any(|c| c.starts_with("mwr 0xffca0038")), "the security gates are opened with mask_write (bits 8:6 only)");
 }
 
-/// With psu_init.tcl instead of an FSBL, its own procedures run.
+/// With psu_init.tcl instead of an FSBL, its own procedures run, after the
+/// bitstream as in Vitis's psu_init flow.
 #[test]
 fn jtag_tcl_uses_psu_init_when_given() {
     let (code, calls, err) = dry_run(&["-bit", "DIR/design.bit", "-psu-init", "DIR/psu_init.tcl", "-elf", "DIR/firmware.elf"], true);
     assert_eq!(code, Some(0), "{err}");
-    let init = position(&calls, "psu_init");
     let fpga = position(&calls, "fpga -file");
+    let init = position(&calls, "psu_init");
     let iso = position(&calls, "psu_ps_pl_isolation_removal");
     let reset = position(&calls, "psu_ps_pl_reset_config");
-    assert!(init < fpga && fpga < iso && iso < reset, "{calls:?}");
+    assert!(fpga < init && init < iso && iso < reset, "{calls:?}");
     assert!(!calls.iter().any(|c| c.starts_with("bpadd")), "no FSBL breakpoint without an FSBL");
+    assert!(!calls.iter().any(|c| c.starts_with("mask_write")), "no PMU firmware given: the gates stay shut");
+}
+
+/// SW6 already at JTAG: the same switch is harmless and the load goes on.
+#[test]
+fn jtag_tcl_runs_with_the_switches_at_jtag() {
+    let (code, calls, err) = dry_run_on(&["-bit", "DIR/design.bit", "-fsbl", "DIR/fsbl.elf", "-elf", "DIR/firmware.elf"], false, "set ::pins 0x0");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(calls.iter().any(|c| c.starts_with("fpga -file")), "{calls:?}");
+}
+
+/// A board where BOOT_MODE_USER does not take the JTAG mode: the script
+/// stops after the reset with the way out, before any download.
+#[test]
+fn jtag_tcl_stops_if_the_boot_mode_stays_sd() {
+    let (code, calls, err) = dry_run_on(&["-bit", "DIR/design.bit", "-fsbl", "DIR/fsbl.elf", "-elf", "DIR/firmware.elf"], false, "set ::bmu_writable 0");
+    assert_eq!(code, Some(1), "{err}\n{}", calls.join("\n"));
+    assert!(err.contains("the boot mode is still 0xe after the reset") && err.contains("SW6 to JTAG"), "{err}");
+    let rst = position(&calls, "rst -system");
+    assert!(!calls[rst..].iter().any(|c| c.starts_with("fpga") || c.starts_with("dow")), "{calls:?}");
 }
 
 /// Missing inputs: every one named, exit status 2, no xsdb command issued.

@@ -141,7 +141,7 @@ fn step_once(accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: b
         Ok(r) => {
             let (i, o) = (r.input, r.output);
             println!(
-                "  {:<7} {:<12} {}x{}x{} -> {}x{}x{}  {:>9.3} ms  CRC-32 0x{:08x}",
+                "  {:<7} {:<12} {}x{}x{} -> {}x{}x{}  {:>9.3} ms  CRC-32 0x{:08x}  x{:.2} of model",
                 l.name(),
                 op_text(l).as_str(),
                 i.channels,
@@ -151,7 +151,8 @@ fn step_once(accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: b
                 o.dims.w,
                 o.dims.h,
                 r.elapsed.as_secs_f64() * 1e3,
-                r.crc
+                r.crc,
+                pipeline::model_ratio(r.elapsed, r.modelled)
             );
             if detail {
                 let t = r.tiling;
@@ -177,13 +178,14 @@ fn step_once(accel: &AccelDriver, model: &ModelInfo, p: &mut Pipeline, detail: b
                     );
                 }
                 println!(
-                    "          output min {} max {}; {} bytes in, {} bytes weights+params, {} bytes out at 0x{:09x}; limit {} ms",
+                    "          output min {} max {}; {} bytes in, {} bytes weights+params, {} bytes out at 0x{:09x}; model {:.3} ms, limit {} ms",
                     r.min,
                     r.max,
                     r.bytes_in,
                     r.bytes_constants,
                     r.bytes_out,
                     r.job.fm_out,
+                    r.modelled.as_secs_f64() * 1e3,
                     r.limit.as_millis()
                 );
                 match p.next_layer() {
@@ -243,6 +245,15 @@ pub fn run(state: &mut State) -> Outcome {
         total * 1e3,
         t.elapsed().as_secs_f64() * 1e3
     );
+    let worst = p.reports.iter().flatten().map(|r| (pipeline::model_ratio(r.elapsed, r.modelled), r.layer)).max_by(|a, b| a.0.total_cmp(&b.0));
+    if let (Some((ratio, l)), Backend::Fabric) = (worst, accel.backend) {
+        println!(
+            "measured/model: at most x{ratio:.2} ({}); the board's timeout allows x{:.0} (pipeline::BOARD_MARGIN, floor {} s)",
+            l.name(),
+            pipeline::BOARD_MARGIN,
+            pipeline::BOARD_FLOOR.as_secs()
+        );
+    }
     write_results(state)
 }
 

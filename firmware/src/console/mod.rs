@@ -437,7 +437,7 @@ fn info() {
     let d = zcu102::console_uart().divisors();
     println!(
         "console      UART0 {} baud 8N1 (CD {}, BDIV {}{}), defmt log on UART1",
-        d.actual_baud(zcu102::UART_REF_HZ),
+        d.actual_baud(zcu102::uart_ref_hz(0).0),
         d.cd,
         d.bdiv,
         if zcu102::uart_kept_fsbl_setup(0) { ", kept from the loader" } else { "" }

@@ -8,7 +8,7 @@
 //! live heartbeat; hls/cosim/xlic_cosim.h).
 //!
 //! On the board nothing touches the PL window before the PL checks pass
-//! (`bsp::zcu102::pl`: configured, powered, not isolated, clocked, out of
+//! (`bsp::zcu102::pl`: configured, powered, clocked, out of
 //! reset): an access to a PL that fails them can stall the bus for good.
 //! Then the first access is a probe: a read of AP_CTRL whose bus error
 //! (DECERR/SLVERR, a synchronous external abort) comes back as "no

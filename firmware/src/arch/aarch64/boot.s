@@ -147,28 +147,41 @@ __boot_options:
     b       .Lhalt
 .ltorg
 
-// At EL3 with CNTFRQ_EL0 still 0 (a JTAG or other loader that skipped
-// Xilinx's boot.S, which writes XPAR_CPU_CORTEXA53_0_TIMESTAMP_CLK_FREQ to
-// it): take the frequency from the system counter's BASE_FREQUENCY_ID
-// (psu_init writes it) or the ZCU102 value, start the counter, and program
-// CNTFRQ_EL0 (writable at EL3 only), so no deadline expires at once.
-// Records what it programmed in CNTFRQ_SET_AT_EL3 (.data) for `diag`.
-// Clobbers x0-x2.
+// At EL3, as Xilinx's boot.S and XTime_StartTimer do for every loader:
+// - the system counter (IOU_SCNTRS) must run: if its EN bit is clear, give
+//   it a frequency (its BASE_FREQUENCY_ID, or the ZCU102 timestamp clock
+//   when that reads 0) and set EN (xtime_l.c XTime_StartTimer);
+// - CNTFRQ_EL0 (writable at EL3 only) is always written from
+//   BASE_FREQUENCY_ID when that is non-zero (boot.S writes the design's
+//   timestamp frequency unconditionally; psu_init writes the same value to
+//   BASE_FREQUENCY_ID), so a stale value a loader left is replaced.
+// Where the register reads 0 even after the write (QEMU models no
+// IOU_SCNTRS), a CNTFRQ_EL0 already set is kept and one that is 0 gets the
+// ZCU102 value, so no deadline expires at once. What was written to
+// CNTFRQ_EL0 is recorded in CNTFRQ_SET_AT_EL3 (.data) for `diag`.
+// Clobbers x0-x2. `el3_counter_init_at` takes the counter's register frame
+// in x1 (a test entry hands it one in RAM: QEMU has no IOU_SCNTRS).
 el3_counter_init:
-    mrs     x0, cntfrq_el0
-    cbnz    x0, 2f
     ldr     x1, =IOU_SCNTRS_BASE
+.global el3_counter_init_at
+el3_counter_init_at:
+    ldr     w2, [x1, #SCNTRS_COUNTER_CONTROL]
+    tbnz    w2, #0, 1f                   // running: its frequency register stays
     ldr     w0, [x1, #SCNTRS_BASE_FREQUENCY_ID]
-    cbnz    w0, 1f
+    cbnz    w0, 0f
     ldr     w0, =ZCU102_TIMESTAMP_HZ
     str     w0, [x1, #SCNTRS_BASE_FREQUENCY_ID]
-1:  ldr     w2, [x1, #SCNTRS_COUNTER_CONTROL]
-    orr     w2, w2, #1                   // EN
+0:  orr     w2, w2, #1                   // EN
     str     w2, [x1, #SCNTRS_COUNTER_CONTROL]
-    msr     cntfrq_el0, x0
+1:  ldr     w0, [x1, #SCNTRS_BASE_FREQUENCY_ID]
+    cbnz    w0, 2f
+    mrs     x0, cntfrq_el0
+    cbnz    x0, 3f                       // no counter register here: keep what is set
+    ldr     w0, =ZCU102_TIMESTAMP_HZ
+2:  msr     cntfrq_el0, x0
     ldr     x1, =CNTFRQ_SET_AT_EL3
     str     w0, [x1]
-2:  ret
+3:  ret
 .ltorg
 
 // Defaults of the test hooks: nothing to change.

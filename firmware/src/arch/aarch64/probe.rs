@@ -22,7 +22,7 @@
 //! (translation faults in the tests) and the PL probe also checks that the
 //! window holds what is written (`drivers::xlic_accel`).
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// A failed probe: the exception's syndrome and, for aborts, the address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +182,10 @@ pub fn cpuactlr() -> Result<u64, Fault> {
 }
 
 static SERROR_GUARD: AtomicBool = AtomicBool::new(false);
+/// A function the handler calls after recording a guarded SError (tests:
+/// handler code that uses FP/SIMD registers, to show the vectors keep the
+/// interrupted code's).
+static GUARDED_SERROR_OBSERVER: AtomicUsize = AtomicUsize::new(0);
 /// ESR of an SError taken inside the guard, with bit 63 set as "seen".
 static SERROR_SEEN: AtomicU64 = AtomicU64::new(0);
 const SEEN: u64 = 1 << 63;
@@ -191,10 +195,21 @@ const SEEN: u64 = 1 << 63;
 pub(super) fn serror_in_guard(esr: u64) -> bool {
     if SERROR_GUARD.load(Ordering::SeqCst) {
         SERROR_SEEN.store(esr | SEEN, Ordering::SeqCst);
+        let f = GUARDED_SERROR_OBSERVER.load(Ordering::SeqCst);
+        if f != 0 {
+            // SAFETY: stored from an `extern "C" fn()` by `observe_guarded_serror`.
+            unsafe { core::mem::transmute::<usize, extern "C" fn()>(f)() };
+        }
         true
     } else {
         false
     }
+}
+
+/// Have `f` run inside the exception handler after each guarded SError is
+/// recorded (None: nothing). For tests of the handler path.
+pub fn observe_guarded_serror(f: Option<extern "C" fn()>) {
+    GUARDED_SERROR_OBSERVER.store(f.map_or(0, |f| f as usize), Ordering::SeqCst);
 }
 
 /// Run `f` (device writes) and report an SError its writes caused.

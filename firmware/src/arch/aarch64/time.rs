@@ -12,14 +12,15 @@ pub fn frequency() -> u64 {
     CNTFRQ_EL0.get()
 }
 
-/// The frequency boot.s programmed because CNTFRQ_EL0 was 0 at EL3 (0:
-/// it was set before entry). In .data: core 0 zeroes .bss after boot.s
-/// wrote it.
+/// The frequency boot.s wrote to CNTFRQ_EL0 at EL3: the system counter's
+/// BASE_FREQUENCY_ID, or the ZCU102 value when CNTFRQ_EL0 was 0 and the
+/// counter has no such register (0: not written; entered below EL3, or
+/// QEMU's value kept). In .data: core 0 zeroes .bss after boot.s wrote it.
 #[no_mangle]
 #[link_section = ".data.boot_state"]
 static CNTFRQ_SET_AT_EL3: AtomicU32 = AtomicU32::new(0);
 
-/// `Some(Hz)` when this firmware had to program CNTFRQ_EL0 at EL3.
+/// `Some(Hz)` when this firmware wrote CNTFRQ_EL0 at EL3.
 pub fn programmed_at_boot() -> Option<u32> {
     // The store was made with the MMU (and so the caches) off; this core has
     // not touched the line since, so the cached view is the memory's.
@@ -105,8 +106,9 @@ mod tests {
     #[test_case]
     fn counter_runs_at_a_known_frequency() {
         assert!(frequency() > 0, "CNTFRQ_EL0 is 0: nobody set the timer frequency at EL3");
-        // QEMU sets it before entry; only the cntfrq_zero test entry makes
-        // boot.s program it.
+        // QEMU sets it before entry and models no IOU_SCNTRS (its
+        // frequency register reads 0), so boot.s keeps QEMU's value; only
+        // the cntfrq_zero test entry makes it program one.
         assert_eq!(programmed_at_boot(), None);
     }
 

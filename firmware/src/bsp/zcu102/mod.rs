@@ -12,11 +12,13 @@ pub const UART0_BASE: usize = 0xff00_0000;
 /// UART1: the defmt log stream (USB-UART interface 1, a file in QEMU).
 pub const UART1_BASE: usize = 0xff01_0000;
 /// UART reference clock of the ZCU102 reference design (Xilinx's published
-/// board parameters): "100 MHz".
+/// board parameters): "100 MHz". Used when UART0/1_REF_CTRL cannot be
+/// decoded (QEMU models no CRL_APB); on the board `uart_ref_hz` reads the
+/// clock tree, as the SD reference clock does.
 pub const UART_REF_HZ: u32 = 99_998_999;
 pub const CONSOLE_BAUD: u32 = 115_200;
 
-/// Divisors for 115200 baud, computed at compile time.
+/// Divisors for 115200 baud from `UART_REF_HZ`, computed at compile time.
 pub const CONSOLE_DIVISORS: BaudDivisors = match BaudDivisors::for_baud(UART_REF_HZ, CONSOLE_BAUD) {
     Some(d) => d,
     None => panic!("no UART divisor for the console baud rate"),
@@ -38,14 +40,29 @@ pub fn log_uart() -> CadenceUart {
 /// Whether `init_uarts` kept the FSBL's setting (console, log).
 static UARTS_KEPT: [AtomicBool; 2] = [const { AtomicBool::new(false) }; 2];
 
-/// Bring both UARTs up at 115200 8N1 (keeping the FSBL's divisors when
-/// they already give that rate).
+/// The reference clock of UART0 (0) or UART1 (1) in Hz, and whether it was
+/// decoded from CRL_APB (UART0/1_REF_CTRL through its PLL) rather than
+/// taken from `UART_REF_HZ`. A decoded rate that is not running or too
+/// slow for 115200 baud is not trusted.
+pub fn uart_ref_hz(which: usize) -> (u32, bool) {
+    match clocks::uart(which) {
+        clocks::RefClock { active: true, hz: Some(hz), .. } if hz <= u32::MAX as u64 && BaudDivisors::for_baud(hz as u32, CONSOLE_BAUD).is_some() => {
+            (hz as u32, true)
+        }
+        _ => (UART_REF_HZ, false),
+    }
+}
+
+/// Bring both UARTs up at 115200 8N1 from their real reference clock
+/// (keeping the FSBL's divisors when they already give that rate).
 ///
 /// # Safety
 /// Call once at boot, before anything prints.
 pub unsafe fn init_uarts() {
     for (i, uart) in [console_uart(), log_uart()].iter().enumerate() {
-        let kept = matches!(uart.init(UART_REF_HZ, CONSOLE_BAUD, CONSOLE_DIVISORS), Setup::Kept(_));
+        let (ref_hz, _) = uart_ref_hz(i);
+        let div = BaudDivisors::for_baud(ref_hz, CONSOLE_BAUD).unwrap_or(CONSOLE_DIVISORS);
+        let kept = matches!(uart.init(ref_hz, CONSOLE_BAUD, div), Setup::Kept(_));
         UARTS_KEPT[i].store(kept, Ordering::Relaxed);
     }
 }
@@ -79,6 +96,9 @@ pub fn sd1_slot() -> Slot {
         default_speed_khz: 19_000,
         request_1v8: false,
         high_speed: true,
+        // UG1182: the SD1 slot's card-detect switch reaches the controller
+        // (MIO45, SD1 CD in the ZCU102 preset).
+        card_detect: true,
         tap_delays: sd1_tap_delays,
     }
 }
@@ -102,33 +122,39 @@ const SD_DLL_CTRL: usize = IOU_SLCR + 0x358;
 /// enable, ITAP select (0x15), window closed, OTAP select (5), DLL out of
 /// reset. Default speed and SDR12 take none: the fields are cleared (as
 /// XSdPs_ConfigTapDelay does for a zero tap since sdps 3.11), so that taps
-/// an FSBL left for a UHS mode do not carry over.
+/// an FSBL left for a UHS mode do not carry over. OTAPDLYENA is cleared
+/// with OTAPDLYSEL every time (sdps 3.11: "disable OTAPEN always"; TF-A's
+/// pm_ioctl_sd_set_tapdelay clears it before it writes the output tap).
 fn tap_delays(shift: u32, mode: SpeedMode) {
+    // SAFETY: IOU_SLCR is mapped as device memory; only this controller's
+    // fields change (read-modify-write), as the vendor driver does.
+    tap_delay_writes(shift, mode, |a, clear, set| unsafe {
+        let v = core::ptr::read_volatile(a as *const u32);
+        core::ptr::write_volatile(a as *mut u32, (v & !clear) | set);
+    })
+}
+
+/// The read-modify-writes of `tap_delays`, in order: (register, bits
+/// cleared, bits set).
+fn tap_delay_writes(shift: u32, mode: SpeedMode, mut rmw: impl FnMut(usize, u32, u32)) {
     const DLL_RST: u32 = 1 << 2;
     const ITAPCHGWIN: u32 = 1 << 9;
     const ITAPDLYENA: u32 = 1 << 8;
     const ITAPDLYSEL: u32 = 0xff;
+    const OTAPDLYENA: u32 = 1 << 6;
     const OTAPDLYSEL: u32 = 0x3f;
     let (itap, otap) = match mode {
         SpeedMode::HighSpeed | SpeedMode::Sdr25 => (0x15, 0x05),
         SpeedMode::DefaultSpeed | SpeedMode::Sdr12 => (0, 0),
     };
     let enable = if itap != 0 { ITAPDLYENA } else { 0 };
-    // SAFETY: IOU_SLCR is mapped as device memory; only this controller's
-    // fields change (read-modify-write), as the vendor driver does.
-    unsafe {
-        let rmw = |a: usize, clear: u32, set: u32| {
-            let v = core::ptr::read_volatile(a as *const u32);
-            core::ptr::write_volatile(a as *mut u32, (v & !clear) | set);
-        };
-        rmw(SD_DLL_CTRL, 0, DLL_RST << shift);
-        rmw(SD_ITAPDLY, 0, ITAPCHGWIN << shift);
-        rmw(SD_ITAPDLY, ITAPDLYENA << shift, enable << shift);
-        rmw(SD_ITAPDLY, ITAPDLYSEL << shift, itap << shift);
-        rmw(SD_ITAPDLY, ITAPCHGWIN << shift, 0);
-        rmw(SD_OTAPDLY, OTAPDLYSEL << shift, otap << shift);
-        rmw(SD_DLL_CTRL, DLL_RST << shift, 0);
-    }
+    rmw(SD_DLL_CTRL, 0, DLL_RST << shift);
+    rmw(SD_ITAPDLY, 0, ITAPCHGWIN << shift);
+    rmw(SD_ITAPDLY, ITAPDLYENA << shift, enable << shift);
+    rmw(SD_ITAPDLY, ITAPDLYSEL << shift, itap << shift);
+    rmw(SD_ITAPDLY, ITAPCHGWIN << shift, 0);
+    rmw(SD_OTAPDLY, (OTAPDLYENA | OTAPDLYSEL) << shift, otap << shift);
+    rmw(SD_DLL_CTRL, DLL_RST << shift, 0);
 }
 
 pub fn sd0_tap_delays(mode: SpeedMode) {
@@ -153,4 +179,35 @@ pub fn boot_watchdog() -> crate::drivers::swdt::Swdt {
     // the peripheral range, mapped as device memory; only the console's
     // boot path uses them.
     unsafe { crate::drivers::swdt::Swdt::new(FPD_SWDT_BASE, PMU_GLOBAL_BASE, FPD_SWDT_CLOCK_HZ) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IOU_SLCR's tap registers in RAM, as an FSBL may leave them for a UHS
+    /// mode on both controllers: output tap enabled, taps selected.
+    fn run(shift: u32, mode: SpeedMode) -> [u32; 3] {
+        let fsbl = |v: u32| v | v << 16;
+        let mut regs = [(SD_ITAPDLY, fsbl(0x100 | 0x3d)), (SD_OTAPDLY, fsbl(0x40 | 0x03)), (SD_DLL_CTRL, 0)];
+        tap_delay_writes(shift, mode, |a, clear, set| {
+            let r = regs.iter_mut().find(|(r, _)| *r == a).expect("an IOU_SLCR tap register");
+            r.1 = (r.1 & !clear) | set;
+        });
+        [regs[0].1, regs[1].1, regs[2].1]
+    }
+
+    /// Default speed clears SD1's taps and both enables (the output tap's
+    /// too: sdps 3.11), high speed sets the HSD taps with OTAPDLYENA clear;
+    /// SD0's fields are left alone; the DLL ends out of reset.
+    #[test_case]
+    fn tap_delays_clear_otapdlyena_and_touch_only_their_controller() {
+        let [itap, otap, dll] = run(16, SpeedMode::DefaultSpeed);
+        assert_eq!((itap >> 16, otap >> 16, dll), (0, 0, 0));
+        assert_eq!((itap & 0xffff, otap & 0xffff), (0x13d, 0x43), "SD0's fields changed");
+        let [itap, otap, dll] = run(16, SpeedMode::HighSpeed);
+        assert_eq!((itap >> 16, otap >> 16, dll), (0x100 | 0x15, 0x05, 0));
+        let [itap, otap, _] = run(0, SpeedMode::Sdr25);
+        assert_eq!((itap & 0xffff, otap & 0xffff), (0x115, 0x05));
+    }
 }

@@ -11,11 +11,14 @@
 //! ("PLSS") where the FSBL may have left the card in a state xsdps never
 //! meets at power-on:
 //!
-//! 1. bus power off, and off for at least 10 ms (PLSS 6.4.1.2 asks for
-//!    VDD below 0.5 V for 1 ms; xsdps waits 1 ms): only a power cycle
-//!    takes a card back from 1.8 V signalling;
+//! 1. SD clock off, bus power off, and off for at least 10 ms (PLSS
+//!    6.4.1.2 asks for VDD below 0.5 V for 1 ms; xsdps waits 1 ms): only a
+//!    power cycle takes a card back from 1.8 V signalling;
 //! 2. software reset for all (SDHC 2.2.22); card detect stable (SDHC
-//!    2.2.9: Card Inserted is valid only once Card State Stable is set);
+//!    2.2.9: Card Inserted is valid only once Card State Stable is set),
+//!    for a slot whose card-detect pin is wired (`Slot::card_detect`; xsdps
+//!    checks Card Inserted only when its design says CardDetect, and never
+//!    for an embedded slot);
 //! 3. bus power on at 3.3 V, then 1 ms for the supply to ramp (PLSS 6.4.1.1);
 //! 4. internal clock on and stable, SD clock at 400 kHz or less, then at
 //!    least 1 ms of clocks before CMD0 (PLSS 6.4.1.1: the longest of 1 ms,
@@ -30,9 +33,16 @@
 //!    have stayed set, SD clock on, after 1 ms DAT[3:0] must be high;
 //! 7. CMD2 (CID), CMD3 (RCA), CMD9 (CSD), bus clock to default speed
 //!    (19 MHz on the ZCU102: its level shifter, xsdps SD_CLK_19_MHZ), CMD7
-//!    (select), ACMD42 (DAT3 pull-up off), ACMD51 (SCR), ACMD6 (4-bit bus);
+//!    (select), ACMD51 (SCR), ACMD6 (4-bit bus). No ACMD42: the card's DAT3
+//!    pull-up stays connected, as xsdps has done since sdps 3.10 ("Modified
+//!    code to prevent removing pull up on D3 line") and Linux's mmc core
+//!    does;
 //! 8. CMD6: high speed (50 MHz) when the card supports it, with the tap
-//!    delays of XSdPs_hsd_sdr25_tapdelay. A card whose CMD6 status lists
+//!    delays of XSdPs_hsd_sdr25_tapdelay. High Speed Enable (Host Control 1)
+//!    and UHS Mode Select (Host Control 2) change only while the SD clock
+//!    is stopped, between clock-off and clock-on (Linux sdhci_set_ios: "Reset
+//!    SD Clock Enable", set_uhs_signaling, set_clock; SDHC 3.00 asks for
+//!    the clock off to avoid glitches). A card whose CMD6 status lists
 //!    UHS-I modes was left at 1.8 V signalling by the FSBL (a 3.3 V card
 //!    does not list them, PLSS 4.3.10.4; Linux's mmc_sd_card_using_v18 is
 //!    the same test): the host switches its side to 1.8 V too;
@@ -261,6 +271,9 @@ pub enum SdError {
     /// A block address beyond the card.
     OutOfRange { block: u32, blocks: u32 },
     WriteProtected,
+    /// A DMA buffer that does not start on a cache line or is not whole
+    /// blocks: the cache maintenance around the transfer would lose data.
+    Misaligned { addr: u64, len: usize, line: usize },
 }
 
 impl core::fmt::Display for SdError {
@@ -284,6 +297,10 @@ impl core::fmt::Display for SdError {
             SdError::VoltageSwitch { step } => write!(f, "the switch to 1.8 V signalling failed: {step}"),
             SdError::OutOfRange { block, blocks } => write!(f, "block {block} is beyond the card's {blocks} blocks"),
             SdError::WriteProtected => write!(f, "the card is write-protected"),
+            SdError::Misaligned { addr, len, line } => write!(
+                f,
+                "SD DMA buffer at 0x{addr:x}, {len} bytes: it must start on a {line}-byte cache line and hold whole 512-byte blocks"
+            ),
         }
     }
 }
@@ -407,6 +424,11 @@ pub struct Slot {
     pub request_1v8: bool,
     /// Switch to high speed (CMD6) when the card supports it.
     pub high_speed: bool,
+    /// The slot's card-detect pin is wired to the controller: wait for a
+    /// stable card detect and require Card Inserted. Without it (or in an
+    /// embedded slot, Capabilities slot type) the controller's detect says
+    /// nothing and is skipped, as xsdps does when CardDetect is 0.
+    pub card_detect: bool,
     /// Program the receive/transmit tap delays for a speed mode (the
     /// ZynqMP keeps them in IOU_SLCR, per controller); for default speed
     /// and SDR12, clear them.
@@ -565,6 +587,28 @@ pub struct Sdhci<R: Regs = Mmio> {
 /// SDMA stops at every 512 KiB boundary of the system address (block
 /// size register bits 14:12 = 7); the driver then gives it the next one.
 const SDMA_BOUNDARY_512K: u16 = 7 << 12;
+const SDMA_BOUNDARY: u64 = 512 << 10;
+/// The most blocks one command moves: the Block Count register is 16 bits.
+const MAX_BLOCKS_PER_COMMAND: usize = u16::MAX as usize;
+
+/// Where SDMA resumes after stopping at a boundary: the next boundary past
+/// `addr`. Linux's sdhci_data_irq computes it this way ("force update to
+/// the next DMA block boundary") rather than resuming from what the SDMA
+/// System Address register reads back.
+pub fn next_sdma_boundary(addr: u64) -> u64 {
+    (addr & !(SDMA_BOUNDARY - 1)) + SDMA_BOUNDARY
+}
+
+/// The commands a DMA transfer of `len` bytes from block `start` is split
+/// into: (first block, byte offset into the buffer, blocks), each at most
+/// `MAX_BLOCKS_PER_COMMAND` blocks.
+pub fn dma_chunks(start: u32, len: usize) -> impl Iterator<Item = (u32, usize, usize)> {
+    let blocks = len / BLOCK;
+    (0..blocks.div_ceil(MAX_BLOCKS_PER_COMMAND)).map(move |i| {
+        let first = i * MAX_BLOCKS_PER_COMMAND;
+        (start + first as u32, first * BLOCK, (blocks - first).min(MAX_BLOCKS_PER_COMMAND))
+    })
+}
 
 impl Sdhci<Mmio> {
     /// # Safety
@@ -664,15 +708,18 @@ impl<R: Regs> Sdhci<R> {
         self.regs.write16(reg::CLOCK_CONTROL, c.get());
     }
 
-    /// XSdPs_Change_ClkFreq: both clocks off, the tap delays of `mode`
-    /// (XSdPs_SetTapDelay, not for default speed and SDR12), the divisor with
-    /// the internal clock on, wait until it is stable, SD clock on.
-    /// Returns the rate in kHz.
+    /// XSdPs_Change_ClkFreq with Linux's order for the bus timing: both
+    /// clocks off; the tap delays of `mode` (XSdPs_SetTapDelay, not for
+    /// default speed and SDR12); High Speed Enable and UHS Mode Select for
+    /// `mode` while no SD clock runs (sdhci_set_ios); the divisor with the
+    /// internal clock on, wait until it is stable, SD clock on. Returns the
+    /// rate in kHz.
     fn set_clock(&self, khz: u32, mode: SpeedMode) -> Result<u32, SdError> {
         self.regs.write16(reg::CLOCK_CONTROL, 0);
         if !matches!(mode, SpeedMode::DefaultSpeed | SpeedMode::Sdr12) {
             (self.slot.tap_delays)(mode);
         }
+        self.set_bus_timing(mode);
         let base = self.base_clock();
         let n = clock_divisor(base, khz * 1000);
         let mut c = LocalRegisterCopy::<u16, CLOCK_CONTROL::Register>::new(0);
@@ -686,6 +733,27 @@ impl<R: Regs> Sdhci<R> {
         self.clock_khz.set(actual);
         self.record(Step::Clock { khz: actual });
         Ok(actual)
+    }
+
+    /// High Speed Enable (Host Control 1 bit 2) for high speed and SDR25, as
+    /// Linux sets it for UHS-I modes above SDR12; UHS Mode Select (Host
+    /// Control 2 bits 2:0) for the 1.8 V modes, 0 at 3.3 V. Call with the SD
+    /// clock stopped.
+    fn set_bus_timing(&self, mode: SpeedMode) {
+        let hs = matches!(mode, SpeedMode::HighSpeed | SpeedMode::Sdr25);
+        let hc = self.regs.read8(reg::HOST_CONTROL) & !HOST_CONTROL::HIGH_SPEED::SET.value;
+        let hc_new = hc | if hs { HOST_CONTROL::HIGH_SPEED::SET.value } else { 0 };
+        if hc_new != self.regs.read8(reg::HOST_CONTROL) {
+            self.regs.write8(reg::HOST_CONTROL, hc_new);
+        }
+        let uhs = match mode {
+            SpeedMode::Sdr25 => HOST_CONTROL2::UHS_MODE::Sdr25.value,
+            _ => HOST_CONTROL2::UHS_MODE::Sdr12.value,
+        };
+        let hc2 = self.regs.read16(reg::HOST_CONTROL2);
+        if hc2 & 0x7 != uhs {
+            self.regs.write16(reg::HOST_CONTROL2, (hc2 & !0x7) | uhs);
+        }
     }
 
     /// Error recovery of SDHC 3.10.1 after an error interrupt with `status`
@@ -981,8 +1049,10 @@ impl<R: Regs> Sdhci<R> {
 
     fn attempt(&self, n: u8, power_off: Duration, ask_1v8: bool) -> Result<CardInfo, SdError> {
         self.record(Step::Attempt { n, power_off_ms: power_off.as_millis() as u32 });
-        // 1. Bus power off, and the host back to 3.3 V signalling, for long
-        //    enough that the card forgets an earlier 1.8 V switch.
+        // 1. SD clock off, bus power off, and the host back to 3.3 V
+        //    signalling, for long enough that the card forgets an earlier
+        //    1.8 V switch.
+        self.regs.write16(reg::CLOCK_CONTROL, 0);
         self.regs.write8(reg::POWER_CONTROL, 0);
         self.regs.write16(reg::HOST_CONTROL2, 0);
         self.record(Step::PowerOff);
@@ -993,13 +1063,16 @@ impl<R: Regs> Sdhci<R> {
         // The reset does not reach the tap delays (IOU_SLCR): clear what an
         // FSBL may have set for a faster mode.
         (self.slot.tap_delays)(SpeedMode::DefaultSpeed);
-        self.wait("the card detect to settle", CARD_STABLE_LIMIT, || self.present().is_set(PRESENT_STATE::CARD_STABLE))?;
-        if !self.card_present() {
-            return Err(SdError::NoCard);
-        }
-        self.record(Step::CardStable);
-        // 3. Bus power on (3.3 V; 3.0 V if that is all the host has).
         let caps = LocalRegisterCopy::<u32, CAPABILITIES::Register>::new(self.regs.read32(reg::CAPABILITIES));
+        let embedded = caps.matches_all(CAPABILITIES::SLOT_TYPE::Embedded);
+        if self.slot.card_detect && !embedded {
+            self.wait("the card detect to settle", CARD_STABLE_LIMIT, || self.present().is_set(PRESENT_STATE::CARD_STABLE))?;
+            if !self.card_present() {
+                return Err(SdError::NoCard);
+            }
+            self.record(Step::CardStable);
+        }
+        // 3. Bus power on (3.3 V; 3.0 V if that is all the host has).
         let (voltage, millivolts) = if caps.is_set(CAPABILITIES::V3_3) {
             (POWER_CONTROL::VOLTAGE::V3_3, 3300)
         } else if caps.is_set(CAPABILITIES::V3_0) {
@@ -1066,7 +1139,6 @@ impl<R: Regs> Sdhci<R> {
         let mut mode = if signalling == Signalling::V1_8 { SpeedMode::Sdr12 } else { SpeedMode::DefaultSpeed };
         let mut khz = self.set_clock(self.slot.default_speed_khz, mode)?;
         self.command(7, (rca as u32) << 16, Resp::R1b)?;
-        self.app_command(42, 0, Resp::R1, None)?;
         let mut scr = [0u8; 8];
         self.read_short(51, 0, true, &mut scr)?;
         let scr = Scr(scr);
@@ -1099,15 +1171,8 @@ impl<R: Regs> Sdhci<R> {
                 self.read_short(6, 0x80ff_fff1, false, &mut sw)?;
                 if SwitchStatus(sw).selected() == card::FN_HIGH_SPEED_SDR25 {
                     self.delay(SWITCH_SETTLE, "the card switches its bus speed after CMD6");
-                    if signalling == Signalling::V1_8 {
-                        let hc2 = self.regs.read16(reg::HOST_CONTROL2) & !0x7;
-                        self.regs.write16(reg::HOST_CONTROL2, hc2 | HOST_CONTROL2::UHS_MODE::Sdr25.value);
-                        mode = SpeedMode::Sdr25;
-                    } else {
-                        let hc = self.regs.read8(reg::HOST_CONTROL);
-                        self.regs.write8(reg::HOST_CONTROL, hc | HOST_CONTROL::HIGH_SPEED::SET.value);
-                        mode = SpeedMode::HighSpeed;
-                    }
+                    // Host Control 1/2 follow inside set_clock, clock stopped.
+                    mode = if signalling == Signalling::V1_8 { SpeedMode::Sdr25 } else { SpeedMode::HighSpeed };
                     khz = self.set_clock(50_000, mode)?;
                 } else {
                     defmt::warn!("sd: the card did not switch to high speed (CMD6 status function {=u8})", SwitchStatus(sw).selected());
@@ -1166,7 +1231,10 @@ impl<R: Regs> Sdhci<R> {
             }
             None => self.regs.write16(reg::BLOCK_SIZE, BLOCK as u16),
         }
-        self.regs.write16(reg::BLOCK_COUNT, count as u16);
+        let Ok(count16) = u16::try_from(count) else {
+            return Err(SdError::OutOfRange { block: start.saturating_add(count as u32), blocks: info.blocks });
+        };
+        self.regs.write16(reg::BLOCK_COUNT, count16);
         let multi = count > 1;
         if read {
             mode += TRANSFER_MODE::READ::SET;
@@ -1213,11 +1281,13 @@ impl<R: Regs> Sdhci<R> {
         LocalRegisterCopy::<u32, CAPABILITIES::Register>::new(self.regs.read32(reg::CAPABILITIES)).is_set(CAPABILITIES::SDMA)
     }
 
-    /// Move `count` blocks between the card and the memory at `buf` with
-    /// SDMA. The caller keeps the caches coherent and the buffer alive.
+    /// Move `count` blocks (at most `MAX_BLOCKS_PER_COMMAND`) between the
+    /// card and the memory at `buf` with SDMA. The caller keeps the caches
+    /// coherent and the buffer alive.
     fn transfer_dma(&self, start: u32, count: usize, read: bool, buf: u64) -> Result<(), SdError> {
         let cmd = self.start_transfer(start, count, read, Some(buf))?;
         let d = Deadline::after(DATA_TIMEOUT * (1 + count as u32 / 64));
+        let mut next = next_sdma_boundary(buf);
         loop {
             let st = self.normal_int();
             if st.is_set(NORMAL_INT::ERROR) {
@@ -1230,9 +1300,12 @@ impl<R: Regs> Sdhci<R> {
                 return Ok(());
             }
             if st.is_set(NORMAL_INT::DMA_BOUNDARY) {
-                // Resume at the address the controller stopped at.
+                // Resume at the boundary the controller stopped at: the
+                // driver writes the next system address (SDHC 3.00 2.2.1),
+                // computed from where the transfer started, not read back.
                 self.clear_normal(NORMAL_INT::DMA_BOUNDARY::SET.value);
-                self.regs.write32(reg::SDMA_ADDRESS, self.regs.read32(reg::SDMA_ADDRESS));
+                self.regs.write32(reg::SDMA_ADDRESS, next as u32);
+                next += SDMA_BOUNDARY;
             }
             if d.expired() {
                 defmt::warn!(
@@ -1247,35 +1320,56 @@ impl<R: Regs> Sdhci<R> {
         }
     }
 
-    /// Read `count` blocks into `buf` (cache-line aligned, below 4 GiB),
-    /// by SDMA when available, retrying transient errors.
+    /// Whether `buf` can go by SDMA: whole blocks from a cache-line
+    /// boundary (or an error saying why not: the cache maintenance around
+    /// a DMA read would otherwise write a neighbour's stale line over what
+    /// the card wrote, or drop what it wrote), and 32-bit addressable (or
+    /// `Ok(false)`: the PIO path moves it instead).
+    fn dma_usable(&self, buf: &[u8]) -> Result<bool, SdError> {
+        let (addr, len, line) = (buf.as_ptr() as u64, buf.len(), crate::arch::aarch64::cache::line());
+        if addr % line as u64 != 0 || len % BLOCK != 0 {
+            return Err(SdError::Misaligned { addr, len, line });
+        }
+        Ok(self.uses_dma() && addr + len as u64 <= 1 << 32)
+    }
+
+    /// Read `buf.len() / 512` blocks into `buf` (cache-line aligned, whole
+    /// blocks), by SDMA below 4 GiB when available, one command per 65535
+    /// blocks, retrying transient errors.
     pub fn read_into(&self, start: u32, buf: &mut [u8]) -> Result<(), SdError> {
-        let count = buf.len() / BLOCK;
-        if !self.uses_dma() || buf.as_ptr() as u64 > u32::MAX as u64 {
+        if !self.dma_usable(buf)? {
+            let count = buf.len() / BLOCK;
             let blocks = buf.as_mut_ptr() as *mut Block;
             // SAFETY: Block is a plain 512-byte array; `buf` holds exactly
             // `count` of them and is exclusively borrowed.
             let blocks = unsafe { core::slice::from_raw_parts_mut(blocks, count) };
             return self.read_blocks(start, blocks);
         }
-        retry(|| {
-            crate::arch::aarch64::cache::invalidate(buf);
-            self.transfer_dma(start, count, true, buf.as_ptr() as u64)?;
-            crate::arch::aarch64::cache::invalidate(buf);
-            Ok(())
-        })
+        for (first, off, count) in dma_chunks(start, buf.len()) {
+            let part = &mut buf[off..off + count * BLOCK];
+            retry(|| {
+                crate::arch::aarch64::cache::invalidate(part);
+                self.transfer_dma(first, count, true, part.as_ptr() as u64)?;
+                crate::arch::aarch64::cache::invalidate(part);
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
-    /// Write `buf` (whole blocks) from memory below 4 GiB, by SDMA when available.
+    /// Write `buf` (cache-line aligned, whole blocks) from memory below 4
+    /// GiB, by SDMA when available, one command per 65535 blocks.
     pub fn write_from(&self, start: u32, buf: &[u8]) -> Result<(), SdError> {
-        let count = buf.len() / BLOCK;
-        if !self.uses_dma() || buf.as_ptr() as u64 > u32::MAX as u64 {
+        if !self.dma_usable(buf)? {
             // SAFETY: as in `read_into`, for a shared borrow.
-            let blocks = unsafe { core::slice::from_raw_parts(buf.as_ptr() as *const Block, count) };
+            let blocks = unsafe { core::slice::from_raw_parts(buf.as_ptr() as *const Block, buf.len() / BLOCK) };
             return self.write_blocks(start, blocks);
         }
         crate::arch::aarch64::cache::clean(buf);
-        retry(|| self.transfer_dma(start, count, false, buf.as_ptr() as u64))
+        for (first, off, count) in dma_chunks(start, buf.len()) {
+            retry(|| self.transfer_dma(first, count, false, buf[off..].as_ptr() as u64))?;
+        }
+        Ok(())
     }
 
     /// Read `blocks.len()` blocks from `start`, retrying transient errors.

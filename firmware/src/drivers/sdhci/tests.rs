@@ -11,10 +11,11 @@
 use super::card::{CardState, FN_HIGH_SPEED_SDR25};
 use super::*;
 use crate::bsp::zcu102;
+use core::cell::RefCell;
 use crate::println;
 
 fn sd0_slot(request_1v8: bool) -> Slot {
-    Slot { ref_clock_hz: zcu102::SD_REF_CLOCK_HZ, default_speed_khz: 19_000, request_1v8, high_speed: true, tap_delays: zcu102::sd0_tap_delays }
+    Slot { ref_clock_hz: zcu102::SD_REF_CLOCK_HZ, default_speed_khz: 19_000, request_1v8, high_speed: true, card_detect: true, tap_delays: zcu102::sd0_tap_delays }
 }
 
 fn sd0(request_1v8: bool) -> Sdhci {
@@ -71,13 +72,15 @@ fn init_runs_the_spec_sequence_with_its_delays() {
     assert!(t.micros_between(clock, cmd0) >= INIT_CLOCKS.as_micros() as u64, "CMD0 {} us after the clock", t.micros_between(clock, cmd0));
     // The commands of the identification, in order.
     let mut at = cmd0;
-    for (index, app) in [(8, false), (41, true), (2, false), (3, false), (9, false), (7, false), (42, true), (51, true), (6, true), (6, false), (6, false), (16, false)] {
+    // No ACMD42: the DAT3 pull-up stays on (sdps 3.10).
+    for (index, app) in [(8, false), (41, true), (2, false), (3, false), (9, false), (7, false), (51, true), (6, true), (6, false), (6, false), (16, false)] {
         at = step(&t, at + 1, "next command", move |s| matches!(s, Step::Command { index: i, app: a, .. } if *i == index && *a == app));
     }
     // Default speed until CMD6 switched the card, then 50 MHz.
     let hs = step(&t, cmd0, "high speed", |s| *s == Step::Speed(SpeedMode::HighSpeed));
     assert!(t.find(hs, |s| matches!(s, Step::Recovery { .. } | Step::Failed)).is_none(), "errors in a clean init");
     assert_eq!(t.find(0, command(11)), None, "no CMD11 without a request for 1.8 V");
+    assert_eq!(t.find(0, command(42)), None, "ACMD42 would disconnect the DAT3 pull-up");
     assert_eq!((info.bus_width, info.speed, info.signalling, info.attempts), (4, SpeedMode::HighSpeed, Signalling::V3_3, 1));
     // QEMU's controller reports a 100 MHz base clock: 50 MHz is divisor 1.
     assert_eq!(info.clock_khz, 50_000);
@@ -391,4 +394,206 @@ fn a_card_left_at_1v8_is_detected_and_the_host_follows() {
     drop(t);
     read_mbr(&sd);
     let _ = FN_HIGH_SPEED_SDR25;
+}
+
+/// Passes every access through to `inner` (QEMU's SD0, or a double over
+/// it) and watches what QEMU cannot judge: whether High Speed Enable or UHS
+/// Mode Select changed while the SD clock ran, how many commands were
+/// issued, which SDMA System Addresses were written; and, as asked, hides
+/// Present State bits, returns a wrong SDMA System Address on reads, or
+/// raises SDMA boundary interrupts.
+///
+/// The boundary interrupts are the double's because QEMU cannot resume
+/// SDMA at a boundary: since 6.0 (the CVE-2021-3409 fix) it ignores writes
+/// to the SDMA System Address while a transfer is in progress, so a
+/// transfer that stops at a boundary never continues. QEMU moves the data
+/// in one go (its SDMA stops only for a boundary-aligned start); the double
+/// then holds Transfer Complete back and shows DMA Interrupt once per
+/// boundary the buffer crosses, as the controller would.
+struct Spy<R: Regs> {
+    inner: R,
+    sd_clock_on: Cell<bool>,
+    timing_changes: Cell<u32>,
+    timing_changes_clock_running: Cell<u32>,
+    commands: Cell<u32>,
+    present_clear: u32,
+    sdma_readback: Option<u32>,
+    boundaries_to_raise: Cell<u32>,
+    /// A boundary interrupt was shown and not yet cleared.
+    boundary_shown: Cell<bool>,
+    sdma_writes: RefCell<heapless::Vec<u32, 8>>,
+}
+
+impl<R: Regs> Spy<R> {
+    fn new(inner: R) -> Self {
+        Spy {
+            inner,
+            sd_clock_on: Cell::new(false),
+            timing_changes: Cell::new(0),
+            timing_changes_clock_running: Cell::new(0),
+            commands: Cell::new(0),
+            present_clear: 0,
+            sdma_readback: None,
+            boundaries_to_raise: Cell::new(0),
+            boundary_shown: Cell::new(false),
+            sdma_writes: RefCell::new(heapless::Vec::new()),
+        }
+    }
+    fn timing_change(&self) {
+        self.timing_changes.set(self.timing_changes.get() + 1);
+        if self.sd_clock_on.get() {
+            self.timing_changes_clock_running.set(self.timing_changes_clock_running.get() + 1);
+        }
+    }
+}
+
+impl<R: Regs> Regs for Spy<R> {
+    fn read8(&self, off: usize) -> u8 {
+        self.inner.read8(off)
+    }
+    fn read16(&self, off: usize) -> u16 {
+        let v = self.inner.read16(off);
+        if off == reg::NORMAL_INT && self.boundaries_to_raise.get() > 0 && v & NORMAL_INT::TRANSFER_COMPLETE::SET.value != 0 {
+            self.boundary_shown.set(true);
+            return (v & !NORMAL_INT::TRANSFER_COMPLETE::SET.value) | NORMAL_INT::DMA_BOUNDARY::SET.value;
+        }
+        v
+    }
+    fn read32(&self, off: usize) -> u32 {
+        match off {
+            reg::PRESENT_STATE => self.inner.read32(off) & !self.present_clear,
+            reg::SDMA_ADDRESS => self.sdma_readback.unwrap_or_else(|| self.inner.read32(off)),
+            _ => self.inner.read32(off),
+        }
+    }
+    fn write8(&self, off: usize, v: u8) {
+        if off == reg::HOST_CONTROL && (v ^ self.inner.read8(off)) & HOST_CONTROL::HIGH_SPEED::SET.value != 0 {
+            self.timing_change();
+        }
+        self.inner.write8(off, v)
+    }
+    fn write16(&self, off: usize, v: u16) {
+        match off {
+            reg::CLOCK_CONTROL => self.sd_clock_on.set(v & CLOCK_CONTROL::SD_CLOCK_ENABLE::SET.value != 0),
+            reg::HOST_CONTROL2 if (v ^ self.inner.read16(off)) & 0x7 != 0 => self.timing_change(),
+            reg::COMMAND => self.commands.set(self.commands.get() + 1),
+            reg::NORMAL_INT if v & NORMAL_INT::DMA_BOUNDARY::SET.value != 0 && self.boundary_shown.get() => {
+                self.boundary_shown.set(false);
+                self.boundaries_to_raise.set(self.boundaries_to_raise.get() - 1);
+            }
+            _ => {}
+        }
+        self.inner.write16(off, v)
+    }
+    fn write32(&self, off: usize, v: u32) {
+        if off == reg::SDMA_ADDRESS {
+            let _ = self.sdma_writes.borrow_mut().push(v);
+        }
+        self.inner.write32(off, v)
+    }
+}
+
+/// High Speed Enable (3.3 V) and UHS Mode Select (1.8 V, the double's Host
+/// Control 2) change only while the SD clock is stopped.
+#[test_case]
+fn bus_timing_changes_only_with_the_sd_clock_stopped() {
+    // SAFETY: SD0's register block; no other code uses SD0.
+    let mut sd = Sdhci::with_regs(Spy::new(unsafe { Mmio::new(zcu102::SD0_BASE) }), sd0_slot(false));
+    assert_eq!(sd.init().expect("init").speed, SpeedMode::HighSpeed);
+    let spy = sd.regs();
+    assert!(spy.timing_changes.get() >= 1, "High Speed Enable was never set");
+    assert_eq!(spy.timing_changes_clock_running.get(), 0, "High Speed Enable changed with SDCLK running");
+    let mut sd = Sdhci::with_regs(Spy::new(VoltageDouble::new(Scenario::AcceptsSwitch)), sd0_slot(true));
+    assert_eq!(sd.init().expect("init").speed, SpeedMode::Sdr25);
+    let spy = sd.regs();
+    assert!(spy.timing_changes.get() >= 2, "UHS Mode Select and High Speed Enable: {} changes", spy.timing_changes.get());
+    assert_eq!(spy.timing_changes_clock_running.get(), 0, "bus timing changed with SDCLK running");
+    read_mbr(&sd);
+}
+
+/// A slot without card detect wired (or whose detect is meaningless) is
+/// initialised whatever Present State says; one with it waits for a stable
+/// detect, which never comes here.
+#[test_case]
+fn card_detect_is_waited_for_only_when_the_slot_has_it() {
+    let hide = (1 << 16) | (1 << 17); // Card Inserted, Card State Stable
+    // SAFETY (both): SD0's register block; no other code uses SD0.
+    let spy = Spy { present_clear: hide, ..Spy::new(unsafe { Mmio::new(zcu102::SD0_BASE) }) };
+    let mut sd = Sdhci::with_regs(spy, Slot { card_detect: false, ..sd0_slot(false) });
+    sd.init().expect("init without card detect");
+    assert_eq!(sd.trace().find(0, |s| *s == Step::CardStable), None);
+    read_mbr(&sd);
+    let spy = Spy { present_clear: hide, ..Spy::new(unsafe { Mmio::new(zcu102::SD0_BASE) }) };
+    let mut sd = Sdhci::with_regs(spy, sd0_slot(false));
+    assert_eq!(sd.init().unwrap_err(), SdError::Timeout { what: "the card detect to settle" });
+}
+
+/// Blocks 1..=1536 (768 KiB) read by SDMA, the buffer crossing at least
+/// one 512 KiB boundary, with the SDMA System Address reading back a wrong
+/// value: at each boundary interrupt (the double's, see `Spy`) the driver
+/// must write the next boundary it computes, not what the register says.
+/// The data must equal what PIO reads.
+#[test_case]
+fn sdma_resumes_at_the_computed_boundary() {
+    #[repr(C, align(64))]
+    struct Buf([u8; 1536 * 512]);
+    static mut BUF: Buf = Buf([0; 1536 * 512]);
+    // SAFETY: only this test uses BUF.
+    let buf = unsafe { &mut (*core::ptr::addr_of_mut!(BUF)).0 };
+    let start = buf.as_ptr() as u64;
+    let mut want: heapless::Vec<u32, 8> = heapless::Vec::new();
+    want.push(start as u32).unwrap();
+    let mut b = next_sdma_boundary(start);
+    while b < start + buf.len() as u64 {
+        want.push(b as u32).unwrap();
+        b += SDMA_BOUNDARY;
+    }
+    assert!(want.len() >= 2, "the buffer crosses no boundary");
+    // SAFETY: SD0's register block; no other code uses SD0.
+    let spy = Spy { sdma_readback: Some(0x0dea_d000), ..Spy::new(unsafe { Mmio::new(zcu102::SD0_BASE) }) };
+    let mut sd = Sdhci::with_regs(spy, sd0_slot(false));
+    sd.init().expect("init");
+    assert!(sd.uses_dma(), "QEMU's SDHCI offers SDMA");
+    sd.regs().boundaries_to_raise.set(want.len() as u32 - 1);
+    sd.regs().sdma_writes.borrow_mut().clear();
+    buf.fill(0xa5);
+    sd.read_into(1, buf).expect("SDMA read");
+    assert_eq!(*sd.regs().sdma_writes.borrow(), want, "SDMA System Address writes");
+    assert_eq!(sd.regs().boundaries_to_raise.get(), 0);
+    let mut b: [Block; 8] = core::array::from_fn(|_| Block::new());
+    for (i, chunk) in buf.chunks(8 * 512).enumerate() {
+        sd.read_blocks(1 + 8 * i as u32, &mut b).expect("PIO read");
+        for (j, blk) in b.iter().enumerate() {
+            assert!(blk.contents[..] == chunk[512 * j..512 * (j + 1)], "block {} differs between SDMA and PIO", 1 + 8 * i + j);
+        }
+    }
+}
+
+/// A DMA buffer off a cache line, or not whole blocks, is refused with a
+/// typed error before any command; a good one is split at 65535 blocks.
+#[test_case]
+fn dma_buffers_are_checked_and_split() {
+    #[repr(C, align(64))]
+    struct Buf([u8; 4 * 512]);
+    static mut BUF: Buf = Buf([0; 4 * 512]);
+    // SAFETY: only this test uses BUF.
+    let buf = unsafe { &mut (*core::ptr::addr_of_mut!(BUF)).0 };
+    // SAFETY: SD0's register block; no other code uses SD0.
+    let mut sd = Sdhci::with_regs(Spy::new(unsafe { Mmio::new(zcu102::SD0_BASE) }), sd0_slot(false));
+    sd.init().expect("init");
+    let before = sd.regs().commands.get();
+    let line = crate::arch::aarch64::cache::line();
+    let addr = buf.as_ptr() as u64;
+    assert_eq!(sd.read_into(0, &mut buf[4..4 + 512]), Err(SdError::Misaligned { addr: addr + 4, len: 512, line }));
+    assert_eq!(sd.read_into(0, &mut buf[..700]), Err(SdError::Misaligned { addr, len: 700, line }));
+    assert_eq!(sd.write_from(0, &buf[line..line + 512 + 1]), Err(SdError::Misaligned { addr: addr + line as u64, len: 513, line }));
+    assert_eq!(sd.regs().commands.get(), before, "a command went out for a refused buffer");
+    sd.read_into(0, &mut buf[..]).expect("an aligned read");
+    assert_eq!(&buf[510..512], &[0x55, 0xaa]);
+    // The split: 65535 blocks per command, the rest in the last.
+    let chunks: heapless::Vec<(u32, usize, usize), 4> = dma_chunks(10, (2 * 65535 + 3) * 512).collect();
+    assert_eq!(&chunks[..], &[(10, 0, 65535), (10 + 65535, 65535 * 512, 65535), (10 + 2 * 65535, 2 * 65535 * 512, 3)]);
+    assert_eq!(dma_chunks(0, 0).count(), 0);
+    assert_eq!(next_sdma_boundary(0x20_0000), 0x28_0000);
+    assert_eq!(next_sdma_boundary(0x27_fe00), 0x28_0000);
 }
