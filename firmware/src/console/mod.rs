@@ -119,7 +119,9 @@ fn autorun(state: &mut State) {
     }
     let Some(n) = script else { return };
     let lines = buf[..n].split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    println!("autorun: {AUTORUN_FILE} ({} lines)", lines.clone().filter(|l| !l.is_empty()).count());
+    // Lines as `str::lines` counts them (no empty one after the last newline).
+    let count = buf[..n].iter().filter(|&&b| b == b'\n').count() + (n > 0 && buf[n - 1] != b'\n') as usize;
+    println!("autorun: {AUTORUN_FILE} ({count} lines)");
     for (i, raw) in lines.enumerate() {
         let stop = || println!("autorun: stopped at line {} of {AUTORUN_FILE}", i + 1);
         let raw = raw.trim_ascii();
