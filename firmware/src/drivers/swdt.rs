@@ -167,19 +167,27 @@ mod tests {
         assert_eq!(crv_for(Duration::from_millis(1), 100_000_000), 1);
     }
 
+    /// An SWDT and a PMU_GLOBAL block over the same zeroed block of RAM
+    /// (QEMU has neither): its address and the driver.
+    fn in_ram() -> (usize, Swdt) {
+        #[repr(C, align(4096))]
+        struct Blocks([u32; 0x200]);
+        static mut RAM: Blocks = Blocks([0; 0x200]);
+        // SAFETY: the tests run one at a time and each owns RAM while it
+        // runs; the SWDT block sits at its start and the PMU registers
+        // used (0x530 to 0x5a0) fit inside it.
+        unsafe {
+            let base = core::ptr::addr_of_mut!(RAM) as usize;
+            core::ptr::write_bytes(base as *mut u32, 0, 0x200);
+            (base, Swdt::new(base, base, 100_000_000))
+        }
+    }
+
     /// The register values against a block in RAM (QEMU has none): the
     /// keys, the prescaler, CRV, the reset output, the PMU's error bits.
     #[test_case]
     fn start_and_stop_write_the_keyed_values() {
-        #[repr(C, align(4096))]
-        struct Blocks([u32; 0x200]);
-        static mut RAM: Blocks = Blocks([0; 0x200]);
-        // SAFETY: the test owns RAM; the SWDT block sits at its start and
-        // the PMU block's registers past 0x56c fit inside it.
-        let (base, w) = unsafe {
-            let base = core::ptr::addr_of_mut!(RAM) as usize;
-            (base, Swdt::new(base, base, 100_000_000))
-        };
+        let (base, w) = in_ram();
         let word = |off: usize| unsafe { core::ptr::read_volatile((base + off) as *const u32) };
         assert!(w.start(Duration::from_secs(10)), "RAM reads back what was written");
         assert_eq!(word(0x00), 0xabc << 12 | 0b11, "ZMR: key, reset output, enabled");
@@ -198,14 +206,7 @@ mod tests {
     /// latched errors are not touched).
     #[test_case]
     fn an_expiry_of_the_last_boot_is_seen_and_cleared() {
-        #[repr(C, align(4096))]
-        struct Blocks([u32; 0x200]);
-        static mut RAM: Blocks = Blocks([0; 0x200]);
-        // SAFETY: the test owns RAM; ERROR_STATUS_1 (0x530) is inside it.
-        let (base, w) = unsafe {
-            let base = core::ptr::addr_of_mut!(RAM) as usize;
-            (base, Swdt::new(base, base, 100_000_000))
-        };
+        let (base, w) = in_ram();
         let status = (base + ERROR_STATUS_1) as *mut u32;
         // SAFETY: inside RAM.
         unsafe { core::ptr::write_volatile(status, 1 << 12) };
