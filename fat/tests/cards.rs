@@ -562,3 +562,25 @@ fn a_lower_case_short_name_is_found_in_any_case() {
     fs.remove("A.txt").unwrap();
     assert!(names(&mut fs, None).is_empty());
 }
+
+/// FSInfo that lies (a free count beyond the volume, a next-free hint past
+/// its end): neither is trusted, writes land in free clusters, and the
+/// count written back is the true one.
+#[test]
+fn a_lying_fsinfo_is_not_believed() {
+    let (path, _) = card("fsinfo-lies.img", &[("A.BIN", pattern(20_000, 1))], &Layout::fat32(64));
+    let mut c = Card::open(&path).unwrap();
+    let fsinfo = c.volume + c.field(Field::FsInfoSector) as usize * 512;
+    let truth = c.free_clusters();
+    c.bytes[fsinfo + 488..fsinfo + 492].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    c.bytes[fsinfo + 492..fsinfo + 496].copy_from_slice(&0x0fff_ffffu32.to_le_bytes());
+    let mut fs = mount(c.bytes).unwrap();
+    assert_eq!(fs.free_clusters().unwrap(), truth);
+    write_file(&mut fs, "B.BIN", &pattern(9_000, 2)).unwrap();
+    fs.flush().unwrap();
+    assert_eq!(read_all(&mut fs, "A.BIN").unwrap(), pattern(20_000, 1));
+    save(&path, &fs.device().bytes.clone());
+    xlic_cardimg::fsck(&path).unwrap_or_else(|r| panic!("fsck.fat:\n{r}"));
+    let c = Card::open(&path).unwrap();
+    assert_eq!(c.fsinfo_free(), Some(c.free_clusters()));
+}
