@@ -333,6 +333,31 @@ fn write_gpt(f: &mut File, card: u64, first: u64, last: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// A scratch directory for this test process's files, `<tmp>/<prefix>-<pid>`.
+/// Directories of the same prefix whose process has ended are removed
+/// first: card images are tens of MB each, and test runs that each left
+/// theirs behind filled the machine's disk.
+pub fn scratch_dir(prefix: &str) -> std::path::PathBuf {
+    let tmp = std::env::temp_dir();
+    let me = std::process::id();
+    // Whether a process lives is read from /proc (Linux); elsewhere
+    // nothing is swept.
+    if Path::new("/proc/self").exists() {
+        for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let pid = name.to_str().and_then(|n| n.strip_prefix(prefix)).and_then(|r| r.strip_prefix('-')).and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid {
+                if pid != me && !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    let d = tmp.join(format!("{prefix}-{me}"));
+    let _ = std::fs::create_dir_all(&d);
+    d
+}
+
 /// Check a card image's volume with dosfstools' `fsck.fat -n` (read-only):
 /// `Ok` when it reports nothing, else its report.
 pub fn fsck(img: &Path) -> Result<(), String> {

@@ -9,7 +9,7 @@ use crate::volume::{self, FatType, MountError, Root, Volume};
 use crate::{le16, le32, BlockDevice, SECTOR};
 use core::fmt;
 
-const ATTR_READ_ONLY: u8 = 0x01;
+pub(crate) const ATTR_READ_ONLY: u8 = 0x01;
 const ATTR_VOLUME_ID: u8 = 0x08;
 const ATTR_DIRECTORY: u8 = 0x10;
 const ATTR_ARCHIVE: u8 = 0x20;
@@ -42,6 +42,12 @@ pub enum FsError<E> {
     DirFull,
     /// A file cannot reach 4 GiB on FAT.
     TooLarge,
+    /// A name of the temporary files of [`Fs::write_outputs`]
+    /// (`~XLIC*.TMP`), which are not given to files of their own.
+    Reserved,
+    /// A directory holds the temporary name `name` that
+    /// [`Fs::write_outputs`] writes through.
+    TempTaken { name: ShortName },
     /// The card's file system is damaged where `name` (None: the root
     /// directory) is stored.
     Corrupt { name: Option<ShortName>, what: Corruption },
@@ -61,6 +67,10 @@ pub enum Corruption {
     Short { clusters: u32, needed: u32 },
     /// A directory longer than the 65536 entries FAT allows.
     DirTooLong,
+    /// The chain shares cluster `cluster` with another file's or
+    /// directory's (`other`, when it is an entry of the same directory;
+    /// else the chain through cluster `from` runs into it).
+    Shared { cluster: u32, other: Option<ShortName>, from: u32 },
 }
 
 impl<E: fmt::Display> fmt::Display for FsError<E> {
@@ -76,6 +86,11 @@ impl<E: fmt::Display> fmt::Display for FsError<E> {
             FsError::Full => write!(f, "the card is full"),
             FsError::DirFull => write!(f, "the directory is full (FAT12/16 roots hold a fixed number of entries)"),
             FsError::TooLarge => write!(f, "FAT files are smaller than 4 GiB"),
+            FsError::Reserved => write!(f, "names ~XLIC*.TMP are reserved for the temporary files of whole-or-nothing writes; choose another name"),
+            FsError::TempTaken { name } => write!(
+                f,
+                "the card holds a directory named {name}, the temporary name whole-or-nothing writes use; rename or remove it on a computer"
+            ),
             FsError::Corrupt { name, what } => {
                 write!(f, "the card's file system is damaged: ")?;
                 let who = Who(*name);
@@ -96,6 +111,16 @@ impl<E: fmt::Display> fmt::Display for FsError<E> {
                         write!(f, "the cluster chain of {who} holds {clusters} clusters but its size needs {needed}")?
                     }
                     Corruption::DirTooLong => write!(f, "{who} is longer than the 65536 entries a FAT directory may hold")?,
+                    Corruption::Shared { cluster, other: Some(o), .. } => {
+                        write!(f, "the cluster chain of {who} shares cluster {cluster} with {} (cross-linked); freeing it would free that one's data", Who(Some(o)))?
+                    }
+                    Corruption::Shared { cluster, from, .. } if from == 0 => {
+                        write!(f, "the cluster chain of {who} runs through cluster {cluster} of the root directory (cross-linked)")?
+                    }
+                    Corruption::Shared { cluster, from, .. } => write!(
+                        f,
+                        "the cluster chain of {who} is shared with another chain (cross-linked): its cluster {cluster} is also reached from cluster {from}; freeing it would free that one's data"
+                    )?,
                 }
                 write!(f, "; nothing was changed; check the card with fsck.fat or chkdsk")
             }
@@ -136,7 +161,7 @@ impl Timestamp {
 
 /// Where a directory entry lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct EntryPos {
+pub(crate) struct EntryPos {
     lba: u32,
     index: u16,
 }
@@ -148,10 +173,14 @@ pub struct DirEntry {
     pub attr: u8,
     pub size: u32,
     pub first_cluster: u32,
-    pos: EntryPos,
+    pub(crate) pos: EntryPos,
     /// The long-name entries that belong to it (checksum and order match).
     lfn: [EntryPos; MAX_LFN_ENTRIES],
     lfn_len: u8,
+    /// The creation time and date fields (bytes 14 to 17) as one number:
+    /// a temporary entry of [`Fs::write_outputs`] keeps there the first
+    /// cluster of the file it replaces while the two swap chains.
+    pub(crate) created_field: u32,
 }
 
 impl DirEntry {
@@ -161,6 +190,9 @@ impl DirEntry {
     /// Long-name entries stored with it.
     pub fn long_name_entries(&self) -> usize {
         self.lfn_len as usize
+    }
+    pub(crate) fn long_name_positions(&self) -> &[EntryPos] {
+        &self.lfn[..self.lfn_len as usize]
     }
 }
 
@@ -204,7 +236,13 @@ pub struct Writer {
     size: u32,
     /// Bytes on the card (whole sectors) and bytes of allocated clusters.
     written: u32,
-    allocated: u32,
+    /// Bytes of allocated clusters (u64: the last cluster of a file near
+    /// 4 GiB ends past u32::MAX).
+    allocated: u64,
+    /// The entry names the first cluster as soon as it is allocated (a
+    /// temporary file: its clusters can be found and freed after a card
+    /// is pulled), not only at [`Fs::close`].
+    pub(crate) early: bool,
     tail: [u8; SECTOR],
 }
 
@@ -302,6 +340,13 @@ pub struct Fs<D: BlockDevice> {
     next_free: u32,
     fsinfo_dirty: bool,
     time: Timestamp,
+    /// Whether a cluster was allocated since the mount (see
+    /// [`Fs::remove_leftovers`]).
+    pub(crate) allocated_since_mount: bool,
+    /// Where the last few entries this mount created are: a leftover
+    /// temporary file among them was written in this mount.
+    pub(crate) created: [EntryPos; 8],
+    pub(crate) created_next: usize,
 }
 
 type R<T, E> = Result<T, FsError<E>>;
@@ -320,6 +365,9 @@ impl<D: BlockDevice> Fs<D> {
             next_free: 2,
             fsinfo_dirty: false,
             time: Timestamp { year: 2026, month: 1, day: 1, hour: 0, minute: 0, second: 0 },
+            allocated_since_mount: false,
+            created: [EntryPos { lba: NONE, index: 0 }; 8],
+            created_next: 0,
         };
         // FSInfo's next-free hint saves a scan from cluster 2; its free
         // count is not trusted (a card may carry a wrong one).
@@ -362,6 +410,11 @@ impl<D: BlockDevice> Fs<D> {
 
     fn dev_write(&mut self, lba: u32, buf: &[u8]) -> R<(), D::Error> {
         self.dev.write(lba, buf).map_err(FsError::Device)
+    }
+
+    /// Everything written so far reaches the card before anything after.
+    fn barrier(&mut self) -> R<(), D::Error> {
+        self.dev.flush().map_err(FsError::Device)
     }
 
     fn flush_dir_window(&mut self) -> R<(), D::Error> {
@@ -419,6 +472,10 @@ impl<D: BlockDevice> Fs<D> {
                 }
             }
             self.fat.dirty = false;
+            // FAT sectors reach the card in the order they are written
+            // here (a link before the sector that marks its cluster's
+            // end, see `alloc`), so a pull loses nothing in between.
+            self.barrier()?;
         }
         Ok(())
     }
@@ -471,6 +528,7 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     fn set(&mut self, n: u32, v: u32) -> R<(), D::Error> {
+        self.fat_changes()?;
         match self.vol.fat_type {
             FatType::Fat32 => {
                 let off = n * 4;
@@ -571,7 +629,20 @@ impl<D: BlockDevice> Fs<D> {
         Ok(n)
     }
 
-    /// A free cluster, marked end-of-chain and linked after `prev`.
+    /// Byte offset of FAT entry `n` in the FAT.
+    fn fat_offset(&self, n: u32) -> u32 {
+        match self.vol.fat_type {
+            FatType::Fat32 => n * 4,
+            FatType::Fat16 => n * 2,
+            FatType::Fat12 => n + n / 2,
+        }
+    }
+
+    /// A free cluster, linked after `prev`, then marked end-of-chain: on
+    /// the card the link comes first (a FAT sector goes out before the
+    /// next is touched), so a pull leaves a chain that leads to a free
+    /// cluster, which a cleanup stops at, never an allocated cluster no
+    /// chain leads to, which only fsck would find.
     fn alloc(&mut self, prev: Option<u32>) -> R<u32, D::Error> {
         if self.count_free()? == 0 {
             return Err(FsError::Full);
@@ -582,13 +653,13 @@ impl<D: BlockDevice> Fs<D> {
             let c = 2 + (start - 2 + i) % count;
             if self.get(c)? == 0 {
                 let eoc = self.eoc();
-                self.set(c, eoc)?;
                 if let Some(p) = prev {
                     self.set(p, c)?;
                 }
+                self.set(c, eoc)?;
                 self.free = self.free.map(|f| f - 1);
+                self.allocated_since_mount = true;
                 self.next_free = if c == max { 2 } else { c + 1 };
-                self.fsinfo_dirty = true;
                 return Ok(c);
             }
         }
@@ -621,7 +692,125 @@ impl<D: BlockDevice> Fs<D> {
         }
         self.free = self.free.map(|f| (f + freed).min(self.vol.clusters));
         self.next_free = self.next_free.min(first);
-        self.fsinfo_dirty |= freed > 0;
+        Ok(freed)
+    }
+
+    /// Free the chain from `first` of the entry at `pos`, and delete the
+    /// entry and its long-name entries `lfn`, a FAT sector's worth of
+    /// clusters (a group) at a time, so that a card pulled at any moment
+    /// keeps every cluster not yet freed on a chain the entry leads to.
+    ///
+    /// A user's file (`temporary` false) has its entry moved on past each
+    /// group before the group is freed: a pull loses at most one group
+    /// (fsck reclaims it) and never leaves the entry leading to a freed
+    /// cluster. A temporary file of `write_outputs` loses at most one
+    /// cluster: the group's first cluster is linked past the group as the
+    /// rest is freed (one FAT sector), the entry moves on, then that
+    /// cluster is freed; the last group is freed before the entry goes,
+    /// which can leave the entry leading to a free cluster, harmless in a
+    /// leftover (see `outputs`).
+    ///
+    /// Like `free_chain` it stops at a free or bad-marked cluster and
+    /// after the volume's cluster count.
+    pub(crate) fn release(&mut self, pos: EntryPos, lfn: &[EntryPos], first: u32, temporary: bool) -> R<u32, D::Error> {
+        for &p in lfn {
+            self.write_entry(p, |x| x[0] = DELETED)?;
+        }
+        if !self.valid_cluster(first) {
+            self.write_entry(pos, |x| x[0] = DELETED)?;
+            self.sync_dir()?;
+            return Ok(0);
+        }
+        self.count_free()?;
+        // Entries of one FAT sector (FAT12's 341 and a third, rounded up).
+        let per_sector = (SECTOR as u32 * 8).div_ceil(match self.vol.fat_type {
+            FatType::Fat12 => 12,
+            FatType::Fat16 => 16,
+            FatType::Fat32 => 32,
+        });
+        let bad = self.eoc() - 8;
+        let (mut c, mut freed, mut budget) = (first, 0u32, self.vol.clusters);
+        loop {
+            // The group: `c` and the clusters after it whose FAT entries
+            // lie in the same sector; `next` the cluster after them.
+            let sector = self.fat_offset(c) / SECTOR as u32;
+            let (mut last, mut n, mut next) = (c, 1u32, None);
+            loop {
+                let v = self.get(last)?;
+                match self.link(v) {
+                    Link::Next(x) if n < per_sector && self.fat_offset(x) / SECTOR as u32 == sector => {
+                        last = x;
+                        n += 1;
+                    }
+                    Link::Next(x) => {
+                        next = Some(x);
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+            let next = next.filter(|_| budget > n);
+            budget = budget.saturating_sub(n);
+            // Free `count` clusters of the chain from `k` (fewer at a free
+            // or bad-marked one, or back at `c`, where a loop closes).
+            let mut free_run = |fs: &mut Self, mut k: u32, count: u32| -> R<(), D::Error> {
+                for i in 0..count {
+                    let v = fs.get(k)?;
+                    if v == 0 || v == bad || (i > 0 && k == c) {
+                        break;
+                    }
+                    fs.set(k, 0)?;
+                    freed += 1;
+                    match fs.link(v) {
+                        Link::Next(x) => k = x,
+                        _ => break,
+                    }
+                }
+                Ok(())
+            };
+            match (temporary, next) {
+                (true, Some(x)) => {
+                    let v = self.get(c)?;
+                    if v != bad {
+                        self.set(c, x)?;
+                        if let Link::Next(d) = self.link(v) {
+                            if n > 1 {
+                                free_run(self, d, n - 1)?;
+                            }
+                        }
+                        self.flush_fat_window()?;
+                    }
+                    self.set_entry_cluster(pos, x)?;
+                    self.sync_dir()?;
+                    if v != bad {
+                        self.set(c, 0)?;
+                        freed += 1;
+                        self.flush_fat_window()?;
+                    }
+                }
+                (true, None) => {
+                    free_run(self, c, n)?;
+                    self.flush_fat_window()?;
+                    self.write_entry(pos, |x| x[0] = DELETED)?;
+                    self.sync_dir()?;
+                }
+                (false, _) => {
+                    match next {
+                        Some(x) => self.set_entry_cluster(pos, x)?,
+                        None => self.write_entry(pos, |x| x[0] = DELETED)?,
+                    }
+                    self.sync_dir()?;
+                    free_run(self, c, n)?;
+                    self.flush_fat_window()?;
+                }
+            }
+            match next {
+                Some(x) => c = x,
+                None => break,
+            }
+        }
+        self.free = self.free.map(|f| (f + freed).min(self.vol.clusters));
+        self.next_free = self.next_free.min(first);
         Ok(freed)
     }
 
@@ -722,7 +911,7 @@ impl<D: BlockDevice> Fs<D> {
                 name.0[0] = DELETED; // fatgen103: 0x05 stands for a leading 0xE5
             }
             let first = if self.vol.fat_type == FatType::Fat32 { (le16(&e, 20) as u32) << 16 } else { 0 } | le16(&e, 26) as u32;
-            let entry = DirEntry { name, attr, size: le32(&e, 28), first_cluster: first, pos, lfn, lfn_len: lfn_len as u8 };
+            let entry = DirEntry { name, attr, size: le32(&e, 28), first_cluster: first, pos, lfn, lfn_len: lfn_len as u8, created_field: le32(&e, 14) };
             if f(&entry) {
                 return Ok(Some(entry));
             }
@@ -739,8 +928,13 @@ impl<D: BlockDevice> Fs<D> {
         Ok(())
     }
 
+    /// The entry named `name`. Short names are upper case on the card
+    /// (fatgen103 section 6.1), but a card written by another tool can
+    /// hold lower-case ones: they match too, so that a name `ls` shows can
+    /// be read and deleted, and a new file never takes a name that differs
+    /// from an existing one only in case.
     fn find_in(&mut self, dir: Dir, name: &ShortName) -> R<Option<DirEntry>, D::Error> {
-        self.scan(dir, |e| e.name == *name)
+        self.scan(dir, |e| e.name.0.eq_ignore_ascii_case(&name.0))
     }
 
     /// The directory `path` (`None`, "" or "/": the root).
@@ -758,7 +952,7 @@ impl<D: BlockDevice> Fs<D> {
     }
 
     /// The directory holding `path`'s last part, and that part's name.
-    fn parent(&mut self, path: &str) -> R<(Dir, ShortName), D::Error> {
+    pub(crate) fn parent(&mut self, path: &str) -> R<(Dir, ShortName), D::Error> {
         let path = path.trim_end_matches('/');
         let (dir, last) = match path.rfind('/') {
             Some(i) => (Some(&path[..i]), &path[i + 1..]),
@@ -800,13 +994,18 @@ impl<D: BlockDevice> Fs<D> {
         if (c.index + SECTOR as u32 / 32 * self.vol.sectors_per_cluster) > MAX_DIR_ENTRIES {
             return Err(FsError::DirFull);
         }
-        let new = self.alloc(Some(last_cluster))?;
+        // The new cluster is zeroed on the card before the directory's
+        // chain leads to it: a card pulled in between loses a cluster,
+        // never shows old bytes as directory entries.
+        let new = self.alloc(None)?;
         let first = self.vol.cluster_sector(new);
         self.sync_windows(first, self.vol.sectors_per_cluster)?;
         let zero = [0u8; SECTOR];
         for s in 0..self.vol.sectors_per_cluster {
             self.dev_write(first + s, &zero)?;
         }
+        self.barrier()?;
+        self.set(last_cluster, new)?;
         Ok(EntryPos { lba: first, index: 0 })
     }
 
@@ -913,11 +1112,20 @@ impl<D: BlockDevice> Fs<D> {
             e[22..24].copy_from_slice(&time.to_le_bytes());
             e[24..26].copy_from_slice(&date.to_le_bytes());
         })?;
-        Ok(Writer { name, pos, first: 0, last: 0, size: 0, written: 0, allocated: 0, tail: [0; SECTOR] })
+        self.created[self.created_next % self.created.len()] = pos;
+        self.created_next += 1;
+        Ok(Writer { name, pos, first: 0, last: 0, size: 0, written: 0, allocated: 0, early: false, tail: [0; SECTOR] })
     }
 
     fn writer_sector(&self, w: &Writer) -> u32 {
         self.vol.cluster_sector(w.last) + (w.written % self.vol.cluster_bytes()) / SECTOR as u32
+    }
+
+    fn set_entry_cluster(&mut self, pos: EntryPos, first: u32) -> R<(), D::Error> {
+        self.write_entry(pos, |e| {
+            e[20..22].copy_from_slice(&((first >> 16) as u16).to_le_bytes());
+            e[26..28].copy_from_slice(&(first as u16).to_le_bytes());
+        })
     }
 
     /// Append `data` to the file; clusters are allocated as it grows.
@@ -928,13 +1136,20 @@ impl<D: BlockDevice> Fs<D> {
         let cb = self.vol.cluster_bytes();
         while !data.is_empty() {
             let tail = (w.size - w.written) as usize;
-            if tail == 0 && w.written == w.allocated {
+            if tail == 0 && w.written as u64 == w.allocated {
                 let c = self.alloc((w.last != 0).then_some(w.last))?;
                 if w.first == 0 {
                     w.first = c;
+                    if w.early {
+                        // On the card before any link that follows, so
+                        // that a card pulled during the write leaves
+                        // clusters a leftover cleanup finds.
+                        self.set_entry_cluster(w.pos, c)?;
+                        self.sync_dir()?;
+                    }
                 }
                 w.last = c;
-                w.allocated += cb;
+                w.allocated += cb as u64;
             }
             if tail > 0 || data.len() < SECTOR {
                 let n = (SECTOR - tail).min(data.len());
@@ -949,7 +1164,7 @@ impl<D: BlockDevice> Fs<D> {
                     w.written += SECTOR as u32;
                 }
             } else {
-                let room = ((w.allocated - w.written) as usize / SECTOR).min(data.len() / SECTOR);
+                let room = ((w.allocated - w.written as u64) as usize / SECTOR).min(data.len() / SECTOR);
                 let lba = self.writer_sector(w);
                 let n = room * SECTOR;
                 self.sync_windows(lba, room as u32)?;
@@ -974,27 +1189,30 @@ impl<D: BlockDevice> Fs<D> {
             self.dev_write(lba, &t)?;
         }
         let (first, size) = (w.first, w.size);
-        let (date, time) = (self.time.date(), self.time.time());
-        self.write_entry(w.pos, |e| {
-            e[20..22].copy_from_slice(&((first >> 16) as u16).to_le_bytes());
-            e[26..28].copy_from_slice(&(first as u16).to_le_bytes());
-            e[28..32].copy_from_slice(&size.to_le_bytes());
-            e[22..24].copy_from_slice(&time.to_le_bytes());
-            e[24..26].copy_from_slice(&date.to_le_bytes());
-        })?;
+        // The chain is on the card before the entry gives its size and
+        // first cluster: an entry never leads to clusters the card still
+        // has free.
+        self.flush_fat_window()?;
+        self.barrier()?;
+        self.set_entry_chain(w.pos, first, size)?;
         let lfn = [EntryPos { lba: 0, index: 0 }; MAX_LFN_ENTRIES];
-        Ok(DirEntry { name: w.name, attr: ATTR_ARCHIVE, size, first_cluster: first, pos: w.pos, lfn, lfn_len: 0 })
+        Ok(DirEntry { name: w.name, attr: ATTR_ARCHIVE, size, first_cluster: first, pos: w.pos, lfn, lfn_len: 0, created_field: 0 })
     }
 
-    /// Give up a file being written: its clusters and its entry go.
+    /// Give up a file being written: its clusters and its entry go
+    /// (see `release`).
     pub fn discard(&mut self, w: Writer) -> R<(), D::Error> {
-        self.free_chain(w.first)?;
-        self.write_entry(w.pos, |e| e[0] = DELETED)
+        // The entry leads to the chain from here on, so that it can be
+        // moved along as the chain is freed.
+        self.set_entry_cluster(w.pos, w.first)?;
+        self.release(w.pos, &[], w.first, w.early)?;
+        Ok(())
     }
 
     /// Delete the file `path`: its entry, its long-name entries and its
     /// clusters.
     pub fn remove(&mut self, path: &str) -> R<(), D::Error> {
+        let (dir, _) = self.parent(path)?;
         let e = self.find(path)?.ok_or(FsError::NotFound)?;
         if e.is_dir() {
             return Err(FsError::IsDirectory);
@@ -1002,22 +1220,116 @@ impl<D: BlockDevice> Fs<D> {
         if e.attr & ATTR_READ_ONLY != 0 {
             return Err(FsError::ReadOnly);
         }
+        self.check_not_shared(dir, &e)?;
         self.remove_entry(&e)
     }
 
+    /// Refuse to free `e`'s chain if another file or directory uses part
+    /// of it (a cross-linked, damaged card): freeing would hand that one's
+    /// clusters to the next file written. Found: a link from a cluster off
+    /// the chain into it (any file or directory whose chain runs into
+    /// this one; one pass over the FAT), an entry of `e`'s directory that
+    /// starts on it, and the root directory's first cluster on it.
+    pub(crate) fn check_not_shared(&mut self, dir: Dir, e: &DirEntry) -> R<(), D::Error> {
+        if !self.valid_cluster(e.first_cluster) {
+            return Ok(());
+        }
+        let shared = |cluster, other, from| FsError::Corrupt { name: Some(e.name), what: Corruption::Shared { cluster, other, from } };
+        // The chain as runs of consecutive clusters, a batch of runs at a
+        // time (a fragmented file takes a pass over the FAT per batch).
+        const RUNS: usize = 32;
+        let (mut next, mut prev_tail, mut steps) = (Some(e.first_cluster), 0u32, 0u32);
+        while let Some(start) = next {
+            let mut runs = [(0u32, 0u32); RUNS];
+            let (mut n, mut cur, mut last) = (0, start, start);
+            next = None;
+            while n < RUNS && steps < self.vol.clusters {
+                let (begin, mut len) = (cur, 1u32);
+                let mut jump = None;
+                loop {
+                    steps += 1;
+                    last = cur;
+                    let v = self.get(cur)?;
+                    match self.link(v) {
+                        Link::Next(x) if x == cur + 1 && steps < self.vol.clusters => {
+                            cur = x;
+                            len += 1;
+                        }
+                        Link::Next(x) => {
+                            jump = Some(x);
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
+                runs[n] = (begin, len);
+                n += 1;
+                match jump {
+                    Some(x) if n < RUNS => cur = x,
+                    Some(x) => next = Some(x),
+                    None => break,
+                }
+            }
+            let runs = &runs[..n];
+            let on = |x: u32| runs.iter().any(|&(b, l)| x >= b && x - b < l);
+            if let Root::Chain { first } = self.vol.root {
+                if on(first) {
+                    return Err(shared(first, None, 0));
+                }
+            }
+            // Every link into these runs: from a cluster of the chain (its
+            // own, or a loop back into itself), or from elsewhere.
+            for x in 2..=self.vol.max_cluster() {
+                let v = self.get(x)?;
+                if let Link::Next(v) = self.link(v) {
+                    if on(v) && !on(x) && x != prev_tail {
+                        return Err(shared(v, None, x));
+                    }
+                }
+            }
+            let mut other = None;
+            self.scan(dir, |o| {
+                if o.pos != e.pos && on(o.first_cluster) {
+                    other = Some((o.first_cluster, o.name));
+                    return true;
+                }
+                false
+            })?;
+            if let Some((cluster, name)) = other {
+                return Err(shared(cluster, Some(name), 0));
+            }
+            prev_tail = last;
+            if steps >= self.vol.clusters {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn remove_entry(&mut self, e: &DirEntry) -> R<(), D::Error> {
-        // The entry first: if the card is pulled between the two, the
-        // clusters are lost (fsck reclaims them), never shared.
+        self.release(e.pos, &e.lfn[..e.lfn_len as usize], e.first_cluster, false)?;
+        Ok(())
+    }
+
+    /// Mark `e` and its long-name entries deleted, leaving its clusters
+    /// allocated.
+    pub(crate) fn unlink(&mut self, e: &DirEntry) -> R<(), D::Error> {
         for p in e.lfn[..e.lfn_len as usize].iter().copied().chain([e.pos]) {
             self.write_entry(p, |x| x[0] = DELETED)?;
         }
-        self.free_chain(e.first_cluster)?;
         Ok(())
     }
 
     /// Rename `from` to `to` in the same directory, in place (one sector
     /// write: the file has one name or the other). A file already named
     /// `to` is deleted first when `replace`.
+    ///
+    /// On the card the replaced file's entry goes first, then the renamed
+    /// entry changes, then the replaced clusters are freed: a card pulled
+    /// in between has the file under its old name and lost clusters
+    /// (fsck reclaims them), never two entries of one name or an entry
+    /// leading to freed clusters. ([`Fs::write_outputs`] replaces so that
+    /// the name always holds the old file or the new one.)
     pub fn rename(&mut self, from: &str, to: &str, replace: bool) -> R<(), D::Error> {
         let (dir, old) = self.parent(from)?;
         let new = ShortName::parse(to.rsplit('/').next().unwrap_or(to)).map_err(FsError::Name)?;
@@ -1025,6 +1337,7 @@ impl<D: BlockDevice> Fs<D> {
         if old == new {
             return Ok(());
         }
+        let mut replaced = 0;
         if let Some(existing) = self.find_in(dir, &new)? {
             if !replace {
                 return Err(FsError::Exists);
@@ -1032,9 +1345,25 @@ impl<D: BlockDevice> Fs<D> {
             if existing.is_dir() {
                 return Err(FsError::IsDirectory);
             }
-            self.remove_entry(&existing)?;
+            if existing.attr & ATTR_READ_ONLY != 0 {
+                return Err(FsError::ReadOnly);
+            }
+            self.check_not_shared(dir, &existing)?;
+            self.unlink(&existing)?;
+            self.flush_dir_window()?;
+            self.barrier()?;
+            replaced = existing.first_cluster;
         }
-        // Long-name entries of the old name would be orphans: they go.
+        self.rename_entry(&e, &new)?;
+        self.flush_dir_window()?;
+        self.barrier()?;
+        self.free_chain(replaced)?;
+        Ok(())
+    }
+
+    /// Give entry `e` the name `new` in place (its long-name entries,
+    /// which would be orphans, go).
+    pub(crate) fn rename_entry(&mut self, e: &DirEntry, new: &ShortName) -> R<(), D::Error> {
         for p in e.lfn[..e.lfn_len as usize].iter().copied() {
             self.write_entry(p, |x| x[0] = DELETED)?;
         }
@@ -1046,22 +1375,67 @@ impl<D: BlockDevice> Fs<D> {
         })
     }
 
+    /// Point entry `pos` at the chain from `first` holding `size` bytes
+    /// (written now).
+    pub(crate) fn set_entry_chain(&mut self, pos: EntryPos, first: u32, size: u32) -> R<(), D::Error> {
+        let (date, time) = (self.time.date(), self.time.time());
+        self.write_entry(pos, |e| {
+            e[11] |= ATTR_ARCHIVE;
+            e[20..22].copy_from_slice(&((first >> 16) as u16).to_le_bytes());
+            e[26..28].copy_from_slice(&(first as u16).to_le_bytes());
+            e[28..32].copy_from_slice(&size.to_le_bytes());
+            e[22..24].copy_from_slice(&time.to_le_bytes());
+            e[24..26].copy_from_slice(&date.to_le_bytes());
+        })
+    }
+
+    /// Keep `v` in the creation time and date fields of entry `pos`.
+    pub(crate) fn set_created_field(&mut self, pos: EntryPos, v: u32) -> R<(), D::Error> {
+        self.write_entry(pos, |e| e[14..18].copy_from_slice(&v.to_le_bytes()))
+    }
+
+    pub(crate) fn sync_dir(&mut self) -> R<(), D::Error> {
+        self.flush_dir_window()?;
+        self.barrier()
+    }
+
     /// Put everything on the card: the FAT (every copy), the directory
     /// sector, and FAT32's FSInfo free count and next-free hint.
     pub fn flush(&mut self) -> R<(), D::Error> {
         self.flush_fat_window()?;
         self.flush_dir_window()?;
-        if let (Some(lba), Some(free), true) = (self.vol.fsinfo, self.free, self.fsinfo_dirty) {
-            let next = self.next_free;
-            let w = self.dir_sector(lba)?;
-            // Only a sector that is an FSInfo is updated.
-            if le32(&w.buf, 0) == 0x4161_5252 && le32(&w.buf, 484) == 0x6141_7272 && le32(&w.buf, 508) == 0xaa55_0000 {
-                w.buf[488..492].copy_from_slice(&free.to_le_bytes());
-                w.buf[492..496].copy_from_slice(&next.to_le_bytes());
-                w.dirty = true;
-            }
-            self.flush_dir_window()?;
+        if let (Some(free), true) = (self.free, self.fsinfo_dirty) {
+            self.write_fsinfo(free)?;
             self.fsinfo_dirty = false;
+        }
+        self.barrier()
+    }
+
+    /// FAT32's FSInfo free count `free` and the next-free hint, on the
+    /// card (only a sector that is an FSInfo is updated).
+    fn write_fsinfo(&mut self, free: u32) -> R<(), D::Error> {
+        let Some(lba) = self.vol.fsinfo else { return Ok(()) };
+        let next = self.next_free;
+        let w = self.dir_sector(lba)?;
+        if le32(&w.buf, 0) == 0x4161_5252 && le32(&w.buf, 484) == 0x6141_7272 && le32(&w.buf, 508) == 0xaa55_0000 {
+            w.buf[488..492].copy_from_slice(&free.to_le_bytes());
+            w.buf[492..496].copy_from_slice(&next.to_le_bytes());
+            w.dirty = true;
+        }
+        self.flush_dir_window()
+    }
+
+    /// Before the first change to the FAT after a flush, FSInfo's free
+    /// count says "unknown" (0xFFFFFFFF, fatgen103 section 5) on the card:
+    /// a card pulled before the next flush then has other systems count
+    /// the free clusters instead of trusting a stale number.
+    fn fat_changes(&mut self) -> R<(), D::Error> {
+        if !self.fsinfo_dirty {
+            self.fsinfo_dirty = true;
+            if self.vol.fsinfo.is_some() {
+                self.write_fsinfo(u32::MAX)?;
+                self.barrier()?;
+            }
         }
         Ok(())
     }

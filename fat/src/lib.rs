@@ -9,7 +9,12 @@
 //! - a file is read only if its chain is whole (no loop, no break, long
 //!   enough for its size), so a damaged file is refused, not misread;
 //! - deleting or replacing a file frees its clusters and its long-name
-//!   entries, and FAT32's FSInfo free count is kept exact;
+//!   entries, and FAT32's FSInfo free count is kept exact; a file whose
+//!   clusters another file shares (cross-linked) is never freed;
+//! - writes happen whole or not at all ([`Fs::write_outputs`]), ordered on
+//!   the card so that one pulled at any moment holds every name whole,
+//!   old or new, and the next mount's cleanup gives back what the
+//!   interrupted write took ([`Fs::remove_leftovers`]);
 //! - errors say what is wrong in words a person can act on.
 //!
 //! It knows 512-byte sectors only (every SD card), short (8.3) names for
@@ -21,9 +26,11 @@
 
 mod fs;
 mod name;
+mod outputs;
 pub mod volume;
 
 pub use fs::{Corruption, Dir, DirEntry, File, Fs, FsError, Timestamp, Writer};
+pub use outputs::{is_reserved, Output, TEMP_NAMES};
 pub use name::{NameError, ShortName};
 pub use volume::{BpbError, FatType, MountError, Scheme, Volume};
 
@@ -39,6 +46,16 @@ pub trait BlockDevice {
     fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), Self::Error>;
     /// Size of the card in sectors.
     fn sectors(&mut self) -> Result<u32, Self::Error>;
+    /// Put every write made so far on the card before any later one. A
+    /// device that gathers writes (and may send them in another order)
+    /// sends them now; one that writes at once has nothing to do. The
+    /// layer calls it where the order on the card decides what a card
+    /// pulled at that moment holds: a directory entry goes before the
+    /// clusters it let go of are freed, a directory's new cluster is
+    /// zeroed before it is linked in, and so on.
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 pub(crate) fn le16(b: &[u8], at: usize) -> u16 {

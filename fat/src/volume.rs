@@ -13,7 +13,8 @@
 //! at least one cluster, FAT32 version 0 and no fixed root, FAT large
 //! enough for the clusters), plus what FatFs leaves to the caller: the
 //! volume must fit its partition and the card, and FAT32's root cluster
-//! must be a data cluster. The FAT type follows from the cluster count as
+//! must be a data cluster, and FSInfo is used only inside the reserved
+//! sectors. The FAT type follows from the cluster count as
 //! fatgen103 section 3.5 says (< 4085 FAT12, < 65525 FAT16, else FAT32).
 use crate::{le16, le32, BlockDevice, SECTOR};
 use xlic_model::crc32::{crc32, Crc32};
@@ -381,7 +382,10 @@ pub fn check_bpb(s: &[u8; SECTOR], scheme: Scheme, start: u32, available: u32) -
             }
             let ext = le16(s, 40);
             let active = (ext & 0x80 != 0).then_some((ext & 0x0f) as u8).filter(|&a| a < fats);
-            let fsinfo = (le16(s, 48) == 1).then_some(start + 1);
+            // FSInfo is used only inside the reserved sectors: with one
+            // reserved sector, "sector 1" is the FAT's first sector, and
+            // writing a free count there would overwrite FAT entries.
+            let fsinfo = (le16(s, 48) == 1 && reserved > 1).then_some(start + 1);
             (Root::Chain { first }, active, fsinfo)
         }
         _ => {

@@ -444,3 +444,143 @@ fn directories_grow_and_a_fixed_root_fills_up() {
     // The volume label takes one of the 512 entries.
     assert_eq!(made, 511);
 }
+
+/// FSInfo is sector 1 of the volume; with a single reserved sector that
+/// is the FAT's first sector. A crafted card whose FAT begins with FSInfo's
+/// signatures must not get a free count written over FAT entries.
+#[test]
+fn fsinfo_outside_the_reserved_sectors_is_not_used() {
+    let (path, _) = card("fsinfo.img", &[("A.TXT", b"a".to_vec())], &Layout::fat32(64));
+    let mut c = Card::open(&path).unwrap();
+    // One reserved sector: move the FATs and the data down with it.
+    let reserved = c.field(Field::ReservedSectors) as usize;
+    let v = c.volume;
+    let tail = c.bytes[v + reserved * 512..].to_vec();
+    c.bytes[v + 512..v + 512 + tail.len()].copy_from_slice(&tail);
+    c.set(Field::ReservedSectors, 1);
+    let total = c.field(Field::TotalSectors32);
+    c.set(Field::TotalSectors32, total - reserved as u32 + 1);
+    // FSInfo's three signatures in the first FAT sector (entries 0, 121, 127).
+    let fat = v + 512;
+    c.bytes[fat..fat + 4].copy_from_slice(&0x4161_5252u32.to_le_bytes());
+    c.bytes[fat + 484..fat + 488].copy_from_slice(&0x6141_7272u32.to_le_bytes());
+    c.bytes[fat + 508..fat + 512].copy_from_slice(&0xaa55_0000u32.to_le_bytes());
+    let before: Vec<u8> = c.bytes[fat..fat + 512].to_vec();
+    let mut fs = mount(c.bytes).unwrap();
+    assert_eq!(fs.volume().fsinfo, None);
+    assert_eq!(read_all(&mut fs, "A.TXT").unwrap(), b"a");
+    write_file(&mut fs, "B.TXT", b"b").unwrap();
+    fs.remove("A.TXT").unwrap();
+    fs.flush().unwrap();
+    let after = &fs.device().bytes[fat..fat + 512];
+    // Entries 2 onward change with the writes; 122 and 123, where a free
+    // count and hint would land, hold what they held.
+    assert_eq!(after[488..496], before[488..496], "FSInfo's count was written into the FAT");
+}
+
+/// Cross-linked files (a damaged card: two chains share clusters).
+/// Deleting or replacing one would free the other's clusters, and the
+/// next file written would take them: refused, in words, nothing changed.
+#[test]
+fn cross_linked_files_are_never_freed() {
+    let files = [("A.BIN", pattern(40_000, 1)), ("B.BIN", pattern(5_000, 2)), ("SUB/C.TXT", b"c".to_vec())];
+    let (path, _) = card("cross.img", &files, &Layout::fat32(64));
+    let base = Card::open(&path).unwrap();
+    let a = base.chain(base.find("A.BIN").unwrap().first_cluster);
+    let b_entry = base.find("B.BIN").unwrap();
+    let b = base.chain(b_entry.first_cluster);
+    let damaged = |edit: &dyn Fn(&mut Card)| {
+        let mut c = Card::open(&path).unwrap();
+        edit(&mut c);
+        mount(c.bytes).unwrap()
+    };
+    let shared = |r: Result<(), FsError<MemError>>| match r {
+        Err(FsError::Corrupt { what: Corruption::Shared { .. }, .. }) => r.unwrap_err().to_string(),
+        other => panic!("{other:?}"),
+    };
+    let outputs = |fs: &mut Fs<MemCard>, name: &'static str| {
+        let mut called = false;
+        let r = fs.write_outputs(&[xlic_fat::Output { path: name, replace: true }], |_, _, _| {
+            called = true;
+            Ok::<(), FsError<MemError>>(())
+        });
+        assert!(!called, "{name}: written before the check");
+        r
+    };
+    // B.BIN starts inside A.BIN's chain.
+    let mut fs = damaged(&|c| c.set_first_cluster(&b_entry, a[5]));
+    let t = shared(fs.remove("A.BIN"));
+    assert!(t.contains(&format!("the cluster chain of A.BIN shares cluster {} with B.BIN (cross-linked)", a[5])), "{t}");
+    assert!(t.ends_with("nothing was changed; check the card with fsck.fat or chkdsk"), "{t}");
+    shared(fs.remove("B.BIN"));
+    shared(outputs(&mut fs, "A.BIN"));
+    shared(fs.rename("B.BIN", "A.BIN", true));
+    // B.BIN's chain runs into A.BIN's half-way (their ends merge).
+    let mut fs = damaged(&|c| c.set_fat(*b.last().unwrap(), a[20]));
+    let t = shared(fs.remove("A.BIN"));
+    assert!(t.contains(&format!("its cluster {} is also reached from cluster {}", a[20], b.last().unwrap())), "{t}");
+    shared(fs.remove("B.BIN"));
+    shared(outputs(&mut fs, "B.BIN"));
+    // A file over a folder's cluster, and over the root directory's.
+    let sub = base.find("SUB").unwrap().first_cluster;
+    let mut fs = damaged(&|c| c.set_first_cluster(&b_entry, sub));
+    assert!(shared(fs.remove("B.BIN")).contains("with SUB (cross-linked)"));
+    let root = base.field(Field::RootCluster);
+    let mut fs = damaged(&|c| c.set_first_cluster(&b_entry, root));
+    assert!(shared(fs.remove("B.BIN")).contains("runs through cluster"));
+    assert_eq!(read_all(&mut fs, "A.BIN").unwrap(), pattern(40_000, 1), "the card still reads");
+    // Nothing was written by any of the refusals.
+    let mut c = Card::open(&path).unwrap();
+    c.set_first_cluster(&b_entry, a[5]);
+    let before = c.bytes.clone();
+    let mut fs = mount(c.bytes).unwrap();
+    let _ = fs.remove("A.BIN");
+    let _ = outputs(&mut fs, "A.BIN");
+    fs.flush().unwrap();
+    assert!(fs.device().bytes == before, "a refusal changed the card");
+    // Sound files still go.
+    let mut fs = damaged(&|_| {});
+    fs.remove("B.BIN").unwrap();
+    fs.remove("A.BIN").unwrap();
+}
+
+/// A short name in lower case (invalid, but other tools write them): it
+/// is listed as it is, can be read and deleted by that name in any case,
+/// and a new file cannot take the same name in upper case beside it.
+#[test]
+fn a_lower_case_short_name_is_found_in_any_case() {
+    let (path, _) = card("lower.img", &[("A.TXT", b"lower".to_vec())], &Layout::fat32(64));
+    let mut c = Card::open(&path).unwrap();
+    let e = c.find("A.TXT").unwrap();
+    c.bytes[e.offset] = b'a';
+    c.bytes[e.offset + 8..e.offset + 11].copy_from_slice(b"txt");
+    let mut fs = mount(c.bytes).unwrap();
+    assert_eq!(names(&mut fs, None), ["a.txt"]);
+    assert_eq!(read_all(&mut fs, "a.txt").unwrap(), b"lower");
+    assert_eq!(read_all(&mut fs, "A.TXT").unwrap(), b"lower");
+    assert!(matches!(write_file(&mut fs, "A.TXT", b"upper"), Err(FsError::Exists)));
+    fs.remove("A.txt").unwrap();
+    assert!(names(&mut fs, None).is_empty());
+}
+
+/// FSInfo that lies (a free count beyond the volume, a next-free hint past
+/// its end): neither is trusted, writes land in free clusters, and the
+/// count written back is the true one.
+#[test]
+fn a_lying_fsinfo_is_not_believed() {
+    let (path, _) = card("fsinfo-lies.img", &[("A.BIN", pattern(20_000, 1))], &Layout::fat32(64));
+    let mut c = Card::open(&path).unwrap();
+    let fsinfo = c.volume + c.field(Field::FsInfoSector) as usize * 512;
+    let truth = c.free_clusters();
+    c.bytes[fsinfo + 488..fsinfo + 492].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    c.bytes[fsinfo + 492..fsinfo + 496].copy_from_slice(&0x0fff_ffffu32.to_le_bytes());
+    let mut fs = mount(c.bytes).unwrap();
+    assert_eq!(fs.free_clusters().unwrap(), truth);
+    write_file(&mut fs, "B.BIN", &pattern(9_000, 2)).unwrap();
+    fs.flush().unwrap();
+    assert_eq!(read_all(&mut fs, "A.BIN").unwrap(), pattern(20_000, 1));
+    save(&path, &fs.device().bytes.clone());
+    xlic_cardimg::fsck(&path).unwrap_or_else(|r| panic!("fsck.fat:\n{r}"));
+    let c = Card::open(&path).unwrap();
+    assert_eq!(c.fsinfo_free(), Some(c.free_clusters()));
+}

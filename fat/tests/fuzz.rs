@@ -220,11 +220,21 @@ fn exercise(dev: Overlay) -> Reach {
             Err(_) => {}
         }
     }
+    // The firmware's writes: leftovers cleaned at the mount, outputs whole
+    // or not at all (a new file, a replaced one, one in a folder).
+    let _ = fs.remove_leftovers(None);
+    let outputs = [
+        xlic_fat::Output { path: "NEW.BIN", replace: false },
+        xlic_fat::Output { path: "A.BIN", replace: true },
+        xlic_fat::Output { path: "SUB/NEW.BIN", replace: true },
+    ];
+    let data = pattern(3000, 9);
+    reach.written = fs.write_outputs(&outputs, |i, fs, w| fs.write(w, &data[..1000 * (i + 1)])).is_ok();
     if let Ok(mut w) = fs.create("NEW.TMP") {
-        match fs.write(&mut w, &pattern(3000, 9)) {
+        match fs.write(&mut w, &data) {
             Ok(()) => {
-                reach.written = fs.close(w).is_ok();
-                let _ = fs.rename("NEW.TMP", "A.BIN", true);
+                let _ = fs.close(w);
+                let _ = fs.rename("NEW.TMP", "B.BIN", true);
             }
             Err(_) => {
                 let _ = fs.discard(w);

@@ -7,24 +7,25 @@
 //! long names on delete and replace, and keeps FSInfo exact; the host
 //! tests and the fuzzer run the same crate on card images.
 //!
-//! Writes go to temporary names (`~XLICTMP.TMP`, `~XLICTM1.TMP`, ...,
-//! reserved: no command accepts them) and are renamed only when every
-//! output of the command is complete, so a failure never leaves a partial
-//! file, or half of a pair of results, under a final name.
+//! Writes are xlic-fat's whole-or-nothing writes (`Fs::write_outputs`):
+//! every output of a command goes to a temporary name (`~XLICTMP.TMP`,
+//! `~XLICTM1.TMP`, ..., reserved: no command accepts them) and takes its
+//! name only when all are complete, so a failure never leaves a partial
+//! file, or half of a set of results, under a final name, and a card
+//! pulled at any moment holds the old file or the new one under each
+//! name. The temporary files such a pull leaves are removed, their
+//! clusters freed, when the card is next mounted.
 use crate::arch::aarch64::time::Instant;
 use crate::drivers::sdhci::{CardInfo, SdError, Sdhci};
-use xlic_fat::{BlockDevice, DirEntry, Fs, FsError, MountError, ShortName, Writer};
+use xlic_fat::{BlockDevice, DirEntry, Fs, FsError, MountError, Writer};
 
-/// Temporary names, one per output of a command (reserved: see
-/// [`is_reserved`]). The first is the name firmware before xlic-fat used.
-pub const TEMP_NAMES: [&str; 4] = ["~XLICTMP.TMP", "~XLICTM1.TMP", "~XLICTM2.TMP", "~XLICTM3.TMP"];
+/// Temporary names, one per output of a command (see [`is_reserved`]).
+/// The first is the name firmware before xlic-fat used.
+pub use xlic_fat::TEMP_NAMES;
 
-/// Whether `name` (its last path part) is one of the firmware's
-/// temporary names, `~XLIC*.TMP`, which users may not name.
-pub fn is_reserved(name: &str) -> bool {
-    let last = name.rsplit('/').next().unwrap_or(name);
-    ShortName::parse(last).is_ok_and(|n| n.base().starts_with(b"~XLIC") && n.ext() == b"TMP")
-}
+/// Whether `name` (its last path part) has the form of the temporary
+/// names, `~XLIC*.TMP`, which users may not name.
+pub use xlic_fat::is_reserved;
 
 /// Blocks moved per SD command by the read-ahead and the write batch.
 const RUN: usize = 128;
@@ -214,6 +215,12 @@ impl BlockDevice for CardDevice {
     fn sectors(&mut self) -> Result<u32, SdError> {
         self.card_blocks()
     }
+
+    /// The batches go to the card now, in the order the layer asks for
+    /// (it calls this where the order on the card matters).
+    fn flush(&mut self) -> Result<(), SdError> {
+        CardDevice::flush(self)
+    }
 }
 
 #[derive(Debug)]
@@ -224,6 +231,8 @@ pub enum StorageError {
     TooLarge { size: u32, room: usize },
     /// A temporary name of the firmware's, as a user's file name.
     Reserved,
+    /// More outputs than one command can write at once.
+    TooManyOutputs,
     /// No room for the outputs; nothing was written under a final name.
     CardFull,
     /// A core faulted producing the data to write (its report is on the
@@ -251,6 +260,7 @@ impl core::fmt::Display for StorageError {
             StorageError::Fs(e) => write!(f, "{e}"),
             StorageError::TooLarge { size, room } => write!(f, "file is {size} bytes; its buffer holds {room}"),
             StorageError::Reserved => write!(f, "names ~XLIC*.TMP are the firmware's temporary files; choose another name"),
+            StorageError::TooManyOutputs => write!(f, "a command writes at most {} files at once", TEMP_NAMES.len()),
             StorageError::CardFull => write!(f, "the card is full; nothing was written under the final name"),
             StorageError::Core(e) => write!(f, "{e}; nothing was written under the final name"),
         }
@@ -262,6 +272,7 @@ impl From<FsError<SdError>> for StorageError {
         match e {
             FsError::Device(d) => StorageError::Card(d),
             FsError::Full => StorageError::CardFull,
+            FsError::Reserved => StorageError::Reserved,
             e => StorageError::Fs(e),
         }
     }
@@ -308,27 +319,34 @@ impl Sink<'_> {
 pub struct Storage {
     fs: Fs<CardDevice>,
     pub card: CardInfo,
-}
-
-/// `temp` in the directory of `path`.
-fn temp_path(path: &str, temp: &str) -> heapless::String<80> {
-    let mut s = heapless::String::new();
-    if let Some(i) = path.rfind('/') {
-        let _ = s.push_str(&path[..=i]);
-    }
-    let _ = s.push_str(temp);
-    s
+    /// Temporary files of an interrupted write (power lost, card pulled)
+    /// removed from the root directory at the mount.
+    pub leftovers: u32,
 }
 
 impl Storage {
-    /// Identify the card and find its FAT volume (nothing is written).
+    /// Identify the card and find its FAT volume. Nothing is written,
+    /// unless the root directory holds temporary files an interrupted
+    /// write left: they are removed and their clusters freed, before
+    /// anything else can allocate (see xlic-fat's `outputs`). A card that
+    /// cannot be written (write-protected) still mounts.
     pub fn mount(mut sd: Sdhci) -> Result<Storage, StorageError> {
         let card = sd.init().map_err(StorageError::Card)?;
-        let fs = Fs::mount(CardDevice::new(sd)).map_err(|e| match e {
+        let mut fs = Fs::mount(CardDevice::new(sd)).map_err(|e| match e {
             MountError::Device(d) => StorageError::Card(d),
             e => StorageError::Mount(e),
         })?;
-        Ok(Storage { fs, card })
+        let leftovers = match fs.remove_leftovers(None) {
+            Ok(n) => n,
+            Err(e) => {
+                use core::fmt::Write;
+                let mut why = heapless::String::<160>::new();
+                let _ = write!(why, "{e}");
+                defmt::warn!("card: leftover temporary files not removed: {=str}", why.as_str());
+                0
+            }
+        };
+        Ok(Storage { fs, card, leftovers })
     }
 
     pub fn volume(&self) -> &xlic_fat::Volume {
@@ -353,8 +371,7 @@ impl Storage {
 
     /// Put every gathered write on the card.
     fn flush(&mut self) -> Result<(), StorageError> {
-        self.fs.flush()?;
-        self.fs.device().flush().map_err(StorageError::Card)
+        Ok(self.fs.flush()?)
     }
 
     /// Read a whole file into `buf` (or, with `prefix`, as much of it as
@@ -391,7 +408,7 @@ impl Storage {
         // Refuse before writing anything when the data cannot fit.
         let cb = self.fs.volume().cluster_bytes() as u64;
         if (data.len() as u64).div_ceil(cb) * cb > self.free_bytes()? {
-            self.check_outputs(&[Output { name, replace }])?;
+            self.fs.check_outputs(&[xlic_fat::Output { path: name, replace }])?;
             return Err(StorageError::CardFull);
         }
         self.write_outputs(&[Output { name, replace }], |_, sink| {
@@ -406,73 +423,33 @@ impl Storage {
         Ok(Transfer { bytes: data.len(), micros: t.elapsed().as_micros() as u64 })
     }
 
-    fn check_outputs(&mut self, outputs: &[Output]) -> Result<(), StorageError> {
-        for o in outputs {
-            if is_reserved(o.name) {
-                return Err(StorageError::Reserved);
-            }
-            match self.fs.find(o.name)? {
-                Some(e) if e.is_dir() => return Err(StorageError::Fs(FsError::IsDirectory)),
-                Some(_) if !o.replace => return Err(StorageError::Fs(FsError::Exists)),
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Write every output, produced by `produce(i, sink)` in turn, each to
-    /// its temporary name; only when all are complete are they renamed
-    /// (replacing the old files when allowed). On any failure the
-    /// temporary files are removed and their clusters freed: no final name
-    /// changes. Returns each output's size.
+    /// Write every output, produced by `produce(i, sink)` in turn, whole
+    /// or not at all (xlic-fat's `Fs::write_outputs`: temporary names,
+    /// renamed when all are complete, replacing the old files when
+    /// allowed). On any failure no final name changes. Returns each
+    /// output's size.
     pub fn write_outputs(&mut self, outputs: &[Output], mut produce: impl FnMut(usize, &mut Sink) -> Result<(), StorageError>) -> Result<heapless::Vec<u64, 4>, StorageError> {
-        assert!(outputs.len() <= TEMP_NAMES.len(), "more outputs than temporary names");
-        self.check_outputs(outputs)?;
-        let mut paths: heapless::Vec<heapless::String<80>, 4> = heapless::Vec::new();
-        for (o, temp) in outputs.iter().zip(TEMP_NAMES) {
-            let _ = paths.push(temp_path(o.name, temp));
-        }
-        // Temporary files an earlier failure (or power loss) left.
-        for p in &paths {
-            match self.fs.remove(p) {
-                Ok(()) | Err(FsError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
+        let mut outs: heapless::Vec<xlic_fat::Output, 4> = heapless::Vec::new();
+        for o in outputs {
+            outs.push(xlic_fat::Output { path: o.name, replace: o.replace }).map_err(|_| StorageError::TooManyOutputs)?;
         }
         let mut sizes = heapless::Vec::new();
-        let result = (|| {
-            for (i, p) in paths.iter().enumerate() {
-                let mut w = self.fs.create(p)?;
-                let r = produce(i, &mut Sink { fs: &mut self.fs, w: &mut w });
-                match r {
-                    Ok(()) => {
-                        let e = self.fs.close(w)?;
-                        let _ = sizes.push(e.size as u64);
-                    }
-                    Err(e) => {
-                        self.fs.discard(w)?;
-                        return Err(e);
-                    }
-                }
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            for p in &paths {
-                let _ = self.fs.remove(p);
-            }
-            // What was gathered (the removals) goes to the card now.
-            self.flush()?;
-            return Err(e);
-        }
-        // Everything is on the card before any name changes.
-        self.flush()?;
-        for (o, p) in outputs.iter().zip(&paths) {
-            let to = o.name.rsplit('/').next().unwrap_or(o.name);
-            self.fs.rename(p, to, true)?;
-        }
-        self.flush()?;
+        self.fs.write_outputs(&outs, |i, fs, w| {
+            produce(i, &mut Sink { fs, w })?;
+            let _ = sizes.push(w.size() as u64);
+            Ok::<(), StorageError>(())
+        })?;
         Ok(sizes)
+    }
+
+    /// Whether `outputs` can be written (no reserved name, no directory,
+    /// no existing file unless it may be replaced): commands ask before
+    /// work that takes a while, so they fail at once.
+    pub fn check_outputs(&mut self, outputs: &[Output]) -> Result<(), StorageError> {
+        for o in outputs {
+            self.fs.check_outputs(&[xlic_fat::Output { path: o.name, replace: o.replace }])?;
+        }
+        Ok(())
     }
 
     /// Delete a file: its directory entry, long-name entries and clusters.

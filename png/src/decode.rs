@@ -90,6 +90,13 @@ pub enum PngError {
     UnknownCritical([u8; 4]),
     Duplicate([u8; 4]),
     IdatNotConsecutive,
+    /// Adam7 interlacing, which this decoder does not undo.
+    Interlaced,
+    /// PLTE after the image data, or with a length that is not 1 to 256
+    /// entries of 3 bytes.
+    Palette { after_idat: bool, len: u32 },
+    /// An indexed-colour image without a PLTE chunk before its data.
+    NoPalette,
     NoIdat,
     NoIend,
     /// The buffer given is smaller than the image data.
@@ -137,6 +144,10 @@ impl fmt::Display for PngError {
             UnknownCritical(c) => write!(f, "critical chunk {} is unknown to PNG decoders", chunk_name(c)),
             Duplicate(c) => write!(f, "a second {} chunk", chunk_name(c)),
             IdatNotConsecutive => write!(f, "the IDAT chunks are not consecutive"),
+            Interlaced => write!(f, "the image is interlaced (Adam7), which this decoder does not read; save it without interlacing"),
+            Palette { after_idat: true, .. } => write!(f, "the PLTE chunk comes after the image data; PNG puts it before the first IDAT"),
+            Palette { len, .. } => write!(f, "the PLTE chunk is {len} bytes long; PNG palettes are 1 to 256 entries of 3 bytes"),
+            NoPalette => write!(f, "the indexed-colour image has no PLTE chunk before its image data"),
             NoIdat => write!(f, "there is no IDAT chunk (no image data)"),
             NoIend => write!(f, "there is no IEND chunk: the file is truncated"),
             Buffer { need, have } => write!(f, "the image data is {need} bytes; the decode buffer holds {have}"),
@@ -262,6 +273,11 @@ impl Decoded {
 /// `header.raw_bytes()`), checking everything on the way.
 pub fn decode_into(png: &[u8], out: &mut [u8]) -> Result<Decoded, PngError> {
     let header = read_header(png)?;
+    if header.interlaced {
+        // Its passes hold other bytes than `raw_bytes` counts: refused
+        // before they are inflated as if they were rows.
+        return Err(PngError::Interlaced);
+    }
     let need = header.raw_bytes().ok_or(PngError::Buffer { need: usize::MAX, have: out.len() })?;
     if out.len() < need {
         return Err(PngError::Buffer { need, have: out.len() });
@@ -299,6 +315,9 @@ pub fn inflate_image_data(png: &[u8], header: &Header, mut deliver: impl FnMut(&
     let mut idat_state = 0;
     let mut stream_done = false;
     let mut seen_plte = false;
+    // The zlib header's two bytes, gathered across IDAT chunks (a chunk
+    // may hold one byte, or none).
+    let (mut zhead, mut zlen) = ([0u8; 2], 0usize);
     loop {
         let (c, next) = chunk_at(png, pos)?;
         let at = pos;
@@ -310,14 +329,25 @@ pub fn inflate_image_data(png: &[u8], header: &Header, mut deliver: impl FnMut(&
                 if seen_plte {
                     return Err(PngError::Duplicate(c.kind));
                 }
+                let len = c.data.len() as u32;
+                if idat_state != 0 || len == 0 || len % 3 != 0 || len > 3 * 256 {
+                    return Err(PngError::Palette { after_idat: idat_state != 0, len });
+                }
                 seen_plte = true;
             }
             b"IDAT" => {
                 if idat_state == 2 {
                     return Err(PngError::IdatNotConsecutive);
                 }
-                if idat_state == 0 && c.data.len() >= 2 {
-                    check_zlib_header(c.data[0], c.data[1])?;
+                if idat_state == 0 && header.color_type == ColorType::Indexed && !seen_plte {
+                    return Err(PngError::NoPalette);
+                }
+                for &b in c.data.iter().take(2 - zlen) {
+                    zhead[zlen] = b;
+                    zlen += 1;
+                    if zlen == 2 {
+                        check_zlib_header(zhead[0], zhead[1])?;
+                    }
                 }
                 idat_state = 1;
                 let mut input = c.data;

@@ -267,3 +267,72 @@ fn files_from_the_png_crate_decode_to_their_pixels() {
         }
     }
 }
+
+/// Files other tests do not craft: the image data in one-byte IDAT
+/// chunks (the zlib header then spans two chunks, and a preset
+/// dictionary or a window over 32 KiB is still named as such), Adam7
+/// interlacing, palettes in the wrong place, sides of 1 and 4096.
+#[test]
+fn one_byte_chunks_interlacing_palettes_and_thin_images() {
+    let (w, h) = (40u32, 20u32);
+    let raw = raw_rgb(w, h, 1);
+    let z = zlib(&raw);
+    let err = |png: &[u8]| {
+        let h = xlic_png::read_header(png).unwrap();
+        decode_into(png, &mut vec![0u8; h.raw_bytes().unwrap() + 16]).unwrap_err()
+    };
+    assert_eq!(our_decode(&rgb_png(w, h, &z, 1)).unwrap(), raw.chunks(3 * w as usize + 1).flat_map(|r| r[1..].to_vec()).collect::<Vec<_>>());
+    // zlib headers with a preset dictionary (FDICT) and a 64 KiB window
+    // (CINFO 8), FCHECK right: named whether or not the header is split.
+    let header = |cmf: u8, flg: u8| {
+        let flg = flg + (31 - ((cmf as u16 * 256 + flg as u16) % 31) as u8) % 31;
+        let mut d = vec![cmf, flg];
+        if flg & 0x20 != 0 {
+            d.extend_from_slice(&[0, 0, 0, 1]); // DICTID
+        }
+        d.extend_from_slice(&z[2..]);
+        d
+    };
+    for (cmf, flg) in [(0x78u8, 0x20u8), (0x88, 0)] {
+        let d = header(cmf, flg);
+        for split in [1, 1 << 20] {
+            let e = err(&rgb_png(w, h, &d, split));
+            assert!(matches!(e, PngError::ZlibHeader { .. }), "CMF 0x{cmf:02x} FLG 0x{flg:02x} in chunks of {split}: {e:?}");
+        }
+    }
+    assert!(err(&rgb_png(w, h, &header(0x78, 0x20), 1)).to_string().contains("does not start with a valid zlib header"));
+    // An empty IDAT first.
+    let empty_first = png(&[chunk(b"IHDR", &ihdr(w, h, 8, 2)), chunk(b"IDAT", &[]), chunk(b"IDAT", &z), chunk(b"IEND", &[])]);
+    assert!(our_decode(&empty_first).is_ok());
+
+    // Interlaced: refused, whatever the data holds.
+    let mut d = ihdr(w, h, 8, 2);
+    d[12] = 1;
+    let e = err(&png(&[chunk(b"IHDR", &d), chunk(b"IDAT", &z), chunk(b"IEND", &[])]));
+    assert_eq!(e, PngError::Interlaced);
+    assert!(e.to_string().contains("interlaced (Adam7)"));
+
+    // Palettes: before the data, 1 to 256 entries, present for indexed colour.
+    let idx: Vec<u8> = (0..h).flat_map(|y| std::iter::once(0u8).chain((0..w).map(move |x| ((x + y) % 4) as u8))).collect();
+    let iz = zlib(&idx);
+    let indexed = |chunks: Vec<Vec<u8>>| {
+        let mut all = vec![chunk(b"IHDR", &ihdr(w, h, 8, 3))];
+        all.extend(chunks);
+        all.push(chunk(b"IEND", &[]));
+        png(&all)
+    };
+    assert!(our_decode(&indexed(vec![chunk(b"PLTE", &[0; 12]), chunk(b"IDAT", &iz)])).is_ok());
+    assert_eq!(err(&indexed(vec![chunk(b"IDAT", &iz)])), PngError::NoPalette);
+    assert_eq!(err(&indexed(vec![chunk(b"IDAT", &iz), chunk(b"PLTE", &[0; 12])])), PngError::NoPalette);
+    let rgb_after = png(&[chunk(b"IHDR", &ihdr(w, h, 8, 2)), chunk(b"IDAT", &z), chunk(b"PLTE", &[0; 12]), chunk(b"IEND", &[])]);
+    assert_eq!(err(&rgb_after), PngError::Palette { after_idat: true, len: 12 });
+    assert_eq!(err(&indexed(vec![chunk(b"PLTE", &[0; 13]), chunk(b"IDAT", &iz)])), PngError::Palette { after_idat: false, len: 13 });
+    assert_eq!(err(&indexed(vec![chunk(b"PLTE", &[0; 3 * 257]), chunk(b"IDAT", &iz)])), PngError::Palette { after_idat: false, len: 771 });
+
+    // One pixel, and a row of 4096.
+    for (w, h) in [(1, 1), (4096, 1), (1, 4096)] {
+        let raw = raw_rgb(w, h, 5);
+        let png = rgb_png(w, h, &zlib(&raw), 7);
+        assert_eq!(our_decode(&png).unwrap().len(), (3 * w * h) as usize);
+    }
+}

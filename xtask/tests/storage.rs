@@ -20,9 +20,8 @@ fn firmware_elf() -> PathBuf {
 }
 
 fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xlic-storage-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| xlic_cardimg::scratch_dir("xlic-storage")).join(name)
 }
 
 /// A small model package from the host's own quantizer (calibrated on one
@@ -701,4 +700,92 @@ fn results_replace_without_leaks_and_come_as_a_pair_or_not_at_all() {
     }
     assert!(!names(&tight).iter().any(|n| n.contains("XLIC")), "{:?}", names(&tight));
     assert_eq!(xlic_cardimg::free_bytes(&tight).unwrap() as usize, room, "the failed run gave back what it took");
+}
+
+/// What the boot does with a card's AUTORUN.TXT and with the temporary
+/// files a pulled card kept: a script line follows the rules of a typed
+/// one, `reboot` and `fault` (which would end every boot) are refused, an
+/// oversized script is named; leftovers are removed and their space
+/// comes back; the prompt comes every time.
+#[test]
+fn autorun_follows_the_console_rules_and_the_mount_cleans_leftovers() {
+    // The boot's text up to the line that ends the script's run (the
+    // script's own lines are echoed after a prompt), then the prompt.
+    let boot_says = |name: &str, files: Vec<(String, Vec<u8>)>, end: &str| {
+        let img = temp(name);
+        xlic_cardimg::build(&img, &files, 64).unwrap();
+        let mut q = Qemu::new(firmware_elf(), BootEl::El3);
+        q.card = Some(img.clone());
+        let mut s = Session::start(&q).unwrap();
+        let text = s.expect(end, REPLY).unwrap_or_else(|e| panic!("{name}: {e}"));
+        s.expect(PROMPT, REPLY).unwrap();
+        assert!(s.command("info", REPLY).unwrap().contains("entered at EL3"), "{name}: the console works");
+        (s, text, img)
+    };
+    let stopped = |n: u32| format!("autorun: stopped at line {n} of AUTORUN.TXT");
+    let script = |t: &[u8]| ("AUTORUN.TXT".to_string(), t.to_vec());
+    let good = || ("GOOD.PNG".to_string(), b"a photograph".to_vec());
+
+    let (s, text, _) = boot_says("reboot.img", vec![script(b"card\nreboot\nls\n")], &stopped(2));
+    assert!(text.contains("error: 'reboot' is not run from AUTORUN.TXT: it would restart the board at every boot; type it at the prompt"), "{text}");
+    assert!(!text.contains(" entries"), "{text}");
+    drop(s);
+    let (s, text, _) = boot_says("fault.img", vec![script(b"# a comment\r\nfault null\r\n")], &stopped(2));
+    assert!(text.contains("error: 'fault null' is not run from AUTORUN.TXT: it would halt the board at every boot"), "{text}");
+    drop(s);
+    // "rm GOODé.PNG" must not become "rm GOOD.PNG".
+    let (s, text, img) = boot_says("utf8.img", vec![script("rm GOOD\u{e9}.PNG\nls\n".as_bytes()), good()], &stopped(1));
+    assert!(text.contains("error: the line holds byte 0xc3 at column 8, which is not ASCII"), "{text}");
+    exit_and_fsck(s, &img);
+    assert_eq!(xlic_cardimg::read(&img, "GOOD.PNG").unwrap(), b"a photograph");
+    let (s, text, _) = boot_says("long.img", vec![script(format!("ls {}\n", "X".repeat(200)).as_bytes())], &stopped(1));
+    assert!(text.contains("error: line too long: at most 128 characters; nothing was run"), "{text}");
+    drop(s);
+    let (s, _, _) = boot_says("huge.img", vec![script(&b"ls\n".repeat(2000))], "autorun: AUTORUN.TXT is 6000 bytes, more than the 4096 a script may have; not run");
+    drop(s);
+
+    // Leftovers of a write the card was pulled from: removed at the boot.
+    let leftovers = vec![("~XLICTMP.TMP".to_string(), vec![1u8; 300_000]), ("~XLICTM1.TMP".to_string(), vec![2u8; 5_000]), good()];
+    let clean = temp("clean.img");
+    xlic_cardimg::build(&clean, &[good()], 64).unwrap();
+    let empty_free = xlic_cardimg::free_bytes(&clean).unwrap();
+    let (s, _, img) = boot_says("leftover.img", leftovers, "card: removed 2 temporary files that an interrupted write left");
+    exit_and_fsck(s, &img);
+    assert_eq!(names(&img), ["GOOD.PNG"]);
+    assert_eq!(xlic_cardimg::free_bytes(&img).unwrap(), empty_free, "the leftovers' space came back");
+}
+
+/// The card pulled for real: QEMU killed while the firmware copies 8 MB
+/// (reading, then writing through the card device's batches): as soon as
+/// the copy starts, and after each of several MiB written (its progress
+/// lines). Whatever the moment, the next boot finds COPY.BIN whole or
+/// absent, removes the temporary file if there is one, and leaves a card
+/// fsck.fat finds clean.
+#[test]
+fn a_card_pulled_during_a_copy_is_whole_after_the_next_boot() {
+    let pattern: Vec<u8> = (0..8_000_000u32).map(|i| (i.wrapping_mul(2246822519) >> 23) as u8).collect();
+    let img = temp("pulled.img");
+    let files = [("PATTERN.BIN".to_string(), pattern.clone()), ("KEEP.TXT".to_string(), b"keep me".to_vec())];
+    let mut outcomes = Vec::new();
+    for mib in [0u32, 1, 3, 5, 7] {
+        xlic_cardimg::build(&img, &files, 64).unwrap();
+        let mut s = boot(Some(&img));
+        s.send(b"cp PATTERN.BIN COPY.BIN\n").unwrap();
+        if mib > 0 {
+            s.expect(&format!("COPY.BIN: {} of", mib * 1024), REPLY).unwrap();
+        }
+        drop(s); // SIGKILL: what QEMU wrote to the image is what the card holds
+        let (mut s, text) = boot_text(Some(&img));
+        let ls = s.command("ls", REPLY).unwrap();
+        exit_and_fsck(s, &img);
+        let copy = xlic_cardimg::list(&img).unwrap().into_iter().any(|(n, _)| n == "COPY.BIN");
+        if copy {
+            assert!(xlic_cardimg::read(&img, "COPY.BIN").unwrap() == pattern, "{mib} MiB: COPY.BIN is not whole");
+        }
+        assert_eq!(xlic_cardimg::read(&img, "KEEP.TXT").unwrap(), b"keep me");
+        assert!(!ls.contains("XLIC"), "{mib} MiB: a temporary file is still listed:\n{ls}");
+        outcomes.push((mib, copy, text.contains("card: removed 1 temporary file")));
+    }
+    eprintln!("(MiB written at the pull, COPY.BIN there, leftover removed): {outcomes:?}");
+    assert!(outcomes.iter().any(|o| o.2), "no pull landed during the write: {outcomes:?}");
 }

@@ -47,7 +47,8 @@ fn image(name: &str) -> (Vec<u8>, Rgb8) {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xlic-xlc-{}", std::process::id())).join(name);
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    let d = ROOT.get_or_init(|| xlic_cardimg::scratch_dir("xlic-xlc")).join(name);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -221,6 +222,9 @@ fn bad_files_are_refused_on_the_console_and_the_card_is_unchanged() {
     expect(&mut s, "decompress TRUNC.XLC model.pkg", "is an input of this command (or the loaded model)");
     expect(&mut s, "decompress TRUNC.XLC TRUNC.XLC", "is an input of this command");
     expect(&mut s, "compress CHELSEA.PNG chelsea.png", "is an input of this command");
+    // Any file already on the card is left as it is (before any work).
+    expect(&mut s, "decompress TRUNC.XLC CHELSEA.PNG", "CHELSEA.PNG exists on the card and is left as it is; choose another name, or 'rm CHELSEA.PNG' first");
+    expect(&mut s, "compress CHELSEA.PNG CORRUPT.XLC", "CORRUPT.XLC exists on the card and is left as it is");
     expect(&mut s, "compress NOPE.PNG OUT.XLC", "load image NOPE.PNG:");
     expect(&mut s, "compress CHELSEA.PNG", "needs an argument");
     s.send(b"exit 0\n").unwrap();

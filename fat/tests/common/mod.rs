@@ -61,9 +61,8 @@ impl BlockDevice for MemCard {
 }
 
 pub fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xlic-fat-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| xlic_cardimg::scratch_dir("xlic-fat")).join(name)
 }
 
 /// Build a card with the card builder and return its bytes.

@@ -427,14 +427,24 @@ fn print_entropy(what: &str, c: &xlc::Coded) {
 }
 
 /// An output name must not be one of the command's inputs or the loaded
-/// model (names compare as the card does: 8.3, case-insensitive).
-fn check_output_name(cmd: &str, out: &str, inputs: &[&str], state: &State) -> Outcome {
+/// model (names compare as the card does: 8.3, case-insensitive), nor
+/// any file already on the card: `compress` and `decompress` write new
+/// files only, as `cp` and `save` do (a typo must not cost a photograph).
+/// Checked before the command's work starts.
+fn check_output_name(cmd: &str, out: &str, inputs: &[&str], state: &mut State) -> Outcome {
     let o = file_name(out);
     let model = state.model.as_ref().map(|m| &m.1);
     if inputs.iter().any(|i| file_name(i) == o) || model == Some(&o) {
         fail!("{cmd}: {out} is an input of this command (or the loaded model); write the result under another name");
     }
-    Ok(())
+    let s = mounted(&mut state.card)?;
+    match s.check_outputs(&[Output { name: out, replace: false }]) {
+        Ok(()) => Ok(()),
+        Err(StorageError::Fs(xlic_fat::FsError::Exists)) => {
+            fail!("{cmd}: {out} exists on the card and is left as it is; choose another name, or 'rm {out}' first")
+        }
+        Err(e) => fail!("{cmd}: {out}: {e}"),
+    }
 }
 
 fn ms(d: core::time::Duration) -> f64 {
@@ -469,7 +479,7 @@ pub fn compress(state: &mut State, image: &str, out: &str, pad: PadMode) -> Outc
     print_entropy("coding", &coded);
     let h = coded.header;
     let s = mounted(&mut state.card)?;
-    let w = match s.write_file(out, &buf[..h.file_len()], true, progress(out)) {
+    let w = match s.write_file(out, &buf[..h.file_len()], false, progress(out)) {
         Ok(w) => w,
         Err(e) => fail!("compress: writing {out}: {e}"),
     };
@@ -543,7 +553,7 @@ pub fn decompress(state: &mut State, file: &str, out: &str) -> Outcome {
     let rows = MapRows { map: pipeline::map_bytes(&state.arena, &g, Layer::Syn2), shape: pipeline::output_shape(&g, Layer::Syn2), w: g.image.w, h: g.image.h };
     let t = time::Instant::now();
     let mut encoded = None;
-    let r = s.write_outputs(&[Output { name: out, replace: true }], |_, sink| {
+    let r = s.write_outputs(&[Output { name: out, replace: false }], |_, sink| {
         encoded = Some(crate::image::encode(&rows, crate::image::DEFAULT_ENCODE, cores, |b: &[u8]| sink.write(b))?);
         Ok(())
     });

@@ -54,6 +54,19 @@ impl core::fmt::Display for LineError {
     }
 }
 
+/// The rules a line must meet to be run, typed or read from a script: at
+/// most [`MAX_LINE`] bytes, printable ASCII (a tab counts as a space).
+pub fn check(line: &[u8]) -> Result<&str, LineError> {
+    if line.len() > MAX_LINE {
+        return Err(LineError::TooLong);
+    }
+    if let Some(i) = line.iter().position(|&b| !((0x20..=0x7e).contains(&b) || b == b'\t')) {
+        return Err(LineError::NotAscii { byte: line[i], column: i + 1 });
+    }
+    // Printable ASCII is UTF-8.
+    Ok(core::str::from_utf8(line).unwrap_or(""))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Escape {
     None,
@@ -160,9 +173,7 @@ impl LineEditor {
         if overflowed {
             return Err(LineError::TooLong);
         }
-        if let Some(i) = out.iter().position(|b| !(0x20..=0x7e).contains(b)) {
-            return Err(LineError::NotAscii { byte: out[i], column: i + 1 });
-        }
+        check(out)?;
         Ok(core::str::from_utf8(out).unwrap_or("").trim())
     }
 
@@ -283,6 +294,15 @@ mod tests {
         assert!(e.take(&mut out).is_err());
         feed_all(&mut e, b"info\n");
         assert_eq!(e.take(&mut out), Ok("info"));
+    }
+
+    #[test_case]
+    fn script_lines_meet_the_same_rules() {
+        assert_eq!(check(b"load image\tA.PNG"), Ok("load image\tA.PNG"));
+        assert_eq!(check("rm GOOD\u{e9}.PNG".as_bytes()), Err(LineError::NotAscii { byte: 0xc3, column: 8 }));
+        assert_eq!(check(b"ls\rrm A.PNG"), Err(LineError::NotAscii { byte: b'\r', column: 3 }));
+        assert_eq!(check(&[b'x'; MAX_LINE]).map(str::len), Ok(MAX_LINE));
+        assert_eq!(check(&[b'x'; MAX_LINE + 1]), Err(LineError::TooLong));
     }
 
     #[test_case]

@@ -97,41 +97,66 @@ fn execute_line(state: &mut State, line: &str) -> Outcome {
 pub const AUTORUN_FILE: &str = "AUTORUN.TXT";
 
 /// Run AUTORUN.TXT from the card, line by line as if typed (empty lines
-/// and lines starting with '#' are skipped); stop at the first failing
-/// command. Without a card or the file, nothing happens; a card that
-/// cannot be mounted is reported and the console comes up without it.
+/// and lines starting with '#' are skipped; a line must meet the rules
+/// of a typed one); stop at the first failing command. `reboot` and
+/// `fault`, which would end every boot there, are refused. Without a
+/// card or the file, nothing happens; a card that cannot be mounted is
+/// reported and the console comes up without it.
 ///
 /// The boot watchdog (FPD SWDT, see drivers::swdt) covers the mount and
 /// the script's reading; it is off before the script's commands run
-/// (each has its own time limits, as when typed) and at the prompt.
+/// (each has its own time limits, as when typed) and at the prompt. If
+/// it reset the last boot, this boot leaves the card alone: a card that
+/// hangs the boot would otherwise reset the board again and again.
 fn autorun(state: &mut State) {
     let watchdog = zcu102::boot_watchdog();
+    if watchdog.take_expired() {
+        println!("boot: the boot watchdog reset the board during the last boot, while it read the card; the card is left alone this time ('card' or 'ls' mounts it, AUTORUN.TXT is not run)");
+        return;
+    }
     let armed = watchdog.start(BOOT_WATCHDOG);
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; AUTORUN_MAX];
     let script = read_autorun(state, &mut buf);
     watchdog.stop();
     if !armed {
         defmt::info!("boot watchdog: FPD SWDT not present (QEMU does not model it)");
     }
     let Some(n) = script else { return };
-    let Ok(text) = core::str::from_utf8(&buf[..n]) else {
-        println!("autorun: {AUTORUN_FILE} is not text; skipped");
-        return;
-    };
-    println!("autorun: {AUTORUN_FILE} ({} lines)", text.lines().count());
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+    let lines = buf[..n].split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    // Lines as `str::lines` counts them (no empty one after the last newline).
+    let count = buf[..n].iter().filter(|&&b| b == b'\n').count() + (n > 0 && buf[n - 1] != b'\n') as usize;
+    println!("autorun: {AUTORUN_FILE} ({count} lines)");
+    for (i, raw) in lines.enumerate() {
+        let stop = || println!("autorun: stopped at line {} of {AUTORUN_FILE}", i + 1);
+        let raw = raw.trim_ascii();
+        if raw.is_empty() || raw.starts_with(b"#") {
             continue;
         }
+        let line = match line::check(raw) {
+            Ok(l) => l,
+            Err(e) => {
+                println!("error: {e}");
+                stop();
+                return;
+            }
+        };
         println!("{PROMPT}{line}");
+        if let Ok(cmd @ (Command::Reboot | Command::Fault { .. })) = command::parse(line) {
+            let what = if cmd == Command::Reboot { "restart" } else { "halt" };
+            println!("error: '{line}' is not run from {AUTORUN_FILE}: it would {what} the board at every boot; type it at the prompt");
+            stop();
+            return;
+        }
         if execute_line(state, line).is_err() {
-            println!("autorun: stopped at line {} of {AUTORUN_FILE}", i + 1);
+            stop();
             return;
         }
     }
     println!("autorun: done");
 }
+
+/// Largest AUTORUN.TXT run.
+const AUTORUN_MAX: usize = 4096;
 
 /// How long the boot may take from the watchdog's start to the script
 /// read (SD identification, mount, one small file: well under a second
@@ -140,7 +165,7 @@ const BOOT_WATCHDOG: core::time::Duration = core::time::Duration::from_secs(10);
 
 /// Mount the card and read AUTORUN.TXT; the mount's failure is printed.
 fn read_autorun(state: &mut State, script: &mut [u8]) -> Option<usize> {
-    let mut s = match Storage::mount(zcu102::sd_card()) {
+    let mut s = match mount_card() {
         Ok(s) => s,
         Err(StorageError::Card(crate::drivers::sdhci::SdError::NoCard)) => return None,
         Err(e) => {
@@ -154,6 +179,10 @@ fn read_autorun(state: &mut State, script: &mut [u8]) -> Option<usize> {
     match r {
         Ok(t) => Some(t.bytes),
         Err(e) if e.is_not_found() => None,
+        Err(StorageError::TooLarge { size, room }) => {
+            println!("autorun: {AUTORUN_FILE} is {size} bytes, more than the {room} a script may have; not run");
+            None
+        }
         Err(e) => {
             println!("autorun: cannot read {AUTORUN_FILE}: {e}");
             None
@@ -189,11 +218,25 @@ fn progress(file: &str) -> impl FnMut(usize, usize) + '_ {
     move |done, total| println!("  {file}: {} of {} KiB", done >> 10, total >> 10)
 }
 
+/// Mount the card in the slot, saying so when the mount removed the
+/// temporary files of an interrupted write.
+fn mount_card() -> Result<Storage, StorageError> {
+    let s = Storage::mount(zcu102::sd_card())?;
+    if s.leftovers > 0 {
+        println!(
+            "card: removed {} temporary file{} that an interrupted write left (power lost or card pulled while writing); each name holds a whole file",
+            s.leftovers,
+            if s.leftovers == 1 { "" } else { "s" }
+        );
+    }
+    Ok(s)
+}
+
 /// The mounted card, mounting it on first use (and again after an error,
 /// since the card may have been changed).
 fn mounted(card: &mut Option<Storage>) -> Result<&mut Storage, Failed> {
     if card.is_none() {
-        match Storage::mount(zcu102::sd_card()) {
+        match mount_card() {
             Ok(s) => *card = Some(s),
             Err(e) => fail!("card: {e}"),
         }

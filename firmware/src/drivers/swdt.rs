@@ -57,6 +57,11 @@ const RESTART_KEY: u32 = 0x1999;
 pub const ERROR_SRST_EN_1: usize = 0x56c;
 pub const ERROR_SRST_DIS_1: usize = 0x570;
 pub const ERROR_EN_1: usize = 0x5a0;
+/// Latched errors, group 1 (write 1 to clear); it keeps its bits through
+/// the system reset an error causes (cleared by power-on reset only), so
+/// the boot after a watchdog reset can tell. The FSBL reads it the same
+/// way for its own watchdog (`XFsbl_ResetValidation`).
+pub const ERROR_STATUS_1: usize = 0x530;
 /// FPD_SWDT's bit in the group-1 error registers.
 pub const FPD_SWDT_ERROR: u32 = 1 << 13;
 
@@ -113,6 +118,23 @@ impl Swdt {
         self.regs.zmr.is_set(ZMR::WDEN)
     }
 
+    /// Whether this watchdog's expiry is latched in PMU_GLOBAL (it reset
+    /// the last boot), clearing it so that the next boot starts afresh.
+    /// Under QEMU (no PMU_GLOBAL) always false. A PMU firmware that
+    /// handles FPD_SWDT errors itself may clear the bit first; then a card
+    /// that hangs every boot makes the board reset until it is taken out.
+    pub fn take_expired(&self) -> bool {
+        // SAFETY: PMU_GLOBAL's error status register; reading has no side
+        // effect, writing 1 clears the bit (UG1087).
+        unsafe {
+            let latched = core::ptr::read_volatile(self.pmu(ERROR_STATUS_1)) & FPD_SWDT_ERROR != 0;
+            if latched {
+                core::ptr::write_volatile(self.pmu(ERROR_STATUS_1), FPD_SWDT_ERROR);
+            }
+            latched
+        }
+    }
+
     /// Feed it: the counter starts again from the restart value.
     pub fn restart(&self) {
         self.regs.restart.set(RESTART_KEY);
@@ -145,19 +167,27 @@ mod tests {
         assert_eq!(crv_for(Duration::from_millis(1), 100_000_000), 1);
     }
 
+    /// An SWDT and a PMU_GLOBAL block over the same zeroed block of RAM
+    /// (QEMU has neither): its address and the driver.
+    fn in_ram() -> (usize, Swdt) {
+        #[repr(C, align(4096))]
+        struct Blocks([u32; 0x200]);
+        static mut RAM: Blocks = Blocks([0; 0x200]);
+        // SAFETY: the tests run one at a time and each owns RAM while it
+        // runs; the SWDT block sits at its start and the PMU registers
+        // used (0x530 to 0x5a0) fit inside it.
+        unsafe {
+            let base = core::ptr::addr_of_mut!(RAM) as usize;
+            core::ptr::write_bytes(base as *mut u32, 0, 0x200);
+            (base, Swdt::new(base, base, 100_000_000))
+        }
+    }
+
     /// The register values against a block in RAM (QEMU has none): the
     /// keys, the prescaler, CRV, the reset output, the PMU's error bits.
     #[test_case]
     fn start_and_stop_write_the_keyed_values() {
-        #[repr(C, align(4096))]
-        struct Blocks([u32; 0x200]);
-        static mut RAM: Blocks = Blocks([0; 0x200]);
-        // SAFETY: the test owns RAM; the SWDT block sits at its start and
-        // the PMU block's registers past 0x56c fit inside it.
-        let (base, w) = unsafe {
-            let base = core::ptr::addr_of_mut!(RAM) as usize;
-            (base, Swdt::new(base, base, 100_000_000))
-        };
+        let (base, w) = in_ram();
         let word = |off: usize| unsafe { core::ptr::read_volatile((base + off) as *const u32) };
         assert!(w.start(Duration::from_secs(10)), "RAM reads back what was written");
         assert_eq!(word(0x00), 0xabc << 12 | 0b11, "ZMR: key, reset output, enabled");
@@ -169,5 +199,24 @@ mod tests {
         assert_eq!(word(0x00), 0xabc << 12, "ZMR: key, disabled");
         assert_eq!(word(ERROR_EN_1), 0);
         assert_eq!(word(ERROR_SRST_DIS_1), 1 << 13);
+    }
+
+    /// The expiry latched in PMU_GLOBAL is seen once and cleared by
+    /// writing its bit (in RAM the write shows as the bit written; other
+    /// latched errors are not touched).
+    #[test_case]
+    fn an_expiry_of_the_last_boot_is_seen_and_cleared() {
+        let (base, w) = in_ram();
+        let status = (base + ERROR_STATUS_1) as *mut u32;
+        // SAFETY: inside RAM.
+        unsafe { core::ptr::write_volatile(status, 1 << 12) };
+        assert!(!w.take_expired(), "the LPD watchdog's bit is not ours");
+        // SAFETY: inside RAM.
+        assert_eq!(unsafe { core::ptr::read_volatile(status) }, 1 << 12, "nothing written");
+        // SAFETY: inside RAM.
+        unsafe { core::ptr::write_volatile(status, FPD_SWDT_ERROR | 1 << 12) };
+        assert!(w.take_expired());
+        // SAFETY: inside RAM.
+        assert_eq!(unsafe { core::ptr::read_volatile(status) }, FPD_SWDT_ERROR, "write-1-to-clear of the FPD bit alone");
     }
 }
