@@ -976,10 +976,18 @@ out_rows:
             // B is group oga + 1, if the unit has it.
             const int oga = S.og0 + XLIC_WPP * j;
             const bool hasb = XLIC_WPP == 2 && XLIC_WPP * j + 1 < S.nog;
+            // The rules run on XLIC_OUT_LANES output lanes per cycle:
+            // XLIC_OUT_SUBS cycles per pixel (counters, no division), lane
+            // l = sub * XLIC_OUT_LANES + j on rule instance j (a constant
+            // bank of the lane registers and of the parameters for each
+            // sub); the pixel's words leave on its last sub-cycle.
+            lane_t hold[XLIC_POF];
+#pragma HLS ARRAY_PARTITION variable=hold complete dim=0
+            int oc = 0, sub = 0;
         out_pixels:
-            for (int oc = 0; oc < S.scols; oc++) {
+            for (int it = 0; it < S.scols * XLIC_OUT_SUBS; it++) {
 #pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=16 max=512
+#pragma HLS LOOP_TRIPCOUNT min=16 max=4096
                 // Where output pixel (oy, oc) accumulated.
                 const int r = oy >> fls, cg = oc >> fls;
                 const int a = ph ? r >> L.ls : r, bcol = ph ? cg >> L.ls : cg;
@@ -1023,39 +1031,55 @@ out_rows:
                         xr[k][l] = xk[xad & (XLIC_ACC_DEPTH - 1)][k][l];
                     }
                 }
-                lane_t lanes_a[XLIC_LANES], lanes_b[XLIC_LANES];
-#pragma HLS ARRAY_PARTITION variable=lanes_a complete dim=0
-#pragma HLS ARRAY_PARTITION variable=lanes_b complete dim=0
-            zero_b:
-                for (int l = 0; l < XLIC_LANES; l++) {
-#pragma HLS UNROLL
-                    lanes_b[l] = lane_t(0);  // pof 8: no word B
-                }
+                // oga is a multiple of XLIC_WPP: its channels are lanes
+                // 0.. of parameter slot oga / XLIC_WPP.
+                const int slot = oga / XLIC_WPP;
             lanes:
-                for (int l = 0; l < XLIC_POF; l++) {
+                for (int j = 0; j < XLIC_OUT_LANES; j++) {
 #pragma HLS UNROLL
                     // Lane l: channel l of the XLIC_POF (word A's, then B's);
                     // its GDN input is group oga + l / LANES of pixel u,
                     // in bank u ^ that group's parity.
-                    const int ch = oga * XLIC_LANES + l, grp = l / XLIC_LANES;
+                    const int l = sub * XLIC_OUT_LANES + j, grp = l / XLIC_LANES;
+                    const int ch = oga * XLIC_LANES + l;
                     const lane_t xin = pw ? xr[u ^ ((oga + grp) & 1)][l & (XLIC_LANES - 1)] : lane_t(0);
                     const bool real = ch < L.cout && (grp == 0 || hasb);
-                    // oga is a multiple of XLIC_WPP: its channels are lanes
-                    // 0.. of parameter slot oga / XLIC_WPP.
-                    const int slot = oga / XLIC_WPP;
-                    const lane_t o = real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, pb[slot][l], pm[slot][l], ps[slot][l])
-                                          : lane_t(0);
-                    if (grp == 0) lanes_a[l & (XLIC_LANES - 1)] = o;
-                    else lanes_b[l & (XLIC_LANES - 1)] = o;
+                    // The lane's parameters: bank q * XLIC_OUT_LANES + j on
+                    // sub-cycle q (constant banks, an XLIC_OUT_SUBS:1 mux).
+                    bias_t bj = pb[slot][j];
+                    mult_t mj = pm[slot][j];
+                    shift_t sj = ps[slot][j];
+                params_of_sub:
+                    for (int q = 1; q < XLIC_OUT_SUBS; q++) {
+#pragma HLS UNROLL
+                        if (sub == q) {
+                            bj = pb[slot][q * XLIC_OUT_LANES + j];
+                            mj = pm[slot][q * XLIC_OUT_LANES + j];
+                            sj = ps[slot][q * XLIC_OUT_LANES + j];
+                        }
+                    }
+                    hold[l] = real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, bj, mj, sj) : lane_t(0);
                 }
-
-                // Word A goes to port (oy + og) & 1, word B to the other:
-                // one write site per stream, the data chosen by a mux.
-                const word_t wa = pack(lanes_a), wb = pack(lanes_b);
-                const bool pa = (oy + oga) & 1;
-                const word_t w0 = pa ? wb : wa, w1 = pa ? wa : wb;
-                if (!pa || hasb) s0.write(w0);
-                if (pa || hasb) s1.write(w1);
+                if (sub == XLIC_OUT_SUBS - 1) {
+                    lane_t lanes_a[XLIC_LANES], lanes_b[XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=lanes_a complete dim=0
+#pragma HLS ARRAY_PARTITION variable=lanes_b complete dim=0
+                words:
+                    for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+                        lanes_a[l] = hold[l];
+                        lanes_b[l] = XLIC_WPP == 2 ? hold[(XLIC_WPP - 1) * XLIC_LANES + l] : lane_t(0);  // pof 8: no word B
+                    }
+                    // Word A goes to port (oy + og) & 1, word B to the other:
+                    // one write site per stream, the data chosen by a mux.
+                    const word_t wa = pack(lanes_a), wb = pack(lanes_b);
+                    const bool pa = (oy + oga) & 1;
+                    const word_t w0 = pa ? wb : wa, w1 = pa ? wa : wb;
+                    if (!pa || hasb) s0.write(w0);
+                    if (pa || hasb) s1.write(w1);
+                }
+                // Counters: sub-cycles inner, pixels outer.
+                if (++sub == XLIC_OUT_SUBS) sub = 0, oc++;
             }
         }
     }

@@ -72,6 +72,7 @@ pub const HW_LIMITS: xlic_model::HwLimits = xlic_model::HwLimits {
     tile_cols: limits::TILE_COLS,
     max_stride: limits::MAX_STRIDE,
     pox: limits::POX,
+    out_lanes: limits::OUT_LANES,
     in_depth: limits::IN_DEPTH,
     acc_distance: limits::ACC_DISTANCE,
     axi_outstanding: limits::AXI_OUTSTANDING,

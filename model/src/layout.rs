@@ -49,6 +49,10 @@ pub struct HwLimits {
     /// Output pixels computed in parallel (Pox): the step in which column
     /// tiles are trimmed. Like `max_stride`, not recorded in packages.
     pub pox: usize,
+    /// Output lanes the output engine finishes per cycle (one instance of
+    /// each output rule per lane): `pof / out_lanes` cycles per output
+    /// pixel. Shapes nothing in DDR; not recorded in packages.
+    pub out_lanes: usize,
     /// Words per bank of the input tile buffer, for each row parity (the
     /// two input ports fill even and odd input rows).
     pub in_depth: usize,
@@ -80,6 +84,7 @@ impl HwLimits {
         tile_cols: 128,
         max_stride: 4,
         pox: 16,
+        out_lanes: 16,
         in_depth: 512,
         acc_distance: 8,
         axi_outstanding: 4,
@@ -118,6 +123,9 @@ impl HwLimits {
         }
         if !pow2(self.pox) || self.pox < 2 || self.pox > 32 {
             return Err("pox must be a power of two from 2 to 32 (pixel pairs share an accumulator word)");
+        }
+        if !pow2(self.out_lanes) || self.out_lanes < 2 || self.out_lanes > self.pof {
+            return Err("out_lanes must be a power of two from 2 to pof (the output engine takes pof / out_lanes cycles per pixel)");
         }
         if !pow2(self.tile_rows) || !pow2(self.tile_cols) || self.tile_cols < self.pox || self.tile_cols % self.max_stride != 0 {
             return Err("tile rows and columns must be powers of two, columns a multiple of pox and of the largest stride");

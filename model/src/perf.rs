@@ -10,8 +10,9 @@
 //!                            MAC loop   taps x max(vectors, distance) + depth
 //!                            while the next call's weights load (one burst)
 //!   store_chunk            the previous unit's output rows oy = g (mod
-//!                          steps per unit): an engine making two words per
-//!                          pixel, two write ports bursting one run each
+//!                          steps per unit): an engine making pof / 8 words
+//!                          per pixel in pof / out_lanes cycles, two write
+//!                          ports bursting one run each
 //! drain: the last unit's whole store
 //! ```
 //!
@@ -473,15 +474,17 @@ pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfCon
                 // previous unit (taken to be like this one).
                 let compute = calls * ((mac + cfg.pipeline_depth).max(w_cycles) + cfg.call_overhead) + cfg.call_overhead;
                 let mac_only = calls * (mac + cfg.pipeline_depth + cfg.call_overhead) + cfg.call_overhead;
-                // The engine makes wpp words per pixel; the runs (a row of
-                // one group) alternate between the two write ports.
+                // The engine makes wpp words per pixel in pof / out_lanes
+                // cycles; the runs (a row of one group) alternate between
+                // the two write ports.
                 let (engine_rounds, port_runs) = (nog.div_ceil(wpp), nog.div_ceil(2));
+                let subs = (hw.pof / hw.out_lanes) as u64;
                 let mut unit = 0u64;
                 let mut bounds = [0u64; 5];
                 let steps = t.steps_per_unit as u64;
                 for chunk in 0..steps {
                     let crows = if srows > chunk { (srows - 1 - chunk) / steps + 1 } else { 0 };
-                    let engine = crows * engine_rounds * (scols + cfg.store_depth);
+                    let engine = crows * engine_rounds * (scols * subs + cfg.store_depth);
                     let port = crows * port_runs * cfg.burst(scols);
                     let xpi = ceil((crows * nog * scols) as f64 / cfg.xpi_words_per_cycle());
                     let store = engine.max(port).max(xpi) + cfg.call_overhead;
@@ -498,7 +501,7 @@ pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfCon
                     unit += step;
                     bounds[which] += step;
                 }
-                last_store = (srows * engine_rounds * (scols + cfg.store_depth) + srows * port_runs * cfg.burst(scols))
+                last_store = (srows * engine_rounds * (scols * subs + cfg.store_depth) + srows * port_runs * cfg.burst(scols))
                     .max(ceil((srows * nog * scols) as f64 / cfg.xpi_words_per_cycle()));
                 cycles += tiles * unit;
                 p.compute_cycles += tiles * steps * calls * mac;

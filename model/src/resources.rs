@@ -114,7 +114,10 @@ impl Resources {
 pub fn estimate(hw: &HwLimits) -> Resources {
     let word = 16 * hw.lanes;
     let pairs = hw.pox / 2;
-    let lanes_out = hw.pof; // the output engine: pof / lanes words per pixel
+    // The output engine finishes out_lanes lanes per cycle (pof / out_lanes
+    // cycles per pixel): one instance of each output rule per lane.
+    let lanes_out = hw.out_lanes;
+    let subs = hw.pof / hw.out_lanes;
     let mut items = [Item { name: "", what: "", dsp: 0, bram18: 0, uram: 0, lut: 0 }; ITEMS];
     let mut n = 0;
     let mut push = |it: Item| {
@@ -196,20 +199,28 @@ pub fn estimate(hw: &HwLimits) -> Resources {
         uram: 0,
         lut: hw.pox * word * (hw.pox / 4 + 1),
     });
-    // Output engine: the pixel mux on every accumulator bank and the lane
-    // rotation (pox:1 and pof:1 of 48 bits), the GDN input select, and per
-    // output lane the three rules: requantization (48x15: 2 DSP, a 66-bit
-    // rounding shifter, saturation), IGDN (48x16: 2 DSP, the same), GDN
-    // (a 63-bit shifter, 16 stages of 64-bit compare-subtract).
+    // Output engine: the pixel mux on every accumulator bank (pox:1 of 48
+    // bits); per rule lane the channel rotation (pof:1 of 48 bits) and the
+    // GDN input select (of pox banks x, with fewer than `lanes` rule
+    // lanes, lanes / out_lanes lane positions: 16 bits); with more than
+    // one sub-cycle per pixel, the parameter select (subs:1 of 48 + 15 +
+    // 6 bits) and the lane registers' write enables (pof x 16 bits,
+    // registers: Vivado's FFs, no LUT counted beyond the enable decode).
+    // Per rule lane the three rules: requantization (48x15: 2 DSP, a
+    // 66-bit rounding shifter, saturation), IGDN (48x16: 2 DSP, the same),
+    // GDN (a 63-bit shifter, 16 stages of 64-bit compare-subtract).
     let shifter = 66 * 6 / 2; // 6 levels of 2:1, two per LUT6
     let divider = 16 * 2 * 64 + shifter + 3 * 65;
+    let x_sources = hw.pox * (hw.lanes / lanes_out).max(1);
+    let param_mux = if subs > 1 { lanes_out * 69 * (subs / 4 + 1) + hw.pof } else { 0 };
     push(Item {
         name: "output engine",
-        what: "bank and lane muxes; per lane requant, IGDN, GDN divider",
+        what: "bank and lane muxes; per output lane requant, IGDN, GDN divider",
         dsp: lanes_out * (2 + 2),
         bram18: 0,
         uram: 0,
-        lut: hw.pof * 48 * (hw.pox / 4 + 1) + lanes_out * 48 * (hw.pof / 4 + 1) + lanes_out * 16 * (hw.pox / 4 + 1)
+        lut: hw.pof * 48 * (hw.pox / 4 + 1) + lanes_out * 48 * (hw.pof / 4 + 1) + lanes_out * 16 * (x_sources / 4 + 1)
+            + param_mux
             + lanes_out * (2 * (49 + shifter + 20) + divider),
     });
     // Ping-pong: one shared instance of each concurrent function

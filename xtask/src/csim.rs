@@ -463,16 +463,13 @@ pub fn prepare(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<
 
 /// The configurations the design-space explorer picks for the other
 /// boards (ZCU104, KV260, Ultra96-V2; the ZCU102's is hls/xlic_config.h
-/// itself), each with the budget it is picked under: the defaults, but
-/// 80 % of the LUTs for the Ultra96-V2's XCZU3EG, where no configuration
-/// fits 70 % (`cargo xtask dse --board ultra96v2` says so).
+/// itself), each under the default budget (`cargo xtask dse --board B`).
 pub fn dse_configurations() -> Result<Vec<(xlic_model::device::Board, HwLimits)>> {
     use crate::dse::{choose, front, sweep, Budget, Options};
     use xlic_model::device::Board;
     let mut v = Vec::new();
     for board in [Board::ZCU104, Board::KV260, Board::ULTRA96V2] {
-        let budget = if board == Board::ULTRA96V2 { Budget { lut: 0.80, ..Budget::default() } } else { Budget::default() };
-        let opts = Options { board, clock_hz: board.clock_hz, image: Dims::new(1365, 2048), budget };
+        let opts = Options { board, clock_hz: board.clock_hz, image: Dims::new(1365, 2048), budget: Budget::default() };
         let s = sweep(&opts, &crate::codec::HW)?;
         let chosen = choose(&front(&s.points, &crate::codec::HW)).with_context(|| format!("no configuration fits {}", board.name))?;
         v.push((board, chosen.hw));
@@ -508,11 +505,12 @@ pub fn prepare_configs(data_dir: &Path) -> Result<Vec<(String, Command)>> {
         let mut cmd = Command::new(build_testbench(Build::Fast, &src, &out)?);
         cmd.args(&files);
         let what = format!(
-            "{}: {} x {} x {} MAC array, {}x{} accumulator tiles, input depth {}{}",
+            "{}: {} x {} x {} MAC array, {} output lanes, {}x{} accumulator tiles, input depth {}{}",
             board.name,
             hw.lanes,
             hw.pof,
             hw.pox,
+            hw.out_lanes,
             hw.tile_rows,
             hw.tile_cols,
             hw.in_depth,

@@ -37,6 +37,8 @@ use xlic_model::{Geometry, Layer, PadMode};
 /// ports; not a parameter of it).
 pub const POF: [usize; 2] = [8, 16];
 pub const POX: [usize; 5] = [2, 4, 8, 16, 32];
+/// Output lanes the output engine finishes per cycle (those up to pof).
+pub const OUT_LANES: [usize; 4] = [2, 4, 8, 16];
 pub const TILE_ROWS: [usize; 5] = [4, 8, 16, 32, 64];
 pub const TILE_COLS: [usize; 6] = [16, 32, 64, 128, 256, 512];
 pub const IN_DEPTH: [usize; 6] = [128, 256, 512, 1024, 2048, 4096];
@@ -124,13 +126,27 @@ pub fn configurations(base: &HwLimits, board: &Board) -> Vec<HwLimits> {
     let mut v = Vec::new();
     for &pof in &POF {
         for &pox in &POX {
-            for &tile_rows in &TILE_ROWS {
-                for &tile_cols in &TILE_COLS {
-                    for &in_depth in &IN_DEPTH {
-                        for &axi_outstanding in &AXI_OUTSTANDING {
-                            for &axi_burst in &AXI_BURST {
-                                for &(acc_uram, xkeep_uram) in uram {
-                                    v.push(HwLimits { pof, pox, tile_rows, tile_cols, in_depth, axi_outstanding, axi_burst, acc_uram, xkeep_uram, ..*base });
+            for &out_lanes in OUT_LANES.iter().filter(|&&o| o <= pof) {
+                for &tile_rows in &TILE_ROWS {
+                    for &tile_cols in &TILE_COLS {
+                        for &in_depth in &IN_DEPTH {
+                            for &axi_outstanding in &AXI_OUTSTANDING {
+                                for &axi_burst in &AXI_BURST {
+                                    for &(acc_uram, xkeep_uram) in uram {
+                                        v.push(HwLimits {
+                                            pof,
+                                            pox,
+                                            out_lanes,
+                                            tile_rows,
+                                            tile_cols,
+                                            in_depth,
+                                            axi_outstanding,
+                                            axi_burst,
+                                            acc_uram,
+                                            xkeep_uram,
+                                            ..*base
+                                        });
+                                    }
                                 }
                             }
                         }
@@ -176,9 +192,10 @@ fn tables(spec_hw: &HwLimits, g: &Geometry, cfg: &PerfConfig) -> Vec<LayerTable>
         .collect()
 }
 
-/// The key of a tables() result: what the cycles of a tile depend on.
-fn table_key(hw: &HwLimits, cfg: &PerfConfig) -> (usize, usize, u64) {
-    (hw.pof, hw.pox, cfg.for_ports(hw).port_words_per_cycle.to_bits())
+/// The key of a tables() result: what the cycles of a tile depend on
+/// (the array shape, the output engine's lanes, the ports' rate).
+fn table_key(hw: &HwLimits, cfg: &PerfConfig) -> (usize, usize, usize, u64) {
+    (hw.pof, hw.pox, hw.out_lanes, cfg.for_ports(hw).port_words_per_cycle.to_bits())
 }
 
 /// Evaluate every configuration for the board.
@@ -187,8 +204,9 @@ pub fn sweep(opts: &Options, base: &HwLimits) -> Result<Sweep> {
     let cfg = PerfConfig::board(&opts.board, opts.clock_hz);
     let g = Geometry::new(opts.image.w, opts.image.h, PadMode::Edge, base.max_side)?;
     let configs = configurations(base, &opts.board);
-    // The tables, one per (pof, pox, port rate), built on two threads.
-    let mut keys: Vec<(HwLimits, (usize, usize, u64))> = Vec::new();
+    // The tables, one per (pof, pox, output lanes, port rate), built on
+    // two threads.
+    let mut keys: Vec<(HwLimits, (usize, usize, usize, u64))> = Vec::new();
     for hw in &configs {
         let k = table_key(hw, &cfg);
         if hw.check().is_ok() && !keys.iter().any(|(_, kk)| *kk == k) {
@@ -196,7 +214,7 @@ pub fn sweep(opts: &Options, base: &HwLimits) -> Result<Sweep> {
         }
     }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
-    let built: Vec<((usize, usize, u64), Vec<LayerTable>)> = std::thread::scope(|s| {
+    let built: Vec<((usize, usize, usize, u64), Vec<LayerTable>)> = std::thread::scope(|s| {
         let chunks: Vec<_> = keys.chunks(keys.len().div_ceil(threads).max(1)).collect();
         let handles: Vec<_> = chunks
             .into_iter()
@@ -319,8 +337,8 @@ fn describe(hw: &HwLimits) -> String {
         (true, true) => " acc+keep:URAM",
     };
     format!(
-        "{}x{}x{} {:>2}x{:<3} in{:<4} axi {:>2}x{:<3}{uram}",
-        hw.lanes, hw.pof, hw.pox, hw.tile_rows, hw.tile_cols, hw.in_depth, hw.axi_outstanding, hw.axi_burst
+        "{}x{}x{} out{:<2} {:>2}x{:<3} in{:<4} axi {:>2}x{:<3}{uram}",
+        hw.lanes, hw.pof, hw.pox, hw.out_lanes, hw.tile_rows, hw.tile_cols, hw.in_depth, hw.axi_outstanding, hw.axi_burst
     )
 }
 
@@ -391,7 +409,7 @@ pub fn run(opts: &Options, write: bool) -> Result<i32> {
     println!("\nPareto front (latency vs DSP48E2 vs BRAM18{}): * chosen, = current (hls/xlic_config.h)", if dev.uram > 0 { " vs URAM" } else { "" });
     println!(
         "  {:>2} {:>9} {:>9} {:>12} {:>12} {:>5} {:>12}  {}",
-        "", "ms", "rule ms", "DSP", "BRAM18", "URAM", "LUT", "lanes x pof x pox, tile rows x cols, input depth, m_axi outstanding x burst"
+        "", "ms", "rule ms", "DSP", "BRAM18", "URAM", "LUT", "lanes x pof x pox, output lanes, tile rows x cols, input depth, m_axi outstanding x burst"
     );
     let row = |mark: &str, p: &Point| {
         println!(
@@ -468,10 +486,11 @@ pub fn run(opts: &Options, write: bool) -> Result<i32> {
 /// every comment and every other define kept.
 pub fn config_header(text: &str, hw: &HwLimits, board: &Board, clock_hz: f64) -> Result<String> {
     let period = (1e12 / clock_hz).round() as u64;
-    let numbers: [(&str, u64); 11] = [
+    let numbers: [(&str, u64); 12] = [
         ("XLIC_LANES", hw.lanes as u64),
         ("XLIC_POF", hw.pof as u64),
         ("XLIC_POX", hw.pox as u64),
+        ("XLIC_OUT_LANES", hw.out_lanes as u64),
         ("XLIC_TILE_ROWS", hw.tile_rows as u64),
         ("XLIC_TILE_COLS", hw.tile_cols as u64),
         ("XLIC_IN_DEPTH", hw.in_depth as u64),
