@@ -966,6 +966,9 @@ static void store_engine(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
     const int fls = L.fold ? L.ls : 0;
     // Output rounds: XLIC_WPP words (groups) of a pixel per iteration.
     const int nrounds = (S.nog + XLIC_WPP - 1) / XLIC_WPP;
+    // The lanes of the pixel being finished (registers).
+    lane_t hold[XLIC_POF];
+#pragma HLS ARRAY_PARTITION variable=hold complete dim=0
 out_rows:
     for (int oy = S.c; oy < S.srows; oy += S.C) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=64
@@ -981,8 +984,6 @@ out_rows:
             // l = sub * XLIC_OUT_LANES + j on rule instance j (a constant
             // bank of the lane registers and of the parameters for each
             // sub); the pixel's words leave on its last sub-cycle.
-            lane_t hold[XLIC_POF];
-#pragma HLS ARRAY_PARTITION variable=hold complete dim=0
             int oc = 0, sub = 0;
         out_pixels:
             for (int it = 0; it < S.scols * XLIC_OUT_SUBS; it++) {

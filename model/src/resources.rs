@@ -276,6 +276,24 @@ mod tests {
         assert_eq!(lutram_bank(81, 128), 2 * 19 * 8);
     }
 
+    /// Fewer output lanes: fewer rule instances (4 DSP48E2 and a GDN
+    /// divider each), a parameter select added; the MAC array unchanged.
+    /// The smallest array with two output lanes fits the Ultra96-V2's
+    /// XCZU3EG at the explorer's default budget (90 % DSP, 80 % BRAM18,
+    /// 70 % LUT); with one rule instance per channel it did not.
+    #[test]
+    fn output_lanes_shrink_the_output_engine() {
+        let small = HwLimits { pof: 8, pox: 2, out_lanes: 8, tile_rows: 4, tile_cols: 16, ..HwLimits::TEST };
+        let (all, two) = (estimate(&small), estimate(&HwLimits { out_lanes: 2, ..small }));
+        let engine = |r: &Resources| *r.items().iter().find(|i| i.name == "output engine").unwrap();
+        assert_eq!(engine(&all).dsp - engine(&two).dsp, 6 * 4);
+        assert!(engine(&two).lut < engine(&all).lut / 3, "{:?} {:?}", engine(&two), engine(&all));
+        assert_eq!(all.dsp() - engine(&all).dsp, two.dsp() - engine(&two).dsp);
+        let d = Device::XCZU3EG;
+        let fits = |r: &Resources| r.dsp() as f64 <= 0.9 * d.dsp as f64 && r.bram18() as f64 <= 0.8 * d.bram18 as f64 && r.lut() as f64 <= 0.7 * d.lut as f64;
+        assert!(fits(&two) && !fits(&all), "{} {} {}", two.dsp(), two.bram18(), two.lut());
+    }
+
     #[test]
     fn the_configuration_fits_its_device() {
         let r = estimate(&HwLimits::TEST);
