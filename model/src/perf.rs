@@ -29,14 +29,13 @@
 //!   synthesis and place-and-route to tell (the seed design synthesized at
 //!   3.2 ns but its block design clocked the IP at 200 MHz), so the bench
 //!   prints the 200 MHz figure beside it.
-//! - DDR: the board's PS DDR peak (device::Board: the ZCU102's DDR4-2400 on
-//!   a 64-bit bus, 19.2 GB/s, UG1145 / the Zynq UltraScale+ SPA tutorial,
-//!   "Evaluating High-Performance Ports"; its PS preset was not checked
-//!   here: at DDR4-2133 it would be 17.1 GB/s), shared by every port, at
-//!   75 % controller efficiency. That figure is the Zynq-7000's (UG585
+//! - DDR: the board's PS DDR peak (device::Board: the ZCU102's DDR4-2133
+//!   on a 64-bit bus, 17.1 GB/s, as its Vivado board preset configures
+//!   it; device.rs cites the preset), shared by every port, at 75 %
+//!   controller efficiency. That figure is the Zynq-7000's (UG585
 //!   section 22.3.2, "designed to have a maximum efficiency of
 //!   approximately 75 %"); no MPSoC figure was found, so it is an
-//!   assumption for the MPSoC. 14.4 GB/s is 3.6 words per 250 MHz cycle.
+//!   assumption for the MPSoC. 12.8 GB/s is 3.2 words per 250 MHz cycle.
 //! - Ports (UG1085 "PL-PS Interface Specifics"; the block design of
 //!   boot/README.md): the two input masters on S_AXI_HP0_FPD and
 //!   S_AXI_HP3_FPD (DDR controller ports XPI 3 and 5, shared with the
@@ -44,9 +43,9 @@
 //!   S_AXI_HPC0_FPD (through the CCI, shared with the APU), the two output
 //!   masters on S_AXI_HP1_FPD and S_AXI_HP2_FPD, which share XPI 4. An XPI
 //!   is 128 bits at the DDR controller's clock, a quarter of the transfer
-//!   rate (600 MHz for DDR4-2400; 266.7 MHz for the Ultra96-V2's
+//!   rate (533 MHz for DDR4-2133; 266.7 MHz for the Ultra96-V2's
 //!   LPDDR4-1066, as its design's DDR_CTRL clock shows): the two writers
-//!   together sustain at most that at the same 75 % (1.8 words per 250 MHz
+//!   together sustain at most that at the same 75 % (1.6 words per 250 MHz
 //!   cycle on the ZCU102: more than their 1.5, so it binds only at
 //!   faster PL clocks or slower DDR).
 //! - A port: 128 bits per cycle at most; sustained 0.75 words per cycle
