@@ -141,6 +141,7 @@ struct layer_t {
     int last_rows, last_cols, row_tiles, col_tiles, steps_per_unit, units, steps;
     int planes, lplanes, plane_words, row_stride, scale, grid_h, grid_w;
     int n_taps, calls;
+    uint32_t status;  // XLIC_STATUS_* code (xlic_layer.h)
 };
 
 // Where a step is: its unit's tile and channel tile, and its input group.
@@ -303,7 +304,16 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
     // buffers cannot hold is refused: the layer runs no step and writes
     // nothing.
     L.band_rows = (int)band_rows, L.bands = (int)bands, L.tile_cols = (int)tile_cols, L.cpasses = (int)unit_passes;
-    const bool fits = tile_fits(L, row_step, col_step);
+    // The layer registers within what this kernel was built for: a layer
+    // outside them is refused like a tile that does not fit.
+    const bool side_ok = in_h >= 1 && in_h <= XLIC_MAX_SIDE && in_w >= 1 && in_w <= XLIC_MAX_SIDE && out_h >= 1 &&
+                         out_h <= XLIC_MAX_SIDE && out_w >= 1 && out_w <= XLIC_MAX_SIDE;
+    const bool conv_ok = L.norm || (kernel >= 1 && kernel <= XLIC_MAX_KERNEL && (kernel & 1) == 1 &&
+                                    (stride == 1 || stride == 2 || stride == 4) && stride <= XLIC_MAX_STRIDE);
+    const bool layer_ok = op <= XLIC_OP_IGDN && conv_ok && side_ok && cin >= 1 && cin <= XLIC_MAX_CHANNELS && cout >= 1 &&
+                          cout <= XLIC_MAX_CHANNELS && (!L.norm || cin == cout);
+    const bool fits = layer_ok && tile_fits(L, row_step, col_step);
+    L.status = !layer_ok ? XLIC_STATUS_LAYER_REFUSED : !fits ? XLIC_STATUS_TILE_REFUSED : XLIC_STATUS_DONE;
     if (!fits) L.band_rows = row_step, L.bands = 1, L.tile_cols = col_step, L.cpasses = L.passes;
     L.lbr = log2_small(L.band_rows);
     L.tile_rows = L.band_rows * L.bands;
@@ -1135,7 +1145,7 @@ static void store_chunk(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
 
 // ---------------------------------------------------------------------------
 
-void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params, word_t *fm_out,
+uint32_t xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params, word_t *fm_out,
                 uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout,
                 uint32_t in_h, uint32_t in_w, uint32_t out_h, uint32_t out_w, const word_t *fm_in2,
                 word_t *fm_out2, uint32_t band_rows, uint32_t bands, uint32_t tile_cols, uint32_t unit_passes) {
@@ -1253,7 +1263,9 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
     xlic_counts = xlic_counts_t();
 #endif
     layer_t L = schedule(op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w, band_rows, bands, tile_cols, unit_passes);
-    L.n_taps = build_taps(L, taps);
+    // A refused layer runs no step (and its registers may not even bound
+    // the tap table): no taps.
+    L.n_taps = L.units > 0 ? build_taps(L, taps) : 0;
 
     // Prologue: the first step's input, and on the weights bundle the
     // parameters then the first call's weights.
@@ -1299,4 +1311,7 @@ steps:
         if (st.valid && (nxt.unit != st.unit || !nxt.valid)) prev = st;
         st = nxt;
     }
+    // The status register: what happened, and the configuration this
+    // kernel was built with (xlic_layer.h).
+    return L.status | (uint32_t)XLIC_CONFIG_ID << XLIC_STATUS_CONFIG_SHIFT;
 }
