@@ -317,7 +317,7 @@ impl Pipeline {
                 let t = Instant::now();
                 driver.start(&job, read_back).map_err(|error| PipelineError::Accel { layer: l, error })?;
                 self.interrupted = Some(l);
-                let waited = driver.wait_done(limit).map_err(|error| PipelineError::Accel { layer: l, error });
+                let waited = driver.wait_done(&job, limit).map_err(|error| PipelineError::Accel { layer: l, error });
                 let elapsed = t.elapsed();
                 waited?;
                 self.interrupted = None;
