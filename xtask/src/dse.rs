@@ -298,6 +298,34 @@ fn over_budget(r: &Resources, dev: &xlic_model::device::Device, b: &Budget) -> O
     }
 }
 
+/// When nothing fits: the configuration that misses the budget by the
+/// least (its worst resource over its budget, as a fraction), and by how
+/// much it misses each budget it exceeds.
+pub fn closest_miss(base: &HwLimits, board: &Board, b: &Budget) -> String {
+    let dev = board.device;
+    let budgets = [("DSP48E2", b.dsp * dev.dsp as f64), ("BRAM18", b.bram * dev.bram18 as f64), ("URAM", b.uram * dev.uram as f64), ("LUT", b.lut * dev.lut as f64)];
+    let usage = |r: &Resources| [r.dsp() as f64, r.bram18() as f64, r.uram() as f64, r.lut() as f64];
+    let worst = |u: &[f64; 4]| u.iter().zip(&budgets).map(|(&x, &(_, cap))| if x == 0.0 { 0.0 } else if cap <= 0.0 { f64::INFINITY } else { x / cap }).fold(0.0, f64::max);
+    let best = configurations(base, board)
+        .into_iter()
+        .filter(|hw| hw.check().is_ok())
+        .map(|hw| {
+            let u = usage(&resources::estimate(&hw));
+            (worst(&u), hw, u)
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let Some((_, hw, u)) = best else {
+        return "no valid configuration".into();
+    };
+    let over: Vec<String> = u
+        .iter()
+        .zip(&budgets)
+        .filter(|(&x, &(_, cap))| x > cap)
+        .map(|(&x, &(name, cap))| format!("{name} {x:.0} > budget {cap:.0} (+{:.0}, +{:.0} %)", x - cap, 100.0 * (x - cap) / cap.max(1.0)))
+        .collect();
+    format!("the configuration closest to it, {}, needs {}", describe(&hw).split_whitespace().collect::<Vec<_>>().join(" "), over.join(", "))
+}
+
 /// The Pareto front: no other point is at least as good in every
 /// objective (cycles, DSP, BRAM18, UltraRAM) and better in one; among
 /// equal points (the same hardware reached through tile rows and columns
@@ -452,7 +480,7 @@ pub fn run(opts: &Options, write: bool) -> Result<i32> {
     );
     println!("  (ms: each layer tiled by perf::plan, as the firmware does; rule ms: the fixed rule's tiles, Tiling::of)");
     let Some(chosen) = chosen else {
-        bail!("no configuration fits {} within the budget", board.name);
+        bail!("no configuration fits {} within the budget: {}", board.name, closest_miss(&base, &board, &opts.budget));
     };
     println!("\nchosen: {:.1} ms, {}; tiles per layer:", ms(chosen.cycles), describe(&chosen.hw));
     for l in Layer::ALL {
@@ -673,6 +701,16 @@ mod tests {
             let slow = evaluate(&p.hw, &g, &s.cfg).unwrap();
             assert_eq!((p.cycles, p.rule_cycles, p.dsp, p.bram18, p.lut), (slow.cycles, slow.rule_cycles, slow.dsp, slow.bram18, slow.lut), "{:?}", p.hw);
         }
+    }
+
+    /// A budget nothing fits is explained: which configuration comes
+    /// closest and which budget it exceeds by how much.
+    #[test]
+    fn a_budget_nothing_fits_is_explained() {
+        let tight = Budget { dsp: 0.9, bram: 0.8, uram: 0.8, lut: 0.30 };
+        let why = closest_miss(&accel_regs::HW_LIMITS, &Board::ULTRA96V2, &tight);
+        assert!(why.contains("8x8x2") && why.contains("LUT") && why.contains("> budget 21168"), "{why}");
+        assert!(!why.contains("DSP48E2"), "the DSPs fit: {why}");
     }
 
     #[test]
