@@ -25,7 +25,20 @@
 //! - LUTs: adders, muxes and dividers by their widths (one LUT6 per bit of
 //!   an adder or a 4:1 mux), plus LUTRAM and fixed costs for control.
 //! - Flip-flops are not estimated (the pipelines' registers are Vivado's
-//!   to place; no figure here would be better than a guess).
+//!   to place; no figure here would be better than a guess). Every
+//!   UltraScale+ CLB has two flip-flops per LUT (UG574), and nothing here
+//!   comes near half the FFs of a device, so they are not a budget.
+//!
+//! Figures with no source, nothing measured (no synthesis has been run
+//! here; `cargo xtask hls-report` is where a real report replaces them):
+//! the ~1500 LUTs of control per m_axi adapter, the 8000 LUTs of control
+//! (FSMs, counters, AXI-Lite), the 3000 LUTs around the address
+//! multiplies, the count of 48 run-time 32 x 32 multiplies (read off the
+//! kernel's source, not a schedule), and the LUT cost of a mux (one LUT6
+//! per bit per 4 inputs) and of an adder (one LUT per bit). They are
+//! written to err high: Vivado shares operators across a sequential
+//! function's states and narrows multiplies whose operands it can bound,
+//! which this model does not assume.
 use crate::layout::HwLimits;
 
 pub use crate::device::Device;

@@ -418,6 +418,7 @@ pub fn run(opts: &Options, write: bool) -> Result<i32> {
         opts.budget.uram * 100.0,
         opts.budget.lut * 100.0
     );
+    println!("  resources are the estimates of xlic_model::resources and latency the cycle model of xlic_model::perf: no synthesis, nothing measured (hls/README.md, \"What to expect\")");
     let d = s.dropped;
     println!(
         "  {} configurations in {:.2} s ({:.0} per second): {} fit; dropped {} over DSP, {} over BRAM18, {} over URAM, {} over LUT, {} with a layer no tile fits, {} invalid",
