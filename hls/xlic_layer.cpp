@@ -469,7 +469,10 @@ static void put_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const lay
     const word_t v = !L.pair ? w : (x & 1) ? pair_word(hold, w) : pair_word(w, word_t(0));
     hold = w;
     const int pc = m >> L.lplanes, plane = m & (L.planes - 1);
-    const int addr = abase + plane * L.plane_words + pc / XLIC_POX;
+    // plane x plane_words without a multiplier (plane < 4: two shifted
+    // adds), in the burst loop and both zero fills.
+    const int poff = ((plane & 1) ? L.plane_words : 0) + ((plane & 2) ? L.plane_words << 1 : 0);
+    const int addr = abase + poff + pc / XLIC_POX;
     XLIC_ASSERT(addr >= 0 && addr < XLIC_IN_DEPTH);
     const int bank = pc & (XLIC_POX - 1);
     unpack(v, buf[addr][bank]);
@@ -1101,9 +1104,16 @@ static void store_writer(word_t *fm, hls::stream<word_t> &s, const layer_t &L, s
 #pragma HLS INLINE off
     if (!S.en) return;
     const int nrounds = (S.nog + XLIC_WPP - 1) / XLIC_WPP;
+    // Run addresses by counters (no multiplier in the loops): the first
+    // row's base, the step to the next row of this chunk (C rows on), and
+    // a group's offset, set up once per call.
+    const int row_words = L.out_groups * L.out_w;
+    const int row_step = S.C * row_words, group_step = XLIC_WPP * L.out_w;
+    int row_base = (S.oy0 + S.c) * row_words + S.og0 * L.out_w + S.ox0;
 w_rows:
     for (int oy = S.c; oy < S.srows; oy += S.C) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=64
+        int group_base = row_base;
     w_pairs:
         for (int j = 0; j < nrounds; j++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=16
@@ -1112,8 +1122,8 @@ w_rows:
             const int oga = S.og0 + XLIC_WPP * j;
             const bool mine_a = ((oy + oga) & 1) == P, hasb = XLIC_WPP == 2 && XLIC_WPP * j + 1 < S.nog;
             if (mine_a || hasb) {
-                const int og = mine_a ? oga : oga + 1;
-                const int base = ((S.oy0 + oy) * L.out_groups + og) * L.out_w + S.ox0;
+                const int base = group_base + (mine_a ? 0 : L.out_w);
+                XLIC_ASSERT(base == ((S.oy0 + oy) * L.out_groups + (mine_a ? oga : oga + 1)) * L.out_w + S.ox0);
             burst_out:
                 for (int i = 0; i < S.scols; i++) {
 #pragma HLS PIPELINE II=1
@@ -1123,7 +1133,9 @@ w_rows:
                 XLIC_COUNT(output_words, S.scols);
                 XLIC_COUNT(output_runs, 1);
             }
+            group_base += group_step;
         }
+        row_base += row_step;
     }
 }
 
