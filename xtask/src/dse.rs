@@ -663,7 +663,7 @@ pub fn parse_image(s: &str) -> std::result::Result<Dims, String> {
 /// `cargo xtask bench --only dse`: the sweep's speed on every board.
 pub fn bench() -> Result<()> {
     let base = accel_regs::HW_LIMITS;
-    let (mut n, mut secs) = (0u64, 0.0);
+    let (mut n, mut secs, mut every_sweep_met) = (0u64, 0.0, true);
     println!("\ndesign-space sweep, 2048x1365 (every configuration: cycle model of 10 layers, each tiled by perf::plan, + resources):");
     for board in Board::ALL {
         let opts = Options { board, clock_hz: board.clock_hz, image: Dims::new(1365, 2048), budget: Budget::default() };
@@ -679,8 +679,10 @@ pub fn bench() -> Result<()> {
         );
         n += s.evaluated;
         secs += s.seconds;
+        every_sweep_met &= s.evaluated >= 100_000 && s.seconds <= 10.0;
     }
-    println!("  all boards: {n} configurations in {secs:.2} s: {:.0} configurations/s (target: >= 100000 in <= 10 s)", n as f64 / secs);
+    println!("  all boards: {n} configurations in {secs:.2} s: {:.0} configurations/s", n as f64 / secs);
+    println!("  target, per board's sweep: >= 100000 configurations in <= 10 s: {}", if every_sweep_met { "met" } else { "NOT met" });
     Ok(())
 }
 
