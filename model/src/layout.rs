@@ -110,15 +110,22 @@ impl HwLimits {
         self.max_kernel * self.max_kernel
     }
 
-    /// The configuration word the kernel returns in its status (bits 31..8
+    /// The configuration word the kernel returns in its status (bits 31..4
     /// of `ap_return`; XLIC_CONFIG_ID in hls/xlic_layer.h, which the
     /// C-simulation checks against this): log2 of pof, pox, tile rows,
-    /// tile columns and input depth in 3, 3, 4, 4 and 4 bits, then a 6-bit
-    /// check of the other values that shape what the firmware plans.
+    /// tile columns, input depth and output lanes in 3, 3, 4, 4, 4 and 3
+    /// bits, then a 6-bit check of the other values that shape what the
+    /// firmware plans (28 bits in all).
     pub fn config_id(&self) -> u32 {
         let log2 = |v: usize| if v == 0 { 0 } else { v.ilog2().min(15) };
         let check = (self.lanes * 7 + self.max_channels * 5 + self.max_kernel * 3 + self.max_stride * 11 + log2(self.max_side) as usize * 13 + self.acc_distance) & 63;
-        log2(self.pof) | log2(self.pox) << 3 | log2(self.tile_rows) << 6 | log2(self.tile_cols) << 10 | log2(self.in_depth) << 14 | (check as u32) << 18
+        log2(self.pof)
+            | log2(self.pox) << 3
+            | log2(self.tile_rows) << 6
+            | log2(self.tile_cols) << 10
+            | log2(self.in_depth) << 14
+            | log2(self.out_lanes) << 18
+            | (check as u32) << 21
     }
 
     /// Whether the kernel (hls/xlic_layer.cpp) can be built with these
@@ -158,8 +165,8 @@ impl HwLimits {
 }
 
 /// What a configuration word (`HwLimits::config_id`) says, for messages:
-/// pof, pox, tile rows, tile columns, input depth, and the check of the
-/// rest.
+/// pof, pox, tile rows, tile columns, input depth, output lanes, and the
+/// check of the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConfigId(pub u32);
 
@@ -169,13 +176,14 @@ impl core::fmt::Display for ConfigId {
         let p = |shift: u32, bits: u32| 1u32 << ((v >> shift) & ((1 << bits) - 1));
         write!(
             f,
-            "pof {}, pox {}, {}x{} accumulator tiles, input depth {} (other limits: check {})",
+            "pof {}, pox {}, {}x{} accumulator tiles, input depth {}, {} output lanes (other limits: check {})",
             p(0, 3),
             p(3, 3),
             p(6, 4),
             p(10, 4),
             p(14, 4),
-            (v >> 18) & 63
+            p(18, 3),
+            (v >> 21) & 63
         )
     }
 }
@@ -753,6 +761,43 @@ impl Tiling {
 mod tests {
     use super::*;
     use crate::LAYERS;
+
+    /// Every factor the firmware plans with changes the configuration word
+    /// when it alone changes (the output lanes too: perf::plan times the
+    /// output engine by them), the word fits above the status code's 4
+    /// bits, and its text names the fields it holds.
+    #[test]
+    fn the_configuration_word_tells_apart_every_planned_factor() {
+        let base = HwLimits::TEST;
+        let id = base.config_id();
+        assert!(id < 1 << 28, "{id:#x}");
+        let variants: [(&str, HwLimits); 9] = [
+            ("out_lanes 2", HwLimits { out_lanes: 2, ..base }),
+            ("out_lanes 4", HwLimits { out_lanes: 4, ..base }),
+            ("out_lanes 8", HwLimits { out_lanes: 8, ..base }),
+            ("pof 8", HwLimits { pof: 8, out_lanes: 8, ..base }),
+            ("pox 8", HwLimits { pox: 8, ..base }),
+            ("tile rows 16", HwLimits { tile_rows: 16, ..base }),
+            ("tile cols 64", HwLimits { tile_cols: 64, ..base }),
+            ("input depth 1024", HwLimits { in_depth: 1024, ..base }),
+            ("acc distance 4", HwLimits { acc_distance: 4, ..base }),
+        ];
+        let mut seen = std::vec![id];
+        for (what, hw) in variants {
+            assert_eq!(hw.check(), Ok(()), "{what}");
+            let other = hw.config_id();
+            assert!(!seen.contains(&other), "{what}: {other:#x} not told apart");
+            assert!(other < 1 << 28, "{what}: {other:#x}");
+            seen.push(other);
+        }
+        // Every valid output-lane count of either pof, all else equal.
+        for pof in [8usize, 16] {
+            let ids: std::vec::Vec<u32> = (1..=pof.ilog2()).map(|l| HwLimits { pof, out_lanes: 1 << l, ..base }.config_id()).collect();
+            assert!(ids.iter().enumerate().all(|(i, a)| ids[i + 1..].iter().all(|b| a != b)), "pof {pof}: {ids:x?}");
+        }
+        let text = std::format!("{}", ConfigId(HwLimits { out_lanes: 2, ..base }.config_id()));
+        assert!(text.starts_with("pof 16, pox 16, 8x128 accumulator tiles, input depth 512, 2 output lanes"), "{text}");
+    }
 
     #[test]
     fn feature_map_index_is_a_bijection_onto_the_padded_map() {
