@@ -35,10 +35,16 @@
 //! (FSMs, counters, AXI-Lite), the 3000 LUTs around the address
 //! multiplies, the count of 38 run-time 32 x 32 multiplies (read off the
 //! kernel's source, not a schedule), and the LUT cost of a mux (one LUT6
-//! per bit per 4 inputs) and of an adder (one LUT per bit). They are
-//! written to err high: Vivado shares operators across a sequential
-//! function's states and narrows multiplies whose operands it can bound,
-//! which this model does not assume.
+//! per bit per 4 inputs) and of an adder (one LUT per bit). Most are
+//! written to err high: Vivado narrows multiplies whose operands it can
+//! bound, which this model does not assume, and in pipelined loops every
+//! multiply is counted as its own operator. The exception, where the model
+//! may err low: the sequential set-up code of a function (before and
+//! between its loops) is counted at 2 multipliers per function, which
+//! holds only if Vivado shares its multiplies across states. The kernel
+//! forces that sharing only in the two output writers (`ALLOCATION
+//! instances=mul limit=1 operation`, counted 1 each); elsewhere it is
+//! assumed, not forced (see the "addresses" item).
 use crate::layout::HwLimits;
 
 pub use crate::device::Device;
@@ -252,14 +258,18 @@ pub fn estimate(hw: &HwLimits) -> Resources {
     // multiplies, 3 DSP48E2 each (a 27 x 18 slice per partial product,
     // UG579). In a pipelined loop every multiply is its own operator:
     // weight loaders 2 x 5 (paired entry, folded entry x 3, folded
-    // channel; load_constants has its own load_weights), MAC loop 6,
-    // output engine 4: 20. (The input loaders' plane offset is two
-    // shifted adds, and the writers step their run addresses by
-    // counters: no multiplier in their loops.) Sequential set-up code
-    // shares operators across its states: 2 per function counted (top,
-    // schedule, 2 loaders, 2 weight loaders, mac_call, 2 writers, taps):
-    // 18.
-    push(Item { name: "addresses", what: "38 run-time 32x32 index multiplies, 3 DSP each", dsp: 3 * (20 + 18), bram18: 0, uram: 0, lut: 3000 });
+    // channel; load_constants has its own load_weights), MAC loop 6 (input
+    // row and its address, accumulator vector x 2, slot band, GDN input
+    // address), output engine 4: 20. (The input loaders' and the MAC
+    // loop's plane offset
+    // is two shifted adds, and the writers step their run addresses by
+    // counters: no multiplier in those loops.) Sequential set-up code:
+    // each output writer's three multiplies share one multiplier, forced
+    // by its ALLOCATION pragma (1 each, 2); the other functions' set-up
+    // code is counted at 2 multipliers each (top, schedule, 2 input
+    // loaders, 2 weight loaders, mac_call, taps: 16), an assumption of
+    // sharing across states that no pragma forces (module comment). 38.
+    push(Item { name: "addresses", what: "38 run-time 32x32 index multiplies, 3 DSP each", dsp: 3 * (20 + 2 + 16), bram18: 0, uram: 0, lut: 3000 });
     // The second weight loader (load_constants' own) and the zero fills'
     // copies of the input write path.
     push(Item {
