@@ -230,6 +230,7 @@ static inline int tap_offset(int t, int pad, int s, int ls) {
 // The layer's schedule (xlic_model::layout::Tiling::with, PhaseFold::of).
 
 static int input_extent(const layer_t &L, int t) {
+#pragma HLS INLINE
     if (L.fold) return t + L.fold_taps - 1;
     if (L.kind == KIND_CONV) return (t - 1) * L.s + L.k;
     if (L.kind == KIND_PHASES) return floor_shift(t - 1 + 2 * (L.k / 2), L.ls) + 2;
@@ -239,11 +240,13 @@ static int input_extent(const layer_t &L, int t) {
 // Input columns the buffer holds for `in_cols` DDR columns: pairs of
 // columns when a convolution with few input channels pairs them.
 static int buffer_cols(const layer_t &L, int in_cols) {
+#pragma HLS INLINE
     return L.pair ? (in_cols + 1) >> 1 : in_cols;
 }
 
 // Input-buffer words per bank and row parity a rows x cols tile needs.
 static int input_words(const layer_t &L, int rows, int cols) {
+#pragma HLS INLINE
     const int in_rows = (L.kind == KIND_POINTWISE) ? rows * L.groups : input_extent(L, rows);
     const int plane_cols = (buffer_cols(L, input_extent(L, cols)) + L.planes - 1) >> L.lplanes;
     return ((in_rows + 1) >> 1) * L.planes * ((plane_cols + XLIC_POX - 1) / XLIC_POX);
@@ -255,6 +258,7 @@ static inline bool pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
 // rules (xlic_model::layout::Tiling::needs) and fits the buffers
 // (TileNeeds::fits).
 static bool tile_fits(const layer_t &L, int row_step, int col_step) {
+#pragma HLS INLINE
     const bool all_passes = L.kind == KIND_POINTWISE || L.fold;
     const bool shape = pow2(L.band_rows) && L.band_rows >= row_step && L.band_rows <= 4096 && pow2(L.bands) && L.bands <= 8 &&
                        (L.kind != KIND_POINTWISE || L.bands == 1) && L.tile_cols >= col_step && L.tile_cols <= 4096 &&
@@ -270,6 +274,10 @@ static bool tile_fits(const layer_t &L, int row_step, int col_step) {
 static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout, uint32_t in_h,
                         uint32_t in_w, uint32_t out_h, uint32_t out_w, uint32_t band_rows, uint32_t bands,
                         uint32_t tile_cols, uint32_t unit_passes) {
+    // Once per start, sequential: its run-time multiplies (its helpers
+    // inlined) share two multipliers (xlic_model::resources counts 2).
+#pragma HLS INLINE off
+#pragma HLS ALLOCATION instances=mul limit=2 operation
     layer_t L;
     L.op = (int)op;
     L.norm = op == XLIC_OP_GDN || op == XLIC_OP_IGDN;
@@ -349,6 +357,9 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
 // count. Conv: K x K; folded: fold taps^2 per pass, every pass; phases:
 // phase by phase; GDN/IGDN: one per input group.
 static int build_taps(const layer_t &L, tap_t taps[XLIC_MAX_TAPS]) {
+    // Once per start, sequential: two multipliers (the resource model's 2).
+#pragma HLS INLINE off
+#pragma HLS ALLOCATION instances=mul limit=2 operation
     int n = 0;
     const tap_t blank = {0, 0, 0, 0, 0, 0, 0, false, false};
     if (L.kind == KIND_POINTWISE) {
@@ -416,6 +427,7 @@ static int build_taps(const layer_t &L, tap_t taps[XLIC_MAX_TAPS]) {
 // Steps: (unit, group) in order, by counters (no run-time division).
 
 static void step_fill(const layer_t &L, step_t &st) {
+#pragma HLS INLINE
     st.y0 = st.rt * L.tile_rows, st.x0 = st.ct * L.tile_cols;
     st.rows = st.rt + 1 == L.row_tiles ? L.last_rows : L.tile_rows;
     st.cols = st.ct + 1 == L.col_tiles ? L.last_cols : L.tile_cols;
@@ -424,6 +436,7 @@ static void step_fill(const layer_t &L, step_t &st) {
 }
 
 static step_t first_step(const layer_t &L) {
+#pragma HLS INLINE
     step_t st;
     st.rt = 0, st.ct = 0, st.ctile = 0, st.g = 0, st.unit = 0, st.index = 0;
     st.valid = L.steps > 0;
@@ -432,6 +445,7 @@ static step_t first_step(const layer_t &L) {
 }
 
 static step_t next_step(const layer_t &L, step_t st) {
+#pragma HLS INLINE
     st.index++;
     st.valid = st.index < L.steps;
     if (++st.g == L.steps_per_unit) {
@@ -448,6 +462,7 @@ static step_t next_step(const layer_t &L, step_t st) {
 // Calls (MAC passes) of a step: one per pass of its channel tile, or one
 // for all passes of a fold.
 static int calls_of(const layer_t &L, const step_t &st) {
+#pragma HLS INLINE
     return L.fold ? 1 : st.npass;
 }
 
@@ -554,6 +569,9 @@ runs:
 static void load_input_even(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L,
                             step_t st, bool en) {
 #pragma HLS INLINE off
+    // Its multiplies are all in the per-run set-up (the burst and zero-fill
+    // loops have none): two multipliers (the resource model's 2).
+#pragma HLS ALLOCATION instances=mul limit=2 operation
     if (!en || !st.valid) return;
     load_input_rows(0, fm, buf, L, st);
 }
@@ -561,6 +579,7 @@ static void load_input_even(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX
 static void load_input_odd(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L,
                            step_t st, bool en) {
 #pragma HLS INLINE off
+#pragma HLS ALLOCATION instances=mul limit=2 operation
     if (!en || !st.valid) return;
     load_input_rows(1, fm, buf, L, st);
 }
@@ -580,6 +599,11 @@ static void put_weight(lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], int entry
 static void load_weights(const word_t *weights, lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], const layer_t &L,
                          step_t st, int call, bool en) {
 #pragma HLS INLINE off
+    // Multipliers: burst_w's paired entry (1) and burst_fold's entry (3)
+    // and channel (1) as the resource model counts them, plus 2 for the
+    // sequential set-up, which shares them (no MAC here: every multiply is
+    // an address).
+#pragma HLS ALLOCATION instances=mul limit=7 operation
     if (!en || !st.valid) return;
     const int kk = L.k * L.k;
     if (!L.fold) {
@@ -898,6 +922,7 @@ struct store_t {
 };
 
 static store_t store_of(const layer_t &L, const step_t &u, int c, int C, bool en) {
+#pragma HLS INLINE
     store_t S;
     S.en = en;
     S.rows = u.rows, S.cols = u.cols, S.ch0 = u.ch0;
@@ -1294,6 +1319,10 @@ uint32_t xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *pa
 #pragma HLS ALLOCATION instances=load_input_odd limit=1 function
 #pragma HLS ALLOCATION instances=compute_step limit=1 function
 #pragma HLS ALLOCATION instances=store_chunk limit=1 function
+    // The top's own code (the step loop's set-up: step_fill, store_of;
+    // not the functions kept apart by INLINE off) is sequential and shares
+    // two multipliers (xlic_model::resources counts 2).
+#pragma HLS ALLOCATION instances=mul limit=2 operation
 
 #ifndef __SYNTHESIS__
     xlic_counts = xlic_counts_t();

@@ -35,16 +35,16 @@
 //! (FSMs, counters, AXI-Lite), the 3000 LUTs around the address
 //! multiplies, the count of 38 run-time 32 x 32 multiplies (read off the
 //! kernel's source, not a schedule), and the LUT cost of a mux (one LUT6
-//! per bit per 4 inputs) and of an adder (one LUT per bit). Most are
+//! per bit per 4 inputs) and of an adder (one LUT per bit). They are
 //! written to err high: Vivado narrows multiplies whose operands it can
-//! bound, which this model does not assume, and in pipelined loops every
-//! multiply is counted as its own operator. The exception, where the model
-//! may err low: the sequential set-up code of a function (before and
-//! between its loops) is counted at 2 multipliers per function, which
-//! holds only if Vivado shares its multiplies across states. The kernel
-//! forces that sharing only in the two output writers (`ALLOCATION
-//! instances=mul limit=1 operation`, counted 1 each); elsewhere it is
-//! assumed, not forced (see the "addresses" item).
+//! bound, which this model does not assume, and in a pipelined loop every
+//! multiply is counted as its own operator. The sequential set-up code of
+//! a function (before and between its loops) is counted at 2 multipliers
+//! (1 in the output writers) because the kernel forces that sharing with
+//! `ALLOCATION instances=mul limit=N operation` (UG902 v2019.2) in every
+//! such function, N the count here; the one exception, `mac_call` (a
+//! function-wide limit would take its MAC array's multiplies too), has
+//! exactly 2 multiplies in its set-up. The "addresses" item lists them.
 use crate::layout::HwLimits;
 
 pub use crate::device::Device;
@@ -261,15 +261,15 @@ pub fn estimate(hw: &HwLimits) -> Resources {
     // channel; load_constants has its own load_weights), MAC loop 6 (input
     // row and its address, accumulator vector x 2, slot band, GDN input
     // address), output engine 4: 20. (The input loaders' and the MAC
-    // loop's plane offset
-    // is two shifted adds, and the writers step their run addresses by
-    // counters: no multiplier in those loops.) Sequential set-up code:
-    // each output writer's three multiplies share one multiplier, forced
-    // by its ALLOCATION pragma (1 each, 2); the other functions' set-up
-    // code is counted at 2 multipliers each (top, schedule, 2 input
-    // loaders, 2 weight loaders, mac_call, taps: 16), an assumption of
-    // sharing across states that no pragma forces (module comment). 38.
-    push(Item { name: "addresses", what: "38 run-time 32x32 index multiplies, 3 DSP each", dsp: 3 * (20 + 2 + 16), bram18: 0, uram: 0, lut: 3000 });
+    // loop's plane offset is two shifted adds, and the writers step their
+    // run addresses by counters: no multiplier in those loops.)
+    // Sequential set-up code,
+    // shared as each function's ALLOCATION pragma forces: top 2,
+    // schedule 2, taps 2, input loaders 2 + 2, weight loaders 2 + 2 (their
+    // limit is 7: the 5 of their loops and 2), output writers 1 + 1, and
+    // mac_call 2 (no pragma there: its set-up has exactly two, A x B and
+    // taps x vectors): 18. 38.
+    push(Item { name: "addresses", what: "38 run-time 32x32 index multiplies, 3 DSP each", dsp: 3 * (20 + 18), bram18: 0, uram: 0, lut: 3000 });
     // The second weight loader (load_constants' own) and the zero fills'
     // copies of the input write path.
     push(Item {
