@@ -63,6 +63,10 @@ pub enum PackageError {
     LayerTable { layer: usize },
     HardwareMismatch { package: HwLimits, hardware: HwLimits },
     SectionBounds { layer: usize, section: Section },
+    /// A section that does not start on a SECTION_ALIGN boundary: the
+    /// firmware reads sections in place as INT16 arrays and hands their
+    /// addresses to the accelerator's m_axi ports, both of which need it.
+    SectionMisaligned { layer: usize, section: Section, offset: usize },
     SectionCrc { layer: usize, section: Section },
     BadParams { layer: usize, channel: usize },
     /// A weight of -32768: outside the format's symmetric -32767..=32767
@@ -107,6 +111,11 @@ impl core::fmt::Display for PackageError {
                 write!(f, "; re-run `cargo xtask quantize`")
             }
             SectionBounds { layer, section } => write!(f, "model package {} {section} lie outside the file", name(layer)),
+            SectionMisaligned { layer, section, offset } => write!(
+                f,
+                "model package {} {section} start at byte {offset}, not on a {SECTION_ALIGN}-byte boundary (the accelerator reads them in place); re-run `cargo xtask quantize`",
+                name(layer)
+            ),
             SectionCrc { layer, section } => write!(f, "model package {} {section} are corrupt (CRC mismatch)", name(layer)),
             BadParams { layer, channel } => {
                 write!(f, "model package {} channel {channel} has parameters outside the INT16 rules", name(layer))
@@ -144,7 +153,8 @@ pub struct Package<'a> {
 
 impl<'a> Package<'a> {
     /// Check everything (magic, version, length, CRCs, layer table,
-    /// hardware limits, parameter ranges) and borrow the sections.
+    /// hardware limits, section alignment, parameter ranges) and borrow
+    /// the sections.
     pub fn parse(bytes: &'a [u8], hardware: &HwLimits) -> Result<Package<'a>, PackageError> {
         if bytes.len() < HEADER_BYTES {
             return Err(PackageError::TooShort { len: bytes.len() });
@@ -208,6 +218,9 @@ impl<'a> Package<'a> {
             for (o, l, section) in [(wo, wl, Section::Weights), (po, pl, Section::Params)] {
                 if o < header_len || o.checked_add(l).is_none_or(|e| e > bytes.len()) {
                     return Err(PackageError::SectionBounds { layer: i, section });
+                }
+                if o % SECTION_ALIGN != 0 {
+                    return Err(PackageError::SectionMisaligned { layer: i, section, offset: o });
                 }
             }
             if crc32(&bytes[wo..wo + wl]) != u32_at(bytes, r + 28) {
@@ -353,6 +366,16 @@ mod tests {
         }
     }
 
+    /// Recompute the header CRC after editing a record.
+    fn reseal(b: &mut [u8]) {
+        let mut c = crate::crc32::Crc32::default();
+        c.update(&b[..CRC_AT]);
+        c.update(&[0; 4]);
+        c.update(&b[CRC_AT + 4..HEADER_BYTES + RECORD_BYTES * LAYERS.len()]);
+        let hcrc = c.finish();
+        b[CRC_AT..CRC_AT + 4].copy_from_slice(&hcrc.to_le_bytes());
+    }
+
     #[test]
     fn every_kind_of_damage_is_named() {
         let good = tiny_package();
@@ -380,15 +403,24 @@ mod tests {
         b[wo..wo + 2].copy_from_slice(&i16::MIN.to_le_bytes());
         let crc = crc32(&b[wo..wo + u32_at(&b, r + 16) as usize]);
         b[r + 28..r + 32].copy_from_slice(&crc.to_le_bytes());
-        let hcrc = {
-            let mut c = crate::crc32::Crc32::default();
-            c.update(&b[..CRC_AT]);
-            c.update(&[0; 4]);
-            c.update(&b[CRC_AT + 4..HEADER_BYTES + RECORD_BYTES * LAYERS.len()]);
-            c.finish()
-        };
-        b[CRC_AT..CRC_AT + 4].copy_from_slice(&hcrc.to_le_bytes());
+        reseal(&mut b);
         assert_eq!(parse(&b), Err(PackageError::BadWeight { layer: 2, index: 0 }));
+        // A section moved off its 64-byte boundary, everything else
+        // (bounds, header CRC, the section's own CRC) consistent: the
+        // firmware would read it in place as INT16 and hand its address
+        // to the accelerator.
+        for (field, section) in [(12, Section::Weights), (20, Section::Params)] {
+            let mut b = good.clone();
+            let r = HEADER_BYTES + 3 * RECORD_BYTES;
+            let (o, l) = (u32_at(&b, r + field) as usize + 2, u32_at(&b, r + field + 4) as usize);
+            b[r + field..r + field + 4].copy_from_slice(&(o as u32).to_le_bytes());
+            let crc = crc32(&b[o..o + l]);
+            let at = if section == Section::Weights { r + 28 } else { r + 32 };
+            b[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+            reseal(&mut b);
+            assert_eq!(parse(&b), Err(PackageError::SectionMisaligned { layer: 3, section, offset: o }));
+            assert!(parse(&b).unwrap_err().to_string().contains("re-run `cargo xtask quantize`"));
+        }
         let other = HwLimits { pof: 32, ..hw };
         assert!(matches!(Package::parse(&good, &other), Err(PackageError::HardwareMismatch { .. })));
         // The message names the limits that differ and both values, and
