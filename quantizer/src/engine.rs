@@ -52,11 +52,20 @@ pub enum Kernel {
 impl Kernel {
     /// The fastest kernel this CPU runs.
     pub fn best() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
+        if avx2_detected() {
             return Kernel::Avx2;
         }
         Kernel::Scalar
+    }
+
+    /// `self` if a CPU with (`avx2`) or without AVX2 runs it, else the
+    /// scalar kernel: the one place that decides whether the AVX2 kernel's
+    /// `unsafe` call is sound.
+    fn usable(self, avx2: bool) -> Kernel {
+        match self {
+            Kernel::Avx2 if avx2 => Kernel::Avx2,
+            _ => Kernel::Scalar,
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -65,6 +74,15 @@ impl Kernel {
             Kernel::Avx2 => "AVX2 vpmaddwd",
         }
     }
+}
+
+/// Whether this CPU executes AVX2 (never, off x86-64).
+fn avx2_detected() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        return true;
+    }
+    false
 }
 
 /// The exact sum of a lane's pair sums from its wrapping sum `s` and the
@@ -147,13 +165,17 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Pack every layer of `layers` (the package's tables, in table order).
+    /// Pack every layer of `layers` (the package's tables, in table order)
+    /// for `kernel`, or for the scalar kernel when this CPU cannot run
+    /// `kernel` (asking for AVX2 without it is not undefined behaviour:
+    /// [`Engine::kernel`] says what runs).
     pub fn new(hw: &HwLimits, layers: &[(Vec<i16>, Vec<ChannelParams>)], kernel: Kernel) -> Engine {
         let packed = Layer::ALL.iter().zip(layers).map(|(l, (w, _))| pack(l.spec(), hw, w)).collect();
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Engine { hw: *hw, layers: packed, kernel, threads }
+        Engine { hw: *hw, layers: packed, kernel: kernel.usable(avx2_detected()), threads }
     }
 
+    /// The kernel that runs (the one asked for, or scalar; see [`Engine::new`]).
     pub fn kernel(&self) -> Kernel {
         self.kernel
     }
@@ -298,8 +320,10 @@ impl Engine {
         assert!(w.len() >= taps.len() * pairs * BLOCK * 2);
         match self.kernel {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: Kernel::Avx2 is only chosen when the CPU has AVX2
-            // (Kernel::best), and every read was bounds-checked above.
+            // SAFETY: self.kernel is Avx2 only if Engine::new saw
+            // is_x86_feature_detected!("avx2") (Kernel::usable with
+            // avx2_detected(); the field is private and set nowhere else),
+            // and every read was bounds-checked above.
             Kernel::Avx2 => unsafe { avx2::block(x.as_ptr().offset(x0), taps, step, pairs, w.as_ptr(), acc) },
             _ => scalar_block(x, x0, taps, step, pairs, w, acc),
         }
@@ -572,5 +596,26 @@ mod tests {
             }
             assert_eq!(exact(s, h), ps.iter().sum::<i64>());
         }
+    }
+
+    #[test]
+    fn avx2_is_never_chosen_without_avx2() {
+        // What a CPU without AVX2 gets, whatever the caller asked for
+        // (Engine::new and IntModel::with_kernel are safe APIs).
+        assert_eq!(Kernel::Avx2.usable(false), Kernel::Scalar);
+        assert_eq!(Kernel::Scalar.usable(false), Kernel::Scalar);
+        assert_eq!(Kernel::Avx2.usable(true), Kernel::Avx2);
+        assert_eq!(Kernel::Scalar.usable(true), Kernel::Scalar);
+        // And on this CPU the engine reports what it runs.
+        let hw = accel_regs::HW_LIMITS;
+        let layers: Vec<_> = Layer::ALL
+            .iter()
+            .map(|l| {
+                let ws = WeightShape::of(l.spec(), &hw);
+                (vec![0i16; ws.len()], vec![ChannelParams { bias: 0, mult: 1, shift: 0 }; ws.cout_padded()])
+            })
+            .collect();
+        let e = Engine::new(&hw, &layers, Kernel::Avx2);
+        assert_eq!(e.kernel(), if avx2_detected() { Kernel::Avx2 } else { Kernel::Scalar });
     }
 }
