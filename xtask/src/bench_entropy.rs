@@ -135,8 +135,9 @@ fn host_speed(data: &Path) -> Result<()> {
         Ok(())
     };
     let (c_args, d_args) = (
-        ["compress".as_ref(), png.as_os_str(), "--out".as_ref(), xlc_path.as_os_str(), "--pad".as_ref(), pad.name().as_ref()],
-        ["decompress".as_ref(), xlc_path.as_os_str(), "--out".as_ref(), out.as_os_str()],
+        // --force: each run replaces the previous run's files.
+        ["compress".as_ref(), png.as_os_str(), "--out".as_ref(), xlc_path.as_os_str(), "--pad".as_ref(), pad.name().as_ref(), "--force".as_ref()],
+        ["decompress".as_ref(), xlc_path.as_os_str(), "--out".as_ref(), out.as_os_str(), "--force".as_ref()],
     );
     run(&c_args)?;
     let mut cpu = f64::INFINITY;
