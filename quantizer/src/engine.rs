@@ -146,6 +146,11 @@ struct Grid {
 /// A layer packed for the engine (or left to the reference).
 struct PackedLayer {
     spec: LayerSpec,
+    /// The package's tables the programs were packed from: the parameters
+    /// every output goes through, and both for rows and layers the
+    /// reference computes, so that nothing mixes two sets of tables.
+    weights: Vec<i16>,
+    params: Vec<ChannelParams>,
     /// Input channel pairs.
     pairs: usize,
     /// Programs, indexed by row phase then column group.
@@ -165,14 +170,33 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Pack every layer of `layers` (the package's tables, in table order)
-    /// for `kernel`, or for the scalar kernel when this CPU cannot run
-    /// `kernel` (asking for AVX2 without it is not undefined behaviour:
-    /// [`Engine::kernel`] says what runs).
-    pub fn new(hw: &HwLimits, layers: &[(Vec<i16>, Vec<ChannelParams>)], kernel: Kernel) -> Engine {
-        let packed = Layer::ALL.iter().zip(layers).map(|(l, (w, _))| pack(l.spec(), hw, w)).collect();
+    /// Pack every layer of `layers` (the package's tables, in table order,
+    /// kept by the engine) for `kernel`, or for the scalar kernel when this
+    /// CPU cannot run `kernel` (asking for AVX2 without it is not undefined
+    /// behaviour: [`Engine::kernel`] says what runs).
+    pub fn new(hw: &HwLimits, layers: &[(Vec<i16>, Vec<ChannelParams>)], kernel: Kernel) -> Result<Engine, ShapeError> {
+        if layers.len() != Layer::ALL.len() {
+            return Err(ShapeError::Layers { expected: Layer::ALL.len(), got: layers.len() });
+        }
+        let mut packed = Vec::with_capacity(layers.len());
+        for (l, (w, p)) in Layer::ALL.iter().zip(layers) {
+            let ws = WeightShape::of(l.spec(), hw);
+            if w.len() != ws.len() {
+                return Err(ShapeError::Weights { expected: ws.len(), got: w.len() });
+            }
+            if p.len() != ws.cout_padded() {
+                return Err(ShapeError::Params { expected: ws.cout_padded(), got: p.len() });
+            }
+            packed.push(pack(l.spec(), hw, w, p));
+        }
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Engine { hw: *hw, layers: packed, kernel: kernel.usable(avx2_detected()), threads }
+        Ok(Engine { hw: *hw, layers: packed, kernel: kernel.usable(avx2_detected()), threads })
+    }
+
+    /// Layer `l`'s tables, as given to [`Engine::new`].
+    pub fn data(&self, l: Layer) -> LayerData<'_> {
+        let pl = &self.layers[l.index()];
+        LayerData { weights: &pl.weights, params: &pl.params }
     }
 
     /// The kernel that runs (the one asked for, or scalar; see [`Engine::new`]).
@@ -187,19 +211,15 @@ impl Engine {
     }
 
     /// Layer `l` on `input` (accelerator layout, `in_dims`): its output map
-    /// in the accelerator layout, exactly as `reference::run_layer` makes it.
-    pub fn run_layer(&self, l: Layer, in_dims: Dims, input: &[i16], data: LayerData) -> Result<Vec<i16>, ShapeError> {
+    /// in the accelerator layout, exactly as `reference::run_layer` makes it
+    /// from [`Engine::data`].
+    pub fn run_layer(&self, l: Layer, in_dims: Dims, input: &[i16]) -> Result<Vec<i16>, ShapeError> {
         let pl = &self.layers[l.index()];
         let spec = &pl.spec;
-        let (ins, outs, ws) = reference::shapes(spec, in_dims, &self.hw);
+        let data = self.data(l);
+        let (ins, outs, _) = reference::shapes(spec, in_dims, &self.hw);
         if input.len() != ins.len() {
             return Err(ShapeError::Input { expected: ins.len(), got: input.len() });
-        }
-        if data.weights.len() != ws.len() {
-            return Err(ShapeError::Weights { expected: ws.len(), got: data.weights.len() });
-        }
-        if data.params.len() != ws.cout_padded() {
-            return Err(ShapeError::Params { expected: ws.cout_padded(), got: data.params.len() });
         }
         if pl.use_reference || self.hw.lanes != LANES {
             return reference::run_layer_parallel(spec, &self.hw, in_dims, input, data);
@@ -222,7 +242,7 @@ impl Engine {
                     let rows = chunk.len() / (rows_per_grid_row * row_len);
                     let first_out_row = r0 * rows_per_grid_row;
                     for r in r0..r0 + rows {
-                        if let Err(e) = self.grid_row(pl, &grid, &padded, &ins, &outs, input, data, r, first_out_row, chunk) {
+                        if let Err(e) = self.grid_row(pl, &grid, &padded, &ins, &outs, input, r, first_out_row, chunk) {
                             *failed.lock().unwrap() = Some(e);
                         }
                     }
@@ -246,12 +266,12 @@ impl Engine {
         ins: &FmShape,
         outs: &FmShape,
         input: &[i16],
-        data: LayerData,
         r: usize,
         first_out_row: usize,
         out: &mut [i16],
     ) -> Result<(), ShapeError> {
         let spec = &pl.spec;
+        let data = LayerData { weights: &pl.weights, params: &pl.params };
         let norm = spec.op.is_normaliser();
         if norm && padded.has_min[r] {
             // |x| does not fit INT16 in this row: the reference computes it.
@@ -484,8 +504,9 @@ fn runs_of(taps: &[(isize, isize)]) -> (Vec<(isize, isize)>, usize) {
     }
 }
 
-/// Pack one layer's weights (package layout) into programs.
-fn pack(spec: &LayerSpec, hw: &HwLimits, w: &[i16]) -> PackedLayer {
+/// Pack one layer's weights (package layout) into programs; keep its
+/// tables (lengths checked by the caller).
+fn pack(spec: &LayerSpec, hw: &HwLimits, w: &[i16], params: &[ChannelParams]) -> PackedLayer {
     let ws = WeightShape::of(spec, hw);
     let pairs = spec.cin.div_ceil(2);
     let use_reference = w.contains(&i16::MIN);
@@ -569,7 +590,7 @@ fn pack(spec: &LayerSpec, hw: &HwLimits, w: &[i16]) -> PackedLayer {
         // The exact-sum identity needs fewer than 2^16 pair sums per lane.
         assert!(p.taps.len() * pairs < 1 << 16);
     }
-    PackedLayer { spec: *spec, pairs, programs, row_phases, use_reference }
+    PackedLayer { spec: *spec, weights: w.to_vec(), params: params.to_vec(), pairs, programs, row_phases, use_reference }
 }
 
 #[cfg(test)]
@@ -615,7 +636,7 @@ mod tests {
                 (vec![0i16; ws.len()], vec![ChannelParams { bias: 0, mult: 1, shift: 0 }; ws.cout_padded()])
             })
             .collect();
-        let e = Engine::new(&hw, &layers, Kernel::Avx2);
+        let e = Engine::new(&hw, &layers, Kernel::Avx2).unwrap();
         assert_eq!(e.kernel(), if avx2_detected() { Kernel::Avx2 } else { Kernel::Scalar });
     }
 }
