@@ -8,7 +8,7 @@ use core::time::Duration;
 use xlic_model::bitstream::{self, Xlc, XlcError, XlcHeader};
 use xlic_model::entropy::{EntropyError, LeBytes, LeBytesMut};
 use xlic_model::layout::FmShape;
-use xlic_model::{Geometry, Layer};
+use xlic_model::Geometry;
 
 /// What coding or decoding did.
 #[derive(Clone, Copy, Debug)]
@@ -30,7 +30,7 @@ impl Coded {
 }
 
 fn latent_shape(g: &Geometry) -> FmShape {
-    crate::pipeline::output_shape(g, Layer::LATENT)
+    g.latent_shape(accel_regs::HW_LIMITS.lanes)
 }
 
 /// Code the latent map of `g` (`map`: the map's bytes as the accelerator

@@ -85,7 +85,7 @@ impl IntRun {
     /// The rounded latent y_hat (ana_2's output), `[c][y][x]`.
     pub fn latent_chw(&self, hw: &HwLimits) -> Vec<i16> {
         let d = self.geometry.latent();
-        let s = FmShape::new(Layer::LATENT.spec().cout, d, hw.lanes);
+        let s = self.geometry.latent_shape(hw.lanes);
         let fm = &self.outputs[Layer::LATENT.index()];
         let mut v = vec![0i16; s.channels * d.pixels()];
         xlic_model::latent::for_each_in_file_order(&s, |m, f| v[f] = fm[m]);

@@ -72,7 +72,7 @@ pub fn run(data: &Path) -> Result<()> {
             bail!("{}: the decoded latent differs from the analysis output", path.display());
         }
         let p = psnr(img, &d.image);
-        let shape = xlc::latent_shape(&c.geometry);
+        let shape = c.geometry.latent_shape(crate::codec::HW.lanes);
         let bound = channel_entropy_bits(&c.latent, &shape) / c.geometry.image.pixels() as f64;
         let bpp = c.header.bits_per_pixel();
         let within = bpp <= bound * (1.0 + ENTROPY_MARGIN);

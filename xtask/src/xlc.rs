@@ -5,18 +5,12 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use xlic_model::bitstream::{self, XlcHeader};
-use xlic_model::layout::FmShape;
 use xlic_model::{Geometry, Layer, PadMode};
 use xlic_quant::IntModel;
 use xlic_ref::image::{write_atomic, write_new};
 use xlic_ref::Rgb8;
 
 use crate::codec::HW;
-
-/// The latent map's shape in the accelerator layout.
-pub fn latent_shape(g: &Geometry) -> FmShape {
-    FmShape::new(Layer::LATENT.spec().cout, g.latent(), HW.lanes)
-}
 
 /// A compressed image and what it took.
 pub struct Compressed {
@@ -36,7 +30,7 @@ pub fn compress(model: &IntModel, img: &Rgb8, pad: PadMode) -> Result<Compressed
     let latent = maps.pop().expect("the latent is the last analysis map");
     let analysis = t.elapsed();
     let t = Instant::now();
-    let shape = latent_shape(&g);
+    let shape = g.latent_shape(HW.lanes);
     let mut file = vec![0u8; bitstream::file_bound(&g)];
     let header = bitstream::write_map(model.id, &g, &shape, &latent, &mut file)?;
     file.truncate(header.file_len());
@@ -57,7 +51,7 @@ pub struct Decompressed {
 pub fn decompress(model: &IntModel, file: &[u8]) -> Result<Decompressed> {
     let t = Instant::now();
     let x = bitstream::parse(file, model.id, HW.max_side)?;
-    let shape = latent_shape(&x.geometry);
+    let shape = x.geometry.latent_shape(HW.lanes);
     let mut latent = vec![0i16; shape.len()];
     x.decode_map(&shape, &mut latent)?;
     let entropy = t.elapsed();
