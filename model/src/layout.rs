@@ -40,6 +40,8 @@ pub struct HwLimits {
     /// Largest image side (bounded by the accelerator's line buffers).
     pub max_side: usize,
     /// Grid rows of one accumulator band (a tile is one or more bands).
+    /// With `tile_cols`, it sizes the accumulators only: tiles are run-time
+    /// registers, so the model package does not record either.
     pub tile_rows: usize,
     /// Grid columns of a full tile.
     pub tile_cols: usize,

@@ -10,7 +10,9 @@
 //!  12  u32 header length (64 + 48 * layers)
 //!  16  u64 file length
 //!  24  u16 lanes, u16 pof, u16 max_channels, u16 max_kernel,
-//!      u32 max_side, u16 tile_rows, u16 tile_cols      (hardware limits)
+//!      u32 max_side                                    (hardware limits)
+//!  36  4 bytes reserved (0; version 1 held the tile sizes, which shape
+//!      nothing in DDR: tiles are run-time registers)
 //!  40  u32 layer count (10)
 //!  44  u32 pad mode the calibration assumed (0 edge, 1 zero; informative)
 //!  48  u32 CRC-32 of the whole header with this field as 0
@@ -31,7 +33,7 @@ use crate::layout::{HwLimits, WeightShape};
 use crate::quant::{ChannelParams, CHANNEL_PARAMS_BYTES};
 
 pub const MAGIC: [u8; 8] = *b"XLICPKG\0";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const HEADER_BYTES: usize = 64;
 pub const RECORD_BYTES: usize = 48;
 pub const SECTION_ALIGN: usize = 64;
@@ -100,8 +102,6 @@ impl core::fmt::Display for PackageError {
                     ("max_channels", package.max_channels, hardware.max_channels),
                     ("max_kernel", package.max_kernel, hardware.max_kernel),
                     ("max_side", package.max_side, hardware.max_side),
-                    ("tile_rows", package.tile_rows, hardware.tile_rows),
-                    ("tile_cols", package.tile_cols, hardware.tile_cols),
                 ];
                 let mut sep = " ";
                 for (name, p, h) in fields.into_iter().filter(|(_, p, h)| p != h) {
@@ -188,9 +188,9 @@ impl<'a> Package<'a> {
             max_channels: u16_at(bytes, 28) as usize,
             max_kernel: u16_at(bytes, 30) as usize,
             max_side: u32_at(bytes, 32) as usize,
-            tile_rows: u16_at(bytes, 36) as usize,
-            tile_cols: u16_at(bytes, 38) as usize,
-            // Not recorded: they shape no data in DDR.
+            // Not recorded: they shape no data in DDR (the tile sizes only
+            // size the accelerator's accumulators; tiles are chosen at run
+            // time), so a package serves every such configuration.
             ..*hardware
         };
         if hw != *hardware {
@@ -320,8 +320,6 @@ pub fn write(hw: &HwLimits, calibrated_pad: u32, layers: &[(std::vec::Vec<i16>, 
     out[28..30].copy_from_slice(&(hw.max_channels as u16).to_le_bytes());
     out[30..32].copy_from_slice(&(hw.max_kernel as u16).to_le_bytes());
     out[32..36].copy_from_slice(&(hw.max_side as u32).to_le_bytes());
-    out[36..38].copy_from_slice(&(hw.tile_rows as u16).to_le_bytes());
-    out[38..40].copy_from_slice(&(hw.tile_cols as u16).to_le_bytes());
     out[40..44].copy_from_slice(&(LAYERS.len() as u32).to_le_bytes());
     out[44..48].copy_from_slice(&calibrated_pad.to_le_bytes());
     for (i, r) in records.iter().enumerate() {
@@ -386,8 +384,11 @@ mod tests {
         b[0] = b'Y';
         assert_eq!(parse(&b), Err(PackageError::BadMagic));
         let mut b = good.clone();
-        b[8] = 2;
-        assert_eq!(parse(&b), Err(PackageError::UnsupportedVersion { found: 2 }));
+        // Version 1 (which recorded the tile sizes) and a future one.
+        for found in [1, FORMAT_VERSION + 1] {
+            b[8] = found as u8;
+            assert_eq!(parse(&b), Err(PackageError::UnsupportedVersion { found }));
+        }
         assert_eq!(parse(&good[..good.len() - 1]), Err(PackageError::LengthMismatch { header: good.len() as u64, actual: good.len() - 1 }));
         let mut b = good.clone();
         b[HEADER_BYTES + 5] ^= 1; // a layer record byte
@@ -436,9 +437,32 @@ mod tests {
                 hw.max_side / 2
             )
         );
-        let other = HwLimits { pof: hw.pof * 2, tile_cols: hw.tile_cols + 8, ..hw };
+        let other = HwLimits { pof: hw.pof * 2, max_kernel: hw.max_kernel + 2, ..hw };
         let e = Package::parse(&good, &other).unwrap_err().to_string();
-        assert!(e.contains(&format!("pof {} in the package, {} in the accelerator, tile_cols", hw.pof, hw.pof * 2)) && !e.contains("lanes"), "{e}");
+        assert!(e.contains(&format!("pof {} in the package, {} in the accelerator, max_kernel", hw.pof, hw.pof * 2)) && !e.contains("lanes"), "{e}");
+    }
+
+    #[test]
+    fn tile_sizes_are_not_part_of_a_package() {
+        // They size the accelerator's accumulators only (tiles are run-time
+        // registers): one package, same bytes and same identity, serves
+        // accelerators built with other tile sizes, as it does other pox.
+        let good = tiny_package();
+        let hw = HwLimits::TEST;
+        let id = Package::parse(&good, &hw).unwrap().id();
+        for other in [HwLimits { tile_rows: hw.tile_rows * 2, ..hw }, HwLimits { tile_cols: hw.tile_cols / 2, ..hw }, HwLimits { pox: hw.pox / 2, ..hw }] {
+            let p = Package::parse(&good, &other).unwrap();
+            assert_eq!((p.id(), p.hw), (id, other));
+        }
+        let layers: std::vec::Vec<_> = (0..LAYERS.len())
+            .map(|i| {
+                let p = Package::parse(&good, &hw).unwrap();
+                let w = p.weights_bytes(i).chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+                let q = p.params_bytes(i).chunks_exact(CHANNEL_PARAMS_BYTES).map(ChannelParams::from_le_bytes).collect();
+                (w, q)
+            })
+            .collect();
+        assert!(write(&HwLimits { tile_rows: 4, tile_cols: 64, ..hw }, 0, &layers) == good, "the tile sizes changed the package's bytes");
     }
 }
 
