@@ -854,7 +854,7 @@ mod tests {
         for (hw, want) in cases {
             assert_eq!(hw.check(), Err(want));
             // The rule, then what to do.
-            let text = want.to_string();
+            let text = std::format!("{want}");
             assert!(text.ends_with("change hls/xlic_config.h (`cargo xtask dse` proposes configurations that pass)"), "{text}");
         }
     }
