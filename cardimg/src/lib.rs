@@ -396,6 +396,18 @@ pub fn free_bytes(img: &Path) -> Result<u64, CardError> {
     })
 }
 
+/// Write `bytes` as a new file `name` in the card's root directory, as a
+/// computer would (the fatfs crate allocates the clusters as it likes).
+pub fn write(img: &Path, name: &str, bytes: &[u8]) -> Result<(), CardError> {
+    with_fs(img, |fs| {
+        let mut f = fs.root_dir().create_file(name)?;
+        f.truncate()?;
+        f.write_all(bytes)?;
+        f.flush()?;
+        Ok(())
+    })
+}
+
 /// The contents of one file (by its 8.3 name, any case).
 pub fn read(img: &Path, name: &str) -> Result<Vec<u8>, CardError> {
     with_fs(img, |fs| {
