@@ -1000,6 +1000,22 @@ impl<D: BlockDevice> Fs<D> {
         self.find_in(dir, &name)
     }
 
+    /// Whether paths `a` and `b` name one file or directory on the card,
+    /// resolved as every operation resolves them: "/RECON.PNG",
+    /// "//recon.png" and "RECON.PNG" are one file. A path that names
+    /// nothing (or is not a valid path) names no file another one does.
+    pub fn same_file(&mut self, a: &str, b: &str) -> R<bool, D::Error> {
+        let mut entry = |p: &str| match self.find(p) {
+            Ok(e) => Ok(e),
+            Err(FsError::NotFound | FsError::NotADirectory | FsError::Name(_)) => Ok(None),
+            Err(e) => Err(e),
+        };
+        Ok(match (entry(a)?, entry(b)?) {
+            (Some(x), Some(y)) => x.pos == y.pos,
+            _ => false,
+        })
+    }
+
     fn write_entry(&mut self, pos: EntryPos, f: impl FnOnce(&mut [u8])) -> R<(), D::Error> {
         let w = self.dir_sector(pos.lba)?;
         f(&mut w.buf[pos.index as usize * 32..][..32]);

@@ -452,6 +452,12 @@ impl Storage {
         Ok(())
     }
 
+    /// Whether `a` and `b` name one file on the card (resolved as the card
+    /// resolves them: case, leading and doubled slashes do not matter).
+    pub fn same_file(&mut self, a: &str, b: &str) -> Result<bool, StorageError> {
+        Ok(self.fs.same_file(a, b)?)
+    }
+
     /// Delete a file: its directory entry, long-name entries and clusters.
     pub fn delete(&mut self, name: &str) -> Result<(), StorageError> {
         if is_reserved(name) {

@@ -273,12 +273,29 @@ pub fn step(state: &mut State, cpu: Option<usize>) -> Outcome {
     step_once(arena, &engine, &model, p, true)
 }
 
-/// The results must never replace an input.
-fn check_outputs_are_not_inputs(state: &State) -> Outcome {
-    let names = [state.image.as_ref().map(|i| &i.1), state.model.as_ref().map(|m| &m.1)];
-    for out in [RECON_FILE, RECON_XLC_FILE, LATENT_FILE] {
-        if names.iter().flatten().any(|n| n.as_str() == out) {
-            fail!("{out} is a loaded input and 'run' writes its result there; copy the input to another name (cp) and load that");
+/// The results of `run`, replacing earlier ones.
+const RUN_OUTPUTS: [Output; 3] =
+    [Output { name: RECON_FILE, replace: true }, Output { name: RECON_XLC_FILE, replace: true }, Output { name: LATENT_FILE, replace: true }];
+
+/// The results must never replace an input: an output and the loaded
+/// model or image are compared as files on the card ("/RECON.PNG" and
+/// "recon.png" are RECON.PNG). Then each output must be writable (not a
+/// directory, not read-only), checked before any layer runs.
+fn check_run_outputs(state: &mut State) -> Outcome {
+    let names = [state.image.as_ref().map(|i| i.1.clone()), state.model.as_ref().map(|m| m.1.clone())];
+    let s = mounted(&mut state.card)?;
+    for out in RUN_OUTPUTS {
+        for n in names.iter().flatten() {
+            match s.same_file(n, out.name) {
+                Ok(false) => {}
+                Ok(true) => fail!("{} is a loaded input ({n}) and 'run' writes its result there; copy the input to another name (cp) and load that", out.name),
+                Err(e) => fail!("{}: {e}", out.name),
+            }
+        }
+    }
+    for out in RUN_OUTPUTS {
+        if let Err(e) = s.check_outputs(&[out]) {
+            fail!("{}: {e}; 'run' writes its result there, so nothing was run", out.name);
         }
     }
     Ok(())
@@ -286,7 +303,9 @@ fn check_outputs_are_not_inputs(state: &State) -> Outcome {
 
 pub fn run(state: &mut State, cpu: Option<usize>) -> Outcome {
     let engine = Engine::pick(cpu.map(|n| if n == 0 { state.cores } else { n }))?;
-    check_outputs_are_not_inputs(state)?;
+    // What is missing first, then where the results go, then the work.
+    ready(state)?;
+    check_run_outputs(state)?;
     let (model, p, arena) = ready(state)?;
     if p.finished() {
         p.restart();
@@ -378,9 +397,7 @@ fn write_results(state: &mut State) -> Outcome {
     let rows = MapRows { map: recon_map, shape: pipeline::output_shape(&g, Layer::Syn2), w: g.image.w, h: g.image.h };
     let t = time::Instant::now();
     let mut encoded = None;
-    let outputs =
-        [Output { name: RECON_FILE, replace: true }, Output { name: RECON_XLC_FILE, replace: true }, Output { name: LATENT_FILE, replace: true }];
-    let r = s.write_outputs(&outputs, |i, sink| match i {
+    let r = s.write_outputs(&RUN_OUTPUTS, |i, sink| match i {
         0 => {
             encoded = Some(crate::image::encode(&rows, crate::image::DEFAULT_ENCODE, cores, |b: &[u8]| sink.write(b))?);
             Ok(())
@@ -427,17 +444,20 @@ fn print_entropy(what: &str, c: &xlc::Coded) {
 }
 
 /// An output name must not be one of the command's inputs or the loaded
-/// model (names compare as the card does: 8.3, case-insensitive), nor
+/// model (compared as files on the card, as `run` compares them), nor
 /// any file already on the card: `compress` and `decompress` write new
 /// files only, as `cp` and `save` do (a typo must not cost a photograph).
 /// Checked before the command's work starts.
 fn check_output_name(cmd: &str, out: &str, inputs: &[&str], state: &mut State) -> Outcome {
-    let o = file_name(out);
-    let model = state.model.as_ref().map(|m| &m.1);
-    if inputs.iter().any(|i| file_name(i) == o) || model == Some(&o) {
-        fail!("{cmd}: {out} is an input of this command (or the loaded model); write the result under another name");
-    }
+    let model = state.model.as_ref().map(|m| m.1.clone());
     let s = mounted(&mut state.card)?;
+    for i in inputs.iter().copied().chain(model.as_deref()) {
+        match s.same_file(i, out) {
+            Ok(false) => {}
+            Ok(true) => fail!("{cmd}: {out} is an input of this command (or the loaded model); write the result under another name"),
+            Err(e) => fail!("{cmd}: {out}: {e}"),
+        }
+    }
     match s.check_outputs(&[Output { name: out, replace: false }]) {
         Ok(()) => Ok(()),
         Err(StorageError::Fs(xlic_fat::FsError::Exists)) => {
