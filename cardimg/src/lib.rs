@@ -135,7 +135,9 @@ fn partition_of(path: &Path, file: File) -> Result<Partition, CardError> {
     Ok(Partition { file, start, len, pos: 0 })
 }
 
-/// 8.3 name of a host file name: upper case, other characters as `_`.
+/// 8.3 name of a host file name: letters and digits upper case, `_` and
+/// `-` kept, whitespace dropped, any other character as `_`; the stem cut
+/// to 8 characters and the extension to 3.
 pub fn short_name(name: &str) -> String {
     let clean = |s: &str, n: usize| -> String {
         s.chars().filter(|c| !c.is_whitespace()).map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c.to_ascii_uppercase() } else { '_' }).take(n).collect()
