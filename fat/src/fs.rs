@@ -48,6 +48,8 @@ pub enum FsError<E> {
     /// A directory holds the temporary name `name` that
     /// [`Fs::write_outputs`] writes through.
     TempTaken { name: ShortName },
+    /// Two outputs of one [`Fs::write_outputs`] name the same file.
+    Duplicate { name: ShortName },
     /// The card's file system is damaged where `name` (None: the root
     /// directory) is stored.
     Corrupt { name: Option<ShortName>, what: Corruption },
@@ -91,6 +93,7 @@ impl<E: fmt::Display> fmt::Display for FsError<E> {
                 f,
                 "the card holds a directory named {name}, the temporary name whole-or-nothing writes use; rename or remove it on a computer"
             ),
+            FsError::Duplicate { name } => write!(f, "{name} is named twice among the files of one write; each output needs a name of its own"),
             FsError::Corrupt { name, what } => {
                 write!(f, "the card's file system is damaged: ")?;
                 let who = Who(*name);
@@ -197,12 +200,12 @@ impl DirEntry {
 }
 
 /// An open directory: the fixed FAT12/16 root, or a checked cluster chain.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dir {
     kind: DirKind,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DirKind {
     Fixed { start: u32, sectors: u32 },
     Chain { first: u32, clusters: u32 },
@@ -1243,6 +1246,21 @@ impl<D: BlockDevice> Fs<D> {
         self.set_entry_chain(w.pos, first, size)?;
         let lfn = [EntryPos { lba: 0, index: 0 }; MAX_LFN_ENTRIES];
         Ok(DirEntry { name: w.name, attr: ATTR_ARCHIVE, size, first_cluster: first, pos: w.pos, lfn, lfn_len: 0, created_field: 0 })
+    }
+
+    /// Close `w` (see [`Fs::close`]); if that fails, give it up instead
+    /// (its clusters and entry go), so that a temporary file of
+    /// [`Fs::write_outputs`] does not stay behind. The close's error is
+    /// the one returned.
+    pub(crate) fn close_or_discard(&mut self, w: Writer) -> R<DirEntry, D::Error> {
+        let (pos, first, early) = (w.pos, w.first, w.early);
+        match self.close(w) {
+            Ok(e) => Ok(e),
+            Err(e) => {
+                let _ = self.set_entry_cluster(pos, first).and_then(|()| self.release(pos, &[], first, early));
+                Err(e)
+            }
+        }
     }
 
     /// Give up a file being written: its clusters and its entry go

@@ -142,11 +142,18 @@ impl<D: BlockDevice> Fs<D> {
         Ok(removed)
     }
 
-    /// Whether `outputs` can be written: no temporary name, no directory,
-    /// no existing file unless it may be replaced (and is not read-only,
-    /// nor cross-linked with another file).
+    /// Whether `outputs` can be written: no two of one name, no temporary
+    /// name, no directory, no existing file unless it may be replaced (and
+    /// is not read-only, nor cross-linked with another file).
     pub fn check_outputs(&mut self, outputs: &[Output]) -> R<(), D::Error> {
-        for o in outputs {
+        for (i, o) in outputs.iter().enumerate() {
+            let (dir, name) = self.parent(o.path)?;
+            for p in &outputs[..i] {
+                let (d, n) = self.parent(p.path)?;
+                if d == dir && n.0.eq_ignore_ascii_case(&name.0) {
+                    return Err(FsError::Duplicate { name });
+                }
+            }
             if is_reserved(o.path) {
                 return Err(FsError::Reserved);
             }
@@ -207,7 +214,7 @@ impl<D: BlockDevice> Fs<D> {
             };
             w.early = true;
             match produce(i, self, &mut w) {
-                Ok(()) => match self.close(w) {
+                Ok(()) => match self.close_or_discard(w) {
                     Ok(e) => made[i] = Some(e),
                     Err(e) => {
                         result = Err(e.into());

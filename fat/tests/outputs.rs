@@ -151,3 +151,71 @@ fn a_leftover_never_frees_another_file() {
     assert_eq!(read_all(&mut fs, "OTHER.BIN").unwrap(), big);
     fsck_clean("dangle.img", &mut fs);
 }
+
+/// Two outputs of one write that name one file (in any case, with or
+/// without a leading slash) are refused before anything is written.
+#[test]
+fn two_outputs_of_one_name_are_refused() {
+    let (_, bytes) = card("dup.img", &[("SUB/A.TXT", b"a".to_vec())], &Layout::fat32(64));
+    let mut fs = mount(bytes.clone());
+    for pair in [["RECON.PNG", "recon.png"], ["RECON.PNG", "/RECON.PNG"], ["SUB/B.BIN", "/sub//b.bin"]] {
+        let outputs = [Output { path: pair[0], replace: true }, Output { path: pair[1], replace: true }];
+        let r = write(&mut fs, &outputs, &[b"one", b"two"]);
+        assert!(matches!(r, Err(FsError::Duplicate { .. })), "{pair:?}: {r:?}");
+        assert!(r.unwrap_err().to_string().contains("named twice"));
+    }
+    assert_eq!(fs.device().bytes, bytes, "nothing written");
+    write(&mut fs, &[Output { path: "RECON.PNG", replace: true }, Output { path: "SUB/RECON.PNG", replace: true }], &[b"one", b"two"]).unwrap();
+}
+
+/// A card that fails one write.
+struct FailAt {
+    card: MemCard,
+    writes: usize,
+    fail: Option<usize>,
+}
+
+impl xlic_fat::BlockDevice for FailAt {
+    type Error = MemError;
+    fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), MemError> {
+        self.card.read(lba, buf)
+    }
+    fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), MemError> {
+        let n = self.writes;
+        self.writes += 1;
+        if self.fail == Some(n) {
+            return Err(MemError::OutOfRange(lba));
+        }
+        self.card.write(lba, buf)
+    }
+    fn sectors(&mut self) -> Result<u32, MemError> {
+        self.card.sectors()
+    }
+}
+
+/// A write that fails as an output is closed (its last, partial sector
+/// does not reach the card) leaves no temporary file: the old file stays
+/// under its name and the space comes back.
+#[test]
+fn a_failed_close_leaves_no_temporary_file() {
+    let old = pattern(5_000, 1);
+    let (_, bytes) = card("close.img", &[("RECON.PNG", old.clone())], &Layout::fat32(64));
+    let mut fs = Fs::mount(FailAt { card: MemCard::new(bytes), writes: 0, fail: None }).unwrap();
+    let free = fs.free_clusters().unwrap();
+    let new = pattern(3_000, 2);
+    let r = fs.write_outputs(&[Output { path: "RECON.PNG", replace: true }], |_, fs, w| {
+        fs.write(w, &new)?;
+        // The next write is the close's: the partial last sector.
+        let d = fs.device();
+        d.fail = Some(d.writes);
+        Ok::<(), FsError<MemError>>(())
+    });
+    assert!(matches!(r, Err(FsError::Device(_))), "{r:?}");
+    let mut fs = mount(std::mem::replace(&mut fs.device().card.bytes, Vec::new()));
+    for t in xlic_fat::TEMP_NAMES {
+        assert!(fs.find(t).unwrap().is_none(), "{t} is left");
+    }
+    assert_eq!(read_all(&mut fs, "RECON.PNG").unwrap(), old);
+    assert_eq!(fs.free_clusters().unwrap(), free);
+    fsck_clean("close.img", &mut fs);
+}
