@@ -357,8 +357,9 @@ pub struct Storage {
     fs: Fs<CardDevice>,
     pub card: CardInfo,
     /// Temporary files of an interrupted write (power lost, card pulled)
-    /// removed from the root directory at the mount.
-    pub leftovers: u32,
+    /// removed from the root directory at the mount, or why they were
+    /// not (the console says either).
+    pub leftovers: Result<u32, StorageError>,
 }
 
 impl Storage {
@@ -374,16 +375,7 @@ impl Storage {
             MountError::Device(d) => StorageError::Card(d),
             e => StorageError::Mount(e),
         })?;
-        let leftovers = match fs.remove_leftovers(None) {
-            Ok(n) => n,
-            Err(e) => {
-                use core::fmt::Write;
-                let mut why = heapless::String::<160>::new();
-                let _ = write!(why, "{e}");
-                defmt::warn!("card: leftover temporary files not removed: {=str}", why.as_str());
-                0
-            }
-        };
+        let leftovers = fs.remove_leftovers(None).map_err(StorageError::from);
         Ok(Storage { fs, card, leftovers })
     }
 

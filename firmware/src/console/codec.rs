@@ -374,7 +374,7 @@ fn backend_text(b: Backend) -> &'static str {
 /// none (each goes to a temporary name; all are renamed once all are
 /// complete, so a full card leaves the earlier results as they were).
 fn write_results(state: &mut State) -> Outcome {
-    let (g, _) = state.image.clone().ok_or(Failed)?;
+    let Some((g, _)) = state.image.clone() else { fail!("no image loaded (use 'load image FILE' first)") };
     let Some((model, _)) = state.model else { fail!("no model loaded (use 'load model FILE' first)") };
     let cores = state.cores;
     let s = mounted(&mut state.card)?;

@@ -222,12 +222,13 @@ fn progress(file: &str) -> impl FnMut(usize, usize) + '_ {
 /// temporary files of an interrupted write.
 fn mount_card() -> Result<Storage, StorageError> {
     let s = Storage::mount(zcu102::sd_card())?;
-    if s.leftovers > 0 {
-        println!(
-            "card: removed {} temporary file{} that an interrupted write left (power lost or card pulled while writing); each name holds a whole file",
-            s.leftovers,
-            if s.leftovers == 1 { "" } else { "s" }
-        );
+    match &s.leftovers {
+        Ok(0) => {}
+        Ok(n) => println!(
+            "card: removed {n} temporary file{} that an interrupted write left (power lost or card pulled while writing); each name holds a whole file",
+            if *n == 1 { "" } else { "s" }
+        ),
+        Err(e) => println!("card: the temporary files an interrupted write left were not removed: {e}"),
     }
     Ok(s)
 }
