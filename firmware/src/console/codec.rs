@@ -7,7 +7,7 @@ use crate::bsp::zcu102::memory::{self, Arena, ArenaRegion};
 use crate::drivers::xlic_accel::{AccelDriver, Backend};
 use crate::drivers::xlic_accel::AccelError;
 use crate::image::MapRows;
-use crate::pipeline::{self, Compute, ModelInfo, Pipeline};
+use crate::pipeline::{self, Compute, FileMapError, ModelInfo, Pipeline};
 use crate::println;
 use crate::storage::{Output, StorageError};
 use crate::xlc;
@@ -671,19 +671,17 @@ pub fn dump(state: &mut State, layer: Layer, file: &str) -> Outcome {
         fail!("{}'s output is not in memory (not run yet, or overwritten by a later layer); 'reset' and 'step' up to it", layer.name());
     }
     let g = p.geometry;
-    let h = xlic_model::fmfile::FmHeader { layer, shape: pipeline::output_shape(&g, layer) };
+    let shape = pipeline::output_shape(&g, layer);
     // The decode scratch is free once the image is in its map.
     let (map, buf) = state.arena.buffers().read_write(pipeline::output_region(layer), ArenaRegion::ImageDecode);
-    if h.file_len() > buf.len() {
-        fail!("{}'s map is {} bytes; dumps are limited to {} bytes", layer.name(), h.shape.bytes(), buf.len());
-    }
-    let hb = xlic_model::fmfile::HEADER_BYTES;
-    buf[..hb].copy_from_slice(&h.encode());
-    buf[hb..h.file_len()].copy_from_slice(&map[..h.shape.bytes()]);
+    let room = buf.len();
+    let Some(fm) = pipeline::fm_file(layer, map, buf, &g) else {
+        fail!("{}'s map is {} bytes; dumps are limited to {} bytes", layer.name(), shape.bytes(), room)
+    };
     let s = mounted(&mut state.card)?;
-    match s.write_file(file, &buf[..h.file_len()], false, progress(file)) {
+    match s.write_file(file, fm, false, progress(file)) {
         Ok(w) => {
-            println!("{file}: {} output {}x{}x{}, {} bytes (feature-map file), written at {} KiB/s", layer.name(), h.shape.channels, h.shape.dims.w, h.shape.dims.h, h.file_len(), w.kib_per_s());
+            println!("{file}: {} output {}x{}x{}, {} bytes (feature-map file), written at {} KiB/s", layer.name(), shape.channels, shape.dims.w, shape.dims.h, fm.len(), w.kib_per_s());
             Ok(())
         }
         Err(e) => fail!("dump {file}: {e}"),
@@ -699,38 +697,31 @@ pub fn verify(state: &mut State, file: &str) -> Outcome {
     // is compared, so any of them may be borrowed).
     let mut buffers = state.arena.buffers();
     let buf = buffers.take(ArenaRegion::ImageDecode);
+    let buf_len = buf.len();
     let n = match s.read_file(file, buf, false, |_, _| {}) {
         Ok(t) => t.bytes,
         Err(e) => fail!("verify {file}: {e}"),
     };
-    let file_bytes = &buf[..n];
-    let (layer, shape, want) = if file_bytes.starts_with(&xlic_model::latent::MAGIC) {
-        let h = match xlic_model::latent::LatentHeader::parse(file_bytes) {
-            Ok(h) => h,
-            Err(e) => fail!("verify {file}: {e}"),
-        };
-        // The file is [c][y][x]: rebuild the map layout in the buffer's
-        // free tail and compare maps.
-        let shape = pipeline::output_shape(&g, Layer::LATENT);
-        if (h.channels, h.height, h.width) != (shape.channels, shape.dims.h, shape.dims.w) {
-            fail!("{file} is a {}x{}x{} latent; this image's latent is {}x{}x{}", h.channels, h.width, h.height, shape.channels, shape.dims.w, shape.dims.h);
+    // The file, then (for a latent file) its map rebuilt in the free tail.
+    let (file_bytes, scratch) = buf.split_at_mut(n.next_multiple_of(64));
+    let (layer, shape, want) = match pipeline::file_map(&file_bytes[..n], scratch, &g) {
+        Ok(m) => m,
+        Err(FileMapError::Latent(e)) => fail!("verify {file}: {e}"),
+        Err(FileMapError::Fm(e)) => fail!("verify {file}: {e}"),
+        Err(FileMapError::LatentShape { file: (c, w, h), mine: (mc, mw, mh) }) => {
+            fail!("{file} is a {c}x{w}x{h} latent; this image's latent is {mc}x{mw}x{mh}")
         }
-        let (src, dst) = buf.split_at_mut(n.next_multiple_of(64));
-        let dst = &mut dst[..shape.bytes()];
-        dst.fill(0);
-        let values = &src[xlic_model::latent::HEADER_BYTES..n];
-        xlic_model::latent::for_each_in_file_order(&shape, |m, f| dst[2 * m..2 * m + 2].copy_from_slice(&values[2 * f..2 * f + 2]));
-        (Layer::LATENT, shape, &*dst)
-    } else {
-        let h = match xlic_model::fmfile::FmHeader::parse(file_bytes) {
-            Ok(h) => h,
-            Err(e) => fail!("verify {file}: {e}"),
-        };
-        let mine = pipeline::output_shape(&g, h.layer);
-        if h.shape != mine {
-            fail!("{file} holds a {}x{}x{} map of {}; this image's is {}x{}x{}", h.shape.channels, h.shape.dims.w, h.shape.dims.h, h.layer.name(), mine.channels, mine.dims.w, mine.dims.h);
-        }
-        (h.layer, h.shape, &buf[xlic_model::fmfile::HEADER_BYTES..n])
+        Err(FileMapError::FmShape { layer, file: f, mine }) => fail!(
+            "{file} holds a {}x{}x{} map of {}; this image's is {}x{}x{}",
+            f.channels,
+            f.dims.w,
+            f.dims.h,
+            layer.name(),
+            mine.channels,
+            mine.dims.w,
+            mine.dims.h
+        ),
+        Err(FileMapError::NoRoom) => fail!("verify {file}: the file and its map do not fit the {} bytes of the decode buffer", buf_len),
     };
     if !p.holds(layer) {
         fail!("{}'s output is not in memory (not run yet, or overwritten by a later layer)", layer.name());
