@@ -482,6 +482,16 @@ impl Storage {
         Ok(())
     }
 
+    /// Copy `from` to the new name `to` (never over an existing file)
+    /// through `buf`, which must hold the whole file; the copy is written
+    /// whole or not at all ([`Storage::write_file`]), with `progress` as it
+    /// is written. Returns the read and the write.
+    pub fn copy(&mut self, from: &str, to: &str, buf: &mut [u8], progress: impl FnMut(usize, usize)) -> Result<(Transfer, Transfer), StorageError> {
+        let read = self.read_file(from, buf, false, |_, _| {})?;
+        let write = self.write_file(to, &buf[..read.bytes], false, progress)?;
+        Ok((read, write))
+    }
+
     /// Whether `a` and `b` name one file on the card (resolved as the card
     /// resolves them: case, leading and doubled slashes do not matter).
     pub fn same_file(&mut self, a: &str, b: &str) -> Result<bool, StorageError> {

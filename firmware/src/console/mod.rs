@@ -336,13 +336,10 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         Command::Copy { from, to } => {
             let s = mounted(card)?;
             let buf = state.arena.bytes_mut(memory::ArenaRegion::ImageFile);
-            let r = s.read_file(from, buf, false, |_, _| {}).and_then(|rd| {
-                let wr = s.write_file(to, &buf[..rd.bytes], false, |done, total| {
-                    if total >= 2 << 20 {
-                        println!("  {to}: {} of {} KiB", done >> 10, total >> 10)
-                    }
-                })?;
-                Ok((rd, wr))
+            let r = s.copy(from, to, buf, |done, total| {
+                if total >= 2 << 20 {
+                    println!("  {to}: {} of {} KiB", done >> 10, total >> 10)
+                }
             });
             match r {
                 Ok((rd, wr)) => println!(
