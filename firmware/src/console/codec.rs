@@ -41,13 +41,11 @@ pub fn load_model(state: &mut State, file: &str) -> Outcome {
     match xlic_model::package::Package::parse(&buf[..t.bytes], &accel_regs::HW_LIMITS) {
         Ok(p) => {
             println!(
-                "model package ok: format version {}, {} layers, every CRC matches, built for {} lanes x {} pof, tiles {}x{}",
+                "model package ok: format version {}, {} layers, every CRC matches, built for {} lanes x {} pof",
                 xlic_model::package::FORMAT_VERSION,
                 LAYERS.len(),
                 p.hw.lanes,
-                p.hw.pof,
-                p.hw.tile_rows,
-                p.hw.tile_cols
+                p.hw.pof
             );
             state.model = Some((ModelInfo::of(&p), file_name(file)));
             if let Some(p) = &mut state.pipeline {
