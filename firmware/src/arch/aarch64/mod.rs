@@ -5,6 +5,7 @@ pub mod cpu;
 pub mod exception;
 pub mod mmu;
 pub mod probe;
+pub mod psci;
 pub mod semihosting;
 pub mod time;
 
