@@ -553,6 +553,65 @@ mod tests {
         });
     }
 
+    /// F12: at level 6 (the deepest level the bench measures) the file on
+    /// four cores is byte for byte the single-core block path's
+    /// (`encode_in_blocks` with the same block rows: the blocks do not
+    /// depend on the number of cores). It is not the bytes of
+    /// `xlic_png::encode`, which compresses the whole image as one deflate
+    /// stream: there the matcher may reach back across what are block
+    /// boundaries here (each block starts with an empty window, joined by
+    /// a sync flush), so the bytes differ by design; the two files decode
+    /// to the same pixels, which is checked instead.
+    #[test_case]
+    fn level_6_on_four_cores_is_the_single_core_file_and_decodes_to_the_pixels() {
+        crate::test_support::with_arena(|arena| {
+            let mut b = arena.buffers();
+            let (src, out) = (b.take(ArenaRegion::FmPing), b.take(ArenaRegion::ImageDecode));
+            let (w, h) = (301, 517);
+            let g = Geometry::new(w, h, PadMode::Edge, 4096).unwrap();
+            pattern_map(&g, src);
+            let rows = MapRows { map: &src[..], shape: FmShape::new(3, g.coded, LANES), w, h };
+            let opts = Options { filter: crate::image::DEFAULT_ENCODE.filter, level: 6 };
+            let collect = |f: &mut dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), ()>)| {
+                let mut v = vec![];
+                f(&mut |b: &[u8]| {
+                    v.extend_from_slice(b);
+                    Ok(())
+                });
+                v
+            };
+            let one = collect(&mut |sink| {
+                xlic_png::encode::encode_in_blocks(&rows, opts, encode_block_rows(w as u32, h as u32), sink).unwrap();
+            });
+            let four = collect(&mut |sink| {
+                encode(&rows, opts, 4, sink).unwrap().unwrap();
+            });
+            assert!(four == one, "level 6: {} bytes on four cores, {} on one", four.len(), one.len());
+            let stream = collect(&mut |sink| {
+                xlic_png::encode(&rows, opts, sink).unwrap();
+            });
+            let pixels = |png: &[u8], out: &mut [u8]| {
+                let d = xlic_png::decode_into(png, out).unwrap();
+                let mut crc = xlic_model::crc32::Crc32::default();
+                for y in 0..h {
+                    crc.update(&out[d.offset(y, 0)..d.offset(y, 3 * w)]);
+                }
+                crc.finish()
+            };
+            let want = {
+                let mut crc = xlic_model::crc32::Crc32::default();
+                let mut row = vec![0u8; 3 * w];
+                for y in 0..h as u32 {
+                    xlic_png::Rows::row(&rows, y, &mut row);
+                    crc.update(&row);
+                }
+                crc.finish()
+            };
+            assert_eq!(pixels(&four, out), want, "the four-core file does not decode to the source pixels");
+            assert_eq!(pixels(&stream, out), want, "the one-stream file does not decode to the source pixels");
+        });
+    }
+
     #[test_case]
     fn a_failing_sink_stops_every_core() {
         crate::test_support::with_arena(|arena| {
