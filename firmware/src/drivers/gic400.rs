@@ -170,15 +170,6 @@ impl Gic400 {
         (1..(self.lines() / 32).min(32)).fold(0, |acc, i| acc | d.isenabler[i].get() | d.ispendr[i].get())
     }
 
-    /// Test support: leave state behind as a loader might (enable and make
-    /// pending shared interrupt `spi`, and the wake-up SGI of `cores`).
-    pub fn leave_state_behind(&self, spi: u32, cores: u32) {
-        let d = self.d();
-        d.isenabler[(spi / 32) as usize].set(1 << (spi % 32));
-        d.ispendr[(spi / 32) as usize].set(1 << (spi % 32));
-        d.sgir.set((cores << 16) | WAKE_SGI);
-    }
-
     /// Make the wake-up SGI pending on core `target`. The caller has made
     /// what the target should see visible first (`dsb`): the GIC write is
     /// a device access, not ordered with normal memory by itself.
