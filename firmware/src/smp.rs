@@ -206,7 +206,7 @@ pub fn start_secondaries() -> [Result<(), StartError>; NUM_CORES] {
         *r = start(core, method);
         let code = match r {
             Ok(()) => 0,
-            Err(StartError::Psci(psci::PsciError::NoPsci { .. })) => 1 + StartFailure::NoPsci as u32,
+            Err(StartError::Psci(psci::PsciError::NoPsci { .. } | psci::PsciError::NoCpuOn { .. })) => 1 + StartFailure::NoPsci as u32,
             Err(_) => 1 + StartFailure::Other as u32,
         };
         START_ERRORS[core].store(code, Ordering::Relaxed);
@@ -240,7 +240,10 @@ pub fn start(core: usize, method: StartMethod) -> Result<(), StartError> {
     match method {
         StartMethod::Reset => zcu102::apu::release(core, entry).map_err(StartError::Release)?,
         StartMethod::Psci(conduit) => {
-            psci::version(conduit).map_err(StartError::Psci)?;
+            let version = psci::version(conduit).map_err(StartError::Psci)?;
+            if !psci::has_cpu_on(version) {
+                return Err(StartError::Psci(psci::PsciError::NoCpuOn { version }));
+            }
             let target = (cpu::mpidr() & 0xff_00ff_ff00) | core as u64;
             psci::cpu_on(conduit, target, entry).map_err(StartError::Psci)?
         }

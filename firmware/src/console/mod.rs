@@ -441,7 +441,7 @@ fn info() {
         let s = crate::smp::status(n);
         match s.state {
             crate::smp::CoreState::Offline if s.start_failed == Some(crate::smp::StartFailure::NoPsci) => {
-                print!("; {n} not started (entered at EL{}: only PSCI may start it, and none answers)", crate::entry_el())
+                print!("; {n} not started (entered at EL{}: only PSCI CPU_ON may start it, and nothing above offers it)", crate::entry_el())
             }
             crate::smp::CoreState::Offline if s.start_failed.is_some() => print!("; {n} did not start"),
             crate::smp::CoreState::Offline => print!("; {n} held in reset"),

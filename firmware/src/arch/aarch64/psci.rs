@@ -108,6 +108,9 @@ pub(super) fn fault_at_site(elr: u64) -> bool {
 pub enum PsciError {
     /// The `smc`/`hvc` trapped as undefined: nothing answers PSCI calls.
     NoPsci { conduit: Conduit, esr: u64 },
+    /// PSCI_VERSION answered NOT_SUPPORTED or a version before 0.2, which
+    /// has no standard CPU_ON function ID (DEN0022D 5.1.1).
+    NoCpuOn { version: u32 },
     /// CPU_ON returned an error code (DEN0022D 5.2.2).
     CpuOn { code: i32 },
 }
@@ -116,6 +119,7 @@ impl core::fmt::Display for PsciError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
             PsciError::NoPsci { conduit, esr } => write!(f, "no PSCI firmware answers {} (the call trapped, ESR 0x{esr:08x})", conduit.name()),
+            PsciError::NoCpuOn { version } => write!(f, "the PSCI firmware (PSCI_VERSION 0x{version:08x}) has no CPU_ON"),
             PsciError::CpuOn { code } => write!(f, "PSCI CPU_ON returned {code} ({})", code_name(*code)),
         }
     }
@@ -160,6 +164,12 @@ pub fn version(conduit: Conduit) -> Result<u32, PsciError> {
     call(conduit, PSCI_VERSION, 0, 0, 0).map(|v| v as u32)
 }
 
+/// Whether a PSCI_VERSION answer has the standard CPU_ON (0.2 and later;
+/// a negative answer, NOT_SUPPORTED, has nothing).
+pub fn has_cpu_on(version: u32) -> bool {
+    (version as i32) >= 2
+}
+
 /// CPU_ON: start the core with affinity `target` (MPIDR's affinity fields)
 /// at physical address `entry`, at the caller's (non-secure) EL or the
 /// highest one below the PSCI firmware (DEN0022D 6.4.3).
@@ -167,5 +177,32 @@ pub fn cpu_on(conduit: Conduit, target: u64, entry: u64) -> Result<(), PsciError
     match call(conduit, CPU_ON_64, target, entry, 0)? as i64 as i32 {
         0 => Ok(()),
         code => Err(PsciError::CpuOn { code }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QEMU answers PSCI through SMC below EL3 (its built-in PSCI, as
+    /// TF-A's BL31 does on the board): PSCI 0.2 or later, which has
+    /// CPU_ON. An `hvc` with no EL2 behind it (entered at EL1 on the
+    /// plain machine, or from Secure EL1 at EL3 entry, where HVC is
+    /// undefined) comes back as "no PSCI" instead of a fatal exception.
+    /// (No `smc` at EL3 entry: that would enter the firmware's own EL3,
+    /// which has no vectors.)
+    #[test_case]
+    fn psci_answers_through_its_conduit_and_a_dead_conduit_is_an_error() {
+        let el = crate::entry_el();
+        if el < 3 {
+            let v = version(Conduit::Smc).expect("PSCI through SMC below EL3");
+            assert!(has_cpu_on(v), "PSCI version 0x{v:x} has no CPU_ON");
+            assert_eq!(Conduit::for_entry_el(el), Conduit::Smc, "QEMU's EL{el} has no EL2 above EL1 to be a hypervisor");
+        }
+        if el != 2 {
+            assert!(matches!(version(Conduit::Hvc), Err(PsciError::NoPsci { conduit: Conduit::Hvc, .. })));
+        }
+        assert!(has_cpu_on(0x0000_0002) && has_cpu_on(0x0001_0001));
+        assert!(!has_cpu_on(0x0000_0001) && !has_cpu_on(-1i32 as u32));
     }
 }
