@@ -1,6 +1,8 @@
 //! The board boot recipe (boot/): what can be checked without Xilinx tools.
 use std::process::Command;
 
+mod common;
+
 fn boot_dir() -> std::path::PathBuf {
     xtask::repo_root().join("boot")
 }
@@ -9,8 +11,9 @@ fn boot_dir() -> std::path::PathBuf {
 /// exits with 2 (and builds nothing).
 #[test]
 fn make_boot_bin_says_what_is_missing() {
-    let out_dir = std::env::temp_dir().join(format!("xlic-boot-{}", std::process::id()));
-    let fsbl = out_dir.with_extension("fsbl.elf");
+    let work = common::scratch("xlic-boot", "make-boot-bin");
+    let out_dir = work.join("out");
+    let fsbl = work.join("fsbl.elf");
     std::fs::write(&fsbl, b"not really an FSBL").unwrap();
     let out = Command::new("bash")
         .arg(boot_dir().join("make-boot-bin.sh"))
@@ -114,8 +117,7 @@ fn dry_run_on(args: &[&str], with_psu_init_procs: bool, board: &str) -> (Option<
     // One folder per run: the tests run in parallel and each removes its own.
     static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("xlic-jtag-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("xlic-boot", &format!("jtag-{n}"));
     for f in ["design.bit", "fsbl.elf", "pmufw.elf", "firmware.elf"] {
         std::fs::write(dir.join(f), b"x").unwrap();
     }

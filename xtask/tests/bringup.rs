@@ -7,12 +7,12 @@ use std::time::Duration;
 use xtask::cosim::CosimOptions;
 use xtask::qemu::{BootEl, Qemu, Session, PROMPT};
 
+mod common;
+
 const REPLY: Duration = Duration::from_secs(60);
 
 fn card_image(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xlic-bringup-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    let img = d.join(name);
+    let img = common::scratch("xlic-bringup", "cards").join(name);
     xlic_cardimg::build(&img, &[("HELLO.TXT".to_string(), b"hello\n".to_vec())], xlic_cardimg::DEFAULT_SIZE_MIB).unwrap();
     img
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 use xtask::firmware;
 use xtask::qemu::{BootEl, Qemu, Session, PROMPT};
 
+mod common;
+
 const BOOT: Duration = Duration::from_secs(60);
 const REPLY: Duration = Duration::from_secs(30);
 
@@ -177,7 +179,7 @@ fn xtask_run_takes_console_input_from_a_pipe() {
 /// must be absent.
 #[test]
 fn defmt_log_on_uart1_is_decoded_at_the_built_level() {
-    let raw = std::env::temp_dir().join(format!("xlic-defmt-{}.raw", std::process::id()));
+    let raw = common::scratch("xlic-console", "defmt").join("uart1.raw");
     let mut q = Qemu::new(firmware_elf(), BootEl::El3);
     q.log_raw = Some(raw.clone());
     let mut s = Session::start(&q).unwrap();

@@ -5,34 +5,23 @@
 //! matches bit for bit), `step --cpu=N` does layer by layer, and `run`
 //! without an accelerator says so and points at `--cpu`.
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use xlic_model::{Layer, PadMode};
 use xlic_ref::Rgb8;
 use xtask::e2e::{self, Engine, IMAGE_FILE, MODEL_FILE, RECON_FILE};
 use xtask::qemu::{BootEl, Qemu, Session, PROMPT};
 
-const HW: xlic_model::HwLimits = accel_regs::HW_LIMITS;
+mod common;
+use common::{data, int_model, one_at_a_time};
+
 const REPLY: Duration = Duration::from_secs(600);
 
-/// Four guest cores are four host threads: one session at a time.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn data() -> PathBuf {
-    xlic_ref::data::default_dir()
-}
-
 fn package() -> &'static [u8] {
-    static P: OnceLock<Vec<u8>> = OnceLock::new();
-    P.get_or_init(|| xtask::pkgcache::default_package(&data(), PadMode::Edge).unwrap())
+    common::package(PadMode::Edge)
 }
 
 fn reference(img: &Rgb8) -> xlic_quant::IntRun {
-    let m = xlic_quant::IntModel::from_package(package(), &HW).unwrap();
-    xlic_quant::pipeline::codec(&m, img, PadMode::Edge).unwrap()
+    xlic_quant::pipeline::codec(int_model(PadMode::Edge), img, PadMode::Edge).unwrap()
 }
 
 fn crcs(run: &xlic_quant::IntRun) -> Vec<u32> {
@@ -40,9 +29,7 @@ fn crcs(run: &xlic_quant::IntRun) -> Vec<u32> {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xlic-cpu-{}", std::process::id())).join(name);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch("xlic-cpu", name)
 }
 
 /// Every shared image: the same layer CRCs as the host's integer

@@ -6,49 +6,24 @@
 //! Also the error paths: a hung accelerator, a corrupted output, bad
 //! inputs, and the boot script.
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use xlic_model::{Layer, PadMode};
-use xlic_quant::IntModel;
 use xlic_ref::{psnr, Rgb8};
 use xtask::cosim::{CosimOptions, Fault};
 use xtask::e2e::{self, IMAGE_FILE, MODEL_FILE, RECON_FILE};
 use xtask::qemu::{BootEl, Qemu, Session, PROMPT};
 
-const HW: xlic_model::HwLimits = accel_regs::HW_LIMITS;
+mod common;
+use common::{data, image, int_model, one_at_a_time, HW};
+
 const REPLY: Duration = Duration::from_secs(300);
 
-/// QEMU and the bridge each keep a core busy: one session at a time, so
-/// that guest timing (the timeouts under test) is not skewed by others.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn data() -> PathBuf {
-    xlic_ref::data::default_dir()
-}
-
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xlic-e2e-{}", std::process::id())).join(name);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch("xlic-e2e", name)
 }
 
-/// The package the demo uses: calibrated on every test image, edge mode.
 fn package() -> &'static [u8] {
-    static P: OnceLock<Vec<u8>> = OnceLock::new();
-    P.get_or_init(|| xtask::pkgcache::default_package(&data(), PadMode::Edge).unwrap())
-}
-
-fn int_model() -> &'static IntModel {
-    static M: OnceLock<IntModel> = OnceLock::new();
-    M.get_or_init(|| IntModel::from_package(package(), &HW).unwrap())
-}
-
-fn image(name: &str) -> (Vec<u8>, Rgb8) {
-    let p = xlic_ref::data::images_dir(&data()).join(name);
-    (std::fs::read(&p).unwrap(), Rgb8::load_png(&p).unwrap().0)
+    common::package(PadMode::Edge)
 }
 
 fn boot(card: &Path, cosim: Option<CosimOptions>) -> Session {
@@ -84,7 +59,7 @@ fn every_image_through_the_whole_path_is_bit_exact_and_as_good_as_float() {
         let img = Rgb8::load_png(&path).unwrap().0;
         let run = e2e::codec_in_qemu(&xtask::firmware::elf_for_tests(), &dir(&name), package(), &png, PadMode::Edge, false).unwrap();
         let (recon, _) = Rgb8::decode_png(&run.recon_png, Path::new(RECON_FILE)).unwrap();
-        let reference = xlic_quant::pipeline::codec(int_model(), &img, PadMode::Edge).unwrap();
+        let reference = xlic_quant::pipeline::codec(int_model(PadMode::Edge), &img, PadMode::Edge).unwrap();
         let float = xlic_ref::float::codec(&weights, &img, PadMode::Edge, true);
         let (p_fw, p_float) = (psnr(&img, &recon), psnr(&img, &float.recon));
         eprintln!("{name}: {}x{} firmware {p_fw:.3} dB, float {p_float:.3} dB, {:.1} s ({:.1} s in the kernel)", img.width, img.height, run.wall.as_secs_f64(), run.kernel_seconds);
@@ -102,11 +77,11 @@ fn every_image_through_the_whole_path_is_bit_exact_and_as_good_as_float() {
         }
         // RECON.XLC, coded on the A53, is the host's file byte for byte,
         // and decodes on the host to the analysis output.
-        let host = xtask::xlc::compress(int_model(), &img, PadMode::Edge).unwrap();
+        let host = xtask::xlc::compress(int_model(PadMode::Edge), &img, PadMode::Edge).unwrap();
         if run.recon_xlc != host.file {
             failures.push(format!("{name}: RECON.XLC ({} bytes) differs from the host's .XLC ({} bytes)", run.recon_xlc.len(), host.file.len()));
         }
-        match xtask::xlc::decompress(int_model(), &run.recon_xlc) {
+        match xtask::xlc::decompress(int_model(PadMode::Edge), &run.recon_xlc) {
             Ok(d) if d.latent == reference.outputs[Layer::LATENT.index()] && d.image.data == reference.recon.data => {}
             Ok(_) => failures.push(format!("{name}: RECON.XLC decodes on the host to another latent or image")),
             Err(e) => failures.push(format!("{name}: RECON.XLC does not decode on the host: {e:#}")),
@@ -128,7 +103,7 @@ fn bytes(v: &[i16]) -> Vec<u8> {
 fn stepping_matches_the_reference_layer_by_layer() {
     let _one = one_at_a_time();
     let (png, img) = image("chelsea.png");
-    let reference = xlic_quant::pipeline::codec(int_model(), &img, PadMode::Edge).unwrap();
+    let reference = xlic_quant::pipeline::codec(int_model(PadMode::Edge), &img, PadMode::Edge).unwrap();
     let card = dir("step").join("card.img");
     e2e::make_card(&card, &[(MODEL_FILE.into(), package().to_vec()), (IMAGE_FILE.into(), png)]).unwrap();
     let late_ms = 1500.0;
@@ -191,7 +166,7 @@ fn a_hung_accelerator_times_out_and_the_card_is_unchanged() {
 fn verify_finds_a_corrupted_latent() {
     let _one = one_at_a_time();
     let (png, img) = image("chelsea.png");
-    let reference = xlic_quant::pipeline::codec(int_model(), &img, PadMode::Edge).unwrap();
+    let reference = xlic_quant::pipeline::codec(int_model(PadMode::Edge), &img, PadMode::Edge).unwrap();
     let card = dir("corrupt").join("card.img");
     let files = [(MODEL_FILE.into(), package().to_vec()), (IMAGE_FILE.into(), png), ("REF.LAT".to_string(), xtask::codec::int_latent_file(&reference))];
     e2e::make_card(&card, &files).unwrap();

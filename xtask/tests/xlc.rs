@@ -4,53 +4,21 @@
 //! byte, and every kind of bad file on both sides (a clear message,
 //! nothing written).
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use xlic_model::bitstream::{self, CRC_BYTES, HEADER_BYTES};
 use xlic_model::{Layer, PadMode};
-use xlic_quant::IntModel;
 use xlic_ref::Rgb8;
 use xtask::cosim::CosimOptions;
 use xtask::e2e::{self, MODEL_FILE};
 use xtask::qemu::{BootEl, Qemu, Session, PROMPT};
 
-const HW: xlic_model::HwLimits = accel_regs::HW_LIMITS;
+mod common;
+use common::{data, image, int_model as model, one_at_a_time, package, HW};
+
 const REPLY: Duration = Duration::from_secs(600);
 
-/// One QEMU + bridge at a time (they each keep a core busy).
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn data() -> PathBuf {
-    xlic_ref::data::default_dir()
-}
-
-fn package(pad: PadMode) -> &'static [u8] {
-    static EDGE: OnceLock<Vec<u8>> = OnceLock::new();
-    static ZERO: OnceLock<Vec<u8>> = OnceLock::new();
-    let cell = if pad == PadMode::Edge { &EDGE } else { &ZERO };
-    cell.get_or_init(|| xtask::pkgcache::default_package(&data(), pad).unwrap())
-}
-
-fn model(pad: PadMode) -> &'static IntModel {
-    static EDGE: OnceLock<IntModel> = OnceLock::new();
-    static ZERO: OnceLock<IntModel> = OnceLock::new();
-    let cell = if pad == PadMode::Edge { &EDGE } else { &ZERO };
-    cell.get_or_init(|| IntModel::from_package(package(pad), &HW).unwrap())
-}
-
-fn image(name: &str) -> (Vec<u8>, Rgb8) {
-    let p = xlic_ref::data::images_dir(&data()).join(name);
-    (std::fs::read(&p).unwrap(), Rgb8::load_png(&p).unwrap().0)
-}
-
 fn dir(name: &str) -> PathBuf {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    let d = ROOT.get_or_init(|| xlic_cardimg::scratch_dir("xlic-xlc")).join(name);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch("xlic-xlc", name)
 }
 
 /// Every shared image, both padding modes: the decoded latent is the
