@@ -10,6 +10,8 @@ fn main() {
     let hw = hls.join("xxlic_layer_hw.h");
     let cfg = hls.join("xlic_config.h");
     let cosim = hls.join("cosim/xlic_cosim.h");
+    let layer_h = hls.join("xlic_layer.h");
+    println!("cargo:rerun-if-changed={}", layer_h.display());
     println!("cargo:rerun-if-changed={}", hw.display());
     println!("cargo:rerun-if-changed={}", cfg.display());
     println!("cargo:rerun-if-changed={}", cosim.display());
@@ -19,6 +21,9 @@ fn main() {
     // #define X<TOP>_<BUNDLE>_ADDR_<ARG>_DATA 0x.. / _BITS_<ARG>_DATA n
     let mut args: Vec<(String, u32, u32)> = Vec::new();
     let mut bits = std::collections::HashMap::new();
+    // #define X<TOP>_<BUNDLE>_ADDR_AP_RETURN 0x.. (a function that returns a
+    // value: its read-only register).
+    let mut ap_return: Option<u32> = None;
     for line in hw_text.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
         if w.len() != 3 || w[0] != "#define" {
@@ -30,7 +35,9 @@ fn main() {
                 None => v.parse().unwrap(),
             }
         };
-        if let Some(rest) = w[1].split_once("_ADDR_").map(|(_, r)| r) {
+        if w[1].ends_with("_ADDR_AP_RETURN") {
+            ap_return = Some(value(w[2]));
+        } else if let Some(rest) = w[1].split_once("_ADDR_").map(|(_, r)| r) {
             if let Some(name) = rest.strip_suffix("_DATA") {
                 args.push((name.to_lowercase(), value(w[2]), 0));
             }
@@ -55,6 +62,13 @@ fn main() {
     writeln!(out, "        (0x08 => pub ier: ReadWrite<u32, IRQ::Register>),").unwrap();
     writeln!(out, "        (0x0c => pub isr: ReadWrite<u32, IRQ::Register>),").unwrap();
     let mut at = 0x10u32;
+    if let Some(offset) = ap_return {
+        assert_eq!(offset, 0x10, "ap_return is the first slot");
+        writeln!(out, "        /// `ap_return`: the kernel's status (read-only; valid after ap_done; see `status`).").unwrap();
+        writeln!(out, "        (0x10 => pub ap_return: ReadOnly<u32>),").unwrap();
+        writeln!(out, "        (0x14 => _reserved_ret),").unwrap();
+        at = 0x18;
+    }
     let mut table = String::new();
     for (i, (name, offset, b)) in args.iter().enumerate() {
         assert!(*offset >= at, "register {name} at {offset:#x} overlaps the previous one");
@@ -83,6 +97,18 @@ fn main() {
             writeln!(out, "    pub const {}: usize = {};", &w[1][5..], w[2]).unwrap();
         } else if w.len() == 3 && w[0] == "#define" && w[1].starts_with("XLIC_") && w[2].len() > 2 && w[2].starts_with('"') && w[2].ends_with('"') {
             writeln!(out, "    pub const {}: &str = {};", &w[1][5..], w[2]).unwrap();
+        }
+    }
+    writeln!(out, "}}").unwrap();
+    // #define XLIC_STATUS_<NAME> <integer> (hls/xlic_layer.h): the status
+    // word the kernel returns.
+    let layer_text = std::fs::read_to_string(&layer_h).expect("hls/xlic_layer.h");
+    writeln!(out, "/// The kernel's status word (`ap_return`; hls/xlic_layer.h).").unwrap();
+    writeln!(out, "pub mod status {{").unwrap();
+    for line in layer_text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.len() == 3 && w[0] == "#define" && w[1].starts_with("XLIC_STATUS_") && w[2].parse::<u32>().is_ok() {
+            writeln!(out, "    pub const {}: u32 = {};", &w[1][12..], w[2]).unwrap();
         }
     }
     writeln!(out, "}}").unwrap();

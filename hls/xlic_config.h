@@ -17,6 +17,10 @@
 #define XLIC_POF 16
 // Output pixels computed in parallel (Pox): one pixel vector.
 #define XLIC_POX 16
+// Output lanes the output engine finishes per cycle (requantization,
+// GDN divider, IGDN: one instance of each rule per lane): XLIC_POF / this
+// cycles per output pixel. A divisor of XLIC_POF, at least 2.
+#define XLIC_OUT_LANES 16
 // One accumulator band: rows x columns of the layer's grid. A tile is one
 // or more bands (see xlic_model::layout::Tiling).
 #define XLIC_TILE_ROWS 8
@@ -56,6 +60,11 @@
 #define XLIC_PAIRS (XLIC_POX / 2)
 // Output words (XLIC_LANES channels each) of one pass: 1 or 2.
 #define XLIC_WPP (XLIC_POF / XLIC_LANES)
+// Cycles of the output engine per output pixel.
+#define XLIC_OUT_SUBS (XLIC_POF / XLIC_OUT_LANES)
+#if XLIC_OUT_LANES < 2 || XLIC_POF % XLIC_OUT_LANES != 0
+#error "XLIC_OUT_LANES must divide XLIC_POF and be at least 2"
+#endif
 // Pixel vectors of one accumulator slot, slots (XLIC_POF channels each),
 // and words per accumulator bank.
 #define XLIC_VECS (XLIC_TILE_ROWS * XLIC_TILE_COLS / XLIC_POX)

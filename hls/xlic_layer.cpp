@@ -141,6 +141,7 @@ struct layer_t {
     int last_rows, last_cols, row_tiles, col_tiles, steps_per_unit, units, steps;
     int planes, lplanes, plane_words, row_stride, scale, grid_h, grid_w;
     int n_taps, calls;
+    uint32_t status;  // XLIC_STATUS_* code (xlic_layer.h)
 };
 
 // Where a step is: its unit's tile and channel tile, and its input group.
@@ -303,7 +304,16 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
     // buffers cannot hold is refused: the layer runs no step and writes
     // nothing.
     L.band_rows = (int)band_rows, L.bands = (int)bands, L.tile_cols = (int)tile_cols, L.cpasses = (int)unit_passes;
-    const bool fits = tile_fits(L, row_step, col_step);
+    // The layer registers within what this kernel was built for: a layer
+    // outside them is refused like a tile that does not fit.
+    const bool side_ok = in_h >= 1 && in_h <= XLIC_MAX_SIDE && in_w >= 1 && in_w <= XLIC_MAX_SIDE && out_h >= 1 &&
+                         out_h <= XLIC_MAX_SIDE && out_w >= 1 && out_w <= XLIC_MAX_SIDE;
+    const bool conv_ok = L.norm || (kernel >= 1 && kernel <= XLIC_MAX_KERNEL && (kernel & 1) == 1 &&
+                                    (stride == 1 || stride == 2 || stride == 4) && stride <= XLIC_MAX_STRIDE);
+    const bool layer_ok = op <= XLIC_OP_IGDN && conv_ok && side_ok && cin >= 1 && cin <= XLIC_MAX_CHANNELS && cout >= 1 &&
+                          cout <= XLIC_MAX_CHANNELS && (!L.norm || cin == cout);
+    const bool fits = layer_ok && tile_fits(L, row_step, col_step);
+    L.status = !layer_ok ? XLIC_STATUS_LAYER_REFUSED : !fits ? XLIC_STATUS_TILE_REFUSED : XLIC_STATUS_DONE;
     if (!fits) L.band_rows = row_step, L.bands = 1, L.tile_cols = col_step, L.cpasses = L.passes;
     L.lbr = log2_small(L.band_rows);
     L.tile_rows = L.band_rows * L.bands;
@@ -459,7 +469,10 @@ static void put_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const lay
     const word_t v = !L.pair ? w : (x & 1) ? pair_word(hold, w) : pair_word(w, word_t(0));
     hold = w;
     const int pc = m >> L.lplanes, plane = m & (L.planes - 1);
-    const int addr = abase + plane * L.plane_words + pc / XLIC_POX;
+    // plane x plane_words without a multiplier (plane < 4: two shifted
+    // adds), in the burst loop and both zero fills.
+    const int poff = ((plane & 1) ? L.plane_words : 0) + ((plane & 2) ? L.plane_words << 1 : 0);
+    const int addr = abase + poff + pc / XLIC_POX;
     XLIC_ASSERT(addr >= 0 && addr < XLIC_IN_DEPTH);
     const int bank = pc & (XLIC_POX - 1);
     unpack(v, buf[addr][bank]);
@@ -966,6 +979,9 @@ static void store_engine(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
     const int fls = L.fold ? L.ls : 0;
     // Output rounds: XLIC_WPP words (groups) of a pixel per iteration.
     const int nrounds = (S.nog + XLIC_WPP - 1) / XLIC_WPP;
+    // The lanes of the pixel being finished (registers).
+    lane_t hold[XLIC_POF];
+#pragma HLS ARRAY_PARTITION variable=hold complete dim=0
 out_rows:
     for (int oy = S.c; oy < S.srows; oy += S.C) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=64
@@ -976,10 +992,16 @@ out_rows:
             // B is group oga + 1, if the unit has it.
             const int oga = S.og0 + XLIC_WPP * j;
             const bool hasb = XLIC_WPP == 2 && XLIC_WPP * j + 1 < S.nog;
+            // The rules run on XLIC_OUT_LANES output lanes per cycle:
+            // XLIC_OUT_SUBS cycles per pixel (counters, no division), lane
+            // l = sub * XLIC_OUT_LANES + j on rule instance j (a constant
+            // bank of the lane registers and of the parameters for each
+            // sub); the pixel's words leave on its last sub-cycle.
+            int oc = 0, sub = 0;
         out_pixels:
-            for (int oc = 0; oc < S.scols; oc++) {
+            for (int it = 0; it < S.scols * XLIC_OUT_SUBS; it++) {
 #pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=16 max=512
+#pragma HLS LOOP_TRIPCOUNT min=16 max=4096
                 // Where output pixel (oy, oc) accumulated.
                 const int r = oy >> fls, cg = oc >> fls;
                 const int a = ph ? r >> L.ls : r, bcol = ph ? cg >> L.ls : cg;
@@ -1023,39 +1045,55 @@ out_rows:
                         xr[k][l] = xk[xad & (XLIC_ACC_DEPTH - 1)][k][l];
                     }
                 }
-                lane_t lanes_a[XLIC_LANES], lanes_b[XLIC_LANES];
-#pragma HLS ARRAY_PARTITION variable=lanes_a complete dim=0
-#pragma HLS ARRAY_PARTITION variable=lanes_b complete dim=0
-            zero_b:
-                for (int l = 0; l < XLIC_LANES; l++) {
-#pragma HLS UNROLL
-                    lanes_b[l] = lane_t(0);  // pof 8: no word B
-                }
+                // oga is a multiple of XLIC_WPP: its channels are lanes
+                // 0.. of parameter slot oga / XLIC_WPP.
+                const int slot = oga / XLIC_WPP;
             lanes:
-                for (int l = 0; l < XLIC_POF; l++) {
+                for (int j = 0; j < XLIC_OUT_LANES; j++) {
 #pragma HLS UNROLL
                     // Lane l: channel l of the XLIC_POF (word A's, then B's);
                     // its GDN input is group oga + l / LANES of pixel u,
                     // in bank u ^ that group's parity.
-                    const int ch = oga * XLIC_LANES + l, grp = l / XLIC_LANES;
+                    const int l = sub * XLIC_OUT_LANES + j, grp = l / XLIC_LANES;
+                    const int ch = oga * XLIC_LANES + l;
                     const lane_t xin = pw ? xr[u ^ ((oga + grp) & 1)][l & (XLIC_LANES - 1)] : lane_t(0);
                     const bool real = ch < L.cout && (grp == 0 || hasb);
-                    // oga is a multiple of XLIC_WPP: its channels are lanes
-                    // 0.. of parameter slot oga / XLIC_WPP.
-                    const int slot = oga / XLIC_WPP;
-                    const lane_t o = real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, pb[slot][l], pm[slot][l], ps[slot][l])
-                                          : lane_t(0);
-                    if (grp == 0) lanes_a[l & (XLIC_LANES - 1)] = o;
-                    else lanes_b[l & (XLIC_LANES - 1)] = o;
+                    // The lane's parameters: bank q * XLIC_OUT_LANES + j on
+                    // sub-cycle q (constant banks, an XLIC_OUT_SUBS:1 mux).
+                    bias_t bj = pb[slot][j];
+                    mult_t mj = pm[slot][j];
+                    shift_t sj = ps[slot][j];
+                params_of_sub:
+                    for (int q = 1; q < XLIC_OUT_SUBS; q++) {
+#pragma HLS UNROLL
+                        if (sub == q) {
+                            bj = pb[slot][q * XLIC_OUT_LANES + j];
+                            mj = pm[slot][q * XLIC_OUT_LANES + j];
+                            sj = ps[slot][q * XLIC_OUT_LANES + j];
+                        }
+                    }
+                    hold[l] = real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, bj, mj, sj) : lane_t(0);
                 }
-
-                // Word A goes to port (oy + og) & 1, word B to the other:
-                // one write site per stream, the data chosen by a mux.
-                const word_t wa = pack(lanes_a), wb = pack(lanes_b);
-                const bool pa = (oy + oga) & 1;
-                const word_t w0 = pa ? wb : wa, w1 = pa ? wa : wb;
-                if (!pa || hasb) s0.write(w0);
-                if (pa || hasb) s1.write(w1);
+                if (sub == XLIC_OUT_SUBS - 1) {
+                    lane_t lanes_a[XLIC_LANES], lanes_b[XLIC_LANES];
+#pragma HLS ARRAY_PARTITION variable=lanes_a complete dim=0
+#pragma HLS ARRAY_PARTITION variable=lanes_b complete dim=0
+                words:
+                    for (int l = 0; l < XLIC_LANES; l++) {
+#pragma HLS UNROLL
+                        lanes_a[l] = hold[l];
+                        lanes_b[l] = XLIC_WPP == 2 ? hold[(XLIC_WPP - 1) * XLIC_LANES + l] : lane_t(0);  // pof 8: no word B
+                    }
+                    // Word A goes to port (oy + og) & 1, word B to the other:
+                    // one write site per stream, the data chosen by a mux.
+                    const word_t wa = pack(lanes_a), wb = pack(lanes_b);
+                    const bool pa = (oy + oga) & 1;
+                    const word_t w0 = pa ? wb : wa, w1 = pa ? wa : wb;
+                    if (!pa || hasb) s0.write(w0);
+                    if (pa || hasb) s1.write(w1);
+                }
+                // Counters: sub-cycles inner, pixels outer.
+                if (++sub == XLIC_OUT_SUBS) sub = 0, oc++;
             }
         }
     }
@@ -1066,9 +1104,16 @@ static void store_writer(word_t *fm, hls::stream<word_t> &s, const layer_t &L, s
 #pragma HLS INLINE off
     if (!S.en) return;
     const int nrounds = (S.nog + XLIC_WPP - 1) / XLIC_WPP;
+    // Run addresses by counters (no multiplier in the loops): the first
+    // row's base, the step to the next row of this chunk (C rows on), and
+    // a group's offset, set up once per call.
+    const int row_words = L.out_groups * L.out_w;
+    const int row_step = S.C * row_words, group_step = XLIC_WPP * L.out_w;
+    int row_base = (S.oy0 + S.c) * row_words + S.og0 * L.out_w + S.ox0;
 w_rows:
     for (int oy = S.c; oy < S.srows; oy += S.C) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=64
+        int group_base = row_base;
     w_pairs:
         for (int j = 0; j < nrounds; j++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=16
@@ -1077,8 +1122,8 @@ w_rows:
             const int oga = S.og0 + XLIC_WPP * j;
             const bool mine_a = ((oy + oga) & 1) == P, hasb = XLIC_WPP == 2 && XLIC_WPP * j + 1 < S.nog;
             if (mine_a || hasb) {
-                const int og = mine_a ? oga : oga + 1;
-                const int base = ((S.oy0 + oy) * L.out_groups + og) * L.out_w + S.ox0;
+                const int base = group_base + (mine_a ? 0 : L.out_w);
+                XLIC_ASSERT(base == ((S.oy0 + oy) * L.out_groups + (mine_a ? oga : oga + 1)) * L.out_w + S.ox0);
             burst_out:
                 for (int i = 0; i < S.scols; i++) {
 #pragma HLS PIPELINE II=1
@@ -1088,7 +1133,9 @@ w_rows:
                 XLIC_COUNT(output_words, S.scols);
                 XLIC_COUNT(output_runs, 1);
             }
+            group_base += group_step;
         }
+        row_base += row_step;
     }
 }
 
@@ -1110,7 +1157,7 @@ static void store_chunk(const accw_t acc[XLIC_ACC_DEPTH][XLIC_PAIRS][XLIC_POF],
 
 // ---------------------------------------------------------------------------
 
-void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params, word_t *fm_out,
+uint32_t xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params, word_t *fm_out,
                 uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout,
                 uint32_t in_h, uint32_t in_w, uint32_t out_h, uint32_t out_w, const word_t *fm_in2,
                 word_t *fm_out2, uint32_t band_rows, uint32_t bands, uint32_t tile_cols, uint32_t unit_passes) {
@@ -1228,7 +1275,9 @@ void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params
     xlic_counts = xlic_counts_t();
 #endif
     layer_t L = schedule(op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w, band_rows, bands, tile_cols, unit_passes);
-    L.n_taps = build_taps(L, taps);
+    // A refused layer runs no step (and its registers may not even bound
+    // the tap table): no taps.
+    L.n_taps = L.units > 0 ? build_taps(L, taps) : 0;
 
     // Prologue: the first step's input, and on the weights bundle the
     // parameters then the first call's weights.
@@ -1274,4 +1323,7 @@ steps:
         if (st.valid && (nxt.unit != st.unit || !nxt.valid)) prev = st;
         st = nxt;
     }
+    // The status register: what happened, and the configuration this
+    // kernel was built with (xlic_layer.h).
+    return L.status | (uint32_t)XLIC_CONFIG_ID << XLIC_STATUS_CONFIG_SHIFT;
 }

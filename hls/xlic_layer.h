@@ -70,12 +70,47 @@ int16_t xlic_finish_rule(uint32_t op, int64_t acc, int16_t x, int64_t bias, int3
 #define XLIC_COUNT(field, n) ((void)0)
 #endif
 
+// The status the kernel returns (AP_RETURN, valid after ap_done): a code in
+// bits 7..0 and the configuration the kernel was built with in bits 31..8,
+// so a caller built for another configuration sees that it is not talking
+// to its accelerator. accel-regs/build.rs reads the XLIC_STATUS_* defines
+// into `accel_regs::status`; xlic_model::layout::HwLimits::config_id
+// computes the same configuration word (the C-simulation checks the two
+// agree on every vector).
+//   DONE           the layer ran; its output is written
+//   TILE_REFUSED   the tile registers ask for a tile this kernel's buffers
+//                  cannot hold (or that breaks Tiling's rules): nothing ran,
+//                  nothing was written
+//   LAYER_REFUSED  the layer registers are outside this kernel's limits
+//                  (op, kernel, stride, channels, sides): nothing written
+// A code of 0 is never returned: a register reading 0 after ap_done is not
+// this kernel.
+#define XLIC_STATUS_DONE 1
+#define XLIC_STATUS_TILE_REFUSED 2
+#define XLIC_STATUS_LAYER_REFUSED 3
+#define XLIC_STATUS_CODE_MASK 255
+#define XLIC_STATUS_CONFIG_SHIFT 8
+// The configuration word (24 bits): log2 of pof (bits 2..0), pox (5..3),
+// tile rows (9..6), tile columns (13..10), input depth (17..14), and in
+// bits 23..18 a 6-bit check of the rest (lanes, channels, kernel, stride,
+// side, dependence distance), all shaping what the firmware plans.
+#define XLIC_LOG2(v)                                                                                                    \
+    ((v) >= 32768 ? 15 : (v) >= 16384 ? 14 : (v) >= 8192 ? 13 : (v) >= 4096 ? 12 : (v) >= 2048 ? 11 : (v) >= 1024 ? 10 \
+     : (v) >= 512 ? 9 : (v) >= 256 ? 8 : (v) >= 128 ? 7 : (v) >= 64 ? 6 : (v) >= 32 ? 5 : (v) >= 16 ? 4 : (v) >= 8 ? 3 \
+     : (v) >= 4 ? 2 : (v) >= 2 ? 1 : 0)
+#define XLIC_CONFIG_CHECK                                                                                               \
+    ((XLIC_LANES * 7 + XLIC_MAX_CHANNELS * 5 + XLIC_MAX_KERNEL * 3 + XLIC_MAX_STRIDE * 11 + XLIC_LOG2(XLIC_MAX_SIDE) * 13 + \
+      XLIC_ACC_DISTANCE) & 63)
+#define XLIC_CONFIG_ID                                                                                                  \
+    (XLIC_LOG2(XLIC_POF) | XLIC_LOG2(XLIC_POX) << 3 | XLIC_LOG2(XLIC_TILE_ROWS) << 6 | XLIC_LOG2(XLIC_TILE_COLS) << 10 | \
+     XLIC_LOG2(XLIC_IN_DEPTH) << 14 | XLIC_CONFIG_CHECK << 18)
+
 // fm_in and fm_in2 are the same input map (two read ports: even and odd
 // input rows); fm_out and fm_out2 the same output map (two write ports).
 // band_rows, bands, tile_cols, unit_passes: the layer's tile
 // (xlic_model::layout::TileChoice); one the buffers cannot hold is refused
-// (the layer writes nothing).
-void xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params, word_t *fm_out,
+// (the layer writes nothing, and the status says so).
+uint32_t xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *params, word_t *fm_out,
                 uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout,
                 uint32_t in_h, uint32_t in_w, uint32_t out_h, uint32_t out_w, const word_t *fm_in2,
                 word_t *fm_out2, uint32_t band_rows, uint32_t bands, uint32_t tile_cols, uint32_t unit_passes);

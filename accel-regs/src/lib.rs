@@ -8,7 +8,7 @@
 #![no_std]
 
 use tock_registers::interfaces::{Readable, Writeable};
-use tock_registers::registers::ReadWrite;
+use tock_registers::registers::{ReadOnly, ReadWrite};
 use tock_registers::{register_bitfields, register_structs};
 
 register_bitfields![u32,
@@ -72,6 +72,7 @@ pub const HW_LIMITS: xlic_model::HwLimits = xlic_model::HwLimits {
     tile_cols: limits::TILE_COLS,
     max_stride: limits::MAX_STRIDE,
     pox: limits::POX,
+    out_lanes: limits::OUT_LANES,
     in_depth: limits::IN_DEPTH,
     acc_distance: limits::ACC_DISTANCE,
     axi_outstanding: limits::AXI_OUTSTANDING,
@@ -91,9 +92,12 @@ mod tests {
 
     #[test]
     fn block_matches_the_vivado_layout() {
-        assert_eq!(core::mem::offset_of!(XlicLayerRegisters, fm_in), 0x10);
-        assert_eq!(core::mem::offset_of!(XlicLayerRegisters, weights), 0x1c);
-        assert_eq!(core::mem::offset_of!(XlicLayerRegisters, op), 0x40);
+        // The kernel returns its status: ap_return takes the first slot,
+        // the arguments follow (Vivado HLS 2019.2's layout).
+        assert_eq!(core::mem::offset_of!(XlicLayerRegisters, ap_return), 0x10);
+        assert_eq!(core::mem::offset_of!(XlicLayerRegisters, fm_in), 0x18);
+        assert_eq!(core::mem::offset_of!(XlicLayerRegisters, weights), 0x24);
+        assert_eq!(core::mem::offset_of!(XlicLayerRegisters, op), 0x48);
         let last = ARGUMENTS.last().unwrap();
         // Vivado's slots: 8 bytes for up to 32 bits, 12 for 64 (the m_axi
         // addresses), each ending in a reserved word.
@@ -102,6 +106,18 @@ mod tests {
             let slot = if w[0].bits > 32 { 12 } else { 8 };
             assert_eq!(w[1].offset, w[0].offset + slot, "{} -> {}", w[0].name, w[1].name);
         }
+    }
+
+    /// The status codes come from hls/xlic_layer.h, distinct and non-zero
+    /// (a register reading 0 after ap_done is not this kernel), and the
+    /// configuration word fits above the code.
+    #[test]
+    fn status_codes_come_from_the_kernel_header() {
+        let codes = [status::DONE, status::TILE_REFUSED, status::LAYER_REFUSED];
+        assert!(codes.iter().all(|&c| c != 0 && c & status::CODE_MASK == c));
+        assert!(codes[0] != codes[1] && codes[1] != codes[2] && codes[0] != codes[2]);
+        assert_eq!(status::CODE_MASK + 1, 1 << status::CONFIG_SHIFT);
+        assert!(HW_LIMITS.config_id() < 1 << (32 - status::CONFIG_SHIFT));
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub fn output_shape(g: &Geometry, l: Layer) -> FmShape {
 
 /// Board: multiplies the performance model's time at pl_clk0's real rate.
 /// The model is a floor, not a measurement (model/src/perf.rs: loop trip
-/// counts at the pragma II, DDR at its 19.2 GB/s peak), and nothing has
+/// counts at the pragma II, DDR at its board-preset rate), and nothing has
 /// been measured on a board yet: an II that synthesis misses, DDR shared
 /// with the A53 and the SD card's DMA, AXI latencies the model leaves out
 /// could each cost a factor. A timeout that fires on a working IP is worse
@@ -317,7 +317,7 @@ impl Pipeline {
                 let t = Instant::now();
                 driver.start(&job, read_back).map_err(|error| PipelineError::Accel { layer: l, error })?;
                 self.interrupted = Some(l);
-                let waited = driver.wait_done(limit).map_err(|error| PipelineError::Accel { layer: l, error });
+                let waited = driver.wait_done(&job, limit).map_err(|error| PipelineError::Accel { layer: l, error });
                 let elapsed = t.elapsed();
                 waited?;
                 self.interrupted = None;

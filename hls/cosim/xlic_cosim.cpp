@@ -228,6 +228,9 @@ int main(int argc, char **argv) {
         }
         // Handshake: start taken, busy (auto_restart is not supported).
         d.set_reg(XXLIC_LAYER_CONTROL_ADDR_AP_CTRL, 0);
+        // No status until the kernel returns one (a start the bridge
+        // refuses below finishes with status 0: "not this kernel").
+        d.set_reg(XXLIC_LAYER_CONTROL_ADDR_AP_RETURN, 0);
         starts++;
         d.info(XLIC_COSIM_WORD_STARTS).store(starts);
         const Job j = read_job(d);
@@ -253,8 +256,11 @@ int main(int argc, char **argv) {
             const std::vector<word_t> wt = words(j.weights, out_tiles(j.cout) * groups(j.cin) * k * k * XLIC_POF);
             const std::vector<word_t> pr = words(j.params, out_tiles(j.cout) * XLIC_POF);
             std::vector<word_t> out = words(j.fm_out, out_words(j));
-            xlic_layer(in.data(), wt.data(), pr.data(), out.data(), j.op, j.kernel, j.stride, j.cin, j.cout, j.in_h,
-                       j.in_w, j.out_h, j.out_w, in.data(), out.data(), j.band_rows, j.bands, j.tile_cols, j.unit_passes);
+            const uint32_t status =
+                xlic_layer(in.data(), wt.data(), pr.data(), out.data(), j.op, j.kernel, j.stride, j.cin, j.cout, j.in_h,
+                           j.in_w, j.out_h, j.out_w, in.data(), out.data(), j.band_rows, j.bands, j.tile_cols, j.unit_passes);
+            // The kernel's return value is the IP's AP_RETURN register.
+            d.set_reg(XXLIC_LAYER_CONTROL_ADDR_AP_RETURN, status);
             if (faulty && o.fault == XLIC_COSIM_FAULT_CORRUPT) {
                 out[out_words(j) / 2].range(15, 0) = out[out_words(j) / 2].range(15, 0) ^ 0x0100;
             }
@@ -262,8 +268,11 @@ int main(int argc, char **argv) {
             const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             compute_s += s;
             d.info(XLIC_COSIM_WORD_LAST_MICROS).store((uint32_t)(s * 1e6));
-            printf("start %u: %s %ux%u/%u %u->%u %ux%u -> %ux%u: %.3f s%s\n", starts, xlic_op_name(j.op), j.kernel, j.kernel,
+            printf("start %u: %s %ux%u/%u %u->%u %ux%u -> %ux%u: %.3f s%s%s\n", starts, xlic_op_name(j.op), j.kernel, j.kernel,
                    j.stride, j.cin, j.cout, j.in_w, j.in_h, j.out_w, j.out_h, s,
+                   (status & XLIC_STATUS_CODE_MASK) == XLIC_STATUS_TILE_REFUSED    ? " (tile refused)"
+                   : (status & XLIC_STATUS_CODE_MASK) == XLIC_STATUS_LAYER_REFUSED ? " (layer refused)"
+                                                                                   : "",
                    faulty && o.fault == XLIC_COSIM_FAULT_CORRUPT ? " (fault injected, one output value flipped)" : "");
             fflush(stdout);
             if (faulty && o.fault == XLIC_COSIM_FAULT_LATE) {

@@ -20,15 +20,18 @@
 
 namespace {
 
-const char MAGIC[8] = {'X', 'L', 'I', 'C', 'T', 'V', '0', '4'};
+const char MAGIC[8] = {'X', 'L', 'I', 'C', 'T', 'V', '0', '5'};
 const uint32_t FLAG_CHAIN = 1;
-// The tile is one the buffers cannot hold: the kernel must refuse it and
-// write nothing (the expected output is the poison).
+// The tile is one the buffers cannot hold (or the layer is beyond the
+// kernel's limits): the kernel must refuse it and write nothing (the
+// expected output is the poison); the expected status says which.
 const uint32_t FLAG_REFUSED = 2;
 
 struct Case {
     uint32_t op, kernel, stride, cin, cout, in_h, in_w, out_h, out_w;
     uint32_t flags;
+    // The status word the kernel must return (code | configuration << 8).
+    uint32_t status;
     // The tile registers: band_rows, bands, tile_cols, unit_passes.
     uint32_t tile[4];
     // mac_iterations, input_words, weight_words, output_words, input_runs,
@@ -51,13 +54,14 @@ bool load(const char *path, Case &c) {
     FILE *f = fopen(path, "rb");
     if (!f) return false;
     char magic[8];
-    uint32_t h[18];
-    bool ok = fread(magic, 1, 8, f) == 8 && memcmp(magic, MAGIC, 8) == 0 && fread(h, 4, 18, f) == 18 &&
+    uint32_t h[19];
+    bool ok = fread(magic, 1, 8, f) == 8 && memcmp(magic, MAGIC, 8) == 0 && fread(h, 4, 19, f) == 19 &&
               fread(c.model, 8, 7, f) == 7 && fread(c.name, 1, sizeof c.name, f) == sizeof c.name;
     if (ok) {
         c.op = h[0], c.kernel = h[1], c.stride = h[2], c.cin = h[3], c.cout = h[4];
         c.in_h = h[5], c.in_w = h[6], c.out_h = h[7], c.out_w = h[8], c.flags = h[9];
         for (int k = 0; k < 4; k++) c.tile[k] = h[10 + k];
+        c.status = h[18];
         c.name[sizeof c.name - 1] = 0;
         ok = read_words(f, c.in, h[14]) && read_words(f, c.weights, h[15]) && read_words(f, c.params, h[16]) &&
              read_words(f, c.expected, h[17]);
@@ -133,9 +137,10 @@ int main(int argc, char **argv) {
         const auto t0 = std::chrono::steady_clock::now();
         // The same map on both read ports and both write ports, as the
         // firmware programs them.
-        xlic_layer(input->data(), c.weights.data(), c.params.data(), out.data(), c.op, c.kernel, c.stride, c.cin,
-                   c.cout, c.in_h, c.in_w, c.out_h, c.out_w, input->data(), out.data(), c.tile[0], c.tile[1], c.tile[2],
-                   c.tile[3]);
+        const uint32_t status =
+            xlic_layer(input->data(), c.weights.data(), c.params.data(), out.data(), c.op, c.kernel, c.stride, c.cin,
+                       c.cout, c.in_h, c.in_w, c.out_h, c.out_w, input->data(), out.data(), c.tile[0], c.tile[1],
+                       c.tile[2], c.tile[3]);
         if (c.flags & FLAG_REFUSED) {
             for (size_t w = 0; w < c.expected.size(); w++) c.expected[w] = xlic_word(poison);
         }
@@ -152,7 +157,14 @@ int main(int argc, char **argv) {
                                      xlic_counts.output_words,   xlic_counts.input_runs,  xlic_counts.weight_runs,
                                      xlic_counts.output_runs};
         const bool counts_ok = memcmp(counted, c.model, sizeof counted) == 0;
-        if (bad == 0 && counts_ok) {
+        if (status != c.status) {
+            // A refusal nobody can see, or a configuration word the
+            // firmware would not recognise, is a failure on its own.
+            printf("STATUS 0x%08x, expected 0x%08x (code %u, configuration 0x%06x; expected code %u, 0x%06x)\n", status,
+                   c.status, status & XLIC_STATUS_CODE_MASK, status >> XLIC_STATUS_CONFIG_SHIFT,
+                   c.status & XLIC_STATUS_CODE_MASK, c.status >> XLIC_STATUS_CONFIG_SHIFT);
+            failed++;
+        } else if (bad == 0 && counts_ok) {
             printf("ok\n");
             passed++;
         } else if (bad == 0) {

@@ -88,29 +88,40 @@ pub struct Board {
 }
 
 impl Board {
-    /// ZCU102: PS DDR4-2400 on a 64-bit bus, 19.2 GB/s (UG1182; the figure
-    /// perf.rs has used since issue 11: UG1145 / the SPA tutorial). 250 MHz
-    /// is hls/script.tcl's 4 ns target on the -2 part.
+    /// ZCU102: PS DDR4 SODIMM on a 64-bit bus at DDR4-2133 (UG1182, "DDR4
+    /// SODIMM Socket"; the board preset Vivado applies). Checked against a
+    /// ZCU102 block design built from the preset (apply_board_preset;
+    /// j-schacht/xilinx_zcu102_trustzone_demo,
+    /// trustzone_demo/hardware/xilinx-zcu102-2023.2/config_bd.tcl):
+    /// PSU__DDRC__SPEED_BIN DDR4_2133P, PSU__DDRC__FREQ_MHZ 1066.5,
+    /// PSU__DDRC__BUS_WIDTH 64 Bit, UDIMM. 2133 MT/s x 8 bytes = 17.1 GB/s
+    /// (the 19.2 GB/s used before is the controller's DDR4-2400 maximum,
+    /// not this board's). 250 MHz is hls/script.tcl's 4 ns target on the -2
+    /// part.
     pub const ZCU102: Board = Board {
         key: "zcu102",
         name: "ZCU102",
         device: Device::XCZU9EG,
         ddr_bus_bits: 64,
-        ddr_transfers_per_s: 2400e6,
-        ddr: "DDR4-2400 x 64 bits",
+        ddr_transfers_per_s: 2133e6,
+        ddr: "DDR4-2133 x 64 bits",
         clock_hz: 250e6,
     };
     /// ZCU104: "PS DDR4 64-bit Component" (Xilinx/PYNQ docs, ZCU104 board
-    /// features). The transfer rate, 2400 MT/s as on the ZCU102, is from
-    /// UG1267 and was not checked here: no stored copy states it. -2 part:
-    /// 250 MHz as the ZCU102.
+    /// features) at DDR4-2133 (UG1267, "DDR4 Component Memory"). Checked
+    /// against Xilinx's own ZCU104 platform
+    /// (Xilinx/amd-yocto-hw-platforms,
+    /// eval_board_examples/zcu104_pl_vcu_extensible/scripts/config_bd.tcl):
+    /// PSU__DDRC__SPEED_BIN DDR4_2133P, PSU__DDRC__FREQ_MHZ 1066.5,
+    /// PSU__DDRC__BUS_WIDTH 64 Bit, Components. -2 part: 250 MHz as the
+    /// ZCU102.
     pub const ZCU104: Board = Board {
         key: "zcu104",
         name: "ZCU104",
         device: Device::XCZU7EV,
         ddr_bus_bits: 64,
-        ddr_transfers_per_s: 2400e6,
-        ddr: "DDR4-2400 x 64 bits (rate unverified)",
+        ddr_transfers_per_s: 2133e6,
+        ddr: "DDR4-2133 x 64 bits",
         clock_hz: 250e6,
     };
     /// KV260: the K26's DDR4, 64 bits at 2400 MT/s (DS987; checked against a

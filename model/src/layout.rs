@@ -49,6 +49,10 @@ pub struct HwLimits {
     /// Output pixels computed in parallel (Pox): the step in which column
     /// tiles are trimmed. Like `max_stride`, not recorded in packages.
     pub pox: usize,
+    /// Output lanes the output engine finishes per cycle (one instance of
+    /// each output rule per lane): `pof / out_lanes` cycles per output
+    /// pixel. Shapes nothing in DDR; not recorded in packages.
+    pub out_lanes: usize,
     /// Words per bank of the input tile buffer, for each row parity (the
     /// two input ports fill even and odd input rows).
     pub in_depth: usize,
@@ -80,6 +84,7 @@ impl HwLimits {
         tile_cols: 128,
         max_stride: 4,
         pox: 16,
+        out_lanes: 16,
         in_depth: 512,
         acc_distance: 8,
         axi_outstanding: 4,
@@ -105,6 +110,17 @@ impl HwLimits {
         self.max_kernel * self.max_kernel
     }
 
+    /// The configuration word the kernel returns in its status (bits 31..8
+    /// of `ap_return`; XLIC_CONFIG_ID in hls/xlic_layer.h, which the
+    /// C-simulation checks against this): log2 of pof, pox, tile rows,
+    /// tile columns and input depth in 3, 3, 4, 4 and 4 bits, then a 6-bit
+    /// check of the other values that shape what the firmware plans.
+    pub fn config_id(&self) -> u32 {
+        let log2 = |v: usize| if v == 0 { 0 } else { v.ilog2().min(15) };
+        let check = (self.lanes * 7 + self.max_channels * 5 + self.max_kernel * 3 + self.max_stride * 11 + log2(self.max_side) as usize * 13 + self.acc_distance) & 63;
+        log2(self.pof) | log2(self.pox) << 3 | log2(self.tile_rows) << 6 | log2(self.tile_cols) << 10 | log2(self.in_depth) << 14 | (check as u32) << 18
+    }
+
     /// Whether the kernel (hls/xlic_layer.cpp) can be built with these
     /// values; the first rule they break otherwise. The design-space
     /// explorer only proposes configurations that pass.
@@ -118,6 +134,9 @@ impl HwLimits {
         }
         if !pow2(self.pox) || self.pox < 2 || self.pox > 32 {
             return Err("pox must be a power of two from 2 to 32 (pixel pairs share an accumulator word)");
+        }
+        if !pow2(self.out_lanes) || self.out_lanes < 2 || self.out_lanes > self.pof {
+            return Err("out_lanes must be a power of two from 2 to pof (the output engine takes pof / out_lanes cycles per pixel)");
         }
         if !pow2(self.tile_rows) || !pow2(self.tile_cols) || self.tile_cols < self.pox || self.tile_cols % self.max_stride != 0 {
             return Err("tile rows and columns must be powers of two, columns a multiple of pox and of the largest stride");
@@ -135,6 +154,29 @@ impl HwLimits {
             return Err("m_axi outstanding (1..32) and burst length (2..256) must be powers of two");
         }
         Ok(())
+    }
+}
+
+/// What a configuration word (`HwLimits::config_id`) says, for messages:
+/// pof, pox, tile rows, tile columns, input depth, and the check of the
+/// rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigId(pub u32);
+
+impl core::fmt::Display for ConfigId {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        let v = self.0;
+        let p = |shift: u32, bits: u32| 1u32 << ((v >> shift) & ((1 << bits) - 1));
+        write!(
+            f,
+            "pof {}, pox {}, {}x{} accumulator tiles, input depth {} (other limits: check {})",
+            p(0, 3),
+            p(3, 3),
+            p(6, 4),
+            p(10, 4),
+            p(14, 4),
+            (v >> 18) & 63
+        )
     }
 }
 

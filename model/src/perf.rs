@@ -10,8 +10,9 @@
 //!                            MAC loop   taps x max(vectors, distance) + depth
 //!                            while the next call's weights load (one burst)
 //!   store_chunk            the previous unit's output rows oy = g (mod
-//!                          steps per unit): an engine making two words per
-//!                          pixel, two write ports bursting one run each
+//!                          steps per unit): an engine making pof / 8 words
+//!                          per pixel in pof / out_lanes cycles, two write
+//!                          ports bursting one run each
 //! drain: the last unit's whole store
 //! ```
 //!
@@ -28,14 +29,13 @@
 //!   synthesis and place-and-route to tell (the seed design synthesized at
 //!   3.2 ns but its block design clocked the IP at 200 MHz), so the bench
 //!   prints the 200 MHz figure beside it.
-//! - DDR: the board's PS DDR peak (device::Board: the ZCU102's DDR4-2400 on
-//!   a 64-bit bus, 19.2 GB/s, UG1145 / the Zynq UltraScale+ SPA tutorial,
-//!   "Evaluating High-Performance Ports"; its PS preset was not checked
-//!   here: at DDR4-2133 it would be 17.1 GB/s), shared by every port, at
-//!   75 % controller efficiency. That figure is the Zynq-7000's (UG585
+//! - DDR: the board's PS DDR peak (device::Board: the ZCU102's DDR4-2133
+//!   on a 64-bit bus, 17.1 GB/s, as its Vivado board preset configures
+//!   it; device.rs cites the preset), shared by every port, at 75 %
+//!   controller efficiency. That figure is the Zynq-7000's (UG585
 //!   section 22.3.2, "designed to have a maximum efficiency of
 //!   approximately 75 %"); no MPSoC figure was found, so it is an
-//!   assumption for the MPSoC. 14.4 GB/s is 3.6 words per 250 MHz cycle.
+//!   assumption for the MPSoC. 12.8 GB/s is 3.2 words per 250 MHz cycle.
 //! - Ports (UG1085 "PL-PS Interface Specifics"; the block design of
 //!   boot/README.md): the two input masters on S_AXI_HP0_FPD and
 //!   S_AXI_HP3_FPD (DDR controller ports XPI 3 and 5, shared with the
@@ -43,9 +43,9 @@
 //!   S_AXI_HPC0_FPD (through the CCI, shared with the APU), the two output
 //!   masters on S_AXI_HP1_FPD and S_AXI_HP2_FPD, which share XPI 4. An XPI
 //!   is 128 bits at the DDR controller's clock, a quarter of the transfer
-//!   rate (600 MHz for DDR4-2400; 266.7 MHz for the Ultra96-V2's
+//!   rate (533 MHz for DDR4-2133; 266.7 MHz for the Ultra96-V2's
 //!   LPDDR4-1066, as its design's DDR_CTRL clock shows): the two writers
-//!   together sustain at most that at the same 75 % (1.8 words per 250 MHz
+//!   together sustain at most that at the same 75 % (1.6 words per 250 MHz
 //!   cycle on the ZCU102: more than their 1.5, so it binds only at
 //!   faster PL clocks or slower DDR).
 //! - A port: 128 bits per cycle at most; sustained 0.75 words per cycle
@@ -473,15 +473,17 @@ pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfCon
                 // previous unit (taken to be like this one).
                 let compute = calls * ((mac + cfg.pipeline_depth).max(w_cycles) + cfg.call_overhead) + cfg.call_overhead;
                 let mac_only = calls * (mac + cfg.pipeline_depth + cfg.call_overhead) + cfg.call_overhead;
-                // The engine makes wpp words per pixel; the runs (a row of
-                // one group) alternate between the two write ports.
+                // The engine makes wpp words per pixel in pof / out_lanes
+                // cycles; the runs (a row of one group) alternate between
+                // the two write ports.
                 let (engine_rounds, port_runs) = (nog.div_ceil(wpp), nog.div_ceil(2));
+                let subs = (hw.pof / hw.out_lanes) as u64;
                 let mut unit = 0u64;
                 let mut bounds = [0u64; 5];
                 let steps = t.steps_per_unit as u64;
                 for chunk in 0..steps {
                     let crows = if srows > chunk { (srows - 1 - chunk) / steps + 1 } else { 0 };
-                    let engine = crows * engine_rounds * (scols + cfg.store_depth);
+                    let engine = crows * engine_rounds * (scols * subs + cfg.store_depth);
                     let port = crows * port_runs * cfg.burst(scols);
                     let xpi = ceil((crows * nog * scols) as f64 / cfg.xpi_words_per_cycle());
                     let store = engine.max(port).max(xpi) + cfg.call_overhead;
@@ -498,7 +500,7 @@ pub fn layer_tiled(spec: &LayerSpec, in_dims: Dims, hw: &HwLimits, cfg: &PerfCon
                     unit += step;
                     bounds[which] += step;
                 }
-                last_store = (srows * engine_rounds * (scols + cfg.store_depth) + srows * port_runs * cfg.burst(scols))
+                last_store = (srows * engine_rounds * (scols * subs + cfg.store_depth) + srows * port_runs * cfg.burst(scols))
                     .max(ceil((srows * nog * scols) as f64 / cfg.xpi_words_per_cycle()));
                 cycles += tiles * unit;
                 p.compute_cycles += tiles * steps * calls * mac;

@@ -25,7 +25,20 @@
 //! - LUTs: adders, muxes and dividers by their widths (one LUT6 per bit of
 //!   an adder or a 4:1 mux), plus LUTRAM and fixed costs for control.
 //! - Flip-flops are not estimated (the pipelines' registers are Vivado's
-//!   to place; no figure here would be better than a guess).
+//!   to place; no figure here would be better than a guess). Every
+//!   UltraScale+ CLB has two flip-flops per LUT (UG574), and nothing here
+//!   comes near half the FFs of a device, so they are not a budget.
+//!
+//! Figures with no source, nothing measured (no synthesis has been run
+//! here; `cargo xtask hls-report` is where a real report replaces them):
+//! the ~1500 LUTs of control per m_axi adapter, the 8000 LUTs of control
+//! (FSMs, counters, AXI-Lite), the 3000 LUTs around the address
+//! multiplies, the count of 38 run-time 32 x 32 multiplies (read off the
+//! kernel's source, not a schedule), and the LUT cost of a mux (one LUT6
+//! per bit per 4 inputs) and of an adder (one LUT per bit). They are
+//! written to err high: Vivado shares operators across a sequential
+//! function's states and narrows multiplies whose operands it can bound,
+//! which this model does not assume.
 use crate::layout::HwLimits;
 
 pub use crate::device::Device;
@@ -114,7 +127,10 @@ impl Resources {
 pub fn estimate(hw: &HwLimits) -> Resources {
     let word = 16 * hw.lanes;
     let pairs = hw.pox / 2;
-    let lanes_out = hw.pof; // the output engine: pof / lanes words per pixel
+    // The output engine finishes out_lanes lanes per cycle (pof / out_lanes
+    // cycles per pixel): one instance of each output rule per lane.
+    let lanes_out = hw.out_lanes;
+    let subs = hw.pof / hw.out_lanes;
     let mut items = [Item { name: "", what: "", dsp: 0, bram18: 0, uram: 0, lut: 0 }; ITEMS];
     let mut n = 0;
     let mut push = |it: Item| {
@@ -196,20 +212,28 @@ pub fn estimate(hw: &HwLimits) -> Resources {
         uram: 0,
         lut: hw.pox * word * (hw.pox / 4 + 1),
     });
-    // Output engine: the pixel mux on every accumulator bank and the lane
-    // rotation (pox:1 and pof:1 of 48 bits), the GDN input select, and per
-    // output lane the three rules: requantization (48x15: 2 DSP, a 66-bit
-    // rounding shifter, saturation), IGDN (48x16: 2 DSP, the same), GDN
-    // (a 63-bit shifter, 16 stages of 64-bit compare-subtract).
+    // Output engine: the pixel mux on every accumulator bank (pox:1 of 48
+    // bits); per rule lane the channel rotation (pof:1 of 48 bits) and the
+    // GDN input select (of pox banks x, with fewer than `lanes` rule
+    // lanes, lanes / out_lanes lane positions: 16 bits); with more than
+    // one sub-cycle per pixel, the parameter select (subs:1 of 48 + 15 +
+    // 6 bits) and the lane registers' write enables (pof x 16 bits,
+    // registers: Vivado's FFs, no LUT counted beyond the enable decode).
+    // Per rule lane the three rules: requantization (48x15: 2 DSP, a
+    // 66-bit rounding shifter, saturation), IGDN (48x16: 2 DSP, the same),
+    // GDN (a 63-bit shifter, 16 stages of 64-bit compare-subtract).
     let shifter = 66 * 6 / 2; // 6 levels of 2:1, two per LUT6
     let divider = 16 * 2 * 64 + shifter + 3 * 65;
+    let x_sources = hw.pox * (hw.lanes / lanes_out).max(1);
+    let param_mux = if subs > 1 { lanes_out * 69 * (subs / 4 + 1) + hw.pof } else { 0 };
     push(Item {
         name: "output engine",
-        what: "bank and lane muxes; per lane requant, IGDN, GDN divider",
+        what: "bank and lane muxes; per output lane requant, IGDN, GDN divider",
         dsp: lanes_out * (2 + 2),
         bram18: 0,
         uram: 0,
-        lut: hw.pof * 48 * (hw.pox / 4 + 1) + lanes_out * 48 * (hw.pof / 4 + 1) + lanes_out * 16 * (hw.pox / 4 + 1)
+        lut: hw.pof * 48 * (hw.pox / 4 + 1) + lanes_out * 48 * (hw.pof / 4 + 1) + lanes_out * 16 * (x_sources / 4 + 1)
+            + param_mux
             + lanes_out * (2 * (49 + shifter + 20) + divider),
     });
     // Ping-pong: one shared instance of each concurrent function
@@ -227,14 +251,15 @@ pub fn estimate(hw: &HwLimits) -> Resources {
     // Address arithmetic: the kernel's `int` (32 x 32-bit) run-time
     // multiplies, 3 DSP48E2 each (a 27 x 18 slice per partial product,
     // UG579). In a pipelined loop every multiply is its own operator:
-    // input loaders 2 x 3 (the plane offset in put_input, inlined into the
-    // burst and the two zero fills), weight loaders 2 x 5 (paired entry,
-    // folded entry x 3, folded channel; load_constants has its own
-    // load_weights), MAC loop 6, output engine 4, writers 2 x 2: 30.
-    // Sequential set-up code shares operators across its states: 2 per
-    // function counted (top, schedule, 2 loaders, 2 weight loaders,
-    // mac_call, 2 writers, taps): 18.
-    push(Item { name: "addresses", what: "48 run-time 32x32 index multiplies, 3 DSP each", dsp: 3 * (30 + 18), bram18: 0, uram: 0, lut: 3000 });
+    // weight loaders 2 x 5 (paired entry, folded entry x 3, folded
+    // channel; load_constants has its own load_weights), MAC loop 6,
+    // output engine 4: 20. (The input loaders' plane offset is two
+    // shifted adds, and the writers step their run addresses by
+    // counters: no multiplier in their loops.) Sequential set-up code
+    // shares operators across its states: 2 per function counted (top,
+    // schedule, 2 loaders, 2 weight loaders, mac_call, 2 writers, taps):
+    // 18.
+    push(Item { name: "addresses", what: "38 run-time 32x32 index multiplies, 3 DSP each", dsp: 3 * (20 + 18), bram18: 0, uram: 0, lut: 3000 });
     // The second weight loader (load_constants' own) and the zero fills'
     // copies of the input write path.
     push(Item {
@@ -265,10 +290,28 @@ mod tests {
         assert_eq!(lutram_bank(81, 128), 2 * 19 * 8);
     }
 
+    /// Fewer output lanes: fewer rule instances (4 DSP48E2 and a GDN
+    /// divider each), a parameter select added; the MAC array unchanged.
+    /// The smallest array with two output lanes fits the Ultra96-V2's
+    /// XCZU3EG at the explorer's default budget (90 % DSP, 80 % BRAM18,
+    /// 70 % LUT); with one rule instance per channel it did not.
+    #[test]
+    fn output_lanes_shrink_the_output_engine() {
+        let small = HwLimits { pof: 8, pox: 2, out_lanes: 8, tile_rows: 4, tile_cols: 16, ..HwLimits::TEST };
+        let (all, two) = (estimate(&small), estimate(&HwLimits { out_lanes: 2, ..small }));
+        let engine = |r: &Resources| *r.items().iter().find(|i| i.name == "output engine").unwrap();
+        assert_eq!(engine(&all).dsp - engine(&two).dsp, 6 * 4);
+        assert!(engine(&two).lut < engine(&all).lut / 3, "{:?} {:?}", engine(&two), engine(&all));
+        assert_eq!(all.dsp() - engine(&all).dsp, two.dsp() - engine(&two).dsp);
+        let d = Device::XCZU3EG;
+        let fits = |r: &Resources| r.dsp() as f64 <= 0.9 * d.dsp as f64 && r.bram18() as f64 <= 0.8 * d.bram18 as f64 && r.lut() as f64 <= 0.7 * d.lut as f64;
+        assert!(fits(&two) && !fits(&all), "{} {} {}", two.dsp(), two.bram18(), two.lut());
+    }
+
     #[test]
     fn the_configuration_fits_its_device() {
         let r = estimate(&HwLimits::TEST);
-        assert_eq!(r.dsp() - 2048, 64 + 3 * 48, "MACs, output rules, addresses");
+        assert_eq!(r.dsp() - 2048, 64 + 3 * 38, "MACs, output rules, addresses");
         assert!(r.within_target(&Device::XCZU9EG), "{r:?}");
     }
 }

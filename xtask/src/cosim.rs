@@ -4,7 +4,7 @@
 //! bridge before QEMU, and stops both and removes the file afterwards.
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -45,14 +45,40 @@ pub struct CosimOptions {
     pub time_scale: Option<u32>,
     /// Print the bridge's per-layer lines on stderr as they come.
     pub echo: bool,
+    /// Build the bridge from this copy of hls/ (`sources_for`: the kernel
+    /// built for another configuration than the firmware's) instead of
+    /// hls/ itself.
+    pub hls: Option<PathBuf>,
+}
+
+/// A copy of hls/'s kernel and bridge sources with xlic_config.h written
+/// for `hw` and `board` (as `dse --write` writes it), under the work
+/// directory's `cosim-NAME/`: the IP of another configuration.
+pub fn sources_for(name: &str, hw: &xlic_model::HwLimits, board: &xlic_model::device::Board) -> Result<PathBuf> {
+    let hls = crate::repo_root().join("hls");
+    let src = crate::work_dir().join(format!("cosim-{name}"));
+    std::fs::create_dir_all(src.join("cosim"))?;
+    for f in ["xlic_layer.cpp", "xlic_layer.h", "xxlic_layer_hw.h", "cosim/xlic_cosim.cpp", "cosim/xlic_cosim.h"] {
+        std::fs::copy(hls.join(f), src.join(f)).with_context(|| format!("cannot copy {f}"))?;
+    }
+    let text = std::fs::read_to_string(hls.join("xlic_config.h"))?;
+    let new = crate::dse::config_header(&text, hw, board, board.clock_hz)?;
+    if std::fs::read_to_string(src.join("xlic_config.h")).ok().as_deref() != Some(new.as_str()) {
+        std::fs::write(src.join("xlic_config.h"), new)?;
+    }
+    Ok(src)
 }
 
 /// Compile the bridge with the kernel (g++ -O3, the same flags as the
 /// testbench); rebuilt only when a source is newer than the binary.
 pub fn build() -> Result<PathBuf> {
-    let hls = crate::repo_root().join("hls");
-    let dir = crate::work_dir().join("cosim");
-    std::fs::create_dir_all(&dir)?;
+    build_from(&crate::repo_root().join("hls"), &crate::work_dir().join("cosim"))
+}
+
+/// The bridge from the sources in `hls` (hls/ or a `sources_for` copy),
+/// built into `dir`.
+pub fn build_from(hls: &Path, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
     let exe = dir.join("xlic_cosim");
     let sources = [
         hls.join("cosim/xlic_cosim.cpp"),
@@ -95,7 +121,10 @@ impl Bridge {
     /// Create a fresh DDR file, start the bridge on it and wait until it
     /// has published its registers.
     pub fn start(opts: &CosimOptions) -> Result<Bridge> {
-        let exe = build()?;
+        let exe = match &opts.hls {
+            Some(src) => build_from(src, &src.join("build"))?,
+            None => build()?,
+        };
         static SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ddr = PathBuf::from(format!("/dev/shm/xlic-ddr-{}-{n}", std::process::id()));

@@ -14,10 +14,13 @@ use xlic_quant::IntModel;
 // Seeded: the same vectors every run.
 use xlic_ref::rng::SeededRng as Rng;
 
-const MAGIC: &[u8; 8] = b"XLICTV04";
+const MAGIC: &[u8; 8] = b"XLICTV05";
 const FLAG_CHAIN: u32 = 1;
-/// The tile does not fit the buffers: the kernel must refuse it.
+/// The tile does not fit the buffers: the kernel must refuse it, write
+/// nothing, and return the status that says so.
 const FLAG_REFUSED: u32 = 2;
+/// With FLAG_REFUSED: the layer itself is outside the kernel's limits.
+const FLAG_LAYER_REFUSED: u32 = 4;
 
 pub fn dir() -> PathBuf {
     crate::work_dir().join("csim")
@@ -35,6 +38,19 @@ struct Vector<'a> {
     weights: &'a [i16],
     params: &'a [ChannelParams],
     expected: &'a [i16],
+}
+
+/// The kernel's status word for a vector's flags.
+fn expected_status(flags: u32, hw: &HwLimits) -> u32 {
+    use accel_regs::status;
+    let code = if flags & FLAG_LAYER_REFUSED != 0 {
+        status::LAYER_REFUSED
+    } else if flags & FLAG_REFUSED != 0 {
+        status::TILE_REFUSED
+    } else {
+        status::DONE
+    };
+    code | hw.config_id() << status::CONFIG_SHIFT
 }
 
 fn write_vector(path: &Path, v: &Vector, hw: &HwLimits) -> Result<()> {
@@ -61,6 +77,10 @@ fn write_vector(path: &Path, v: &Vector, hw: &HwLimits) -> Result<()> {
         words(v.weights.len()),
         v.params.len() as u32,
         words(v.expected.len()),
+        // The status the kernel must return (hls/xlic_layer.h): what
+        // happened, and the configuration it was built with, as the
+        // firmware computes it (HwLimits::config_id).
+        expected_status(v.flags, hw),
     ];
     header.iter().for_each(|h| b.extend_from_slice(&h.to_le_bytes()));
     // The performance model's loop counts for this layer and tile: the
@@ -68,7 +88,9 @@ fn write_vector(path: &Path, v: &Vector, hw: &HwLimits) -> Result<()> {
     // refused tile: nothing).
     let out = layer_output(v.spec.op, v.in_dims);
     let c = match Tiling::with(v.spec, out, hw, v.tile) {
-        Ok(t) => xlic_model::perf::layer_tiled(v.spec, v.in_dims, hw, &accel_regs::PERF, &t).counts,
+        _ if v.flags & FLAG_LAYER_REFUSED != 0 => Default::default(),
+        Ok(t) if v.flags & FLAG_REFUSED == 0 => xlic_model::perf::layer_tiled(v.spec, v.in_dims, hw, &accel_regs::PERF, &t).counts,
+        Ok(_) => bail!("{}: a tile meant to be refused fits", v.name),
         Err(_) if v.flags & FLAG_REFUSED != 0 => Default::default(),
         Err(e) => bail!("{}: {e}", v.name),
     };
@@ -325,6 +347,15 @@ pub fn write_vectors(data_dir: &Path, image: Option<PathBuf>, set: Set, hw: &HwL
         let v = Vector { name: "refused-tile", spec: &spec, in_dims, flags: FLAG_REFUSED, tile, input: &input, weights: &weights, params: &params, expected: &vec![0; FmShape::new(spec.cout, layer_output(spec.op, in_dims), hw.lanes).len()] };
         write_vector(&path, &v, hw)?;
         files.push(path);
+        // A layer beyond the kernel's limits (a kernel side over
+        // XLIC_MAX_KERNEL) with a tile that would fit: refused as a layer.
+        let wide = LayerSpec { op: Op::Conv { k: hw.max_kernel + 2, stride: 1 }, ..spec };
+        let tile = TileChoice { band_rows: 1, bands: 1, tile_cols: hw.pox, passes: 1 };
+        let path = dir.join(format!("{:03}-refused-layer.tv", files.len()));
+        let out = vec![0; FmShape::new(wide.cout, layer_output(wide.op, in_dims), hw.lanes).len()];
+        let v = Vector { name: "refused-layer", spec: &wide, in_dims, flags: FLAG_REFUSED | FLAG_LAYER_REFUSED, tile, input: &input, weights: &weights, params: &params, expected: &out };
+        write_vector(&path, &v, hw)?;
+        files.push(path);
     }
     // Normalisers wider than one tile (the maps of images over 2048
     // pixels): several column tiles of the largest width.
@@ -463,16 +494,13 @@ pub fn prepare(data_dir: &Path, image: Option<PathBuf>, cases: usize) -> Result<
 
 /// The configurations the design-space explorer picks for the other
 /// boards (ZCU104, KV260, Ultra96-V2; the ZCU102's is hls/xlic_config.h
-/// itself), each with the budget it is picked under: the defaults, but
-/// 80 % of the LUTs for the Ultra96-V2's XCZU3EG, where no configuration
-/// fits 70 % (`cargo xtask dse --board ultra96v2` says so).
+/// itself), each under the default budget (`cargo xtask dse --board B`).
 pub fn dse_configurations() -> Result<Vec<(xlic_model::device::Board, HwLimits)>> {
     use crate::dse::{choose, front, sweep, Budget, Options};
     use xlic_model::device::Board;
     let mut v = Vec::new();
     for board in [Board::ZCU104, Board::KV260, Board::ULTRA96V2] {
-        let budget = if board == Board::ULTRA96V2 { Budget { lut: 0.80, ..Budget::default() } } else { Budget::default() };
-        let opts = Options { board, clock_hz: board.clock_hz, image: Dims::new(1365, 2048), budget };
+        let opts = Options { board, clock_hz: board.clock_hz, image: Dims::new(1365, 2048), budget: Budget::default() };
         let s = sweep(&opts, &crate::codec::HW)?;
         let chosen = choose(&front(&s.points, &crate::codec::HW)).with_context(|| format!("no configuration fits {}", board.name))?;
         v.push((board, chosen.hw));
@@ -508,11 +536,12 @@ pub fn prepare_configs(data_dir: &Path) -> Result<Vec<(String, Command)>> {
         let mut cmd = Command::new(build_testbench(Build::Fast, &src, &out)?);
         cmd.args(&files);
         let what = format!(
-            "{}: {} x {} x {} MAC array, {}x{} accumulator tiles, input depth {}{}",
+            "{}: {} x {} x {} MAC array, {} output lanes, {}x{} accumulator tiles, input depth {}{}",
             board.name,
             hw.lanes,
             hw.pof,
             hw.pox,
+            hw.out_lanes,
             hw.tile_rows,
             hw.tile_cols,
             hw.in_depth,

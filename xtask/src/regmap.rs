@@ -1,6 +1,8 @@
 //! The AXI-Lite register map of the HLS top function, following the rules
 //! of Vivado HLS 2019.2: AP_CTRL/GIE/IER/ISR at 0x00..0x0c, then each
-//! argument of the `s_axilite` bundle in declaration order from 0x10; an
+//! argument of the `s_axilite` bundle in declaration order from 0x10 (from
+//! 0x18 when the function returns a value: its `ap_return`, read-only, takes
+//! the first slot at 0x10); an
 //! argument of up to 32 bits takes an 8-byte slot (data at +0), a 64-bit
 //! one (every m_axi pointer, since ZynqMP addresses are 64-bit) 12 bytes
 //! (low word, high word, reserved). `generate` reads the signature and
@@ -21,6 +23,9 @@ pub struct Arg {
 pub struct RegMap {
     pub top: String,
     pub bundle: String,
+    /// The return value's register (`ap_return`), if the function returns
+    /// one: its width; it sits at 0x10.
+    pub ap_return: Option<u32>,
     pub args: Vec<Arg>,
 }
 
@@ -40,7 +45,17 @@ fn bits_of(ty: &str) -> Result<u32> {
 
 /// Read the top function's signature and its s_axilite pragmas.
 pub fn parse_source(src: &str, top: &str) -> Result<RegMap> {
-    let sig_start = src.find(&format!("void {top}(")).with_context(|| format!("no definition of void {top}(...)"))?;
+    // The definition: `<type> top(` at the start of a line.
+    let sig_start = src
+        .match_indices(&format!(" {top}("))
+        .map(|(i, _)| src[..i].rfind('\n').map_or(0, |n| n + 1))
+        .find(|&line| {
+            let ty = &src[line..];
+            !ty.starts_with(' ') && !ty.starts_with('/') && !ty.starts_with('#') && !ty.trim_start().starts_with("return")
+        })
+        .with_context(|| format!("no definition of {top}(...)"))?;
+    let ret_ty = src[sig_start..].split(&format!(" {top}(")).next().unwrap_or("").trim();
+    let ap_return = if ret_ty == "void" { None } else { Some(bits_of(ret_ty)?) };
     let open = sig_start + src[sig_start..].find('(').unwrap();
     let close = open + src[open..].find(')').context("unterminated signature")?;
     let mut params = Vec::new();
@@ -61,7 +76,7 @@ pub fn parse_source(src: &str, top: &str) -> Result<RegMap> {
         }
     }
     let bundle = axilite.get("return").cloned().context("no `#pragma HLS INTERFACE s_axilite port=return`: the IP would have no AP_CTRL")?;
-    let mut offset = 0x10;
+    let mut offset = if ap_return.is_some() { 0x18 } else { 0x10 };
     let mut args = Vec::new();
     for (name, bits) in params {
         match axilite.get(&name) {
@@ -72,7 +87,7 @@ pub fn parse_source(src: &str, top: &str) -> Result<RegMap> {
         args.push(Arg { name, bits, offset });
         offset += if bits > 32 { 12 } else { 8 };
     }
-    Ok(RegMap { top: top.into(), bundle, args })
+    Ok(RegMap { top: top.into(), bundle, ap_return, args })
 }
 
 /// The header text, as Vivado HLS 2019.2 writes `x<top>_hw.h`.
@@ -103,6 +118,9 @@ pub fn header(map: &RegMap) -> String {
          //        bit 1  - Channel 1 (ap_ready)\n\
          //        others - reserved\n",
     );
+    if let Some(bits) = map.ap_return {
+        s.push_str(&format!("// 0x10 : Data signal of ap_return\n//        bit {}~0 - ap_return[{}:0] (Read)\n", bits - 1, bits - 1));
+    }
     for a in &map.args {
         let bit_line = |hi: u32, lo: u32, from: u32| format!("//        bit {hi}~0 - {}[{}:{}] (Read/Write)\n", a.name, from + hi, from + lo);
         s.push_str(&format!("// 0x{:02x} : Data signal of {}\n", a.offset, a.name));
@@ -126,6 +144,10 @@ pub fn header(map: &RegMap) -> String {
         .enumerate()
         .map(|(i, r)| (format!("{prefix}_ADDR_{r}"), format!("0x{:02x}", 4 * i)))
         .collect();
+    if let Some(bits) = map.ap_return {
+        defs.push((format!("{prefix}_ADDR_AP_RETURN"), "0x10".into()));
+        defs.push((format!("{prefix}_BITS_AP_RETURN"), bits.to_string()));
+    }
     for a in &map.args {
         let n = a.name.to_uppercase();
         defs.push((format!("{prefix}_ADDR_{n}_DATA"), format!("0x{:02x}", a.offset)));
@@ -179,6 +201,16 @@ mod tests {
         let h = header(&m);
         assert!(h.contains("#define XTOP_CTL_ADDR_BIG_DATA   0x2c\n"), "{h}");
         assert!(h.contains("// 0x24 : Data signal of small\n//        bit 15~0 - small[15:0] (Read/Write)\n//        others   - reserved\n"), "{h}");
+        assert_eq!(m.ap_return, None);
+        // A return value takes the first slot (0x10, read-only); the
+        // arguments follow from 0x18.
+        let ret = src.replacen("void top(", "uint32_t top(", 1);
+        let m = parse_source(&ret, "top").unwrap();
+        assert_eq!(m.ap_return, Some(32));
+        assert_eq!(m.args.iter().map(|a| a.offset).collect::<Vec<_>>(), [0x18, 0x24, 0x2c, 0x34, 0x40]);
+        let h = header(&m);
+        assert!(h.contains("// 0x10 : Data signal of ap_return\n//        bit 31~0 - ap_return[31:0] (Read)\n// 0x18 : Data signal of a\n"), "{h}");
+        assert!(h.contains("#define XTOP_CTL_ADDR_AP_RETURN 0x10\n") || h.contains("#define XTOP_CTL_ADDR_AP_RETURN "), "{h}");
     }
 
     #[test]

@@ -160,6 +160,42 @@ fn a_hung_accelerator_times_out_and_the_card_is_unchanged() {
     assert!(std::fs::read(&card).unwrap() == before, "the card changed");
 }
 
+/// The IP is the HLS kernel built for another configuration than the
+/// firmware (half the pixel lanes): whether it refuses the tile the
+/// firmware planned or computes it with other buffers, its output is not
+/// what the firmware expects. The IP's status word says so: the firmware reports
+/// the mismatch at the first layer at once (no timeout, no silent empty
+/// output), writes nothing, and is back at its prompt.
+#[test]
+fn an_accelerator_of_another_configuration_is_reported_not_trusted() {
+    let _one = one_at_a_time();
+    let other = xlic_model::HwLimits { pox: HW.pox / 2, ..HW };
+    assert!(other.check().is_ok() && other.config_id() != HW.config_id());
+    let src = xtask::cosim::sources_for("other-config", &other, &accel_regs::BOARD).unwrap();
+    let (png, _) = image("chelsea.png");
+    let card = dir("other-config").join("card.img");
+    e2e::make_card(&card, &[(MODEL_FILE.into(), package().to_vec()), (IMAGE_FILE.into(), png)]).unwrap();
+    let before = std::fs::read(&card).unwrap();
+    let cosim = CosimOptions { hls: Some(src), ..Default::default() };
+    let mut s = boot(&card, Some(cosim));
+    ok(&mut s, &format!("load model {MODEL_FILE}"));
+    ok(&mut s, &format!("load image {IMAGE_FILE}"));
+    let t = std::time::Instant::now();
+    let out = s.command("run", REPLY).unwrap();
+    assert!(out.contains("error: ana_0: the accelerator was built for another configuration"), "{out}");
+    assert!(out.contains(&format!("pox {}", other.pox)) && out.contains(&format!("pox {}", HW.pox)), "both configurations named: {out}");
+    assert!(!out.contains("did not finish") && !out.contains(RECON_FILE), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(120), "reported at once, not after a timeout");
+    // The bridge ran exactly one start (ana_0): nothing after the
+    // mismatch was started.
+    let lines = s.bridge().unwrap().lines();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("start ")).count(), 1, "{lines:?}");
+    let regs = ok(&mut s, "regs");
+    assert!(regs.contains("ap_return"), "{regs}");
+    exit(s);
+    assert!(std::fs::read(&card).unwrap() == before, "the card changed");
+}
+
 /// One output value flipped by the accelerator: `run` cannot know, but
 /// `verify` against the reference latent on the card finds it.
 #[test]

@@ -18,7 +18,8 @@
 use crate::arch::aarch64::probe::{self, Fault};
 use crate::arch::aarch64::{cache, time};
 use crate::bsp::zcu102::pl::{self, PlProblem, PlStatus};
-use accel_regs::{cosim, XlicLayerRegisters, AP_CTRL, ARGUMENTS};
+use accel_regs::{cosim, status, XlicLayerRegisters, AP_CTRL, ARGUMENTS};
+use xlic_model::layout::ConfigId;
 use core::time::Duration;
 use tock_registers::interfaces::{Readable, Writeable};
 
@@ -49,6 +50,19 @@ pub enum AccelError {
     ReadBack { register: &'static str, wrote: u64, read: u64 },
     /// ap_done did not come within the limit.
     Timeout { waited_ms: u64, ap_ctrl: u32 },
+    /// The IP finished, but was built for another configuration than this
+    /// firmware (its status word's configuration differs): its output, if
+    /// any, is not what the firmware planned.
+    WrongConfiguration { ip: u32, firmware: u32 },
+    /// The IP refused the layer's tile (its buffers cannot hold it) and
+    /// wrote nothing.
+    TileRefused { tile: [u32; 4] },
+    /// The IP refused the layer's registers (beyond its limits) and wrote
+    /// nothing.
+    LayerRefused { op: u32, kernel: u32, stride: u32, cin: u32, cout: u32 },
+    /// The IP finished without a status this firmware knows (0: a
+    /// bitstream older than the status register, or another IP).
+    UnknownStatus { status: u32 },
 }
 
 impl core::fmt::Display for AccelError {
@@ -83,7 +97,53 @@ impl core::fmt::Display for AccelError {
                 "the accelerator did not finish within {waited_ms} ms (AP_CTRL 0x{ap_ctrl:02x}: {}); the output is incomplete, nothing was written; type 'reset'",
                 if ap_ctrl & 4 != 0 { "idle" } else { "still busy" }
             ),
+            AccelError::WrongConfiguration { ip, firmware } => write!(
+                f,
+                "the accelerator was built for another configuration ({}; status configuration 0x{ip:06x}) than this firmware \
+                 ({}; 0x{firmware:06x}): its output was not used; build the bitstream and the firmware from the same \
+                 hls/xlic_config.h",
+                ConfigId(*ip),
+                ConfigId(*firmware)
+            ),
+            AccelError::TileRefused { tile } => write!(
+                f,
+                "the accelerator refused the tile ({} band(s) of {} rows x {} columns, {} passes per unit): its buffers \
+                 cannot hold it; nothing was written",
+                tile[1], tile[0], tile[2], tile[3]
+            ),
+            AccelError::LayerRefused { op, kernel, stride, cin, cout } => write!(
+                f,
+                "the accelerator refused the layer (op {op}, kernel {kernel}, stride {stride}, {cin} -> {cout} channels): \
+                 beyond the limits it was built with; nothing was written"
+            ),
+            AccelError::UnknownStatus { status } => write!(
+                f,
+                "the accelerator finished without a status this firmware knows (AP_RETURN 0x{status:08x}): the bitstream \
+                 predates the status register or is not the X-LIC IP; its output was not used"
+            ),
         }
+    }
+}
+
+/// What the IP's status word (AP_RETURN after ap_done; hls/xlic_layer.h)
+/// says about `job`, for a firmware built for configuration `expected`
+/// (`HwLimits::config_id`). The configuration is checked first: a
+/// refusal by an IP of another configuration is that mismatch's symptom.
+pub fn check_status(word: u32, job: &LayerJob, expected: u32) -> Result<(), AccelError> {
+    let (code, config) = (word & status::CODE_MASK, word >> status::CONFIG_SHIFT);
+    let known = [status::DONE, status::TILE_REFUSED, status::LAYER_REFUSED].contains(&code);
+    if !known {
+        return Err(AccelError::UnknownStatus { status: word });
+    }
+    if config != expected {
+        return Err(AccelError::WrongConfiguration { ip: config, firmware: expected });
+    }
+    match code {
+        c if c == status::TILE_REFUSED => Err(AccelError::TileRefused { tile: job.tile }),
+        c if c == status::LAYER_REFUSED => {
+            Err(AccelError::LayerRefused { op: job.op, kernel: job.kernel, stride: job.stride, cin: job.cin, cout: job.cout })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -236,6 +296,7 @@ impl AccelDriver {
         f("gie", 0x04, r.gie.get() as u64);
         f("ier", 0x08, r.ier.get() as u64);
         f("isr", 0x0c, r.isr.get() as u64);
+        f("ap_return", core::mem::offset_of!(XlicLayerRegisters, ap_return), r.ap_return.get() as u64);
         for (info, value) in ARGUMENTS.iter().zip(self.arguments()) {
             f(info.name, info.offset, value);
         }
@@ -319,9 +380,22 @@ impl AccelDriver {
         r.unit_passes.set(job.tile[3]);
     }
 
-    /// Poll until ap_done, reading AP_CTRL once per poll; returns the time
-    /// from the call to done.
-    pub fn wait_done(&self, limit: Duration) -> Result<Duration, AccelError> {
+    /// The status word of the last layer (AP_RETURN; valid after ap_done).
+    pub fn status(&self) -> u32 {
+        self.regs().ap_return.get()
+    }
+
+    /// Poll until ap_done, reading AP_CTRL once per poll, then read the
+    /// status the IP returned for `job`: the time from the call to done,
+    /// or why the layer's output must not be used (a refusal or an IP of
+    /// another configuration is an error, never a silent empty output).
+    pub fn wait_done(&self, job: &LayerJob, limit: Duration) -> Result<Duration, AccelError> {
+        let waited = self.wait_ap_done(limit)?;
+        check_status(self.status(), job, accel_regs::HW_LIMITS.config_id())?;
+        Ok(waited)
+    }
+
+    fn wait_ap_done(&self, limit: Duration) -> Result<Duration, AccelError> {
         let t = time::Instant::now();
         let deadline = time::Deadline::after(limit);
         loop {
@@ -433,6 +507,52 @@ mod tests {
         assert_eq!(word(0) & 1, 1, "ap_start");
         // Not idle now (the block is plain memory: AP_CTRL reads back 1).
         assert!(matches!(d.start(&job, false), Err(AccelError::NotIdle { ap_ctrl: 1 })));
+        // Done, with a status: wait_done reads AP_RETURN at its generated
+        // offset and a refusal comes back as the refusal, at once (not as
+        // a timeout, not as an empty output).
+        let ret = core::mem::offset_of!(XlicLayerRegisters, ap_return);
+        let own = accel_regs::HW_LIMITS.config_id() << status::CONFIG_SHIFT;
+        let set = |off: usize, v: u32| {
+            // SAFETY: writes inside the test's own static block.
+            unsafe { core::ptr::write_volatile((base + off) as *mut u32, v) }
+        };
+        set(0, 2 | 4);
+        set(ret, status::TILE_REFUSED | own);
+        assert_eq!(d.wait_done(&job, Duration::from_secs(1)), Err(AccelError::TileRefused { tile: job.tile }));
+        set(0, 2 | 4);
+        set(ret, status::DONE | own);
+        assert!(d.wait_done(&job, Duration::from_secs(1)).is_ok());
+    }
+
+    /// Every status word gets its own error, the configuration is checked
+    /// before the code, and the messages say what to do.
+    #[test_case]
+    fn status_words_become_typed_errors() {
+        let job = LayerJob { fm_in: 0, weights: 0, params: 0, fm_out: 0, op: 0, kernel: 5, stride: 2, cin: 128, cout: 128, in_h: 8, in_w: 8, out_h: 4, out_w: 4, tile: [4, 1, 64, 8] };
+        let own = accel_regs::HW_LIMITS.config_id();
+        let other = xlic_model::HwLimits { pox: accel_regs::HW_LIMITS.pox / 2, ..accel_regs::HW_LIMITS }.config_id();
+        assert_ne!(own, other);
+        let word = |code: u32, config: u32| code | config << status::CONFIG_SHIFT;
+        assert_eq!(check_status(word(status::DONE, own), &job, own), Ok(()));
+        assert_eq!(check_status(word(status::TILE_REFUSED, own), &job, own), Err(AccelError::TileRefused { tile: job.tile }));
+        assert!(matches!(check_status(word(status::LAYER_REFUSED, own), &job, own), Err(AccelError::LayerRefused { kernel: 5, .. })));
+        for code in [status::DONE, status::TILE_REFUSED, status::LAYER_REFUSED] {
+            assert_eq!(check_status(word(code, other), &job, own), Err(AccelError::WrongConfiguration { ip: other, firmware: own }));
+        }
+        assert_eq!(check_status(0, &job, own), Err(AccelError::UnknownStatus { status: 0 }));
+        struct Text([u8; 512], usize);
+        impl core::fmt::Write for Text {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                let n = s.len().min(self.0.len() - self.1);
+                self.0[self.1..self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+                self.1 += n;
+                Ok(())
+            }
+        }
+        let mut t = Text([0; 512], 0);
+        let _ = core::fmt::write(&mut t, format_args!("{}", AccelError::WrongConfiguration { ip: other, firmware: own }));
+        let text = core::str::from_utf8(&t.0[..t.1]).unwrap();
+        assert!(text.contains("built for another configuration") && text.contains("same hls/xlic_config.h"), "{text}");
     }
 
     /// QEMU's ZCU102 has nothing in the PL window and answers reads there
