@@ -140,6 +140,7 @@ struct layer_t {
     int passes, cpasses, ctiles, band_rows, lbr, bands, tile_rows, tile_cols;
     int last_rows, last_cols, row_tiles, col_tiles, steps_per_unit, units, steps;
     int planes, lplanes, plane_words, row_stride, scale, grid_h, grid_w;
+    int row_words;  // output words per output row: out_groups x out_w
     int n_taps, calls;
     uint32_t status;  // XLIC_STATUS_* code (xlic_layer.h)
 };
@@ -204,6 +205,13 @@ unpack_lanes:
 #endif
 }
 
+// An input plane's offset (plane x plane_words) is two shifted adds in
+// put_input and mac_call: planes <= stride <= 4, so a plane index has two
+// bits (tap_t::plane is an ap_uint<2>).
+#if XLIC_MAX_STRIDE > 4
+#error "XLIC_MAX_STRIDE > 4: a plane index needs more than two bits (put_input, mac_call, tap_t::plane)"
+#endif
+
 // A transposed convolution's stored tap t (row or column, padding pad)
 // serves output phase tap_phase(t) = (pad - t) mod s, and reads the input
 // floor((tap_phase(t) + t - pad) / s) rows (columns) from the output's
@@ -222,6 +230,7 @@ static inline int tap_offset(int t, int pad, int s, int ls) {
 // The layer's schedule (xlic_model::layout::Tiling::with, PhaseFold::of).
 
 static int input_extent(const layer_t &L, int t) {
+#pragma HLS INLINE
     if (L.fold) return t + L.fold_taps - 1;
     if (L.kind == KIND_CONV) return (t - 1) * L.s + L.k;
     if (L.kind == KIND_PHASES) return floor_shift(t - 1 + 2 * (L.k / 2), L.ls) + 2;
@@ -231,11 +240,13 @@ static int input_extent(const layer_t &L, int t) {
 // Input columns the buffer holds for `in_cols` DDR columns: pairs of
 // columns when a convolution with few input channels pairs them.
 static int buffer_cols(const layer_t &L, int in_cols) {
+#pragma HLS INLINE
     return L.pair ? (in_cols + 1) >> 1 : in_cols;
 }
 
 // Input-buffer words per bank and row parity a rows x cols tile needs.
 static int input_words(const layer_t &L, int rows, int cols) {
+#pragma HLS INLINE
     const int in_rows = (L.kind == KIND_POINTWISE) ? rows * L.groups : input_extent(L, rows);
     const int plane_cols = (buffer_cols(L, input_extent(L, cols)) + L.planes - 1) >> L.lplanes;
     return ((in_rows + 1) >> 1) * L.planes * ((plane_cols + XLIC_POX - 1) / XLIC_POX);
@@ -247,6 +258,7 @@ static inline bool pow2(int v) { return v > 0 && (v & (v - 1)) == 0; }
 // rules (xlic_model::layout::Tiling::needs) and fits the buffers
 // (TileNeeds::fits).
 static bool tile_fits(const layer_t &L, int row_step, int col_step) {
+#pragma HLS INLINE
     const bool all_passes = L.kind == KIND_POINTWISE || L.fold;
     const bool shape = pow2(L.band_rows) && L.band_rows >= row_step && L.band_rows <= 4096 && pow2(L.bands) && L.bands <= 8 &&
                        (L.kind != KIND_POINTWISE || L.bands == 1) && L.tile_cols >= col_step && L.tile_cols <= 4096 &&
@@ -262,6 +274,10 @@ static bool tile_fits(const layer_t &L, int row_step, int col_step) {
 static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t cin, uint32_t cout, uint32_t in_h,
                         uint32_t in_w, uint32_t out_h, uint32_t out_w, uint32_t band_rows, uint32_t bands,
                         uint32_t tile_cols, uint32_t unit_passes) {
+    // Once per start, sequential: its run-time multiplies (its helpers
+    // inlined) share two multipliers (xlic_model::resources counts 2).
+#pragma HLS INLINE off
+#pragma HLS ALLOCATION instances=mul limit=2 operation
     layer_t L;
     L.op = (int)op;
     L.norm = op == XLIC_OP_GDN || op == XLIC_OP_IGDN;
@@ -272,6 +288,7 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
     L.in_h = (int)in_h, L.in_w = (int)in_w, L.out_h = (int)out_h, L.out_w = (int)out_w;
     L.groups = (L.cin + XLIC_LANES - 1) / XLIC_LANES;
     L.out_groups = (L.cout + XLIC_LANES - 1) / XLIC_LANES;
+    L.row_words = L.out_groups * L.out_w;
     // The phase fold (xlic_model::layout::PhaseFold::of).
     L.fold = false, L.fold_taps = 0, L.fold_first = 0, L.fold_channels = 0;
     if (op == XLIC_OP_TCONV && L.s > 1) {
@@ -340,6 +357,9 @@ static layer_t schedule(uint32_t op, uint32_t kernel, uint32_t stride, uint32_t 
 // count. Conv: K x K; folded: fold taps^2 per pass, every pass; phases:
 // phase by phase; GDN/IGDN: one per input group.
 static int build_taps(const layer_t &L, tap_t taps[XLIC_MAX_TAPS]) {
+    // Once per start, sequential: two multipliers (the resource model's 2).
+#pragma HLS INLINE off
+#pragma HLS ALLOCATION instances=mul limit=2 operation
     int n = 0;
     const tap_t blank = {0, 0, 0, 0, 0, 0, 0, false, false};
     if (L.kind == KIND_POINTWISE) {
@@ -407,6 +427,7 @@ static int build_taps(const layer_t &L, tap_t taps[XLIC_MAX_TAPS]) {
 // Steps: (unit, group) in order, by counters (no run-time division).
 
 static void step_fill(const layer_t &L, step_t &st) {
+#pragma HLS INLINE
     st.y0 = st.rt * L.tile_rows, st.x0 = st.ct * L.tile_cols;
     st.rows = st.rt + 1 == L.row_tiles ? L.last_rows : L.tile_rows;
     st.cols = st.ct + 1 == L.col_tiles ? L.last_cols : L.tile_cols;
@@ -415,6 +436,7 @@ static void step_fill(const layer_t &L, step_t &st) {
 }
 
 static step_t first_step(const layer_t &L) {
+#pragma HLS INLINE
     step_t st;
     st.rt = 0, st.ct = 0, st.ctile = 0, st.g = 0, st.unit = 0, st.index = 0;
     st.valid = L.steps > 0;
@@ -423,6 +445,7 @@ static step_t first_step(const layer_t &L) {
 }
 
 static step_t next_step(const layer_t &L, step_t st) {
+#pragma HLS INLINE
     st.index++;
     st.valid = st.index < L.steps;
     if (++st.g == L.steps_per_unit) {
@@ -439,6 +462,7 @@ static step_t next_step(const layer_t &L, step_t st) {
 // Calls (MAC passes) of a step: one per pass of its channel tile, or one
 // for all passes of a fold.
 static int calls_of(const layer_t &L, const step_t &st) {
+#pragma HLS INLINE
     return L.fold ? 1 : st.npass;
 }
 
@@ -469,8 +493,9 @@ static void put_input(lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const lay
     const word_t v = !L.pair ? w : (x & 1) ? pair_word(hold, w) : pair_word(w, word_t(0));
     hold = w;
     const int pc = m >> L.lplanes, plane = m & (L.planes - 1);
-    // plane x plane_words without a multiplier (plane < 4: two shifted
-    // adds), in the burst loop and both zero fills.
+    // plane x plane_words without a multiplier (plane < planes <=
+    // XLIC_MAX_STRIDE <= 4: two shifted adds), in the burst loop and both
+    // zero fills; mac_call reads with the same two adds.
     const int poff = ((plane & 1) ? L.plane_words : 0) + ((plane & 2) ? L.plane_words << 1 : 0);
     const int addr = abase + poff + pc / XLIC_POX;
     XLIC_ASSERT(addr >= 0 && addr < XLIC_IN_DEPTH);
@@ -544,6 +569,9 @@ runs:
 static void load_input_even(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L,
                             step_t st, bool en) {
 #pragma HLS INLINE off
+    // Its multiplies are all in the per-run set-up (the burst and zero-fill
+    // loops have none): two multipliers (the resource model's 2).
+#pragma HLS ALLOCATION instances=mul limit=2 operation
     if (!en || !st.valid) return;
     load_input_rows(0, fm, buf, L, st);
 }
@@ -551,6 +579,7 @@ static void load_input_even(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX
 static void load_input_odd(const word_t *fm, lane_t buf[XLIC_IN_DEPTH][XLIC_POX][XLIC_LANES], const layer_t &L,
                            step_t st, bool en) {
 #pragma HLS INLINE off
+#pragma HLS ALLOCATION instances=mul limit=2 operation
     if (!en || !st.valid) return;
     load_input_rows(1, fm, buf, L, st);
 }
@@ -570,6 +599,11 @@ static void put_weight(lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], int entry
 static void load_weights(const word_t *weights, lane_t wb[XLIC_MAX_TAPS][XLIC_POF][XLIC_LANES], const layer_t &L,
                          step_t st, int call, bool en) {
 #pragma HLS INLINE off
+    // Multipliers: burst_w's paired entry (1) and burst_fold's entry (3)
+    // and channel (1) as the resource model counts them, plus 2 for the
+    // sequential set-up, which shares them (no MAC here: every multiply is
+    // an address).
+#pragma HLS ALLOCATION instances=mul limit=7 operation
     if (!en || !st.valid) return;
     const int kk = L.k * L.k;
     if (!L.fold) {
@@ -744,7 +778,10 @@ mac:
         // Input: row y = a * rs + ey of the tile (GDN/IGDN: run a * groups
         // + group), its parity picks the port's half; column b * 16 + ex.
         const int y = a * rs + (int)t.ey;
-        const int ad = (y >> 1) * L.row_stride + (int)t.plane * L.plane_words + b + (int)t.eq;
+        // The plane's offset as put_input computes it: two shifted adds
+        // (plane < 4), no multiplier.
+        const int poff = (t.plane[0] ? L.plane_words : 0) + (t.plane[1] ? L.plane_words << 1 : 0);
+        const int ad = (y >> 1) * L.row_stride + poff + b + (int)t.eq;
         lane_t raw0[XLIC_POX][XLIC_LANES], raw1[XLIC_POX][XLIC_LANES], x[XLIC_POX][XLIC_LANES];
 #pragma HLS ARRAY_PARTITION variable=raw0 complete dim=0
 #pragma HLS ARRAY_PARTITION variable=raw1 complete dim=0
@@ -885,6 +922,7 @@ struct store_t {
 };
 
 static store_t store_of(const layer_t &L, const step_t &u, int c, int C, bool en) {
+#pragma HLS INLINE
     store_t S;
     S.en = en;
     S.rows = u.rows, S.cols = u.cols, S.ch0 = u.ch0;
@@ -1007,7 +1045,9 @@ out_rows:
                 const int a = ph ? r >> L.ls : r, bcol = ph ? cg >> L.ls : cg;
                 const int phase = ph ? ((r & (L.s - 1)) << L.ls) + (cg & (L.s - 1)) : 0;
                 const int band = pw ? 0 : a >> lapr, arow = pw ? a : a & ((1 << lapr) - 1);
-                const int vec = ((phase << lapr) + arow) * B + bcol / XLIC_POX, u = bcol & (XLIC_POX - 1);
+                // (Signed values known >= 0 are divided by shifts: a signed
+                // `/` by a power of two would add a rounding correction.)
+                const int vec = ((phase << lapr) + arow) * B + (bcol >> XLIC_LOG2(XLIC_POX)), u = bcol & (XLIC_POX - 1);
                 // First channel of word A among the unit's accumulated ones.
                 const int f0 = L.fold ? (((oy & (L.s - 1)) << L.ls) + (oc & (L.s - 1))) * L.cout + oga * XLIC_LANES
                                       : oga * XLIC_LANES - S.ch0;
@@ -1019,7 +1059,7 @@ out_rows:
                     // Bank bk holds the one channel f0 <= f < f0 + 16 with
                     // f = bk (mod 16), in slot f / 16 of the pixel's band.
                     const int f = f0 + ((bk - f0) & (XLIC_POF - 1));
-                    const int aad = vec * XLIC_SLOTS + band * L.cpasses + f / XLIC_POF;
+                    const int aad = vec * XLIC_SLOTS + band * L.cpasses + (f >> XLIC_LOG2(XLIC_POF));
                     acc_t px[XLIC_PAIRS][2];
 #pragma HLS ARRAY_PARTITION variable=px complete dim=0
                     for (int p = 0; p < XLIC_PAIRS; p++) {
@@ -1047,32 +1087,37 @@ out_rows:
                 }
                 // oga is a multiple of XLIC_WPP: its channels are lanes
                 // 0.. of parameter slot oga / XLIC_WPP.
-                const int slot = oga / XLIC_WPP;
+                const int slot = oga >> XLIC_LOG2(XLIC_WPP);
             lanes:
                 for (int j = 0; j < XLIC_OUT_LANES; j++) {
 #pragma HLS UNROLL
                     // Lane l: channel l of the XLIC_POF (word A's, then B's);
-                    // its GDN input is group oga + l / LANES of pixel u,
+                    // its GDN input is group oga + grp (l's word) of pixel u,
                     // in bank u ^ that group's parity.
-                    const int l = sub * XLIC_OUT_LANES + j, grp = l / XLIC_LANES;
-                    const int ch = oga * XLIC_LANES + l;
+                    // 0 <= l < XLIC_POF: unsigned, its word (0 or 1) a
+                    // shift, not a signed division.
+                    const unsigned l = sub * XLIC_OUT_LANES + j, grp = l >> XLIC_LOG2(XLIC_LANES);
+                    XLIC_ASSERT(l < XLIC_POF && grp < XLIC_WPP);
+                    const int ch = oga * XLIC_LANES + (int)l;
                     const lane_t xin = pw ? xr[u ^ ((oga + grp) & 1)][l & (XLIC_LANES - 1)] : lane_t(0);
                     const bool real = ch < L.cout && (grp == 0 || hasb);
                     // The lane's parameters: bank q * XLIC_OUT_LANES + j on
-                    // sub-cycle q (constant banks, an XLIC_OUT_SUBS:1 mux).
-                    bias_t bj = pb[slot][j];
-                    mult_t mj = pm[slot][j];
-                    shift_t sj = ps[slot][j];
+                    // sub-cycle q, every bank read at a constant index into
+                    // registers, then one XLIC_OUT_SUBS:1 mux on sub.
+                    bias_t cb[XLIC_OUT_SUBS];
+                    mult_t cm[XLIC_OUT_SUBS];
+                    shift_t cs[XLIC_OUT_SUBS];
+#pragma HLS ARRAY_PARTITION variable=cb complete dim=0
+#pragma HLS ARRAY_PARTITION variable=cm complete dim=0
+#pragma HLS ARRAY_PARTITION variable=cs complete dim=0
                 params_of_sub:
-                    for (int q = 1; q < XLIC_OUT_SUBS; q++) {
+                    for (int q = 0; q < XLIC_OUT_SUBS; q++) {
 #pragma HLS UNROLL
-                        if (sub == q) {
-                            bj = pb[slot][q * XLIC_OUT_LANES + j];
-                            mj = pm[slot][q * XLIC_OUT_LANES + j];
-                            sj = ps[slot][q * XLIC_OUT_LANES + j];
-                        }
+                        cb[q] = pb[slot][q * XLIC_OUT_LANES + j];
+                        cm[q] = pm[slot][q * XLIC_OUT_LANES + j];
+                        cs[q] = ps[slot][q * XLIC_OUT_LANES + j];
                     }
-                    hold[l] = real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, bj, mj, sj) : lane_t(0);
+                    hold[l] = real ? finish(L.op, v[(f0 + l) & (XLIC_POF - 1)], xin, cb[sub], cm[sub], cs[sub]) : lane_t(0);
                 }
                 if (sub == XLIC_OUT_SUBS - 1) {
                     lane_t lanes_a[XLIC_LANES], lanes_b[XLIC_LANES];
@@ -1102,14 +1147,18 @@ out_rows:
 template <int P>
 static void store_writer(word_t *fm, hls::stream<word_t> &s, const layer_t &L, store_t S) {
 #pragma HLS INLINE off
+    // The loops below have no multiplier (run addresses by counters); the
+    // set-up's three run-time multiplies are sequential code and share one
+    // (UG902 v2019.2, "pragma HLS allocation": operation mul, limit 1; the
+    // resource model counts one per writer).
+#pragma HLS ALLOCATION instances=mul limit=1 operation
     if (!S.en) return;
     const int nrounds = (S.nog + XLIC_WPP - 1) / XLIC_WPP;
-    // Run addresses by counters (no multiplier in the loops): the first
-    // row's base, the step to the next row of this chunk (C rows on), and
-    // a group's offset, set up once per call.
-    const int row_words = L.out_groups * L.out_w;
-    const int row_step = S.C * row_words, group_step = XLIC_WPP * L.out_w;
-    int row_base = (S.oy0 + S.c) * row_words + S.og0 * L.out_w + S.ox0;
+    // The first row's base, the step to the next row of this chunk (C rows
+    // on), and a group's offset, set up once per call (L.row_words =
+    // out_groups x out_w comes from schedule()).
+    const int row_step = S.C * L.row_words, group_step = XLIC_WPP * L.out_w;
+    int row_base = (S.oy0 + S.c) * L.row_words + S.og0 * L.out_w + S.ox0;
 w_rows:
     for (int oy = S.c; oy < S.srows; oy += S.C) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=64
@@ -1270,6 +1319,10 @@ uint32_t xlic_layer(const word_t *fm_in, const word_t *weights, const word_t *pa
 #pragma HLS ALLOCATION instances=load_input_odd limit=1 function
 #pragma HLS ALLOCATION instances=compute_step limit=1 function
 #pragma HLS ALLOCATION instances=store_chunk limit=1 function
+    // The top's own code (the step loop's set-up: step_fill, store_of;
+    // not the functions kept apart by INLINE off) is sequential and shares
+    // two multipliers (xlic_model::resources counts 2).
+#pragma HLS ALLOCATION instances=mul limit=2 operation
 
 #ifndef __SYNTHESIS__
     xlic_counts = xlic_counts_t();

@@ -71,7 +71,7 @@ int16_t xlic_finish_rule(uint32_t op, int64_t acc, int16_t x, int64_t bias, int3
 #endif
 
 // The status the kernel returns (AP_RETURN, valid after ap_done): a code in
-// bits 7..0 and the configuration the kernel was built with in bits 31..8,
+// bits 3..0 and the configuration the kernel was built with in bits 31..4,
 // so a caller built for another configuration sees that it is not talking
 // to its accelerator. accel-regs/build.rs reads the XLIC_STATUS_* defines
 // into `accel_regs::status`; xlic_model::layout::HwLimits::config_id
@@ -88,12 +88,13 @@ int16_t xlic_finish_rule(uint32_t op, int64_t acc, int16_t x, int64_t bias, int3
 #define XLIC_STATUS_DONE 1
 #define XLIC_STATUS_TILE_REFUSED 2
 #define XLIC_STATUS_LAYER_REFUSED 3
-#define XLIC_STATUS_CODE_MASK 255
-#define XLIC_STATUS_CONFIG_SHIFT 8
-// The configuration word (24 bits): log2 of pof (bits 2..0), pox (5..3),
-// tile rows (9..6), tile columns (13..10), input depth (17..14), and in
-// bits 23..18 a 6-bit check of the rest (lanes, channels, kernel, stride,
-// side, dependence distance), all shaping what the firmware plans.
+#define XLIC_STATUS_CODE_MASK 15
+#define XLIC_STATUS_CONFIG_SHIFT 4
+// The configuration word (28 bits): log2 of pof (bits 2..0), pox (5..3),
+// tile rows (9..6), tile columns (13..10), input depth (17..14), output
+// lanes (20..18), in bits 26..21 a 6-bit check of the rest (lanes,
+// channels, kernel, stride, side, dependence distance), bit 27 zero: all
+// shape what the firmware plans (perf::plan uses the output lanes).
 #define XLIC_LOG2(v)                                                                                                    \
     ((v) >= 32768 ? 15 : (v) >= 16384 ? 14 : (v) >= 8192 ? 13 : (v) >= 4096 ? 12 : (v) >= 2048 ? 11 : (v) >= 1024 ? 10 \
      : (v) >= 512 ? 9 : (v) >= 256 ? 8 : (v) >= 128 ? 7 : (v) >= 64 ? 6 : (v) >= 32 ? 5 : (v) >= 16 ? 4 : (v) >= 8 ? 3 \
@@ -103,7 +104,7 @@ int16_t xlic_finish_rule(uint32_t op, int64_t acc, int16_t x, int64_t bias, int3
       XLIC_ACC_DISTANCE) & 63)
 #define XLIC_CONFIG_ID                                                                                                  \
     (XLIC_LOG2(XLIC_POF) | XLIC_LOG2(XLIC_POX) << 3 | XLIC_LOG2(XLIC_TILE_ROWS) << 6 | XLIC_LOG2(XLIC_TILE_COLS) << 10 | \
-     XLIC_LOG2(XLIC_IN_DEPTH) << 14 | XLIC_CONFIG_CHECK << 18)
+     XLIC_LOG2(XLIC_IN_DEPTH) << 14 | XLIC_LOG2(XLIC_OUT_LANES) << 18 | XLIC_CONFIG_CHECK << 21)
 
 // fm_in and fm_in2 are the same input map (two read ports: even and odd
 // input rows); fm_out and fm_out2 the same output map (two write ports).

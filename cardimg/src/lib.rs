@@ -135,7 +135,9 @@ fn partition_of(path: &Path, file: File) -> Result<Partition, CardError> {
     Ok(Partition { file, start, len, pos: 0 })
 }
 
-/// 8.3 name of a host file name: upper case, other characters as `_`.
+/// 8.3 name of a host file name: letters and digits upper case, `_` and
+/// `-` kept, whitespace dropped, any other character as `_`; the stem cut
+/// to 8 characters and the extension to 3.
 pub fn short_name(name: &str) -> String {
     let clean = |s: &str, n: usize| -> String {
         s.chars().filter(|c| !c.is_whitespace()).map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c.to_ascii_uppercase() } else { '_' }).take(n).collect()
@@ -220,7 +222,17 @@ pub fn build_with(out: &Path, files: &[(String, Vec<u8>)], layout: &Layout) -> R
         return Err(CardError::Layout(layout.fat, sectors));
     }
     let tmp = out.with_extension("img.tmp");
-    let mut f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)?;
+    // Built under a temporary name, renamed when whole; removed on error.
+    let r = write_card(&tmp, files, layout, total, card, start, sectors).and_then(|()| Ok(std::fs::rename(&tmp, out)?));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// The card of `build_with` into `tmp`.
+fn write_card(tmp: &Path, files: &[(String, Vec<u8>)], layout: &Layout, total: u64, card: u64, start: u64, sectors: u64) -> Result<(), CardError> {
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(tmp)?;
     f.set_len(total)?;
     match layout.table {
         Table::Mbr { slot } => {
@@ -262,13 +274,12 @@ pub fn build_with(out: &Path, files: &[(String, Vec<u8>)], layout: &Layout) -> R
     drop(part);
     let dirs: std::collections::BTreeSet<&str> = files.iter().filter_map(|(n, _)| n.rsplit_once('/').map(|(d, _)| d)).collect();
     if !dirs.is_empty() {
-        let mut card = edit::Card::open(&tmp)?;
+        let mut card = edit::Card::open(tmp)?;
         for d in dirs {
             card.tidy_dot_entries(d);
         }
         card.save()?;
     }
-    std::fs::rename(&tmp, out)?;
     Ok(())
 }
 
@@ -396,6 +407,18 @@ pub fn free_bytes(img: &Path) -> Result<u64, CardError> {
     })
 }
 
+/// Write `bytes` as a new file `name` in the card's root directory, as a
+/// computer would (the fatfs crate allocates the clusters as it likes).
+pub fn write(img: &Path, name: &str, bytes: &[u8]) -> Result<(), CardError> {
+    with_fs(img, |fs| {
+        let mut f = fs.root_dir().create_file(name)?;
+        f.truncate()?;
+        f.write_all(bytes)?;
+        f.flush()?;
+        Ok(())
+    })
+}
+
 /// The contents of one file (by its 8.3 name, any case).
 pub fn read(img: &Path, name: &str) -> Result<Vec<u8>, CardError> {
     with_fs(img, |fs| {
@@ -425,7 +448,7 @@ mod tests {
 
     #[test]
     fn build_list_read_round_trip_across_clusters() {
-        let dir = std::env::temp_dir().join(format!("xlic-card-{}", std::process::id()));
+        let dir = scratch_dir("xlic-cardimg").join("round-trip");
         std::fs::create_dir_all(&dir).unwrap();
         let img = dir.join("card.img");
         // 8 MB of a known pattern spans thousands of clusters.
@@ -441,6 +464,19 @@ mod tests {
         std::fs::write(&img, vec![0u8; 4096]).unwrap();
         assert!(matches!(list(&img), Err(CardError::NoPartition(_))));
         assert!(matches!(build(&img, &[], 96), Err(CardError::NotPowerOfTwo(96))));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A build that fails half-way (a file larger than the card) leaves
+    /// neither the card nor its temporary file.
+    #[test]
+    fn a_failed_build_leaves_no_file() {
+        let dir = scratch_dir("xlic-cardimg").join("failed");
+        std::fs::create_dir_all(&dir).unwrap();
+        let img = dir.join("full.img");
+        let r = build_with(&img, &[("BIG.BIN".to_string(), vec![7u8; 3 << 20])], &Layout { size_mib: 2, table: Table::Superfloppy, fat: Fat::Fat12 });
+        assert!(r.is_err(), "a 3 MiB file fits a 2 MiB card?");
+        assert!(!img.exists() && !img.with_extension("img.tmp").exists(), "{:?}", std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>());
         std::fs::remove_dir_all(&dir).ok();
     }
 }

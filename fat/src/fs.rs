@@ -48,6 +48,8 @@ pub enum FsError<E> {
     /// A directory holds the temporary name `name` that
     /// [`Fs::write_outputs`] writes through.
     TempTaken { name: ShortName },
+    /// Two outputs of one [`Fs::write_outputs`] name the same file.
+    Duplicate { name: ShortName },
     /// The card's file system is damaged where `name` (None: the root
     /// directory) is stored.
     Corrupt { name: Option<ShortName>, what: Corruption },
@@ -91,6 +93,7 @@ impl<E: fmt::Display> fmt::Display for FsError<E> {
                 f,
                 "the card holds a directory named {name}, the temporary name whole-or-nothing writes use; rename or remove it on a computer"
             ),
+            FsError::Duplicate { name } => write!(f, "{name} is named twice among the files of one write; each output needs a name of its own"),
             FsError::Corrupt { name, what } => {
                 write!(f, "the card's file system is damaged: ")?;
                 let who = Who(*name);
@@ -197,12 +200,12 @@ impl DirEntry {
 }
 
 /// An open directory: the fixed FAT12/16 root, or a checked cluster chain.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dir {
     kind: DirKind,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DirKind {
     Fixed { start: u32, sectors: u32 },
     Chain { first: u32, clusters: u32 },
@@ -340,13 +343,6 @@ pub struct Fs<D: BlockDevice> {
     next_free: u32,
     fsinfo_dirty: bool,
     time: Timestamp,
-    /// Whether a cluster was allocated since the mount (see
-    /// [`Fs::remove_leftovers`]).
-    pub(crate) allocated_since_mount: bool,
-    /// Where the last few entries this mount created are: a leftover
-    /// temporary file among them was written in this mount.
-    pub(crate) created: [EntryPos; 8],
-    pub(crate) created_next: usize,
 }
 
 type R<T, E> = Result<T, FsError<E>>;
@@ -365,9 +361,6 @@ impl<D: BlockDevice> Fs<D> {
             next_free: 2,
             fsinfo_dirty: false,
             time: Timestamp { year: 2026, month: 1, day: 1, hour: 0, minute: 0, second: 0 },
-            allocated_since_mount: false,
-            created: [EntryPos { lba: NONE, index: 0 }; 8],
-            created_next: 0,
         };
         // FSInfo's next-free hint saves a scan from cluster 2; its free
         // count is not trusted (a card may carry a wrong one).
@@ -638,11 +631,18 @@ impl<D: BlockDevice> Fs<D> {
         }
     }
 
-    /// A free cluster, linked after `prev`, then marked end-of-chain: on
-    /// the card the link comes first (a FAT sector goes out before the
-    /// next is touched), so a pull leaves a chain that leads to a free
-    /// cluster, which a cleanup stops at, never an allocated cluster no
-    /// chain leads to, which only fsck would find.
+    /// A free cluster, marked end-of-chain, then linked after `prev`. On
+    /// the card the end mark comes first (FAT before whatever names the
+    /// cluster): when the link or the directory entry that leads to the
+    /// cluster lies in another sector, the FAT sector holding the mark
+    /// goes out, with a barrier, before the link is made; a first cluster
+    /// (`prev` None, which the caller names next in a directory entry or
+    /// a directory's chain) always goes out at once. So every chain on
+    /// the card runs only through clusters the card's FAT calls taken: a
+    /// card pulled at any moment can lose the cluster being added (fsck
+    /// reclaims it), but never lead a chain into a cluster the card shows
+    /// free, which a computer could give to another file before the next
+    /// mount's cleanup frees the chain.
     fn alloc(&mut self, prev: Option<u32>) -> R<u32, D::Error> {
         if self.count_free()? == 0 {
             return Err(FsError::Full);
@@ -653,12 +653,15 @@ impl<D: BlockDevice> Fs<D> {
             let c = 2 + (start - 2 + i) % count;
             if self.get(c)? == 0 {
                 let eoc = self.eoc();
+                self.set(c, eoc)?;
+                let one_write = prev.is_some_and(|p| self.fat_sectors_of(p) == self.fat_sectors_of(c));
+                if !one_write {
+                    self.flush_fat_window()?;
+                }
                 if let Some(p) = prev {
                     self.set(p, c)?;
                 }
-                self.set(c, eoc)?;
                 self.free = self.free.map(|f| f - 1);
-                self.allocated_since_mount = true;
                 self.next_free = if c == max { 2 } else { c + 1 };
                 return Ok(c);
             }
@@ -666,6 +669,14 @@ impl<D: BlockDevice> Fs<D> {
         // The count said there was room; the FAT says otherwise.
         self.free = Some(0);
         Err(FsError::Full)
+    }
+
+    /// The FAT sectors (first, last) that hold entry `n` (two for a FAT12
+    /// entry that straddles a sector boundary).
+    fn fat_sectors_of(&self, n: u32) -> (u32, u32) {
+        let off = self.fat_offset(n);
+        let last = if self.vol.fat_type == FatType::Fat12 { off + 1 } else { off };
+        (off / SECTOR as u32, last / SECTOR as u32)
     }
 
     /// Free the chain from `first`. Stops at the end mark, at an entry
@@ -704,11 +715,16 @@ impl<D: BlockDevice> Fs<D> {
     /// group before the group is freed: a pull loses at most one group
     /// (fsck reclaims it) and never leaves the entry leading to a freed
     /// cluster. A temporary file of `write_outputs` loses at most one
-    /// cluster: the group's first cluster is linked past the group as the
-    /// rest is freed (one FAT sector), the entry moves on, then that
-    /// cluster is freed; the last group is freed before the entry goes,
-    /// which can leave the entry leading to a free cluster, harmless in a
-    /// leftover (see `outputs`).
+    /// cluster: the group's first cluster is linked past the group (or
+    /// marked the end, for the last group) as the rest is freed (one FAT
+    /// sector), the entry moves on (or goes), then that cluster is freed.
+    /// The entry that moves on notes the cluster it passed in its creation
+    /// fields: pulled before that cluster is freed, the card has it linked
+    /// into the entry's chain, and the next cleanup frees it
+    /// ([`Fs::free_passed`]) rather than take the link for a cross-link.
+    /// Either way the entry never leads to a cluster the card shows free,
+    /// which a computer could give to another file before the next
+    /// mount's cleanup follows the entry.
     ///
     /// Like `free_chain` it stops at a free or bad-marked cluster and
     /// after the volume's cluster count.
@@ -754,9 +770,10 @@ impl<D: BlockDevice> Fs<D> {
             // Free `count` clusters of the chain from `k` (fewer at a free
             // or bad-marked one, or back at `c`, where a loop closes).
             let mut free_run = |fs: &mut Self, mut k: u32, count: u32| -> R<(), D::Error> {
+                let from = k;
                 for i in 0..count {
                     let v = fs.get(k)?;
-                    if v == 0 || v == bad || (i > 0 && k == c) {
+                    if v == 0 || v == bad || (k == c && (i > 0 || from != c)) {
                         break;
                     }
                     fs.set(k, 0)?;
@@ -769,10 +786,12 @@ impl<D: BlockDevice> Fs<D> {
                 Ok(())
             };
             match (temporary, next) {
-                (true, Some(x)) => {
+                (true, _) => {
                     let v = self.get(c)?;
-                    if v != bad {
-                        self.set(c, x)?;
+                    let keep = v != bad && v != 0;
+                    if keep {
+                        let eoc = self.eoc();
+                        self.set(c, next.unwrap_or(eoc))?;
                         if let Link::Next(d) = self.link(v) {
                             if n > 1 {
                                 free_run(self, d, n - 1)?;
@@ -780,19 +799,19 @@ impl<D: BlockDevice> Fs<D> {
                         }
                         self.flush_fat_window()?;
                     }
-                    self.set_entry_cluster(pos, x)?;
+                    match next {
+                        Some(x) => {
+                            self.set_entry_cluster(pos, x)?;
+                            self.set_created_field(pos, if keep { c } else { 0 })?;
+                        }
+                        None => self.write_entry(pos, |x| x[0] = DELETED)?,
+                    }
                     self.sync_dir()?;
-                    if v != bad {
+                    if keep {
                         self.set(c, 0)?;
                         freed += 1;
                         self.flush_fat_window()?;
                     }
-                }
-                (true, None) => {
-                    free_run(self, c, n)?;
-                    self.flush_fat_window()?;
-                    self.write_entry(pos, |x| x[0] = DELETED)?;
-                    self.sync_dir()?;
                 }
                 (false, _) => {
                     match next {
@@ -812,6 +831,22 @@ impl<D: BlockDevice> Fs<D> {
         self.free = self.free.map(|f| (f + freed).min(self.vol.clusters));
         self.next_free = self.next_free.min(first);
         Ok(freed)
+    }
+
+    /// Free cluster `passed` if its FAT entry links to `first`: the
+    /// cluster a temporary entry starting at `first` moved past while its
+    /// chain was released (see `release`), left linked by a pull. Returns
+    /// whether it did.
+    pub(crate) fn free_passed(&mut self, passed: u32, first: u32) -> R<bool, D::Error> {
+        if !self.valid_cluster(passed) || passed == first || self.get(passed)? != first {
+            return Ok(false);
+        }
+        self.count_free()?;
+        self.set(passed, 0)?;
+        self.flush_fat_window()?;
+        self.free = self.free.map(|f| (f + 1).min(self.vol.clusters));
+        self.next_free = self.next_free.min(passed);
+        Ok(true)
     }
 
     // ---- directories -------------------------------------------------
@@ -968,6 +1003,22 @@ impl<D: BlockDevice> Fs<D> {
         self.find_in(dir, &name)
     }
 
+    /// Whether paths `a` and `b` name one file or directory on the card,
+    /// resolved as every operation resolves them: "/RECON.PNG",
+    /// "//recon.png" and "RECON.PNG" are one file. A path that names
+    /// nothing (or is not a valid path) names no file another one does.
+    pub fn same_file(&mut self, a: &str, b: &str) -> R<bool, D::Error> {
+        let mut entry = |p: &str| match self.find(p) {
+            Ok(e) => Ok(e),
+            Err(FsError::NotFound | FsError::NotADirectory | FsError::Name(_)) => Ok(None),
+            Err(e) => Err(e),
+        };
+        Ok(match (entry(a)?, entry(b)?) {
+            (Some(x), Some(y)) => x.pos == y.pos,
+            _ => false,
+        })
+    }
+
     fn write_entry(&mut self, pos: EntryPos, f: impl FnOnce(&mut [u8])) -> R<(), D::Error> {
         let w = self.dir_sector(pos.lba)?;
         f(&mut w.buf[pos.index as usize * 32..][..32]);
@@ -1112,8 +1163,6 @@ impl<D: BlockDevice> Fs<D> {
             e[22..24].copy_from_slice(&time.to_le_bytes());
             e[24..26].copy_from_slice(&date.to_le_bytes());
         })?;
-        self.created[self.created_next % self.created.len()] = pos;
-        self.created_next += 1;
         Ok(Writer { name, pos, first: 0, last: 0, size: 0, written: 0, allocated: 0, early: false, tail: [0; SECTOR] })
     }
 
@@ -1197,6 +1246,21 @@ impl<D: BlockDevice> Fs<D> {
         self.set_entry_chain(w.pos, first, size)?;
         let lfn = [EntryPos { lba: 0, index: 0 }; MAX_LFN_ENTRIES];
         Ok(DirEntry { name: w.name, attr: ATTR_ARCHIVE, size, first_cluster: first, pos: w.pos, lfn, lfn_len: 0, created_field: 0 })
+    }
+
+    /// Close `w` (see [`Fs::close`]); if that fails, give it up instead
+    /// (its clusters and entry go), so that a temporary file of
+    /// [`Fs::write_outputs`] does not stay behind. The close's error is
+    /// the one returned.
+    pub(crate) fn close_or_discard(&mut self, w: Writer) -> R<DirEntry, D::Error> {
+        let (pos, first, early) = (w.pos, w.first, w.early);
+        match self.close(w) {
+            Ok(e) => Ok(e),
+            Err(e) => {
+                let _ = self.set_entry_cluster(pos, first).and_then(|()| self.release(pos, &[], first, early));
+                Err(e)
+            }
+        }
     }
 
     /// Give up a file being written: its clusters and its entry go

@@ -16,16 +16,16 @@
 //!   one allocated. [`Fs::remove_leftovers`] (the firmware runs it on the
 //!   root directory at every mount, and it runs here on each output's
 //!   directory before writing) removes them and frees their clusters; a
-//!   pull while a temporary chain is being released can leave one
+//!   pull while a temporary chain grows or is released can leave one
 //!   cluster lost, which `fsck.fat` reclaims.
 //!
-//! Freeing a leftover's chain is safe only while the card is as the pull
-//! left it: a leftover's last link can lead to a cluster the card still
-//! had free, which a file written since may have taken. So the chain of a
-//! leftover from an earlier mount is freed only if nothing was allocated
-//! since this mount; otherwise only its entry goes (its clusters stay
-//! lost, for fsck). The firmware's mount-time cleanup of the root, where
-//! its outputs go, runs before anything is allocated.
+//! A leftover may be freed at any later mount, after a computer wrote to
+//! the card: its chain runs only through clusters the card's FAT calls
+//! taken (the layer puts a cluster's end mark on the card before any link
+//! or entry that leads to it, and frees a temporary chain's last cluster
+//! only after its entry is gone), so no file written since can have one
+//! of them. A leftover whose chain another file shares all the same (a
+//! card damaged otherwise) is refused, not freed.
 use crate::fs::{Fs, FsError};
 use crate::name::{NameError, ShortName};
 use crate::BlockDevice;
@@ -116,10 +116,17 @@ impl<D: BlockDevice> Fs<D> {
                 true if !old_named => old,
                 true => 0,
             };
-            // See the module's notes: only a chain nothing can have taken
-            // a cluster from since is freed.
-            let written_here = self.created.contains(&e.pos);
-            if chain != 0 && (written_here || !self.allocated_since_mount) {
+            if chain != 0 && !shared {
+                // A release pulled right after the entry moved on left
+                // the cluster it passed linked into the chain.
+                self.free_passed(e.created_field, chain)?;
+            }
+            if chain != 0 {
+                // Never free what another file uses (a card damaged
+                // elsewhere, or by a tool that reclaimed the old chain).
+                let mut leftover = e;
+                leftover.first_cluster = chain;
+                self.check_not_shared(d, &leftover)?;
                 // The entry leads to the chain it releases.
                 self.set_entry_chain(e.pos, chain, 0)?;
                 self.release(e.pos, e.long_name_positions(), chain, true)?;
@@ -135,11 +142,18 @@ impl<D: BlockDevice> Fs<D> {
         Ok(removed)
     }
 
-    /// Whether `outputs` can be written: no temporary name, no directory,
-    /// no existing file unless it may be replaced (and is not read-only,
-    /// nor cross-linked with another file).
+    /// Whether `outputs` can be written: no two of one name, no temporary
+    /// name, no directory, no existing file unless it may be replaced (and
+    /// is not read-only, nor cross-linked with another file).
     pub fn check_outputs(&mut self, outputs: &[Output]) -> R<(), D::Error> {
-        for o in outputs {
+        for (i, o) in outputs.iter().enumerate() {
+            let (dir, name) = self.parent(o.path)?;
+            for p in &outputs[..i] {
+                let (d, n) = self.parent(p.path)?;
+                if d == dir && n.0.eq_ignore_ascii_case(&name.0) {
+                    return Err(FsError::Duplicate { name });
+                }
+            }
             if is_reserved(o.path) {
                 return Err(FsError::Reserved);
             }
@@ -200,7 +214,7 @@ impl<D: BlockDevice> Fs<D> {
             };
             w.early = true;
             match produce(i, self, &mut w) {
-                Ok(()) => match self.close(w) {
+                Ok(()) => match self.close_or_discard(w) {
                     Ok(e) => made[i] = Some(e),
                     Err(e) => {
                         result = Err(e.into());

@@ -563,6 +563,21 @@ fn a_lower_case_short_name_is_found_in_any_case() {
     assert!(names(&mut fs, None).is_empty());
 }
 
+/// Paths that differ in case, leading or doubled slashes name one file
+/// (the firmware compares outputs with inputs this way); different files,
+/// and names of nothing, are not the same.
+#[test]
+fn same_file_resolves_paths_as_the_card_does() {
+    let (_, bytes) = card("same.img", &[("RECON.PNG", b"r".to_vec()), ("OTHER.PNG", b"o".to_vec()), ("SUB/A.TXT", b"a".to_vec())], &Layout::fat32(64));
+    let mut fs = mount(bytes).unwrap();
+    for (a, b) in [("RECON.PNG", "/RECON.PNG"), ("RECON.PNG", "//recon.png"), ("SUB/A.TXT", "/sub//a.txt"), ("SUB", "/SUB/")] {
+        assert!(fs.same_file(a, b).unwrap(), "{a} and {b}");
+    }
+    for (a, b) in [("RECON.PNG", "OTHER.PNG"), ("RECON.PNG", "SUB/RECON.PNG"), ("NOPE.PNG", "NOPE.PNG"), ("RECON.PNG", "bad name.png"), ("A.TXT", "SUB/A.TXT")] {
+        assert!(!fs.same_file(a, b).unwrap(), "{a} and {b}");
+    }
+}
+
 /// FSInfo that lies (a free count beyond the volume, a next-free hint past
 /// its end): neither is trusted, writes land in free clusters, and the
 /// count written back is the true one.

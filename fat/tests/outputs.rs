@@ -115,37 +115,107 @@ fn leftovers_are_removed_and_their_space_comes_back() {
     fsck_clean("left.img", &mut fs);
 }
 
-/// A pull can leave a leftover whose last link leads to a cluster the
-/// card has free. Once a file written since has taken that cluster, the
-/// leftover's chain runs into the file: only its entry may go.
+/// A leftover whose chain runs into another file's (left by firmware
+/// before the layer put every end mark on the card before the link to it,
+/// then a computer wrote the file into the cluster the card showed free;
+/// or any cross-linked card) is refused, whether the chain meets the file
+/// at its first cluster or in its middle: the file stays whole. One that
+/// leads to a free cluster is freed up to it.
 #[test]
-fn a_leftover_never_frees_what_was_written_since() {
-    let (path, bytes) = card("dangle.img", &[("~XLICTMP.TMP", pattern(1_000, 1)), ("SUB/A.TXT", b"a".to_vec())], &Layout::fat32(64));
-    // Where the next file goes on this card.
-    let mut fs = mount(bytes.clone());
+fn a_leftover_never_frees_another_file() {
     let big = pattern(60_000, 2);
-    fs.write_outputs(&[Output { path: "SUB/BIG.BIN", replace: false }], |_, fs, w| fs.write(w, &big)).unwrap();
-    save(&path, &fs.device().bytes);
-    let next = Card::open(&path).unwrap().find("SUB/BIG.BIN").unwrap().first_cluster;
-    // The leftover: its two clusters lead on to that cluster, free.
-    let mut c = Card::open(&path).unwrap();
-    c.bytes = bytes;
-    let t = c.find("~XLICTMP.TMP").unwrap();
-    let chain = c.chain(t.first_cluster);
+    let (path, bytes) = card("dangle.img", &[("~XLICTMP.TMP", pattern(1_000, 1)), ("OTHER.BIN", big.clone())], &Layout::fat32(64));
+    let c = Card::open(&path).unwrap();
+    let (t, other) = (c.find("~XLICTMP.TMP").unwrap(), c.find("OTHER.BIN").unwrap());
+    let (chain, others) = (c.chain(t.first_cluster), c.chain(other.first_cluster));
     assert_eq!(chain.len(), 2);
-    c.set_fat(chain[1], next);
+    for into in [others[0], others[5]] {
+        let mut c = Card::open(&path).unwrap();
+        c.bytes = bytes.clone();
+        c.set_fat(chain[1], into);
+        let mut fs = mount(c.bytes.clone());
+        let r = fs.remove_leftovers(None);
+        assert!(matches!(r, Err(FsError::Corrupt { .. })), "{r:?}");
+        assert!(r.unwrap_err().to_string().contains("cross-linked"));
+        assert_eq!(read_all(&mut fs, "OTHER.BIN").unwrap(), big, "the leftover's cleanup freed another file");
+        assert_eq!(fs.device().bytes, c.bytes, "nothing changed");
+    }
+    // Into a free cluster: freed up to it.
+    let mut c = Card::open(&path).unwrap();
+    let free = (2..c.clusters() + 2).rev().find(|&k| c.fat(k) == 0).unwrap();
+    c.set_fat(chain[1], free);
     let mut fs = mount(c.bytes.clone());
-    // Something written first (a folder's output; the firmware cleans the
-    // root at the mount, a folder before writing into it).
-    fs.write_outputs(&[Output { path: "SUB/OTHER.BIN", replace: false }], |_, fs, w| fs.write(w, &big)).unwrap();
-    assert_eq!(Card::open(&{ save(&path, &fs.device().bytes); path.clone() }).unwrap().find("SUB/OTHER.BIN").unwrap().first_cluster, next);
+    let before = fs.free_clusters().unwrap();
     assert_eq!(fs.remove_leftovers(None).unwrap(), 1);
-    assert_eq!(read_all(&mut fs, "SUB/OTHER.BIN").unwrap(), big, "the leftover's cleanup freed a file written since");
-    // Before anything is written, the same leftover's chain is freed (up
-    // to the free cluster it leads to).
-    let mut fs = mount(c.bytes);
-    let free = fs.free_clusters().unwrap();
-    assert_eq!(fs.remove_leftovers(None).unwrap(), 1);
-    assert_eq!(fs.free_clusters().unwrap(), free + 2);
+    assert_eq!(fs.free_clusters().unwrap(), before + 2);
+    assert_eq!(read_all(&mut fs, "OTHER.BIN").unwrap(), big);
     fsck_clean("dangle.img", &mut fs);
+}
+
+/// Two outputs of one write that name one file (in any case, with or
+/// without a leading slash) are refused before anything is written.
+#[test]
+fn two_outputs_of_one_name_are_refused() {
+    let (_, bytes) = card("dup.img", &[("SUB/A.TXT", b"a".to_vec())], &Layout::fat32(64));
+    let mut fs = mount(bytes.clone());
+    for pair in [["RECON.PNG", "recon.png"], ["RECON.PNG", "/RECON.PNG"], ["SUB/B.BIN", "/sub//b.bin"]] {
+        let outputs = [Output { path: pair[0], replace: true }, Output { path: pair[1], replace: true }];
+        let r = write(&mut fs, &outputs, &[b"one", b"two"]);
+        assert!(matches!(r, Err(FsError::Duplicate { .. })), "{pair:?}: {r:?}");
+        assert!(r.unwrap_err().to_string().contains("named twice"));
+    }
+    assert_eq!(fs.device().bytes, bytes, "nothing written");
+    write(&mut fs, &[Output { path: "RECON.PNG", replace: true }, Output { path: "SUB/RECON.PNG", replace: true }], &[b"one", b"two"]).unwrap();
+}
+
+/// A card that fails one write.
+struct FailAt {
+    card: MemCard,
+    writes: usize,
+    fail: Option<usize>,
+}
+
+impl xlic_fat::BlockDevice for FailAt {
+    type Error = MemError;
+    fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), MemError> {
+        self.card.read(lba, buf)
+    }
+    fn write(&mut self, lba: u32, buf: &[u8]) -> Result<(), MemError> {
+        let n = self.writes;
+        self.writes += 1;
+        if self.fail == Some(n) {
+            return Err(MemError::OutOfRange(lba));
+        }
+        self.card.write(lba, buf)
+    }
+    fn sectors(&mut self) -> Result<u32, MemError> {
+        self.card.sectors()
+    }
+}
+
+/// A write that fails as an output is closed (its last, partial sector
+/// does not reach the card) leaves no temporary file: the old file stays
+/// under its name and the space comes back.
+#[test]
+fn a_failed_close_leaves_no_temporary_file() {
+    let old = pattern(5_000, 1);
+    let (_, bytes) = card("close.img", &[("RECON.PNG", old.clone())], &Layout::fat32(64));
+    let mut fs = Fs::mount(FailAt { card: MemCard::new(bytes), writes: 0, fail: None }).unwrap();
+    let free = fs.free_clusters().unwrap();
+    let new = pattern(3_000, 2);
+    let r = fs.write_outputs(&[Output { path: "RECON.PNG", replace: true }], |_, fs, w| {
+        fs.write(w, &new)?;
+        // The next write is the close's: the partial last sector.
+        let d = fs.device();
+        d.fail = Some(d.writes);
+        Ok::<(), FsError<MemError>>(())
+    });
+    assert!(matches!(r, Err(FsError::Device(_))), "{r:?}");
+    let mut fs = mount(std::mem::replace(&mut fs.device().card.bytes, Vec::new()));
+    for t in xlic_fat::TEMP_NAMES {
+        assert!(fs.find(t).unwrap().is_none(), "{t} is left");
+    }
+    assert_eq!(read_all(&mut fs, "RECON.PNG").unwrap(), old);
+    assert_eq!(fs.free_clusters().unwrap(), free);
+    fsck_clean("close.img", &mut fs);
 }

@@ -398,6 +398,59 @@ pub fn latent_file<'a>(map: &[u8], out: &'a mut [u8], g: &Geometry) -> Option<&'
     Some(out)
 }
 
+/// Layer `layer`'s output map (as it lies in its region) into `out` as a
+/// feature-map file (xlic_model::fmfile: header, then the map); returns
+/// the file, or None when `out` cannot hold it.
+pub fn fm_file<'a>(layer: Layer, map: &[u8], out: &'a mut [u8], g: &Geometry) -> Option<&'a [u8]> {
+    let h = xlic_model::fmfile::FmHeader { layer, shape: output_shape(g, layer) };
+    let out = out.get_mut(..h.file_len())?;
+    let hb = xlic_model::fmfile::HEADER_BYTES;
+    out[..hb].copy_from_slice(&h.encode());
+    out[hb..].copy_from_slice(map.get(..h.shape.bytes())?);
+    Some(out)
+}
+
+/// Why a file cannot be compared with this image's maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileMapError {
+    Latent(xlic_model::latent::LatentError),
+    Fm(xlic_model::fmfile::FmFileError),
+    /// A latent file of another image's latent shape (channels, width,
+    /// height).
+    LatentShape { file: (usize, usize, usize), mine: (usize, usize, usize) },
+    /// A feature-map file of `layer` in another image's shape.
+    FmShape { layer: Layer, file: FmShape, mine: FmShape },
+    /// The rebuilt map does not fit the scratch buffer.
+    NoRoom,
+}
+
+/// A latent file or a feature-map file (written by `run` or `dump`, or on
+/// the host) as the layer whose output it holds, that output's shape, and
+/// the map as it lies in DDR: a feature-map file's body, or the latent
+/// file's values ([c][y][x]) put back in map order in `scratch` (the
+/// inverse of [`latent_file`]).
+pub fn file_map<'a>(file: &'a [u8], scratch: &'a mut [u8], g: &Geometry) -> Result<(Layer, FmShape, &'a [u8]), FileMapError> {
+    if file.starts_with(&xlic_model::latent::MAGIC) {
+        let h = xlic_model::latent::LatentHeader::parse(file).map_err(FileMapError::Latent)?;
+        let shape = output_shape(g, Layer::LATENT);
+        if (h.channels, h.height, h.width) != (shape.channels, shape.dims.h, shape.dims.w) {
+            return Err(FileMapError::LatentShape { file: (h.channels, h.width, h.height), mine: (shape.channels, shape.dims.w, shape.dims.h) });
+        }
+        let map = scratch.get_mut(..shape.bytes()).ok_or(FileMapError::NoRoom)?;
+        map.fill(0);
+        let values = &file[xlic_model::latent::HEADER_BYTES..];
+        xlic_model::latent::for_each_in_file_order(&shape, |m, f| map[2 * m..2 * m + 2].copy_from_slice(&values[2 * f..2 * f + 2]));
+        Ok((Layer::LATENT, shape, map))
+    } else {
+        let h = xlic_model::fmfile::FmHeader::parse(file).map_err(FileMapError::Fm)?;
+        let mine = output_shape(g, h.layer);
+        if h.shape != mine {
+            return Err(FileMapError::FmShape { layer: h.layer, file: h.shape, mine });
+        }
+        Ok((h.layer, h.shape, &file[xlic_model::fmfile::HEADER_BYTES..]))
+    }
+}
+
 /// First difference between two maps of the same shape, and how many
 /// values differ.
 pub struct Mismatch {
@@ -489,6 +542,31 @@ mod tests {
         // Beyond the fixed second, the co-simulation limit scales with the slowdown.
         let cosim = time_limit(Backend::Cosim { time_scale: 100, fault: 0 }, None);
         assert!((secs(cosim) - (1.0 + 400.0 * modelled)).abs() < 1e-6, "{cosim:?}");
+    }
+
+    /// A latent file and a feature-map file read back as the maps they
+    /// were made from; a file of another image's shape is named.
+    #[test_case]
+    fn files_read_back_as_the_maps_they_were_made_from() {
+        let g = Geometry::new(40, 24, PadMode::Edge, HW.max_side).unwrap();
+        for l in [Layer::LATENT, Layer::Gdn1] {
+            let shape = output_shape(&g, l);
+            let map: alloc::vec::Vec<u8> = (0..shape.bytes()).map(|i| (i * 7 + 3) as u8).collect();
+            let mut file = alloc::vec![0u8; shape.bytes() + 64];
+            let file = if l == Layer::LATENT { latent_file(&map, &mut file, &g) } else { fm_file(l, &map, &mut file, &g) }.unwrap();
+            let mut scratch = alloc::vec![0u8; shape.bytes()];
+            let (layer, s, back) = file_map(file, &mut scratch, &g).unwrap();
+            assert!(layer == l && s == shape, "{}", l.name());
+            // The latent's map layout may pad: compare value by value.
+            assert!(compare_maps(&shape, back, &map).is_none(), "{} read back differs", l.name());
+        }
+        let other = Geometry::new(96, 64, PadMode::Edge, HW.max_side).unwrap();
+        let map = alloc::vec![0u8; output_shape(&other, Layer::LATENT).bytes()];
+        let mut file = alloc::vec![0u8; map.len() + 64];
+        let file = latent_file(&map, &mut file, &other).unwrap();
+        let mut scratch = alloc::vec![0u8; map.len()];
+        assert!(matches!(file_map(file, &mut scratch, &g), Err(FileMapError::LatentShape { .. })));
+        assert!(fm_file(Layer::Gdn1, &map, &mut [0u8; 16], &g).is_none(), "no room: None");
     }
 
     /// The floor: the smallest layer of the smallest image still gets two

@@ -17,6 +17,7 @@
 //! clusters freed, when the card is next mounted.
 use crate::arch::aarch64::time::Instant;
 use crate::drivers::sdhci::{CardInfo, SdError, Sdhci};
+use core::sync::atomic::{AtomicBool, Ordering};
 use xlic_fat::{BlockDevice, DirEntry, Fs, FsError, MountError, Writer};
 
 /// Temporary names, one per output of a command (see [`is_reserved`]).
@@ -39,6 +40,40 @@ struct DmaBuffer([u8; RUN * BLOCK]);
 
 static mut READ_AHEAD: [DmaBuffer; 2] = [const { DmaBuffer([0; RUN * BLOCK]) }; 2];
 static mut WRITE_BATCH: [DmaBuffer; 2] = [const { DmaBuffer([0; RUN * BLOCK]) }; 2];
+static DMA_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The read-ahead and write-batch buffers, owned by one [`CardDevice`] at
+/// a time: [`DmaBuffers::take`] hands them out once, and they can be taken
+/// again only after the device holding them (with its [`DmaToken`]) is
+/// dropped.
+struct DmaBuffers {
+    read: [&'static mut DmaBuffer; 2],
+    write: [&'static mut DmaBuffer; 2],
+    token: DmaToken,
+}
+
+/// Gives the buffers back when the device that holds them is dropped.
+struct DmaToken(());
+
+impl Drop for DmaToken {
+    fn drop(&mut self) {
+        DMA_TAKEN.store(false, Ordering::Release);
+    }
+}
+
+impl DmaBuffers {
+    fn take() -> Option<DmaBuffers> {
+        if DMA_TAKEN.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: the flag was clear, so no borrow of these statics is
+        // alive: the only ones are made here and live in the one
+        // `CardDevice` holding this value's token, whose drop (after the
+        // borrows, which are its fields too) clears the flag again.
+        let ([a, b], [c, d]) = unsafe { (&mut *core::ptr::addr_of_mut!(READ_AHEAD), &mut *core::ptr::addr_of_mut!(WRITE_BATCH)) };
+        Some(DmaBuffers { read: [a, b], write: [c, d], token: DmaToken(()) })
+    }
+}
 
 /// `count` consecutive blocks from `start` held in a DMA buffer: a
 /// read-ahead run, or a batch of writes not yet on the card.
@@ -73,17 +108,16 @@ pub struct CardDevice {
     /// Two batches of consecutive writes (file data, and the FAT).
     write: [Run; 2],
     write_lru: usize,
+    /// Last: the buffers are given back after the runs are gone.
+    _dma: DmaToken,
 }
 
 impl CardDevice {
-    fn new(sd: Sdhci) -> Self {
-        // SAFETY: one CardDevice exists at a time (the console's mounted
-        // card; a new mount drops the old one first), so these DMA buffers
-        // have a single owner.
-        let ([a, b], [c, d]) = unsafe { (&mut *core::ptr::addr_of_mut!(READ_AHEAD), &mut *core::ptr::addr_of_mut!(WRITE_BATCH)) };
+    fn new(sd: Sdhci, dma: DmaBuffers) -> Self {
+        let DmaBuffers { read: [a, b], write: [c, d], token } = dma;
         let read = [Run { buf: a, start: 0, count: 0 }, Run { buf: b, start: 0, count: 0 }];
         let write = [Run { buf: c, start: 0, count: 0 }, Run { buf: d, start: 0, count: 0 }];
-        CardDevice { sd, read, lru: 0, write, write_lru: 0 }
+        CardDevice { sd, read, lru: 0, write, write_lru: 0, _dma: token }
     }
 
     fn flush_batch(sd: &Sdhci, batch: &mut Run) -> Result<(), SdError> {
@@ -238,6 +272,8 @@ pub enum StorageError {
     /// A core faulted producing the data to write (its report is on the
     /// console); nothing was written under the final name.
     Core(crate::smp::CoreFault),
+    /// A card is mounted already (its buffers are in use).
+    Mounted,
 }
 
 impl From<crate::smp::CoreFault> for StorageError {
@@ -263,6 +299,7 @@ impl core::fmt::Display for StorageError {
             StorageError::TooManyOutputs => write!(f, "a command writes at most {} files at once", TEMP_NAMES.len()),
             StorageError::CardFull => write!(f, "the card is full; nothing was written under the final name"),
             StorageError::Core(e) => write!(f, "{e}; nothing was written under the final name"),
+            StorageError::Mounted => write!(f, "the card is mounted already; drop that mount before mounting again"),
         }
     }
 }
@@ -320,8 +357,9 @@ pub struct Storage {
     fs: Fs<CardDevice>,
     pub card: CardInfo,
     /// Temporary files of an interrupted write (power lost, card pulled)
-    /// removed from the root directory at the mount.
-    pub leftovers: u32,
+    /// removed from the root directory at the mount, or why they were
+    /// not (the console says either).
+    pub leftovers: Result<u32, StorageError>,
 }
 
 impl Storage {
@@ -331,21 +369,13 @@ impl Storage {
     /// anything else can allocate (see xlic-fat's `outputs`). A card that
     /// cannot be written (write-protected) still mounts.
     pub fn mount(mut sd: Sdhci) -> Result<Storage, StorageError> {
+        let dma = DmaBuffers::take().ok_or(StorageError::Mounted)?;
         let card = sd.init().map_err(StorageError::Card)?;
-        let mut fs = Fs::mount(CardDevice::new(sd)).map_err(|e| match e {
+        let mut fs = Fs::mount(CardDevice::new(sd, dma)).map_err(|e| match e {
             MountError::Device(d) => StorageError::Card(d),
             e => StorageError::Mount(e),
         })?;
-        let leftovers = match fs.remove_leftovers(None) {
-            Ok(n) => n,
-            Err(e) => {
-                use core::fmt::Write;
-                let mut why = heapless::String::<160>::new();
-                let _ = write!(why, "{e}");
-                defmt::warn!("card: leftover temporary files not removed: {=str}", why.as_str());
-                0
-            }
-        };
+        let leftovers = fs.remove_leftovers(None).map_err(StorageError::from);
         Ok(Storage { fs, card, leftovers })
     }
 
@@ -452,6 +482,22 @@ impl Storage {
         Ok(())
     }
 
+    /// Copy `from` to the new name `to` (never over an existing file)
+    /// through `buf`, which must hold the whole file; the copy is written
+    /// whole or not at all ([`Storage::write_file`]), with `progress` as it
+    /// is written. Returns the read and the write.
+    pub fn copy(&mut self, from: &str, to: &str, buf: &mut [u8], progress: impl FnMut(usize, usize)) -> Result<(Transfer, Transfer), StorageError> {
+        let read = self.read_file(from, buf, false, |_, _| {})?;
+        let write = self.write_file(to, &buf[..read.bytes], false, progress)?;
+        Ok((read, write))
+    }
+
+    /// Whether `a` and `b` name one file on the card (resolved as the card
+    /// resolves them: case, leading and doubled slashes do not matter).
+    pub fn same_file(&mut self, a: &str, b: &str) -> Result<bool, StorageError> {
+        Ok(self.fs.same_file(a, b)?)
+    }
+
     /// Delete a file: its directory entry, long-name entries and clusters.
     pub fn delete(&mut self, name: &str) -> Result<(), StorageError> {
         if is_reserved(name) {
@@ -474,5 +520,15 @@ mod tests {
         }
         assert!(is_reserved("~xlictmp.tmp") && is_reserved("DIR/~XLICAB.TMP"));
         assert!(!is_reserved("XLICTMP.TMP") && !is_reserved("~XLIC.PNG") && !is_reserved("RECON.PNG"));
+    }
+
+    #[test_case]
+    fn dma_buffers_have_one_owner_at_a_time() {
+        let first = DmaBuffers::take().expect("no card is mounted in the unit tests");
+        assert!(DmaBuffers::take().is_none(), "taken twice while the first owner lives");
+        let p = first.read[0].0.as_ptr();
+        drop(first);
+        let again = DmaBuffers::take().expect("given back when the owner is dropped");
+        assert_eq!(again.read[0].0.as_ptr(), p);
     }
 }

@@ -8,7 +8,7 @@ use core::time::Duration;
 use xlic_model::bitstream::{self, Xlc, XlcError, XlcHeader};
 use xlic_model::entropy::{EntropyError, LeBytes, LeBytesMut};
 use xlic_model::layout::FmShape;
-use xlic_model::{Geometry, Layer};
+use xlic_model::Geometry;
 
 /// What coding or decoding did.
 #[derive(Clone, Copy, Debug)]
@@ -30,7 +30,7 @@ impl Coded {
 }
 
 fn latent_shape(g: &Geometry) -> FmShape {
-    crate::pipeline::output_shape(g, Layer::LATENT)
+    g.latent_shape(accel_regs::HW_LIMITS.lanes)
 }
 
 /// Code the latent map of `g` (`map`: the map's bytes as the accelerator
@@ -39,7 +39,7 @@ pub fn encode(model_id: u32, g: &Geometry, map: &[u8], out: &mut [u8]) -> Result
     let shape = latent_shape(g);
     let map = map.get(..shape.bytes()).ok_or(XlcError::Payload(EntropyError::Shape))?;
     let t = Instant::now();
-    let header = bitstream::write(model_id, g, &shape, &LeBytes(map), shape.len(), out)?;
+    let header = bitstream::write(model_id, g, &shape, &LeBytes(map), out)?;
     let elapsed = t.elapsed();
     Ok(Coded { header, geometry: *g, values: header.values(), elapsed })
 }
@@ -58,7 +58,7 @@ pub fn decode(x: &Xlc, map: &mut [u8]) -> Result<Coded, XlcError> {
     // Padding lanes stay zero, as the accelerator leaves them.
     map.fill(0);
     let t = Instant::now();
-    x.decode(&shape, &mut LeBytesMut(map), shape.len())?;
+    x.decode(&shape, &mut LeBytesMut(map))?;
     let elapsed = t.elapsed();
     Ok(Coded { header: x.header, geometry: x.geometry, values: x.header.values(), elapsed })
 }

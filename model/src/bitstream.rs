@@ -162,15 +162,13 @@ pub fn file_bound(g: &Geometry) -> usize {
     OVERHEAD + entropy::payload_bound(Layer::LATENT.spec().cout * d.pixels())
 }
 
-/// Write the file of the latent held in `values` (laid out as `layout`,
-/// `len` values) into `out`; returns the file's header (its length is
-/// `file_len()`).
+/// Write the file of the latent held in `values` (laid out as `layout`)
+/// into `out`; returns the file's header (its length is `file_len()`).
 pub fn write<L: LatentLayout, V: Values + ?Sized>(
     model_id: u32,
     g: &Geometry,
     layout: &L,
     values: &V,
-    len: usize,
     out: &mut [u8],
 ) -> Result<XlcHeader, XlcError> {
     let mut h = XlcHeader::new(model_id, g);
@@ -182,7 +180,7 @@ pub fn write<L: LatentLayout, V: Values + ?Sized>(
         return Err(XlcError::OutputTooSmall { room });
     }
     let payload = &mut out[HEADER_BYTES..room - CRC_BYTES];
-    h.payload_len = entropy::encode(layout, values, len, payload).map_err(|e| match e {
+    h.payload_len = entropy::encode(layout, values, payload).map_err(|e| match e {
         EntropyError::Overflow => XlcError::OutputTooSmall { room },
         e => XlcError::Payload(e),
     })?;
@@ -249,23 +247,22 @@ pub fn parse_header(file: &[u8]) -> Result<XlcHeader, XlcError> {
 /// [`write`] for a latent map of INT16 in the accelerator layout (the
 /// host's form), compiled here so that callers need no optimised build.
 pub fn write_map(model_id: u32, g: &Geometry, shape: &crate::layout::FmShape, map: &[i16], out: &mut [u8]) -> Result<XlcHeader, XlcError> {
-    write(model_id, g, shape, map, map.len(), out)
+    write(model_id, g, shape, map, out)
 }
 
 impl Xlc<'_> {
     /// [`Xlc::decode`] into a latent map of INT16 in the accelerator layout.
     pub fn decode_map(&self, shape: &crate::layout::FmShape, map: &mut [i16]) -> Result<(), XlcError> {
-        let len = map.len();
-        self.decode(shape, map, len)
+        self.decode(shape, map)
     }
 
-    /// Decode the payload into `values` (laid out as `layout`, `len`
-    /// values; the layout must have the file's latent shape).
-    pub fn decode<L: LatentLayout, V: ValuesMut + ?Sized>(&self, layout: &L, values: &mut V, len: usize) -> Result<(), XlcError> {
+    /// Decode the payload into `values` (laid out as `layout`, which must
+    /// have the file's latent shape).
+    pub fn decode<L: LatentLayout, V: ValuesMut + ?Sized>(&self, layout: &L, values: &mut V) -> Result<(), XlcError> {
         if (layout.channels(), layout.height(), layout.width()) != self.header.latent {
             return Err(XlcError::LatentShape { file: self.header.latent, expected: (layout.channels(), layout.height(), layout.width()) });
         }
-        Ok(entropy::decode(layout, self.payload, values, len)?)
+        Ok(entropy::decode(layout, self.payload, values)?)
     }
 }
 
@@ -282,7 +279,7 @@ mod tests {
         let chw = Chw { channels: 128, height: d.h, width: d.w };
         let v: std::vec::Vec<i16> = (0..128 * d.pixels()).map(|i| ((i * 7919) % 23) as i16 - 11).collect();
         let mut out = std::vec![0u8; file_bound(&g)];
-        let n = write(0xfeed_f00d, &g, &chw, &v[..], v.len(), &mut out).unwrap().file_len();
+        let n = write(0xfeed_f00d, &g, &chw, &v[..], &mut out).unwrap().file_len();
         out.truncate(n);
         (g, chw, v, out)
     }
@@ -294,7 +291,7 @@ mod tests {
         assert_eq!(x.geometry, g);
         assert_eq!(x.header.file_len(), file.len());
         let mut back = std::vec![0i16; v.len()];
-        x.decode(&chw, &mut back[..], v.len()).unwrap();
+        x.decode(&chw, &mut back[..]).unwrap();
         assert_eq!(back, v);
     }
 
@@ -341,13 +338,13 @@ mod tests {
         recrc(&mut b);
         let x = parse(&b, 0xfeed_f00d, MAX_SIDE).unwrap();
         let mut back = std::vec![0i16; v.len()];
-        assert!(matches!(x.decode(&chw, &mut back[..], v.len()), Err(XlcError::Payload(_))));
+        assert!(matches!(x.decode(&chw, &mut back[..]), Err(XlcError::Payload(_))));
     }
 
     #[test]
     fn a_buffer_too_small_is_an_error() {
         let (g, chw, v, file) = sample();
         let mut out = std::vec![0u8; file.len() - 1];
-        assert!(matches!(write(0xfeed_f00d, &g, &chw, &v[..], v.len(), &mut out), Err(XlcError::OutputTooSmall { .. })));
+        assert!(matches!(write(0xfeed_f00d, &g, &chw, &v[..], &mut out), Err(XlcError::OutputTooSmall { .. })));
     }
 }

@@ -135,18 +135,32 @@ impl LatentLayout for Chw {
 /// Read access to INT16 values by rows: a slice, or little-endian bytes
 /// in DDR.
 pub trait Values {
+    /// How many values there are (the coder checks that the layout's
+    /// every index lies below it).
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// `out.len()` values from index `start` on, `step` apart.
     fn read_row(&self, start: usize, step: usize, out: &mut [i32]);
 }
 
 /// Write access to INT16 values by rows.
 pub trait ValuesMut {
+    /// How many values there are (as [`Values::len`]).
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// `row` to the indices `start`, `start + step`, ... (each value is
     /// INT16: the decoder checks before it writes).
     fn write_row(&mut self, start: usize, step: usize, row: &[i32]);
 }
 
 impl Values for [i16] {
+    fn len(&self) -> usize {
+        <[i16]>::len(self)
+    }
     #[inline(always)]
     fn read_row(&self, start: usize, step: usize, out: &mut [i32]) {
         for (o, &v) in out.iter_mut().zip(self[start..].iter().step_by(step)) {
@@ -156,6 +170,9 @@ impl Values for [i16] {
 }
 
 impl ValuesMut for [i16] {
+    fn len(&self) -> usize {
+        <[i16]>::len(self)
+    }
     #[inline(always)]
     fn write_row(&mut self, start: usize, step: usize, row: &[i32]) {
         for (v, &r) in self[start..].iter_mut().step_by(step).zip(row) {
@@ -169,6 +186,9 @@ pub struct LeBytes<'a>(pub &'a [u8]);
 pub struct LeBytesMut<'a>(pub &'a mut [u8]);
 
 impl Values for LeBytes<'_> {
+    fn len(&self) -> usize {
+        self.0.len() / 2
+    }
     #[inline(always)]
     fn read_row(&self, start: usize, step: usize, out: &mut [i32]) {
         for (o, b) in out.iter_mut().zip(self.0[2 * start..].chunks_exact(2).step_by(step)) {
@@ -178,6 +198,9 @@ impl Values for LeBytes<'_> {
 }
 
 impl ValuesMut for LeBytesMut<'_> {
+    fn len(&self) -> usize {
+        self.0.len() / 2
+    }
     #[inline(always)]
     fn write_row(&mut self, start: usize, step: usize, row: &[i32]) {
         for (b, &r) in self.0[2 * start..].chunks_exact_mut(2).step_by(step).zip(row) {
@@ -392,10 +415,10 @@ fn decode_offset(d: &mut Decoder, shared: &mut SharedContexts) -> Option<i32> {
     Some(if negative { -(m as i32) } else { m as i32 })
 }
 
-/// Code the latent held in `values` (laid out as `layout`, `len` values)
-/// into `out`; returns the payload's length.
-pub fn encode<L: LatentLayout, V: Values + ?Sized>(layout: &L, values: &V, len: usize, out: &mut [u8]) -> Result<usize, EntropyError> {
-    check_shape(layout, len)?;
+/// Code the latent held in `values` (laid out as `layout`) into `out`;
+/// returns the payload's length.
+pub fn encode<L: LatentLayout, V: Values + ?Sized>(layout: &L, values: &V, out: &mut [u8]) -> Result<usize, EntropyError> {
+    check_shape(layout, values.len())?;
     let (h, w, step) = (layout.height(), layout.width(), layout.x_step());
     let mut e = Encoder::new(out);
     let mut above = [0i32; MAX_LATENT_WIDTH];
@@ -454,10 +477,10 @@ fn encode_value(e: &mut Encoder, ctx: &mut ChannelContexts, esc: &mut EscapeOrde
     esc.update(u);
 }
 
-/// Decode a payload into `values` (laid out as `layout`, `len` values);
-/// checks that the payload is used exactly.
-pub fn decode<L: LatentLayout, V: ValuesMut + ?Sized>(layout: &L, payload: &[u8], values: &mut V, len: usize) -> Result<(), EntropyError> {
-    check_shape(layout, len)?;
+/// Decode a payload into `values` (laid out as `layout`); checks that the
+/// payload is used exactly.
+pub fn decode<L: LatentLayout, V: ValuesMut + ?Sized>(layout: &L, payload: &[u8], values: &mut V) -> Result<(), EntropyError> {
+    check_shape(layout, values.len())?;
     let (h, w, step) = (layout.height(), layout.width(), layout.x_step());
     let mut d = Decoder::new(payload);
     let mut above = [0i32; MAX_LATENT_WIDTH];
@@ -555,9 +578,9 @@ mod tests {
         let chw = Chw { channels: 6, height: 9, width: 13 };
         let v = sample(&chw, 42);
         let mut out = std::vec![0u8; payload_bound(v.len())];
-        let n = encode(&chw, &v[..], v.len(), &mut out).unwrap();
+        let n = encode(&chw, &v[..], &mut out).unwrap();
         let mut back = std::vec![1i16; v.len()];
-        decode(&chw, &out[..n], &mut back[..], v.len()).unwrap();
+        decode(&chw, &out[..n], &mut back[..]).unwrap();
         assert_eq!(back, v);
 
         // The same latent in the DDR map layout codes to the same bytes.
@@ -565,11 +588,29 @@ mod tests {
         let mut map = std::vec![0u8; shape.bytes()];
         crate::latent::for_each_in_file_order(&shape, |m, f| map[2 * m..2 * m + 2].copy_from_slice(&v[f].to_le_bytes()));
         let mut out2 = std::vec![0u8; payload_bound(v.len())];
-        let n2 = encode(&shape, &LeBytes(&map), shape.len(), &mut out2).unwrap();
+        let n2 = encode(&shape, &LeBytes(&map), &mut out2).unwrap();
         assert_eq!(&out2[..n2], &out[..n]);
         let mut map2 = std::vec![0u8; shape.bytes()];
-        decode(&shape, &out[..n], &mut LeBytesMut(&mut map2), shape.len()).unwrap();
+        decode(&shape, &out[..n], &mut LeBytesMut(&mut map2)).unwrap();
         assert_eq!(map2, map);
+    }
+
+    #[test]
+    fn values_shorter_than_the_layout_are_refused_not_read_past() {
+        // The values' own length bounds every index (there is no separate
+        // count to trust): a buffer one value short is a Shape error.
+        let chw = Chw { channels: 3, height: 8, width: 8 };
+        let v = sample(&chw, 7);
+        let mut out = std::vec![0u8; payload_bound(v.len())];
+        assert_eq!(encode(&chw, &v[..v.len() - 1], &mut out), Err(EntropyError::Shape));
+        let n = encode(&chw, &v[..], &mut out).unwrap();
+        let mut back = std::vec![0i16; v.len() - 1];
+        assert_eq!(decode(&chw, &out[..n], &mut back[..]), Err(EntropyError::Shape));
+        let bytes: std::vec::Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        // An odd byte count holds one value less than its half rounded up.
+        assert_eq!(encode(&chw, &LeBytes(&bytes[..bytes.len() - 1]), &mut out), Err(EntropyError::Shape));
+        let mut short = std::vec![0u8; bytes.len() - 1];
+        assert_eq!(decode(&chw, &out[..n], &mut LeBytesMut(&mut short)), Err(EntropyError::Shape));
     }
 
     #[test]
@@ -577,10 +618,10 @@ mod tests {
         let chw = Chw { channels: 3, height: 8, width: 8 };
         let v = sample(&chw, 7);
         let mut out = std::vec![0u8; payload_bound(v.len())];
-        let n = encode(&chw, &v[..], v.len(), &mut out).unwrap();
+        let n = encode(&chw, &v[..], &mut out).unwrap();
         let mut back = std::vec![0i16; v.len()];
-        assert!(decode(&chw, &out[..n / 2], &mut back[..], v.len()).is_err());
-        assert!(matches!(decode(&chw, &out[..n + 1], &mut back[..], v.len()), Err(EntropyError::TrailingBytes { .. })));
+        assert!(decode(&chw, &out[..n / 2], &mut back[..]).is_err());
+        assert!(matches!(decode(&chw, &out[..n + 1], &mut back[..]), Err(EntropyError::TrailingBytes { .. })));
     }
 
     #[test]
@@ -590,20 +631,37 @@ mod tests {
         let chw = Chw { channels: 1, height: 1, width: 1 };
         let mut back = [0i16; 1];
         let payload = [0xffu8; 64];
-        assert!(decode(&chw, &payload, &mut back[..], 1).is_err());
+        assert!(decode(&chw, &payload, &mut back[..]).is_err());
         // The same at the widest order: a channel of large escapes first.
         let v: std::vec::Vec<i16> = (0..40).map(|i| if i < 39 { 30000 } else { -30000 }).collect();
         let chw = Chw { channels: 1, height: 1, width: 40 };
         let mut out = std::vec![0u8; payload_bound(v.len())];
-        let n = encode(&chw, &v[..], v.len(), &mut out).unwrap();
+        let n = encode(&chw, &v[..], &mut out).unwrap();
         let mut back = std::vec![0i16; v.len()];
-        decode(&chw, &out[..n], &mut back[..], v.len()).unwrap();
+        decode(&chw, &out[..n], &mut back[..]).unwrap();
         assert_eq!(back, v);
-        for cut in [n / 2, n - 1] {
+        // Damage from every byte on (ones, which at this order read as
+        // escapes longer than any INT16): refused, never overflowed.
+        // Only the last 5 bytes are the coder's final flush
+        // (rangecoder::Encoder::finish), which pins the last interval: a
+        // tail confined to them may still decode (this layer has no
+        // checksum; the .XLC file's CRC-32 refuses it), and then changes
+        // at most the last value.
+        const FLUSH: usize = 5;
+        let mut escapes_refused = 0;
+        for cut in 0..n {
             let mut damaged = out[..n].to_vec();
             damaged[cut..].iter_mut().for_each(|b| *b = 0xff);
-            let _ = decode(&chw, &damaged, &mut back[..], v.len());
+            back.fill(0);
+            match decode(&chw, &damaged, &mut back[..]) {
+                Err(e) => escapes_refused += matches!(e, EntropyError::OutOfRange { .. }) as usize,
+                Ok(()) => {
+                    assert!(cut >= n - FLUSH, "damage from byte {cut} of {n} decoded");
+                    assert_eq!(back[..v.len() - 1], v[..v.len() - 1], "damage in the flush (byte {cut} of {n}) changed more than the last value");
+                }
+            }
         }
+        assert!(escapes_refused > 0, "no damaged payload was refused as an escape out of range");
     }
 
     #[test]
@@ -612,6 +670,6 @@ mod tests {
         let chw = Chw { channels: 2, height: 4, width: 16 };
         let v: std::vec::Vec<i16> = (0..chw.channels * chw.height * chw.width).map(|i| if i % 2 == 0 { i16::MIN } else { 0 }).collect();
         let mut out = std::vec![0u8; payload_bound(v.len())];
-        encode(&chw, &v[..], v.len(), &mut out).unwrap();
+        encode(&chw, &v[..], &mut out).unwrap();
     }
 }

@@ -179,6 +179,12 @@ impl Geometry {
     pub fn latent(&self) -> Dims {
         self.output(Layer::LATENT)
     }
+    /// The latent map (layer LATENT's output: its channels at
+    /// [`Geometry::latent`]) in the accelerator layout of `lanes`: the one
+    /// shape every coder of the latent reads and writes.
+    pub fn latent_shape(&self, lanes: usize) -> crate::layout::FmShape {
+        crate::layout::FmShape::new(Layer::LATENT.spec().cout, self.latent(), lanes)
+    }
     /// The synthesis output before cropping to the image.
     pub fn reconstruction(&self) -> Dims {
         self.output(Layer::Syn2)

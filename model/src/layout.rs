@@ -40,6 +40,8 @@ pub struct HwLimits {
     /// Largest image side (bounded by the accelerator's line buffers).
     pub max_side: usize,
     /// Grid rows of one accumulator band (a tile is one or more bands).
+    /// With `tile_cols`, it sizes the accumulators only: tiles are run-time
+    /// registers, so the model package does not record either.
     pub tile_rows: usize,
     /// Grid columns of a full tile.
     pub tile_cols: usize,
@@ -110,56 +112,98 @@ impl HwLimits {
         self.max_kernel * self.max_kernel
     }
 
-    /// The configuration word the kernel returns in its status (bits 31..8
+    /// The configuration word the kernel returns in its status (bits 31..4
     /// of `ap_return`; XLIC_CONFIG_ID in hls/xlic_layer.h, which the
     /// C-simulation checks against this): log2 of pof, pox, tile rows,
-    /// tile columns and input depth in 3, 3, 4, 4 and 4 bits, then a 6-bit
-    /// check of the other values that shape what the firmware plans.
+    /// tile columns, input depth and output lanes in 3, 3, 4, 4, 4 and 3
+    /// bits, then a 6-bit check of the other values that shape what the
+    /// firmware plans (28 bits in all).
     pub fn config_id(&self) -> u32 {
         let log2 = |v: usize| if v == 0 { 0 } else { v.ilog2().min(15) };
         let check = (self.lanes * 7 + self.max_channels * 5 + self.max_kernel * 3 + self.max_stride * 11 + log2(self.max_side) as usize * 13 + self.acc_distance) & 63;
-        log2(self.pof) | log2(self.pox) << 3 | log2(self.tile_rows) << 6 | log2(self.tile_cols) << 10 | log2(self.in_depth) << 14 | (check as u32) << 18
+        log2(self.pof)
+            | log2(self.pox) << 3
+            | log2(self.tile_rows) << 6
+            | log2(self.tile_cols) << 10
+            | log2(self.in_depth) << 14
+            | log2(self.out_lanes) << 18
+            | (check as u32) << 21
     }
 
     /// Whether the kernel (hls/xlic_layer.cpp) can be built with these
     /// values; the first rule they break otherwise. The design-space
     /// explorer only proposes configurations that pass.
-    pub fn check(&self) -> Result<(), &'static str> {
+    pub fn check(&self) -> Result<(), HwLimitsError> {
+        use HwLimitsError::*;
         let pow2 = |v: usize| v.is_power_of_two();
         if self.lanes != 8 {
-            return Err("lanes must be 8: a bus word is 128 bits (the HP ports' width), 8 x INT16");
+            return Err(Lanes);
         }
         if self.pof != 8 && self.pof != 16 {
-            return Err("pof must be 8 or 16: the output engine writes pof / lanes words per pixel on two write ports");
+            return Err(Pof);
         }
         if !pow2(self.pox) || self.pox < 2 || self.pox > 32 {
-            return Err("pox must be a power of two from 2 to 32 (pixel pairs share an accumulator word)");
+            return Err(Pox);
         }
         if !pow2(self.out_lanes) || self.out_lanes < 2 || self.out_lanes > self.pof {
-            return Err("out_lanes must be a power of two from 2 to pof (the output engine takes pof / out_lanes cycles per pixel)");
+            return Err(OutLanes);
         }
         if !pow2(self.tile_rows) || !pow2(self.tile_cols) || self.tile_cols < self.pox || self.tile_cols % self.max_stride != 0 {
-            return Err("tile rows and columns must be powers of two, columns a multiple of pox and of the largest stride");
+            return Err(Tiles);
         }
         if !pow2(self.in_depth) || self.in_depth < 64 || self.in_depth > 16384 {
-            return Err("the input buffer depth must be a power of two from 64 to 16384 words");
+            return Err(InDepth);
         }
         if self.acc_vectors() < self.acc_distance || !pow2(self.acc_depth()) {
-            return Err("the accumulators must hold at least the dependence distance in vectors, a power of two in all");
+            return Err(Accumulators);
         }
         if self.max_channels % self.pof != 0 || !pow2(self.acc_slots()) {
-            return Err("max_channels / pof must be a power of two");
+            return Err(AccSlots);
         }
         if !pow2(self.axi_outstanding) || self.axi_outstanding > 32 || !pow2(self.axi_burst) || self.axi_burst < 2 || self.axi_burst > 256 {
-            return Err("m_axi outstanding (1..32) and burst length (2..256) must be powers of two");
+            return Err(Axi);
         }
         Ok(())
     }
 }
 
+/// The rule of [`HwLimits::check`] a configuration breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HwLimitsError {
+    Lanes,
+    Pof,
+    Pox,
+    OutLanes,
+    Tiles,
+    InDepth,
+    Accumulators,
+    AccSlots,
+    Axi,
+}
+
+impl core::fmt::Display for HwLimitsError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        use HwLimitsError::*;
+        f.write_str(match self {
+            Lanes => "lanes must be 8: a bus word is 128 bits (the HP ports' width), 8 x INT16",
+            Pof => "pof must be 8 or 16: the output engine writes pof / lanes words per pixel on two write ports",
+            Pox => "pox must be a power of two from 2 to 32 (pixel pairs share an accumulator word)",
+            OutLanes => "out_lanes must be a power of two from 2 to pof (the output engine takes pof / out_lanes cycles per pixel)",
+            Tiles => "tile rows and columns must be powers of two, columns a multiple of pox and of the largest stride",
+            InDepth => "the input buffer depth must be a power of two from 64 to 16384 words",
+            Accumulators => "the accumulators must hold at least the dependence distance in vectors, a power of two in all",
+            AccSlots => "max_channels must be a multiple of pof, and max_channels / pof a power of two",
+            Axi => "m_axi outstanding (1..32) and burst length (2..256) must be powers of two",
+        })?;
+        f.write_str("; change hls/xlic_config.h (`cargo xtask dse` proposes configurations that pass)")
+    }
+}
+
+impl core::error::Error for HwLimitsError {}
+
 /// What a configuration word (`HwLimits::config_id`) says, for messages:
-/// pof, pox, tile rows, tile columns, input depth, and the check of the
-/// rest.
+/// pof, pox, tile rows, tile columns, input depth, output lanes, and the
+/// check of the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConfigId(pub u32);
 
@@ -169,13 +213,14 @@ impl core::fmt::Display for ConfigId {
         let p = |shift: u32, bits: u32| 1u32 << ((v >> shift) & ((1 << bits) - 1));
         write!(
             f,
-            "pof {}, pox {}, {}x{} accumulator tiles, input depth {} (other limits: check {})",
+            "pof {}, pox {}, {}x{} accumulator tiles, input depth {}, {} output lanes (other limits: check {})",
             p(0, 3),
             p(3, 3),
             p(6, 4),
             p(10, 4),
             p(14, 4),
-            (v >> 18) & 63
+            p(18, 3),
+            (v >> 21) & 63
         )
     }
 }
@@ -753,6 +798,66 @@ impl Tiling {
 mod tests {
     use super::*;
     use crate::LAYERS;
+
+    /// Every factor the firmware plans with changes the configuration word
+    /// when it alone changes (the output lanes too: perf::plan times the
+    /// output engine by them), the word fits above the status code's 4
+    /// bits, and its text names the fields it holds.
+    #[test]
+    fn the_configuration_word_tells_apart_every_planned_factor() {
+        let base = HwLimits::TEST;
+        let id = base.config_id();
+        assert!(id < 1 << 28, "{id:#x}");
+        let variants: [(&str, HwLimits); 9] = [
+            ("out_lanes 2", HwLimits { out_lanes: 2, ..base }),
+            ("out_lanes 4", HwLimits { out_lanes: 4, ..base }),
+            ("out_lanes 8", HwLimits { out_lanes: 8, ..base }),
+            ("pof 8", HwLimits { pof: 8, out_lanes: 8, ..base }),
+            ("pox 8", HwLimits { pox: 8, ..base }),
+            ("tile rows 16", HwLimits { tile_rows: 16, ..base }),
+            ("tile cols 64", HwLimits { tile_cols: 64, ..base }),
+            ("input depth 1024", HwLimits { in_depth: 1024, ..base }),
+            ("acc distance 4", HwLimits { acc_distance: 4, ..base }),
+        ];
+        let mut seen = std::vec![id];
+        for (what, hw) in variants {
+            assert_eq!(hw.check(), Ok(()), "{what}");
+            let other = hw.config_id();
+            assert!(!seen.contains(&other), "{what}: {other:#x} not told apart");
+            assert!(other < 1 << 28, "{what}: {other:#x}");
+            seen.push(other);
+        }
+        // Every valid output-lane count of either pof, all else equal.
+        for pof in [8usize, 16] {
+            let ids: std::vec::Vec<u32> = (1..=pof.ilog2()).map(|l| HwLimits { pof, out_lanes: 1 << l, ..base }.config_id()).collect();
+            assert!(ids.iter().enumerate().all(|(i, a)| ids[i + 1..].iter().all(|b| a != b)), "pof {pof}: {ids:x?}");
+        }
+        let text = std::format!("{}", ConfigId(HwLimits { out_lanes: 2, ..base }.config_id()));
+        assert!(text.starts_with("pof 16, pox 16, 8x128 accumulator tiles, input depth 512, 2 output lanes"), "{text}");
+    }
+
+    #[test]
+    fn each_broken_rule_is_its_own_error() {
+        let ok = HwLimits::TEST;
+        assert_eq!(ok.check(), Ok(()));
+        let cases = [
+            (HwLimits { lanes: 16, ..ok }, HwLimitsError::Lanes),
+            (HwLimits { pof: 32, ..ok }, HwLimitsError::Pof),
+            (HwLimits { pox: 64, ..ok }, HwLimitsError::Pox),
+            (HwLimits { out_lanes: 2 * ok.pof, ..ok }, HwLimitsError::OutLanes),
+            (HwLimits { tile_cols: 96, ..ok }, HwLimitsError::Tiles),
+            (HwLimits { in_depth: 32, ..ok }, HwLimitsError::InDepth),
+            (HwLimits { acc_distance: ok.acc_vectors() + 1, ..ok }, HwLimitsError::Accumulators),
+            (HwLimits { max_channels: 136, ..ok }, HwLimitsError::AccSlots),
+            (HwLimits { axi_burst: 512, ..ok }, HwLimitsError::Axi),
+        ];
+        for (hw, want) in cases {
+            assert_eq!(hw.check(), Err(want));
+            // The rule, then what to do.
+            let text = std::format!("{want}");
+            assert!(text.ends_with("change hls/xlic_config.h (`cargo xtask dse` proposes configurations that pass)"), "{text}");
+        }
+    }
 
     #[test]
     fn feature_map_index_is_a_bijection_onto_the_padded_map() {

@@ -10,7 +10,9 @@
 //!  12  u32 header length (64 + 48 * layers)
 //!  16  u64 file length
 //!  24  u16 lanes, u16 pof, u16 max_channels, u16 max_kernel,
-//!      u32 max_side, u16 tile_rows, u16 tile_cols      (hardware limits)
+//!      u32 max_side                                    (hardware limits)
+//!  36  4 bytes reserved (0; version 1 held the tile sizes, which shape
+//!      nothing in DDR: tiles are run-time registers)
 //!  40  u32 layer count (10)
 //!  44  u32 pad mode the calibration assumed (0 edge, 1 zero; informative)
 //!  48  u32 CRC-32 of the whole header with this field as 0
@@ -31,7 +33,7 @@ use crate::layout::{HwLimits, WeightShape};
 use crate::quant::{ChannelParams, CHANNEL_PARAMS_BYTES};
 
 pub const MAGIC: [u8; 8] = *b"XLICPKG\0";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const HEADER_BYTES: usize = 64;
 pub const RECORD_BYTES: usize = 48;
 pub const SECTION_ALIGN: usize = 64;
@@ -63,6 +65,10 @@ pub enum PackageError {
     LayerTable { layer: usize },
     HardwareMismatch { package: HwLimits, hardware: HwLimits },
     SectionBounds { layer: usize, section: Section },
+    /// A section that does not start on a SECTION_ALIGN boundary: the
+    /// firmware reads sections in place as INT16 arrays and hands their
+    /// addresses to the accelerator's m_axi ports, both of which need it.
+    SectionMisaligned { layer: usize, section: Section, offset: usize },
     SectionCrc { layer: usize, section: Section },
     BadParams { layer: usize, channel: usize },
     /// A weight of -32768: outside the format's symmetric -32767..=32767
@@ -96,8 +102,6 @@ impl core::fmt::Display for PackageError {
                     ("max_channels", package.max_channels, hardware.max_channels),
                     ("max_kernel", package.max_kernel, hardware.max_kernel),
                     ("max_side", package.max_side, hardware.max_side),
-                    ("tile_rows", package.tile_rows, hardware.tile_rows),
-                    ("tile_cols", package.tile_cols, hardware.tile_cols),
                 ];
                 let mut sep = " ";
                 for (name, p, h) in fields.into_iter().filter(|(_, p, h)| p != h) {
@@ -107,6 +111,11 @@ impl core::fmt::Display for PackageError {
                 write!(f, "; re-run `cargo xtask quantize`")
             }
             SectionBounds { layer, section } => write!(f, "model package {} {section} lie outside the file", name(layer)),
+            SectionMisaligned { layer, section, offset } => write!(
+                f,
+                "model package {} {section} start at byte {offset}, not on a {SECTION_ALIGN}-byte boundary (the accelerator reads them in place); re-run `cargo xtask quantize`",
+                name(layer)
+            ),
             SectionCrc { layer, section } => write!(f, "model package {} {section} are corrupt (CRC mismatch)", name(layer)),
             BadParams { layer, channel } => {
                 write!(f, "model package {} channel {channel} has parameters outside the INT16 rules", name(layer))
@@ -144,7 +153,8 @@ pub struct Package<'a> {
 
 impl<'a> Package<'a> {
     /// Check everything (magic, version, length, CRCs, layer table,
-    /// hardware limits, parameter ranges) and borrow the sections.
+    /// hardware limits, section alignment, parameter ranges) and borrow
+    /// the sections.
     pub fn parse(bytes: &'a [u8], hardware: &HwLimits) -> Result<Package<'a>, PackageError> {
         if bytes.len() < HEADER_BYTES {
             return Err(PackageError::TooShort { len: bytes.len() });
@@ -178,9 +188,9 @@ impl<'a> Package<'a> {
             max_channels: u16_at(bytes, 28) as usize,
             max_kernel: u16_at(bytes, 30) as usize,
             max_side: u32_at(bytes, 32) as usize,
-            tile_rows: u16_at(bytes, 36) as usize,
-            tile_cols: u16_at(bytes, 38) as usize,
-            // Not recorded: they shape no data in DDR.
+            // Not recorded: they shape no data in DDR (the tile sizes only
+            // size the accelerator's accumulators; tiles are chosen at run
+            // time), so a package serves every such configuration.
             ..*hardware
         };
         if hw != *hardware {
@@ -208,6 +218,9 @@ impl<'a> Package<'a> {
             for (o, l, section) in [(wo, wl, Section::Weights), (po, pl, Section::Params)] {
                 if o < header_len || o.checked_add(l).is_none_or(|e| e > bytes.len()) {
                     return Err(PackageError::SectionBounds { layer: i, section });
+                }
+                if o % SECTION_ALIGN != 0 {
+                    return Err(PackageError::SectionMisaligned { layer: i, section, offset: o });
                 }
             }
             if crc32(&bytes[wo..wo + wl]) != u32_at(bytes, r + 28) {
@@ -307,8 +320,6 @@ pub fn write(hw: &HwLimits, calibrated_pad: u32, layers: &[(std::vec::Vec<i16>, 
     out[28..30].copy_from_slice(&(hw.max_channels as u16).to_le_bytes());
     out[30..32].copy_from_slice(&(hw.max_kernel as u16).to_le_bytes());
     out[32..36].copy_from_slice(&(hw.max_side as u32).to_le_bytes());
-    out[36..38].copy_from_slice(&(hw.tile_rows as u16).to_le_bytes());
-    out[38..40].copy_from_slice(&(hw.tile_cols as u16).to_le_bytes());
     out[40..44].copy_from_slice(&(LAYERS.len() as u32).to_le_bytes());
     out[44..48].copy_from_slice(&calibrated_pad.to_le_bytes());
     for (i, r) in records.iter().enumerate() {
@@ -353,6 +364,16 @@ mod tests {
         }
     }
 
+    /// Recompute the header CRC after editing a record.
+    fn reseal(b: &mut [u8]) {
+        let mut c = crate::crc32::Crc32::default();
+        c.update(&b[..CRC_AT]);
+        c.update(&[0; 4]);
+        c.update(&b[CRC_AT + 4..HEADER_BYTES + RECORD_BYTES * LAYERS.len()]);
+        let hcrc = c.finish();
+        b[CRC_AT..CRC_AT + 4].copy_from_slice(&hcrc.to_le_bytes());
+    }
+
     #[test]
     fn every_kind_of_damage_is_named() {
         let good = tiny_package();
@@ -363,8 +384,11 @@ mod tests {
         b[0] = b'Y';
         assert_eq!(parse(&b), Err(PackageError::BadMagic));
         let mut b = good.clone();
-        b[8] = 2;
-        assert_eq!(parse(&b), Err(PackageError::UnsupportedVersion { found: 2 }));
+        // Version 1 (which recorded the tile sizes) and a future one.
+        for found in [1, FORMAT_VERSION + 1] {
+            b[8] = found as u8;
+            assert_eq!(parse(&b), Err(PackageError::UnsupportedVersion { found }));
+        }
         assert_eq!(parse(&good[..good.len() - 1]), Err(PackageError::LengthMismatch { header: good.len() as u64, actual: good.len() - 1 }));
         let mut b = good.clone();
         b[HEADER_BYTES + 5] ^= 1; // a layer record byte
@@ -380,15 +404,24 @@ mod tests {
         b[wo..wo + 2].copy_from_slice(&i16::MIN.to_le_bytes());
         let crc = crc32(&b[wo..wo + u32_at(&b, r + 16) as usize]);
         b[r + 28..r + 32].copy_from_slice(&crc.to_le_bytes());
-        let hcrc = {
-            let mut c = crate::crc32::Crc32::default();
-            c.update(&b[..CRC_AT]);
-            c.update(&[0; 4]);
-            c.update(&b[CRC_AT + 4..HEADER_BYTES + RECORD_BYTES * LAYERS.len()]);
-            c.finish()
-        };
-        b[CRC_AT..CRC_AT + 4].copy_from_slice(&hcrc.to_le_bytes());
+        reseal(&mut b);
         assert_eq!(parse(&b), Err(PackageError::BadWeight { layer: 2, index: 0 }));
+        // A section moved off its 64-byte boundary, everything else
+        // (bounds, header CRC, the section's own CRC) consistent: the
+        // firmware would read it in place as INT16 and hand its address
+        // to the accelerator.
+        for (field, section) in [(12, Section::Weights), (20, Section::Params)] {
+            let mut b = good.clone();
+            let r = HEADER_BYTES + 3 * RECORD_BYTES;
+            let (o, l) = (u32_at(&b, r + field) as usize + 2, u32_at(&b, r + field + 4) as usize);
+            b[r + field..r + field + 4].copy_from_slice(&(o as u32).to_le_bytes());
+            let crc = crc32(&b[o..o + l]);
+            let at = if section == Section::Weights { r + 28 } else { r + 32 };
+            b[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+            reseal(&mut b);
+            assert_eq!(parse(&b), Err(PackageError::SectionMisaligned { layer: 3, section, offset: o }));
+            assert!(parse(&b).unwrap_err().to_string().contains("re-run `cargo xtask quantize`"));
+        }
         let other = HwLimits { pof: 32, ..hw };
         assert!(matches!(Package::parse(&good, &other), Err(PackageError::HardwareMismatch { .. })));
         // The message names the limits that differ and both values, and
@@ -404,9 +437,32 @@ mod tests {
                 hw.max_side / 2
             )
         );
-        let other = HwLimits { pof: hw.pof * 2, tile_cols: hw.tile_cols + 8, ..hw };
+        let other = HwLimits { pof: hw.pof * 2, max_kernel: hw.max_kernel + 2, ..hw };
         let e = Package::parse(&good, &other).unwrap_err().to_string();
-        assert!(e.contains(&format!("pof {} in the package, {} in the accelerator, tile_cols", hw.pof, hw.pof * 2)) && !e.contains("lanes"), "{e}");
+        assert!(e.contains(&format!("pof {} in the package, {} in the accelerator, max_kernel", hw.pof, hw.pof * 2)) && !e.contains("lanes"), "{e}");
+    }
+
+    #[test]
+    fn tile_sizes_are_not_part_of_a_package() {
+        // They size the accelerator's accumulators only (tiles are run-time
+        // registers): one package, same bytes and same identity, serves
+        // accelerators built with other tile sizes, as it does other pox.
+        let good = tiny_package();
+        let hw = HwLimits::TEST;
+        let id = Package::parse(&good, &hw).unwrap().id();
+        for other in [HwLimits { tile_rows: hw.tile_rows * 2, ..hw }, HwLimits { tile_cols: hw.tile_cols / 2, ..hw }, HwLimits { pox: hw.pox / 2, ..hw }] {
+            let p = Package::parse(&good, &other).unwrap();
+            assert_eq!((p.id(), p.hw), (id, other));
+        }
+        let layers: std::vec::Vec<_> = (0..LAYERS.len())
+            .map(|i| {
+                let p = Package::parse(&good, &hw).unwrap();
+                let w = p.weights_bytes(i).chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+                let q = p.params_bytes(i).chunks_exact(CHANNEL_PARAMS_BYTES).map(ChannelParams::from_le_bytes).collect();
+                (w, q)
+            })
+            .collect();
+        assert!(write(&HwLimits { tile_rows: 4, tile_cols: 64, ..hw }, 0, &layers) == good, "the tile sizes changed the package's bytes");
     }
 }
 

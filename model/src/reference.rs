@@ -25,6 +25,8 @@ pub enum ShapeError {
     Output { expected: usize, got: usize },
     Weights { expected: usize, got: usize },
     Params { expected: usize, got: usize },
+    /// A model given with another number of layers than the table's.
+    Layers { expected: usize, got: usize },
     Rows,
     /// pof above MAX_POF, or lanes other than 8 (one 128-bit word).
     Pof,
@@ -37,6 +39,7 @@ impl core::fmt::Display for ShapeError {
             ShapeError::Output { expected, got } => write!(f, "output buffer has {got} values, the rows need {expected}"),
             ShapeError::Weights { expected, got } => write!(f, "weights have {got} values, the layer needs {expected}"),
             ShapeError::Params { expected, got } => write!(f, "{got} channel parameter records, the layer needs {expected}"),
+            ShapeError::Layers { expected, got } => write!(f, "{got} layers of tables, the layer table has {expected}"),
             ShapeError::Rows => write!(f, "row range outside the output map"),
             ShapeError::Pof => write!(f, "hardware limits unsupported by the reference (lanes must be 8, pof at most {MAX_POF})"),
         }

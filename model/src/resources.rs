@@ -36,9 +36,15 @@
 //! multiplies, the count of 38 run-time 32 x 32 multiplies (read off the
 //! kernel's source, not a schedule), and the LUT cost of a mux (one LUT6
 //! per bit per 4 inputs) and of an adder (one LUT per bit). They are
-//! written to err high: Vivado shares operators across a sequential
-//! function's states and narrows multiplies whose operands it can bound,
-//! which this model does not assume.
+//! written to err high: Vivado narrows multiplies whose operands it can
+//! bound, which this model does not assume, and in a pipelined loop every
+//! multiply is counted as its own operator. The sequential set-up code of
+//! a function (before and between its loops) is counted at 2 multipliers
+//! (1 in the output writers) because the kernel forces that sharing with
+//! `ALLOCATION instances=mul limit=N operation` (UG902 v2019.2) in every
+//! such function, N the count here; the one exception, `mac_call` (a
+//! function-wide limit would take its MAC array's multiplies too), has
+//! exactly 2 multiplies in its set-up. The "addresses" item lists them.
 use crate::layout::HwLimits;
 
 pub use crate::device::Device;
@@ -252,13 +258,17 @@ pub fn estimate(hw: &HwLimits) -> Resources {
     // multiplies, 3 DSP48E2 each (a 27 x 18 slice per partial product,
     // UG579). In a pipelined loop every multiply is its own operator:
     // weight loaders 2 x 5 (paired entry, folded entry x 3, folded
-    // channel; load_constants has its own load_weights), MAC loop 6,
-    // output engine 4: 20. (The input loaders' plane offset is two
-    // shifted adds, and the writers step their run addresses by
-    // counters: no multiplier in their loops.) Sequential set-up code
-    // shares operators across its states: 2 per function counted (top,
-    // schedule, 2 loaders, 2 weight loaders, mac_call, 2 writers, taps):
-    // 18.
+    // channel; load_constants has its own load_weights), MAC loop 6 (input
+    // row and its address, accumulator vector x 2, slot band, GDN input
+    // address), output engine 4: 20. (The input loaders' and the MAC
+    // loop's plane offset is two shifted adds, and the writers step their
+    // run addresses by counters: no multiplier in those loops.)
+    // Sequential set-up code,
+    // shared as each function's ALLOCATION pragma forces: top 2,
+    // schedule 2, taps 2, input loaders 2 + 2, weight loaders 2 + 2 (their
+    // limit is 7: the 5 of their loops and 2), output writers 1 + 1, and
+    // mac_call 2 (no pragma there: its set-up has exactly two, A x B and
+    // taps x vectors): 18. 38.
     push(Item { name: "addresses", what: "38 run-time 32x32 index multiplies, 3 DSP each", dsp: 3 * (20 + 18), bram18: 0, uram: 0, lut: 3000 });
     // The second weight loader (load_constants' own) and the zero fills'
     // copies of the input write path.

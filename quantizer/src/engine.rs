@@ -52,11 +52,20 @@ pub enum Kernel {
 impl Kernel {
     /// The fastest kernel this CPU runs.
     pub fn best() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
+        if avx2_detected() {
             return Kernel::Avx2;
         }
         Kernel::Scalar
+    }
+
+    /// `self` if a CPU with (`avx2`) or without AVX2 runs it, else the
+    /// scalar kernel: the one place that decides whether the AVX2 kernel's
+    /// `unsafe` call is sound.
+    fn usable(self, avx2: bool) -> Kernel {
+        match self {
+            Kernel::Avx2 if avx2 => Kernel::Avx2,
+            _ => Kernel::Scalar,
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -65,6 +74,15 @@ impl Kernel {
             Kernel::Avx2 => "AVX2 vpmaddwd",
         }
     }
+}
+
+/// Whether this CPU executes AVX2 (never, off x86-64).
+fn avx2_detected() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        return true;
+    }
+    false
 }
 
 /// The exact sum of a lane's pair sums from its wrapping sum `s` and the
@@ -128,6 +146,11 @@ struct Grid {
 /// A layer packed for the engine (or left to the reference).
 struct PackedLayer {
     spec: LayerSpec,
+    /// The package's tables the programs were packed from: the parameters
+    /// every output goes through, and both for rows and layers the
+    /// reference computes, so that nothing mixes two sets of tables.
+    weights: Vec<i16>,
+    params: Vec<ChannelParams>,
     /// Input channel pairs.
     pairs: usize,
     /// Programs, indexed by row phase then column group.
@@ -147,13 +170,36 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Pack every layer of `layers` (the package's tables, in table order).
-    pub fn new(hw: &HwLimits, layers: &[(Vec<i16>, Vec<ChannelParams>)], kernel: Kernel) -> Engine {
-        let packed = Layer::ALL.iter().zip(layers).map(|(l, (w, _))| pack(l.spec(), hw, w)).collect();
+    /// Pack every layer of `layers` (the package's tables, in table order,
+    /// kept by the engine) for `kernel`, or for the scalar kernel when this
+    /// CPU cannot run `kernel` (asking for AVX2 without it is not undefined
+    /// behaviour: [`Engine::kernel`] says what runs).
+    pub fn new(hw: &HwLimits, layers: &[(Vec<i16>, Vec<ChannelParams>)], kernel: Kernel) -> Result<Engine, ShapeError> {
+        if layers.len() != Layer::ALL.len() {
+            return Err(ShapeError::Layers { expected: Layer::ALL.len(), got: layers.len() });
+        }
+        let mut packed = Vec::with_capacity(layers.len());
+        for (l, (w, p)) in Layer::ALL.iter().zip(layers) {
+            let ws = WeightShape::of(l.spec(), hw);
+            if w.len() != ws.len() {
+                return Err(ShapeError::Weights { expected: ws.len(), got: w.len() });
+            }
+            if p.len() != ws.cout_padded() {
+                return Err(ShapeError::Params { expected: ws.cout_padded(), got: p.len() });
+            }
+            packed.push(pack(l.spec(), hw, w, p));
+        }
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Engine { hw: *hw, layers: packed, kernel, threads }
+        Ok(Engine { hw: *hw, layers: packed, kernel: kernel.usable(avx2_detected()), threads })
     }
 
+    /// Layer `l`'s tables, as given to [`Engine::new`].
+    pub fn data(&self, l: Layer) -> LayerData<'_> {
+        let pl = &self.layers[l.index()];
+        LayerData { weights: &pl.weights, params: &pl.params }
+    }
+
+    /// The kernel that runs (the one asked for, or scalar; see [`Engine::new`]).
     pub fn kernel(&self) -> Kernel {
         self.kernel
     }
@@ -165,19 +211,15 @@ impl Engine {
     }
 
     /// Layer `l` on `input` (accelerator layout, `in_dims`): its output map
-    /// in the accelerator layout, exactly as `reference::run_layer` makes it.
-    pub fn run_layer(&self, l: Layer, in_dims: Dims, input: &[i16], data: LayerData) -> Result<Vec<i16>, ShapeError> {
+    /// in the accelerator layout, exactly as `reference::run_layer` makes it
+    /// from [`Engine::data`].
+    pub fn run_layer(&self, l: Layer, in_dims: Dims, input: &[i16]) -> Result<Vec<i16>, ShapeError> {
         let pl = &self.layers[l.index()];
         let spec = &pl.spec;
-        let (ins, outs, ws) = reference::shapes(spec, in_dims, &self.hw);
+        let data = self.data(l);
+        let (ins, outs, _) = reference::shapes(spec, in_dims, &self.hw);
         if input.len() != ins.len() {
             return Err(ShapeError::Input { expected: ins.len(), got: input.len() });
-        }
-        if data.weights.len() != ws.len() {
-            return Err(ShapeError::Weights { expected: ws.len(), got: data.weights.len() });
-        }
-        if data.params.len() != ws.cout_padded() {
-            return Err(ShapeError::Params { expected: ws.cout_padded(), got: data.params.len() });
         }
         if pl.use_reference || self.hw.lanes != LANES {
             return reference::run_layer_parallel(spec, &self.hw, in_dims, input, data);
@@ -200,7 +242,7 @@ impl Engine {
                     let rows = chunk.len() / (rows_per_grid_row * row_len);
                     let first_out_row = r0 * rows_per_grid_row;
                     for r in r0..r0 + rows {
-                        if let Err(e) = self.grid_row(pl, &grid, &padded, &ins, &outs, input, data, r, first_out_row, chunk) {
+                        if let Err(e) = self.grid_row(pl, &grid, &padded, &ins, &outs, input, r, first_out_row, chunk) {
                             *failed.lock().unwrap() = Some(e);
                         }
                     }
@@ -224,12 +266,12 @@ impl Engine {
         ins: &FmShape,
         outs: &FmShape,
         input: &[i16],
-        data: LayerData,
         r: usize,
         first_out_row: usize,
         out: &mut [i16],
     ) -> Result<(), ShapeError> {
         let spec = &pl.spec;
+        let data = LayerData { weights: &pl.weights, params: &pl.params };
         let norm = spec.op.is_normaliser();
         if norm && padded.has_min[r] {
             // |x| does not fit INT16 in this row: the reference computes it.
@@ -298,8 +340,10 @@ impl Engine {
         assert!(w.len() >= taps.len() * pairs * BLOCK * 2);
         match self.kernel {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: Kernel::Avx2 is only chosen when the CPU has AVX2
-            // (Kernel::best), and every read was bounds-checked above.
+            // SAFETY: self.kernel is Avx2 only if Engine::new saw
+            // is_x86_feature_detected!("avx2") (Kernel::usable with
+            // avx2_detected(); the field is private and set nowhere else),
+            // and every read was bounds-checked above.
             Kernel::Avx2 => unsafe { avx2::block(x.as_ptr().offset(x0), taps, step, pairs, w.as_ptr(), acc) },
             _ => scalar_block(x, x0, taps, step, pairs, w, acc),
         }
@@ -460,8 +504,9 @@ fn runs_of(taps: &[(isize, isize)]) -> (Vec<(isize, isize)>, usize) {
     }
 }
 
-/// Pack one layer's weights (package layout) into programs.
-fn pack(spec: &LayerSpec, hw: &HwLimits, w: &[i16]) -> PackedLayer {
+/// Pack one layer's weights (package layout) into programs; keep its
+/// tables (lengths checked by the caller).
+fn pack(spec: &LayerSpec, hw: &HwLimits, w: &[i16], params: &[ChannelParams]) -> PackedLayer {
     let ws = WeightShape::of(spec, hw);
     let pairs = spec.cin.div_ceil(2);
     let use_reference = w.contains(&i16::MIN);
@@ -545,7 +590,7 @@ fn pack(spec: &LayerSpec, hw: &HwLimits, w: &[i16]) -> PackedLayer {
         // The exact-sum identity needs fewer than 2^16 pair sums per lane.
         assert!(p.taps.len() * pairs < 1 << 16);
     }
-    PackedLayer { spec: *spec, pairs, programs, row_phases, use_reference }
+    PackedLayer { spec: *spec, weights: w.to_vec(), params: params.to_vec(), pairs, programs, row_phases, use_reference }
 }
 
 #[cfg(test)]
@@ -572,5 +617,26 @@ mod tests {
             }
             assert_eq!(exact(s, h), ps.iter().sum::<i64>());
         }
+    }
+
+    #[test]
+    fn avx2_is_never_chosen_without_avx2() {
+        // What a CPU without AVX2 gets, whatever the caller asked for
+        // (Engine::new and IntModel::with_kernel are safe APIs).
+        assert_eq!(Kernel::Avx2.usable(false), Kernel::Scalar);
+        assert_eq!(Kernel::Scalar.usable(false), Kernel::Scalar);
+        assert_eq!(Kernel::Avx2.usable(true), Kernel::Avx2);
+        assert_eq!(Kernel::Scalar.usable(true), Kernel::Scalar);
+        // And on this CPU the engine reports what it runs.
+        let hw = accel_regs::HW_LIMITS;
+        let layers: Vec<_> = Layer::ALL
+            .iter()
+            .map(|l| {
+                let ws = WeightShape::of(l.spec(), &hw);
+                (vec![0i16; ws.len()], vec![ChannelParams { bias: 0, mult: 1, shift: 0 }; ws.cout_padded()])
+            })
+            .collect();
+        let e = Engine::new(&hw, &layers, Kernel::Avx2).unwrap();
+        assert_eq!(e.kernel(), if avx2_detected() { Kernel::Avx2 } else { Kernel::Scalar });
     }
 }

@@ -30,19 +30,19 @@ impl IntModel {
                 (w, q)
             })
             .collect::<Vec<_>>();
-        let engine = Engine::new(&p.hw, &layers, Kernel::best());
+        let engine = Engine::new(&p.hw, &layers, Kernel::best()).expect("a parsed package's tables have the layer table's shapes");
         Ok(IntModel { hw: p.hw, id: p.id(), layers, engine })
     }
 
     /// The same model on another kernel (tests, benchmarks).
     pub fn with_kernel(mut self, kernel: Kernel) -> IntModel {
-        self.engine = Engine::new(&self.hw, &self.layers, kernel);
+        self.engine = Engine::new(&self.hw, &self.layers, kernel).expect("a parsed package's tables have the layer table's shapes");
         self
     }
 
     /// Layer `l` on `input` (accelerator layout, `in_dims`).
     pub fn run_layer(&self, l: Layer, in_dims: xlic_model::geometry::Dims, input: &[i16]) -> Vec<i16> {
-        self.engine.run_layer(l, in_dims, input, self.data(l)).expect("shapes follow the geometry")
+        self.engine.run_layer(l, in_dims, input).expect("shapes follow the geometry")
     }
 
     pub fn data(&self, l: Layer) -> LayerData<'_> {
@@ -85,7 +85,7 @@ impl IntRun {
     /// The rounded latent y_hat (ana_2's output), `[c][y][x]`.
     pub fn latent_chw(&self, hw: &HwLimits) -> Vec<i16> {
         let d = self.geometry.latent();
-        let s = FmShape::new(Layer::LATENT.spec().cout, d, hw.lanes);
+        let s = self.geometry.latent_shape(hw.lanes);
         let fm = &self.outputs[Layer::LATENT.index()];
         let mut v = vec![0i16; s.channels * d.pixels()];
         xlic_model::latent::for_each_in_file_order(&s, |m, f| v[f] = fm[m]);

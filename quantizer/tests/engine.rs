@@ -73,7 +73,7 @@ fn every_layer_type_matches_the_reference_on_random_shapes() {
         let kernels: Vec<Engine> = [Kernel::Scalar, Kernel::Avx2]
             .into_iter()
             .filter(|k| *k == Kernel::Scalar || avx2_here)
-            .map(|k| Engine::new(&HW, &t, k).with_threads(1 + case))
+            .map(|k| Engine::new(&HW, &t, k).unwrap().with_threads(1 + case))
             .collect();
         for l in Layer::ALL {
             let spec = l.spec();
@@ -84,7 +84,7 @@ fn every_layer_type_matches_the_reference_on_random_shapes() {
             let want = reference::run_layer_parallel(spec, &HW, d, &x, data).unwrap();
             let out_dims = layer_output(spec.op, d);
             for e in &kernels {
-                let got = e.run_layer(l, d, &x, data).unwrap();
+                let got = e.run_layer(l, d, &x).unwrap();
                 let first = got.iter().zip(&want).position(|(a, b)| a != b);
                 assert!(first.is_none(), "{} {}x{} -> {}x{}, {} kernel: first difference at {first:?}", spec.name, d.w, d.h, out_dims.w, out_dims.h, e.kernel().name());
             }
@@ -104,6 +104,28 @@ fn a_weight_of_minus_32768_falls_back_to_the_reference() {
     x.iter_mut().for_each(|v| *v = if *v % 2 == 0 { i16::MIN } else { *v });
     let data = LayerData { weights: &t[l.index()].0, params: &t[l.index()].1 };
     let want = reference::run_layer_parallel(l.spec(), &HW, d, &x, data).unwrap();
-    let got = Engine::new(&HW, &t, Kernel::best()).run_layer(l, d, &x, data).unwrap();
+    let got = Engine::new(&HW, &t, Kernel::best()).unwrap().run_layer(l, d, &x).unwrap();
     assert!(got == want);
+}
+
+/// The engine keeps the tables it packed and computes only from them
+/// (run_layer takes no second set that could disagree), and refuses
+/// tables of the wrong shape instead of packing out of bounds.
+#[test]
+fn the_engine_owns_its_tables_and_refuses_wrong_shapes() {
+    let mut rng = Rng::new(5);
+    let t = tables(&mut rng, 5000);
+    let e = Engine::new(&HW, &t, Kernel::Scalar).unwrap();
+    for l in Layer::ALL {
+        let data = e.data(l);
+        assert!(data.weights == &t[l.index()].0[..] && data.params == &t[l.index()].1[..], "{}", l.spec().name);
+    }
+    let mut short = t.clone();
+    short[3].1.pop();
+    let ws = WeightShape::of(Layer::ALL[3].spec(), &HW);
+    assert_eq!(Engine::new(&HW, &short, Kernel::Scalar).err(), Some(reference::ShapeError::Params { expected: ws.cout_padded(), got: ws.cout_padded() - 1 }));
+    let mut short = t.clone();
+    short[0].0.truncate(10);
+    assert!(matches!(Engine::new(&HW, &short, Kernel::Scalar), Err(reference::ShapeError::Weights { got: 10, .. })));
+    assert!(matches!(Engine::new(&HW, &t[..9], Kernel::Scalar), Err(reference::ShapeError::Layers { expected: 10, got: 9 })));
 }

@@ -80,9 +80,8 @@ fn png_reader_never_panics() {
 
 /// A small .XLC file: a 100x60 image's latent with values of every size.
 fn small_xlc(model_id: u32) -> (xlic_model::Geometry, Vec<u8>) {
-    use xlic_model::layout::FmShape;
     let g = xlic_model::Geometry::new(100, 60, xlic_model::PadMode::Zero, HW.max_side).unwrap();
-    let shape = FmShape::new(128, g.latent(), HW.lanes);
+    let shape = g.latent_shape(HW.lanes);
     let mut map = vec![0i16; shape.len()];
     let mut rng = Rng::new(0x5eed_0003);
     xlic_model::latent::for_each_in_file_order(&shape, |m, _| {
@@ -103,7 +102,7 @@ fn small_xlc(model_id: u32) -> (xlic_model::Geometry, Vec<u8>) {
 /// panic (a read past a buffer would be one); every call returns.
 fn parse_and_decode(b: &[u8], model_id: u32) -> Result<(), xlic_model::bitstream::XlcError> {
     let x = xlic_model::bitstream::parse(b, model_id, HW.max_side)?;
-    let shape = xlic_model::layout::FmShape::new(128, x.geometry.latent(), HW.lanes);
+    let shape = x.geometry.latent_shape(HW.lanes);
     let mut map = vec![0i16; shape.len()];
     x.decode_map(&shape, &mut map)
 }

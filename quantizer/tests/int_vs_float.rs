@@ -5,13 +5,11 @@ use std::sync::OnceLock;
 use xlic_model::layer::Layer;
 use xlic_model::layout::FmShape;
 use xlic_model::{HwLimits, PadMode};
-
-/// The accelerator's configuration (hls/xlic_config.h via accel-regs).
-const HW: HwLimits = accel_regs::HW_LIMITS;
 use xlic_quant::{scales, Calibration, IntModel};
 use xlic_ref::{data, float, psnr, FloatWeights, Rgb8};
 
-
+/// The accelerator's configuration (hls/xlic_config.h via accel-regs).
+const HW: HwLimits = accel_regs::HW_LIMITS;
 
 fn weights() -> &'static FloatWeights {
     static W: OnceLock<FloatWeights> = OnceLock::new();

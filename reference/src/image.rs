@@ -144,14 +144,51 @@ impl Rgb8 {
     }
 }
 
-/// Write `bytes` to `path` through `path.tmp` and a rename, so a failure
-/// never leaves a truncated file under the final name.
+/// Write `bytes` to `path` through a temporary file beside it and a
+/// rename, so a failure never leaves a truncated file under the final
+/// name. The temporary name is unique (`.<name>.<pid>.<n>.tmp`, created
+/// only if absent, so no file of the user's is clobbered) and removed
+/// when anything fails. Replaces `path` if it exists; see [`write_new`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    publish(path, bytes, |tmp, path| std::fs::rename(tmp, path))
+}
+
+/// [`write_atomic`], but fails with `AlreadyExists` instead of replacing
+/// an existing `path` (checked when the finished file is published, so a
+/// file that appeared meanwhile is not overwritten either).
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    publish(path, bytes, |tmp, path| {
+        // A hard link, unlike a rename, refuses an existing target.
+        std::fs::hard_link(tmp, path)?;
+        std::fs::remove_file(tmp)
+    })
+}
+
+fn publish(path: &Path, bytes: &[u8], finish: impl FnOnce(&Path, &Path) -> std::io::Result<()>) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"))?;
+    let (tmp, mut file) = loop {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.{}.tmp", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed)));
+        let tmp = path.with_file_name(tmp_name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => break (tmp, f),
+            // Someone else's file (or a leftover of a killed run): take the next name.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let result = file.write_all(bytes).and_then(|_| file.sync_all()).and_then(|_| {
+        drop(file);
+        finish(&tmp, path)
+    });
+    if result.is_err() {
+        std::fs::remove_file(&tmp).ok();
+    }
+    result
 }
 
 /// PSNR in dB over all RGB values (infinite for identical images).
@@ -175,6 +212,46 @@ mod tests {
             *v = (n * 7 % 251) as u8;
         }
         i
+    }
+
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xlic-image-{tag}-{}", std::process::id()));
+        std::fs::remove_dir_all(&d).ok();
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn listing(d: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn write_atomic_leaves_other_files_alone_and_no_temporary_behind() {
+        let d = scratch("atomic");
+        let out = d.join("out.png");
+        // A user file with the name the old temporary used.
+        std::fs::write(d.join("out.png.tmp"), b"mine").unwrap();
+        write_atomic(&out, b"one").unwrap();
+        write_atomic(&out, b"two").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"two");
+        assert_eq!(std::fs::read(d.join("out.png.tmp")).unwrap(), b"mine");
+        assert_eq!(listing(&d), ["out.png", "out.png.tmp"]);
+        // A failed publish (the final name is a non-empty directory, which
+        // rename cannot replace) removes its temporary.
+        let blocked = d.join("blocked");
+        std::fs::create_dir_all(blocked.join("inside")).unwrap();
+        assert!(write_atomic(&blocked, b"x").is_err());
+        assert_eq!(listing(&d), ["blocked", "out.png", "out.png.tmp"]);
+        // write_new refuses an existing file, keeps it, and cleans up.
+        let e = write_new(&out, b"three").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&out).unwrap(), b"two");
+        write_new(&d.join("new.png"), b"four").unwrap();
+        assert_eq!(std::fs::read(d.join("new.png")).unwrap(), b"four");
+        assert_eq!(listing(&d), ["blocked", "new.png", "out.png", "out.png.tmp"]);
+        std::fs::remove_dir_all(&d).ok();
     }
 
     #[test]

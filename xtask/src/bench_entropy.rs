@@ -72,7 +72,7 @@ pub fn run(data: &Path) -> Result<()> {
             bail!("{}: the decoded latent differs from the analysis output", path.display());
         }
         let p = psnr(img, &d.image);
-        let shape = xlc::latent_shape(&c.geometry);
+        let shape = c.geometry.latent_shape(crate::codec::HW.lanes);
         let bound = channel_entropy_bits(&c.latent, &shape) / c.geometry.image.pixels() as f64;
         let bpp = c.header.bits_per_pixel();
         let within = bpp <= bound * (1.0 + ENTROPY_MARGIN);
@@ -135,8 +135,9 @@ fn host_speed(data: &Path) -> Result<()> {
         Ok(())
     };
     let (c_args, d_args) = (
-        ["compress".as_ref(), png.as_os_str(), "--out".as_ref(), xlc_path.as_os_str(), "--pad".as_ref(), pad.name().as_ref()],
-        ["decompress".as_ref(), xlc_path.as_os_str(), "--out".as_ref(), out.as_os_str()],
+        // --force: each run replaces the previous run's files.
+        ["compress".as_ref(), png.as_os_str(), "--out".as_ref(), xlc_path.as_os_str(), "--pad".as_ref(), pad.name().as_ref(), "--force".as_ref()],
+        ["decompress".as_ref(), xlc_path.as_os_str(), "--out".as_ref(), out.as_os_str(), "--force".as_ref()],
     );
     run(&c_args)?;
     let mut cpu = f64::INFINITY;

@@ -20,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::time::Duration;
 use xlic_model::geometry::{layer_output, tap_source, Dims};
+use xlic_model::layout::WeightShape;
 use xlic_model::{Geometry, Layer, PadMode};
 
 const HW: xlic_model::HwLimits = accel_regs::HW_LIMITS;
@@ -51,10 +52,10 @@ fn lower_bound_verdict(bound: f64, target: f64) -> &'static str {
 pub fn executed_macs(l: Layer, d: Dims) -> u64 {
     let spec = l.spec();
     let out = layer_output(spec.op, d);
-    let lanes = spec.cin.div_ceil(HW.lanes) * HW.lanes;
+    let ws = WeightShape::of(spec, &HW);
+    let lanes = ws.cin_padded();
     if spec.op.is_normaliser() {
-        let cout = spec.cout.div_ceil(HW.pof) * HW.pof;
-        return (out.h * out.w * lanes * cout) as u64;
+        return (out.h * out.w * lanes * ws.cout_padded()) as u64;
     }
     let k = spec.op.kernel();
     let taps = |o: usize, n: usize| (0..k).filter(|&t| tap_source(spec.op, o, t, n).is_some()).count() as u64;

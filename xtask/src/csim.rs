@@ -522,13 +522,31 @@ pub fn config_sources(board: &xlic_model::device::Board, hw: &HwLimits) -> Resul
     Ok(src)
 }
 
+/// The ZCU102's configuration (hls/xlic_config.h) with only its output
+/// lanes changed: a kernel built with it must report its own configuration
+/// word, which must differ from the ZCU102's (a bitstream that differs in
+/// the output lanes alone is told apart).
+pub fn other_out_lanes() -> Result<HwLimits> {
+    let own = crate::codec::HW;
+    let hw = HwLimits { out_lanes: if own.out_lanes == 2 { own.pof } else { 2 }, ..own };
+    hw.check().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if hw.config_id() == own.config_id() {
+        bail!("output lanes {} and {} give the same configuration word {:#x}", hw.out_lanes, own.out_lanes, own.config_id());
+    }
+    Ok(hw)
+}
+
 /// C-simulation of the kernel built with the configurations the DSE
-/// picks for the other boards: random layers of every type with random
+/// picks for the other boards, and with the ZCU102's but other output
+/// lanes ([`other_out_lanes`]): random layers of every type with random
 /// tiles, a refused tile, the extreme weights, and the codec chain on a
-/// 96x64 crop, in the fast build. The commands, and what each is.
+/// 96x64 crop, in the fast build (each vector checks the status word,
+/// configuration included). The commands, and what each is.
 pub fn prepare_configs(data_dir: &Path) -> Result<Vec<(String, Command)>> {
     let mut cmds = Vec::new();
-    for (board, hw) in dse_configurations()? {
+    let mut configs = dse_configurations()?;
+    configs.push((xlic_model::device::Board::ZCU102, other_out_lanes()?));
+    for (board, hw) in configs {
         let src = config_sources(&board, &hw)?;
         let out = src.join("out");
         let set = Set { cases: 1, full: false, crop: Some((96, 64)) };

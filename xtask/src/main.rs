@@ -157,8 +157,12 @@ enum Cmd {
     /// (analysis), then the entropy coder the firmware runs.
     Compress {
         image: PathBuf,
+        /// Refused if it exists (unless --force) or is an input.
         #[arg(long, value_name = "F.xlc")]
         out: PathBuf,
+        /// Replace an existing --out (never an input).
+        #[arg(long)]
+        force: bool,
         #[arg(long, default_value = "edge", value_parser = codec::parse_pad)]
         pad: PadMode,
         /// Model package (default: calibrated on DATA/images, cached in target/).
@@ -170,8 +174,12 @@ enum Cmd {
     /// Decompress an .XLC file (from the host or the firmware) into a PNG.
     Decompress {
         file: PathBuf,
+        /// Refused if it exists (unless --force) or is an input.
         #[arg(long, value_name = "R.png")]
         out: PathBuf,
+        /// Replace an existing --out (never an input).
+        #[arg(long)]
+        force: bool,
         /// Model package (default: the cached package for the file's padding mode).
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
@@ -325,8 +333,8 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
         Cmd::HlsReport { dir } => xtask::hlsreport::run(dir),
         Cmd::Dse(args) => dse(args),
         Cmd::Psnr { a, b } => codec::psnr_cmd(&a, &b).map(|_| 0),
-        Cmd::Compress { image, out, pad, model, data } => xtask::xlc::compress_cmd(&data.dir(), &image, &out, pad, model.as_deref()).map(|_| 0),
-        Cmd::Decompress { file, out, model, data } => xtask::xlc::decompress_cmd(&data.dir(), &file, &out, model.as_deref()).map(|_| 0),
+        Cmd::Compress { image, out, force, pad, model, data } => xtask::xlc::compress_cmd(&data.dir(), &image, &out, pad, model.as_deref(), force).map(|_| 0),
+        Cmd::Decompress { file, out, force, model, data } => xtask::xlc::decompress_cmd(&data.dir(), &file, &out, model.as_deref(), force).map(|_| 0),
         Cmd::Jtag(args) => xtask::jtag::run(&args),
         Cmd::Regs => {
             let text = xtask::regmap::generate()?;

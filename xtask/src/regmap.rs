@@ -210,7 +210,10 @@ mod tests {
         assert_eq!(m.args.iter().map(|a| a.offset).collect::<Vec<_>>(), [0x18, 0x24, 0x2c, 0x34, 0x40]);
         let h = header(&m);
         assert!(h.contains("// 0x10 : Data signal of ap_return\n//        bit 31~0 - ap_return[31:0] (Read)\n// 0x18 : Data signal of a\n"), "{h}");
-        assert!(h.contains("#define XTOP_CTL_ADDR_AP_RETURN 0x10\n") || h.contains("#define XTOP_CTL_ADDR_AP_RETURN "), "{h}");
+        // The names are padded to the longest, XTOP_CTL_ADDR_SMALL_DATA (24
+        // characters): AP_RETURN's (23) takes one space of padding and one
+        // of separation, at exactly 0x10.
+        assert!(h.contains("\n#define XTOP_CTL_ADDR_AP_RETURN  0x10\n#define XTOP_CTL_BITS_AP_RETURN  32\n"), "{h}");
     }
 
     #[test]

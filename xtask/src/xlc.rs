@@ -5,18 +5,12 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use xlic_model::bitstream::{self, XlcHeader};
-use xlic_model::layout::FmShape;
 use xlic_model::{Geometry, Layer, PadMode};
 use xlic_quant::IntModel;
-use xlic_ref::image::write_atomic;
+use xlic_ref::image::{write_atomic, write_new};
 use xlic_ref::Rgb8;
 
 use crate::codec::HW;
-
-/// The latent map's shape in the accelerator layout.
-pub fn latent_shape(g: &Geometry) -> FmShape {
-    FmShape::new(Layer::LATENT.spec().cout, g.latent(), HW.lanes)
-}
 
 /// A compressed image and what it took.
 pub struct Compressed {
@@ -36,7 +30,7 @@ pub fn compress(model: &IntModel, img: &Rgb8, pad: PadMode) -> Result<Compressed
     let latent = maps.pop().expect("the latent is the last analysis map");
     let analysis = t.elapsed();
     let t = Instant::now();
-    let shape = latent_shape(&g);
+    let shape = g.latent_shape(HW.lanes);
     let mut file = vec![0u8; bitstream::file_bound(&g)];
     let header = bitstream::write_map(model.id, &g, &shape, &latent, &mut file)?;
     file.truncate(header.file_len());
@@ -57,7 +51,7 @@ pub struct Decompressed {
 pub fn decompress(model: &IntModel, file: &[u8]) -> Result<Decompressed> {
     let t = Instant::now();
     let x = bitstream::parse(file, model.id, HW.max_side)?;
-    let shape = latent_shape(&x.geometry);
+    let shape = x.geometry.latent_shape(HW.lanes);
     let mut latent = vec![0i16; shape.len()];
     x.decode_map(&shape, &mut latent)?;
     let entropy = t.elapsed();
@@ -76,13 +70,52 @@ pub fn load_model(data_dir: &Path, model: Option<&Path>, pad: PadMode) -> Result
     Ok(IntModel::from_package(&bytes, &HW)?)
 }
 
-pub fn compress_cmd(data_dir: &Path, image: &Path, out: &Path, pad: PadMode, model: Option<&Path>) -> Result<()> {
+/// Whether `a` and `b` name the same existing file (hard links and
+/// symbolic links included).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        #[cfg(unix)]
+        (Ok(x), Ok(y)) => {
+            use std::os::unix::fs::MetadataExt;
+            (x.dev(), x.ino()) == (y.dev(), y.ino())
+        }
+        #[cfg(not(unix))]
+        (Ok(_), Ok(_)) => a.canonicalize().ok() == b.canonicalize().ok(),
+        _ => false,
+    }
+}
+
+/// Refuse, before any work, an output that is one of the inputs (even
+/// with `--force`) or that exists (unless `--force`).
+pub fn check_output(out: &Path, inputs: &[&Path], force: bool) -> Result<()> {
+    if let Some(input) = inputs.iter().find(|i| same_file(out, i)) {
+        anyhow::bail!("refusing to write {}: it is the input {}; choose another --out", out.display(), input.display());
+    }
+    if !force && std::fs::symlink_metadata(out).is_ok() {
+        anyhow::bail!("{} already exists; choose another --out, or pass --force to replace it", out.display());
+    }
+    Ok(())
+}
+
+/// Write the finished output: replacing an existing file only with `--force`.
+fn write_output(out: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    let written = if force { write_atomic(out, bytes) } else { write_new(out, bytes) };
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            anyhow::bail!("{} appeared while this command ran; not replaced (pass --force to replace it)", out.display())
+        }
+        r => r.with_context(|| format!("cannot write {}", out.display())),
+    }
+}
+
+pub fn compress_cmd(data_dir: &Path, image: &Path, out: &Path, pad: PadMode, model: Option<&Path>, force: bool) -> Result<()> {
+    check_output(out, &[Some(image), model].into_iter().flatten().collect::<Vec<_>>(), force)?;
     let t = Instant::now();
     let img = crate::codec::load_image(image)?;
     let m = load_model(data_dir, model, pad)?;
     let loaded = t.elapsed();
     let c = compress(&m, &img, pad)?;
-    write_atomic(out, &c.file).with_context(|| format!("cannot write {}", out.display()))?;
+    write_output(out, &c.file, force)?;
     let g = &c.geometry;
     let d = g.latent();
     println!(
@@ -109,7 +142,8 @@ pub fn compress_cmd(data_dir: &Path, image: &Path, out: &Path, pad: PadMode, mod
     Ok(())
 }
 
-pub fn decompress_cmd(data_dir: &Path, file: &Path, out: &Path, model: Option<&Path>) -> Result<()> {
+pub fn decompress_cmd(data_dir: &Path, file: &Path, out: &Path, model: Option<&Path>, force: bool) -> Result<()> {
+    check_output(out, &[Some(file), model].into_iter().flatten().collect::<Vec<_>>(), force)?;
     let t = Instant::now();
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     // The padding mode picks the default package; the full checks follow.
@@ -122,7 +156,7 @@ pub fn decompress_cmd(data_dir: &Path, file: &Path, out: &Path, model: Option<&P
     })?;
     let t = Instant::now();
     let png = d.image.encode_png();
-    write_atomic(out, &png).with_context(|| format!("cannot write {}", out.display()))?;
+    write_output(out, &png, force)?;
     let g = &d.geometry;
     println!("{}: {} bytes, {}x{} ({} padding, model 0x{:08x}) -> {}", file.display(), bytes.len(), g.image.w, g.image.h, g.pad.name(), m.id, out.display());
     println!(

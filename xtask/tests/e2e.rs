@@ -268,6 +268,7 @@ fn bad_inputs_get_clear_messages_and_nothing_is_written() {
         ("OLD.PKG".into(), old),
         ("BADCRC.PKG".into(), bad_crc),
         (RECON_FILE.into(), png.clone()),
+        ("IMG.PNG".into(), png.clone()),
         ("TRUNC.PNG".into(), png[..png.len() / 2].to_vec()),
         ("WIDE.PNG".into(), wide),
         // Larger than the firmware's 32 MiB image-file buffer.
@@ -275,6 +276,11 @@ fn bad_inputs_get_clear_messages_and_nothing_is_written() {
     ];
     let card = dir("bad").join("card.img");
     e2e::make_card(&card, &files).unwrap();
+    // RECON.PNG read-only: 'run' cannot replace it.
+    let mut c = xlic_cardimg::edit::Card::open(&card).unwrap();
+    let e = c.find(RECON_FILE).unwrap();
+    c.bytes[e.offset + 11] |= 0x01;
+    c.save().unwrap();
     let before = std::fs::read(&card).unwrap();
     let mut s = boot(&card, Some(CosimOptions::default()));
     let expect = |s: &mut Session, cmd: &str, want: &str| {
@@ -297,6 +303,16 @@ fn bad_inputs_get_clear_messages_and_nothing_is_written() {
     expect(&mut s, "load image HUGE.PNG", &format!("error: load image HUGE.PNG: file is {} bytes; its buffer holds", 33 << 20));
     ok(&mut s, &format!("load image {RECON_FILE}"));
     expect(&mut s, "run", "error: RECON.PNG is a loaded input");
+    // The same file by another path is the same input.
+    ok(&mut s, "load image /RECON.PNG");
+    expect(&mut s, "run", "error: RECON.PNG is a loaded input (/RECON.PNG)");
+    ok(&mut s, "load image //recon.png");
+    expect(&mut s, "run", "error: RECON.PNG is a loaded input (//RECON.PNG)");
+    // An output that cannot be written is named before any layer runs.
+    ok(&mut s, "load image IMG.PNG");
+    let out = s.command("run", REPLY).unwrap();
+    assert!(out.contains("error: RECON.PNG: the file is read-only on the card; 'run' writes its result there, so nothing was run"), "{out}");
+    assert!(!out.contains("running ") && !out.contains("ana_0"), "layers ran before the outputs were checked:\n{out}");
     expect(&mut s, "dump ana_0 X.FM", "error: ana_0's output is not in memory");
     exit(s);
     assert!(std::fs::read(&card).unwrap() == before, "the card changed");

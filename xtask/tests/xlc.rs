@@ -96,10 +96,69 @@ fn bad_files_are_refused_on_the_host_and_nothing_is_written() {
         let f = d.join(name);
         std::fs::write(&f, &bytes).unwrap();
         let out = d.join(format!("{name}.png"));
-        let e = xtask::xlc::decompress_cmd(&data(), &f, &out, Some(&pkg)).expect_err(name);
+        let e = xtask::xlc::decompress_cmd(&data(), &f, &out, Some(&pkg), false).expect_err(name);
         assert!(format!("{e:#}").contains(want), "{name}: {e:#} should say {want:?}");
         assert!(!out.exists(), "{name}: an output was written");
     }
+}
+
+/// `compress` and `decompress` never replace a file without `--force`,
+/// say so before any work (a data folder that does not exist is not even
+/// looked at), and never write over their own input, `--force` or not.
+#[test]
+fn host_commands_refuse_existing_outputs_and_their_inputs() {
+    let d = dir("host-overwrite");
+    let (png_bytes, img) = image("chelsea.png");
+    let png = d.join("in.png");
+    std::fs::write(&png, &png_bytes).unwrap();
+    let pkg = d.join("edge.pkg");
+    std::fs::write(&pkg, package(PadMode::Edge)).unwrap();
+    let xlc = d.join("in.xlc");
+    let file = xtask::xlc::compress(model(PadMode::Edge), &img, PadMode::Edge).unwrap().file;
+    std::fs::write(&xlc, &file).unwrap();
+    let nowhere = d.join("no-data-here");
+    let existing = d.join("existing");
+    std::fs::write(&existing, b"keep me").unwrap();
+    let listing = || {
+        let mut v: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    let before = listing();
+    // An existing output: refused before the model or image is loaded.
+    let e = xtask::xlc::compress_cmd(&nowhere, &png, &existing, PadMode::Edge, None, false).unwrap_err();
+    assert!(format!("{e:#}").contains("already exists; choose another --out, or pass --force"), "{e:#}");
+    let e = xtask::xlc::decompress_cmd(&nowhere, &xlc, &existing, None, false).unwrap_err();
+    assert!(format!("{e:#}").contains("already exists; choose another --out, or pass --force"), "{e:#}");
+    // The input itself (by its own name, and through a hard link), even
+    // with --force.
+    let link = d.join("link.png");
+    std::fs::hard_link(&png, &link).unwrap();
+    for force in [false, true] {
+        for out in [&png, &link] {
+            let e = xtask::xlc::compress_cmd(&nowhere, &png, out, PadMode::Edge, None, force).unwrap_err();
+            assert!(format!("{e:#}").contains("it is the input"), "{e:#}");
+        }
+        let e = xtask::xlc::compress_cmd(&nowhere, &png, &pkg, PadMode::Edge, Some(&pkg), force).unwrap_err();
+        assert!(format!("{e:#}").contains(&format!("it is the input {}", pkg.display())), "{e:#}");
+        let e = xtask::xlc::decompress_cmd(&nowhere, &xlc, &xlc, Some(&pkg), force).unwrap_err();
+        assert!(format!("{e:#}").contains("it is the input"), "{e:#}");
+    }
+    std::fs::remove_file(&link).unwrap();
+    assert_eq!(listing(), before, "a refused command wrote something");
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+    assert_eq!(std::fs::read(&png).unwrap(), png_bytes);
+    assert_eq!(std::fs::read(&xlc).unwrap(), file);
+    // --force replaces an existing output; a new output needs no flag.
+    xtask::xlc::compress_cmd(&nowhere, &png, &existing, PadMode::Edge, Some(&pkg), true).unwrap();
+    assert_eq!(std::fs::read(&existing).unwrap(), file);
+    let recon = d.join("recon.png");
+    xtask::xlc::decompress_cmd(&nowhere, &xlc, &recon, Some(&pkg), false).unwrap();
+    xtask::xlc::decompress_cmd(&nowhere, &xlc, &recon, Some(&pkg), true).unwrap();
+    let mut after = before.clone();
+    after.push("recon.png".into());
+    after.sort();
+    assert_eq!(listing(), after, "no temporary file is left behind");
 }
 
 fn boot(card: &Path) -> Session {

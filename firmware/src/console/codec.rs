@@ -7,7 +7,7 @@ use crate::bsp::zcu102::memory::{self, Arena, ArenaRegion};
 use crate::drivers::xlic_accel::{AccelDriver, Backend};
 use crate::drivers::xlic_accel::AccelError;
 use crate::image::MapRows;
-use crate::pipeline::{self, Compute, ModelInfo, Pipeline};
+use crate::pipeline::{self, Compute, FileMapError, ModelInfo, Pipeline};
 use crate::println;
 use crate::storage::{Output, StorageError};
 use crate::xlc;
@@ -41,13 +41,11 @@ pub fn load_model(state: &mut State, file: &str) -> Outcome {
     match xlic_model::package::Package::parse(&buf[..t.bytes], &accel_regs::HW_LIMITS) {
         Ok(p) => {
             println!(
-                "model package ok: format version {}, {} layers, every CRC matches, built for {} lanes x {} pof, tiles {}x{}",
+                "model package ok: format version {}, {} layers, every CRC matches, built for {} lanes x {} pof",
                 xlic_model::package::FORMAT_VERSION,
                 LAYERS.len(),
                 p.hw.lanes,
-                p.hw.pof,
-                p.hw.tile_rows,
-                p.hw.tile_cols
+                p.hw.pof
             );
             state.model = Some((ModelInfo::of(&p), file_name(file)));
             if let Some(p) = &mut state.pipeline {
@@ -273,12 +271,29 @@ pub fn step(state: &mut State, cpu: Option<usize>) -> Outcome {
     step_once(arena, &engine, &model, p, true)
 }
 
-/// The results must never replace an input.
-fn check_outputs_are_not_inputs(state: &State) -> Outcome {
-    let names = [state.image.as_ref().map(|i| &i.1), state.model.as_ref().map(|m| &m.1)];
-    for out in [RECON_FILE, RECON_XLC_FILE, LATENT_FILE] {
-        if names.iter().flatten().any(|n| n.as_str() == out) {
-            fail!("{out} is a loaded input and 'run' writes its result there; copy the input to another name (cp) and load that");
+/// The results of `run`, replacing earlier ones.
+const RUN_OUTPUTS: [Output; 3] =
+    [Output { name: RECON_FILE, replace: true }, Output { name: RECON_XLC_FILE, replace: true }, Output { name: LATENT_FILE, replace: true }];
+
+/// The results must never replace an input: an output and the loaded
+/// model or image are compared as files on the card ("/RECON.PNG" and
+/// "recon.png" are RECON.PNG). Then each output must be writable (not a
+/// directory, not read-only), checked before any layer runs.
+fn check_run_outputs(state: &mut State) -> Outcome {
+    let names = [state.image.as_ref().map(|i| i.1.clone()), state.model.as_ref().map(|m| m.1.clone())];
+    let s = mounted(&mut state.card)?;
+    for out in RUN_OUTPUTS {
+        for n in names.iter().flatten() {
+            match s.same_file(n, out.name) {
+                Ok(false) => {}
+                Ok(true) => fail!("{} is a loaded input ({n}) and 'run' writes its result there; copy the input to another name (cp) and load that", out.name),
+                Err(e) => fail!("{}: {e}", out.name),
+            }
+        }
+    }
+    for out in RUN_OUTPUTS {
+        if let Err(e) = s.check_outputs(&[out]) {
+            fail!("{}: {e}; 'run' writes its result there, so nothing was run", out.name);
         }
     }
     Ok(())
@@ -286,7 +301,9 @@ fn check_outputs_are_not_inputs(state: &State) -> Outcome {
 
 pub fn run(state: &mut State, cpu: Option<usize>) -> Outcome {
     let engine = Engine::pick(cpu.map(|n| if n == 0 { state.cores } else { n }))?;
-    check_outputs_are_not_inputs(state)?;
+    // What is missing first, then where the results go, then the work.
+    ready(state)?;
+    check_run_outputs(state)?;
     let (model, p, arena) = ready(state)?;
     if p.finished() {
         p.restart();
@@ -355,7 +372,7 @@ fn backend_text(b: Backend) -> &'static str {
 /// none (each goes to a temporary name; all are renamed once all are
 /// complete, so a full card leaves the earlier results as they were).
 fn write_results(state: &mut State) -> Outcome {
-    let (g, _) = state.image.clone().ok_or(Failed)?;
+    let Some((g, _)) = state.image.clone() else { fail!("no image loaded (use 'load image FILE' first)") };
     let Some((model, _)) = state.model else { fail!("no model loaded (use 'load model FILE' first)") };
     let cores = state.cores;
     let s = mounted(&mut state.card)?;
@@ -378,9 +395,7 @@ fn write_results(state: &mut State) -> Outcome {
     let rows = MapRows { map: recon_map, shape: pipeline::output_shape(&g, Layer::Syn2), w: g.image.w, h: g.image.h };
     let t = time::Instant::now();
     let mut encoded = None;
-    let outputs =
-        [Output { name: RECON_FILE, replace: true }, Output { name: RECON_XLC_FILE, replace: true }, Output { name: LATENT_FILE, replace: true }];
-    let r = s.write_outputs(&outputs, |i, sink| match i {
+    let r = s.write_outputs(&RUN_OUTPUTS, |i, sink| match i {
         0 => {
             encoded = Some(crate::image::encode(&rows, crate::image::DEFAULT_ENCODE, cores, |b: &[u8]| sink.write(b))?);
             Ok(())
@@ -427,17 +442,20 @@ fn print_entropy(what: &str, c: &xlc::Coded) {
 }
 
 /// An output name must not be one of the command's inputs or the loaded
-/// model (names compare as the card does: 8.3, case-insensitive), nor
+/// model (compared as files on the card, as `run` compares them), nor
 /// any file already on the card: `compress` and `decompress` write new
 /// files only, as `cp` and `save` do (a typo must not cost a photograph).
 /// Checked before the command's work starts.
 fn check_output_name(cmd: &str, out: &str, inputs: &[&str], state: &mut State) -> Outcome {
-    let o = file_name(out);
-    let model = state.model.as_ref().map(|m| &m.1);
-    if inputs.iter().any(|i| file_name(i) == o) || model == Some(&o) {
-        fail!("{cmd}: {out} is an input of this command (or the loaded model); write the result under another name");
-    }
+    let model = state.model.as_ref().map(|m| m.1.clone());
     let s = mounted(&mut state.card)?;
+    for i in inputs.iter().copied().chain(model.as_deref()) {
+        match s.same_file(i, out) {
+            Ok(false) => {}
+            Ok(true) => fail!("{cmd}: {out} is an input of this command (or the loaded model); write the result under another name"),
+            Err(e) => fail!("{cmd}: {out}: {e}"),
+        }
+    }
     match s.check_outputs(&[Output { name: out, replace: false }]) {
         Ok(()) => Ok(()),
         Err(StorageError::Fs(xlic_fat::FsError::Exists)) => {
@@ -651,19 +669,17 @@ pub fn dump(state: &mut State, layer: Layer, file: &str) -> Outcome {
         fail!("{}'s output is not in memory (not run yet, or overwritten by a later layer); 'reset' and 'step' up to it", layer.name());
     }
     let g = p.geometry;
-    let h = xlic_model::fmfile::FmHeader { layer, shape: pipeline::output_shape(&g, layer) };
+    let shape = pipeline::output_shape(&g, layer);
     // The decode scratch is free once the image is in its map.
     let (map, buf) = state.arena.buffers().read_write(pipeline::output_region(layer), ArenaRegion::ImageDecode);
-    if h.file_len() > buf.len() {
-        fail!("{}'s map is {} bytes; dumps are limited to {} bytes", layer.name(), h.shape.bytes(), buf.len());
-    }
-    let hb = xlic_model::fmfile::HEADER_BYTES;
-    buf[..hb].copy_from_slice(&h.encode());
-    buf[hb..h.file_len()].copy_from_slice(&map[..h.shape.bytes()]);
+    let room = buf.len();
+    let Some(fm) = pipeline::fm_file(layer, map, buf, &g) else {
+        fail!("{}'s map is {} bytes; dumps are limited to {} bytes", layer.name(), shape.bytes(), room)
+    };
     let s = mounted(&mut state.card)?;
-    match s.write_file(file, &buf[..h.file_len()], false, progress(file)) {
+    match s.write_file(file, fm, false, progress(file)) {
         Ok(w) => {
-            println!("{file}: {} output {}x{}x{}, {} bytes (feature-map file), written at {} KiB/s", layer.name(), h.shape.channels, h.shape.dims.w, h.shape.dims.h, h.file_len(), w.kib_per_s());
+            println!("{file}: {} output {}x{}x{}, {} bytes (feature-map file), written at {} KiB/s", layer.name(), shape.channels, shape.dims.w, shape.dims.h, fm.len(), w.kib_per_s());
             Ok(())
         }
         Err(e) => fail!("dump {file}: {e}"),
@@ -679,38 +695,31 @@ pub fn verify(state: &mut State, file: &str) -> Outcome {
     // is compared, so any of them may be borrowed).
     let mut buffers = state.arena.buffers();
     let buf = buffers.take(ArenaRegion::ImageDecode);
+    let buf_len = buf.len();
     let n = match s.read_file(file, buf, false, |_, _| {}) {
         Ok(t) => t.bytes,
         Err(e) => fail!("verify {file}: {e}"),
     };
-    let file_bytes = &buf[..n];
-    let (layer, shape, want) = if file_bytes.starts_with(&xlic_model::latent::MAGIC) {
-        let h = match xlic_model::latent::LatentHeader::parse(file_bytes) {
-            Ok(h) => h,
-            Err(e) => fail!("verify {file}: {e}"),
-        };
-        // The file is [c][y][x]: rebuild the map layout in the buffer's
-        // free tail and compare maps.
-        let shape = pipeline::output_shape(&g, Layer::LATENT);
-        if (h.channels, h.height, h.width) != (shape.channels, shape.dims.h, shape.dims.w) {
-            fail!("{file} is a {}x{}x{} latent; this image's latent is {}x{}x{}", h.channels, h.width, h.height, shape.channels, shape.dims.w, shape.dims.h);
+    // The file, then (for a latent file) its map rebuilt in the free tail.
+    let (file_bytes, scratch) = buf.split_at_mut(n.next_multiple_of(64));
+    let (layer, shape, want) = match pipeline::file_map(&file_bytes[..n], scratch, &g) {
+        Ok(m) => m,
+        Err(FileMapError::Latent(e)) => fail!("verify {file}: {e}"),
+        Err(FileMapError::Fm(e)) => fail!("verify {file}: {e}"),
+        Err(FileMapError::LatentShape { file: (c, w, h), mine: (mc, mw, mh) }) => {
+            fail!("{file} is a {c}x{w}x{h} latent; this image's latent is {mc}x{mw}x{mh}")
         }
-        let (src, dst) = buf.split_at_mut(n.next_multiple_of(64));
-        let dst = &mut dst[..shape.bytes()];
-        dst.fill(0);
-        let values = &src[xlic_model::latent::HEADER_BYTES..n];
-        xlic_model::latent::for_each_in_file_order(&shape, |m, f| dst[2 * m..2 * m + 2].copy_from_slice(&values[2 * f..2 * f + 2]));
-        (Layer::LATENT, shape, &*dst)
-    } else {
-        let h = match xlic_model::fmfile::FmHeader::parse(file_bytes) {
-            Ok(h) => h,
-            Err(e) => fail!("verify {file}: {e}"),
-        };
-        let mine = pipeline::output_shape(&g, h.layer);
-        if h.shape != mine {
-            fail!("{file} holds a {}x{}x{} map of {}; this image's is {}x{}x{}", h.shape.channels, h.shape.dims.w, h.shape.dims.h, h.layer.name(), mine.channels, mine.dims.w, mine.dims.h);
-        }
-        (h.layer, h.shape, &buf[xlic_model::fmfile::HEADER_BYTES..n])
+        Err(FileMapError::FmShape { layer, file: f, mine }) => fail!(
+            "{file} holds a {}x{}x{} map of {}; this image's is {}x{}x{}",
+            f.channels,
+            f.dims.w,
+            f.dims.h,
+            layer.name(),
+            mine.channels,
+            mine.dims.w,
+            mine.dims.h
+        ),
+        Err(FileMapError::NoRoom) => fail!("verify {file}: the file and its map do not fit the {} bytes of the decode buffer", buf_len),
     };
     if !p.holds(layer) {
         fail!("{}'s output is not in memory (not run yet, or overwritten by a later layer)", layer.name());

@@ -222,12 +222,13 @@ fn progress(file: &str) -> impl FnMut(usize, usize) + '_ {
 /// temporary files of an interrupted write.
 fn mount_card() -> Result<Storage, StorageError> {
     let s = Storage::mount(zcu102::sd_card())?;
-    if s.leftovers > 0 {
-        println!(
-            "card: removed {} temporary file{} that an interrupted write left (power lost or card pulled while writing); each name holds a whole file",
-            s.leftovers,
-            if s.leftovers == 1 { "" } else { "s" }
-        );
+    match &s.leftovers {
+        Ok(0) => {}
+        Ok(n) => println!(
+            "card: removed {n} temporary file{} that an interrupted write left (power lost or card pulled while writing); each name holds a whole file",
+            if *n == 1 { "" } else { "s" }
+        ),
+        Err(e) => println!("card: the temporary files an interrupted write left were not removed: {e}"),
     }
     Ok(s)
 }
@@ -335,13 +336,10 @@ fn execute(cmd: Command, state: &mut State) -> Outcome {
         Command::Copy { from, to } => {
             let s = mounted(card)?;
             let buf = state.arena.bytes_mut(memory::ArenaRegion::ImageFile);
-            let r = s.read_file(from, buf, false, |_, _| {}).and_then(|rd| {
-                let wr = s.write_file(to, &buf[..rd.bytes], false, |done, total| {
-                    if total >= 2 << 20 {
-                        println!("  {to}: {} of {} KiB", done >> 10, total >> 10)
-                    }
-                })?;
-                Ok((rd, wr))
+            let r = s.copy(from, to, buf, |done, total| {
+                if total >= 2 << 20 {
+                    println!("  {to}: {} of {} KiB", done >> 10, total >> 10)
+                }
             });
             match r {
                 Ok((rd, wr)) => println!(

@@ -1,6 +1,8 @@
 //! Arasan SDHCI (SD Host Controller Simplified Specification 3.00, "SDHC")
 //! of the ZynqMP, as on the ZCU102's card slot (SD1), and the SD card behind
-//! it. Implements embedded-sdmmc's `BlockDevice`.
+//! it: whole 512-byte blocks in and out ([`Sdhci::read_into`],
+//! [`Sdhci::write_from`]), which `storage`'s card device gives the FAT
+//! layer (xlic-fat).
 //!
 //! Bring-up follows Xilinx's xsdps driver (embeddedsw 2019.2, sdps v3.8:
 //! XSdPs_CfgInitialize, XSdPs_CardInitialize, XSdPs_IdentifyCard and
@@ -71,7 +73,6 @@ use card::{CardStatus, Cid, Csd, Ocr, Scr, SwitchStatus};
 use core::cell::{Cell, RefCell};
 use core::time::Duration;
 use embedded_hal::delay::DelayNs;
-use embedded_sdmmc::{Block, BlockCount, BlockDevice, BlockIdx};
 use tock_registers::register_bitfields;
 use tock_registers::LocalRegisterCopy;
 use trace::{Step, Trace};
@@ -346,6 +347,19 @@ const DAT_LINE_ERRORS: u16 = 0x0070;
 
 const RETRIES: usize = 3;
 const BLOCK: usize = 512;
+
+/// One 512-byte block as the card moves it (the PIO path's unit).
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Block {
+    pub contents: [u8; BLOCK],
+}
+
+impl Block {
+    pub const fn new() -> Self {
+        Block { contents: [0; BLOCK] }
+    }
+}
 const CMD_TIMEOUT: Duration = Duration::from_millis(100);
 const DATA_TIMEOUT: Duration = Duration::from_millis(500);
 /// Power off before the first attempt, and before the retry.
@@ -1340,7 +1354,7 @@ impl<R: Regs> Sdhci<R> {
         if !self.dma_usable(buf)? {
             let count = buf.len() / BLOCK;
             let blocks = buf.as_mut_ptr() as *mut Block;
-            // SAFETY: Block is a plain 512-byte array; `buf` holds exactly
+            // SAFETY: Block is a 512-byte array (repr(transparent), align 1); `buf` holds exactly
             // `count` of them and is exclusively borrowed.
             let blocks = unsafe { core::slice::from_raw_parts_mut(blocks, count) };
             return self.read_blocks(start, blocks);
@@ -1413,17 +1427,4 @@ fn retry(mut op: impl FnMut() -> Result<(), SdError>) -> Result<(), SdError> {
         }
     }
     last
-}
-
-impl<R: Regs> BlockDevice for Sdhci<R> {
-    type Error = SdError;
-    fn read(&self, blocks: &mut [Block], start: BlockIdx) -> Result<(), SdError> {
-        self.read_blocks(start.0, blocks)
-    }
-    fn write(&self, blocks: &[Block], start: BlockIdx) -> Result<(), SdError> {
-        self.write_blocks(start.0, blocks)
-    }
-    fn num_blocks(&self) -> Result<BlockCount, SdError> {
-        self.card.map(|c| BlockCount(c.blocks)).ok_or(SdError::NoCard)
-    }
 }
