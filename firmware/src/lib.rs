@@ -90,20 +90,41 @@ pub extern "C" fn _start_rust(entry_el: u64, _mpidr: u64) -> ! {
 }
 
 /// The heap: a fixed arena region, for the few users of `alloc` (the PNG
-/// encoder, jobs on other cores). Interrupts stay masked, so the
-/// allocator's spin lock is only ever contended by other cores.
+/// encoder, jobs on other cores). Interrupts stay masked, so the lock is
+/// only ever contended by other cores. It is the SMP spin lock, which
+/// knows its holder: a core that faults inside an allocation (a heap
+/// corrupted under it) leaves the others a panic that says so, not a
+/// silent spin for ever.
+struct Heap(smp::SpinLock<linked_list_allocator::Heap>);
+
+// SAFETY: every allocation and release goes through linked_list_allocator's
+// first-fit heap, one core at a time under the lock; what it hands out is
+// a block of the layout asked for, not handed out again until released.
+unsafe impl core::alloc::GlobalAlloc for Heap {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        self.0.lock().allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr())
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
+        if let Some(p) = core::ptr::NonNull::new(ptr) {
+            // SAFETY: `ptr` came from `alloc` with this layout (the
+            // GlobalAlloc contract).
+            unsafe { self.0.lock().deallocate(p, layout) }
+        }
+    }
+}
+
 #[global_allocator]
-static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
+static HEAP: Heap = Heap(smp::SpinLock::new(linked_list_allocator::Heap::empty()));
 
 /// Bytes of the heap in use (the PNG encoder reports what it held).
 pub fn heap_used() -> usize {
-    HEAP.lock().used()
+    HEAP.0.lock().used()
 }
 
 fn init_heap() {
     let r = bsp::zcu102::memory::ArenaRegion::Heap.range();
     // SAFETY: the region is reserved for the heap and handed over once.
-    unsafe { HEAP.lock().init(r.start as *mut u8, (r.end - r.start) as usize) };
+    unsafe { HEAP.0.lock().init(r.start as *mut u8, (r.end - r.start) as usize) };
 }
 
 #[panic_handler]

@@ -15,7 +15,7 @@
 
 use xlic_firmware::arch::aarch64::exception::expect_fault;
 use xlic_firmware::arch::aarch64::probe;
-use xlic_firmware::{entry_el, println, test_support};
+use xlic_firmware::{entry_el, println, smp, test_support};
 
 core::arch::global_asm!(
     ".section .text.el2_service, \"ax\"",
@@ -245,6 +245,25 @@ fn kernel_main() -> ! {
     if !simd_state_survives_a_guarded_serror() {
         test_support::exit_failure()
     }
+    // Per core (F6): the secondaries entered at EL2 too (PSCI CPU_ON) and
+    // installed the same EL2 service; each raises its own SError inside
+    // its own guard, all at once, and each guard gets its own back.
+    let mut got = [None; smp::NUM_CORES];
+    let r = smp::scope(|s| {
+        for (core, g) in got.iter_mut().enumerate() {
+            s.spawn(core, move || *g = Some((xlic_firmware::arch::aarch64::cpu::core_id(), probe::serror_guarded(raise_virtual_serror))));
+        }
+    });
+    for (core, g) in got.iter().enumerate() {
+        match g {
+            Some((ran_on, Err(f))) if *ran_on == core && f.asynchronous => {}
+            other => {
+                println!("  core {core}: guarded SError not returned to its own guard: {other:?} ({r:?})");
+                test_support::exit_failure()
+            }
+        }
+    }
+    println!("  each of the {} cores got its own guarded SError back", smp::NUM_CORES);
     // Outside a guard: the fatal report (the expectation ends the test).
     expect_fault(check);
     raise_virtual_serror();

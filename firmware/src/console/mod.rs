@@ -438,7 +438,10 @@ fn info() {
     for n in 1..cpu::NUM_CORES {
         let s = crate::smp::status(n);
         match s.state {
-            crate::smp::CoreState::Offline if s.start_failed => print!("; {n} did not start"),
+            crate::smp::CoreState::Offline if s.start_failed == Some(crate::smp::StartFailure::NoPsci) => {
+                print!("; {n} not started (entered at EL{}: only PSCI CPU_ON may start it, and nothing above offers it)", crate::entry_el())
+            }
+            crate::smp::CoreState::Offline if s.start_failed.is_some() => print!("; {n} did not start"),
             crate::smp::CoreState::Offline => print!("; {n} held in reset"),
             st => print!("; {n} {} (entered EL{}, {} jobs)", st.name(), s.entry_el, s.jobs),
         }

@@ -18,17 +18,25 @@ use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::register_structs;
 
 register_structs! {
-    /// Distributor (the part this firmware uses).
+    /// Distributor (the part this firmware uses). The first word of each
+    /// bit array (interrupts 0-31: SGIs and PPIs) is banked per core.
     pub Distributor {
         (0x000 => ctlr: ReadWrite<u32>),
         (0x004 => typer: ReadOnly<u32>),
         (0x008 => _reserved0),
-        (0x100 => isenabler0: ReadWrite<u32>),
-        (0x104 => _reserved1),
+        (0x100 => isenabler: [ReadWrite<u32>; 32]),
+        (0x180 => icenabler: [ReadWrite<u32>; 32]),
+        (0x200 => ispendr: [ReadWrite<u32>; 32]),
+        (0x280 => icpendr: [ReadWrite<u32>; 32]),
+        (0x300 => isactiver: [ReadWrite<u32>; 32]),
+        (0x380 => icactiver: [ReadWrite<u32>; 32]),
         (0x400 => ipriorityr: [ReadWrite<u32>; 8]),
         (0x420 => _reserved2),
         (0xf00 => sgir: WriteOnly<u32>),
-        (0xf04 => @END),
+        (0xf04 => _reserved3),
+        (0xf10 => cpendsgir: [ReadWrite<u32>; 4]),
+        (0xf20 => spendsgir: [ReadWrite<u32>; 4]),
+        (0xf30 => @END),
     }
 }
 
@@ -40,12 +48,17 @@ register_structs! {
         (0x08 => bpr: ReadWrite<u32>),
         (0x0c => iar: ReadOnly<u32>),
         (0x10 => eoir: WriteOnly<u32>),
-        (0x14 => @END),
+        (0x14 => _reserved0),
+        (0xd0 => apr0: ReadWrite<u32>),
+        (0xd4 => @END),
     }
 }
 
 /// The SGI the cores wake each other with.
 pub const WAKE_SGI: u32 = 0;
+/// The virtual timer's PPI (ZynqMP UG1085, "Interrupt Controller": PPI 27),
+/// with which a core bounds its own `wfi` (`time::wake_after`).
+pub const TIMER_PPI: u32 = 27;
 /// Its priority (lower is more urgent) and the mask that lets it through.
 const WAKE_PRIORITY: u32 = 0x80;
 const PRIORITY_MASK: u32 = 0xf0;
@@ -78,24 +91,83 @@ impl Gic400 {
         unsafe { &*(self.cpu as *const CpuInterface) }
     }
 
-    /// Once, on core 0: enable the distributor for Group 0.
+    /// Once, on core 0, before any secondary is released: clear what a
+    /// loader or an earlier run left in the distributor (an FSBL, U-Boot
+    /// or a firmware that was reset mid-job may leave interrupts enabled,
+    /// pending or active), then enable it for Group 0. GICv2 (IHI 0048B)
+    /// 4.3.1 GICD_CTLR: the distributor is disabled while it is changed;
+    /// 4.3.6/4.3.8/4.3.10 GICD_ICENABLERn/ICPENDRn/ICACTIVERn clear the
+    /// shared interrupts (32 and up; the first word is banked per core and
+    /// each core clears its own in `init_this_core`).
     pub fn init_distributor(&self) {
-        self.d().ctlr.set(1);
+        let d = self.d();
+        d.ctlr.set(0);
+        let words = self.lines() / 32;
+        for i in 1..words.min(32) {
+            d.icenabler[i].set(!0);
+            d.icpendr[i].set(!0);
+            d.icactiver[i].set(!0);
+        }
+        d.ctlr.set(1);
     }
 
-    /// On each core, for itself: give the wake-up SGI a priority the mask
-    /// lets through, enable it, and enable the CPU interface.
+    /// On each core, for itself: clear its banked state left from before
+    /// (the same registers' first words for SGIs and PPIs, and the SGIs'
+    /// pending bits per source, 4.3.12 GICD_CPENDSGIRn), complete anything
+    /// its CPU interface still holds active (an interrupt acknowledged and
+    /// never ended would mask every one of equal or lower priority, the
+    /// wake-up SGI included, and the core would sleep for good), give the
+    /// wake-up SGI and the timer PPI a priority the mask lets through,
+    /// enable them and nothing else, and enable the CPU interface.
     pub fn init_this_core(&self) {
-        let word = (WAKE_SGI / 4) as usize;
-        let shift = 8 * (WAKE_SGI % 4);
-        let r = &self.d().ipriorityr[word];
-        r.set((r.get() & !(0xff << shift)) | (WAKE_PRIORITY << shift));
+        let (d, c) = (self.d(), self.c());
+        c.ctlr.set(0);
+        d.icenabler[0].set(!0);
+        d.icpendr[0].set(!0);
+        for r in d.cpendsgir.iter() {
+            r.set(!0);
+        }
+        // 4.4.5 GICC_EOIR: end each interrupt the interface still has
+        // active (IDs from the banked GICD_ISACTIVER0; an SGI's source CPU
+        // field is left 0, which is what a leftover from this firmware
+        // carries), so its running priority drops; the distributor's
+        // active bits are then cleared outright (4.3.10). The order of the
+        // leftovers' acknowledgement is unknown; what is left shows in
+        // GICC_APR0 (4.4.14), which `this_core_state` reports.
+        let active = d.isactiver[0].get();
+        for id in 0..32 {
+            if active & (1 << id) != 0 {
+                c.eoir.set(id);
+            }
+        }
+        d.icactiver[0].set(!0);
+        for (irq, prio) in [(WAKE_SGI, WAKE_PRIORITY), (TIMER_PPI, WAKE_PRIORITY)] {
+            let word = (irq / 4) as usize;
+            let shift = 8 * (irq % 4);
+            let r = &d.ipriorityr[word];
+            r.set((r.get() & !(0xff << shift)) | (prio << shift));
+        }
         // SGIs are always enabled on the GIC-400 (the bits read as one);
         // setting the bit is harmless where they are not.
-        self.d().isenabler0.set(1 << WAKE_SGI);
-        self.c().pmr.set(PRIORITY_MASK);
-        self.c().bpr.set(0);
-        self.c().ctlr.set(1);
+        d.isenabler[0].set((1 << WAKE_SGI) | (1 << TIMER_PPI));
+        c.pmr.set(PRIORITY_MASK);
+        c.bpr.set(0);
+        c.ctlr.set(1);
+        self.acknowledge_all();
+    }
+
+    /// This core's leftover state as `init_this_core` should have left it:
+    /// (enabled, pending, active) bits of interrupts 0-31, GICC_APR0.
+    pub fn this_core_state(&self) -> (u32, u32, u32, u32) {
+        let d = self.d();
+        (d.isenabler[0].get(), d.ispendr[0].get(), d.isactiver[0].get(), self.c().apr0.get())
+    }
+
+    /// Enabled and pending shared interrupts (32 and up), for the check
+    /// that nothing a loader left stays armed.
+    pub fn shared_enabled_or_pending(&self) -> u32 {
+        let d = self.d();
+        (1..(self.lines() / 32).min(32)).fold(0, |acc, i| acc | d.isenabler[i].get() | d.ispendr[i].get())
     }
 
     /// Make the wake-up SGI pending on core `target`. The caller has made

@@ -1,13 +1,16 @@
 // Entry of every A53 core. The FSBL (or QEMU) starts core 0 here at EL3;
 // cores 1-3 are held in reset until core 0 releases them with this address
-// as their reset vector (bsp/zcu102/apu.rs), and they enter here too.
+// as their reset vector (bsp/zcu102/apu.rs) when it owns EL3, or starts
+// them here with PSCI CPU_ON when it was entered below EL3 (psci.rs).
 //
 // Whatever the entry level (EL3 as FSBL hands over, EL2, or EL1), each core
 // drops to EL1, enables FP/SIMD before any Rust code runs (the compiler uses
-// q registers for copies), cleans its caches, installs the vectors and its
-// stacks, unmasks SError; core 0 then zeroes .bss and enters Rust, a
-// secondary core turns its MMU on with core 0's tables and enters its job
-// loop.
+// q registers for copies), sets its stacks, installs the vectors, cleans its
+// caches; core 0 then unmasks SError, zeroes .bss and enters Rust, a
+// secondary core turns its MMU on with core 0's tables, unmasks SError and
+// enters its job loop. A secondary stores nothing to memory before its MMU,
+// caches and SMPEN are on (it uses registers only; its stack is first used
+// in Rust).
 //
 // Cortex-A53 erratum 835769 (r0p0-r0p4; the ZynqMP's A53 is r0p4): a 64-bit
 // multiply-accumulate directly after a load or store may compute a wrong
@@ -92,11 +95,12 @@ __boot_options:
     mov     x0, #CPACR_FPEN
     msr     cpacr_el1, x0
     isb
-    ldr     x0, =__exception_vectors
-    msr     vbar_el1, x0
-    bl      core_cache_init
 
-    // This core's stack block: [guard][exception stack][guard][main stack]
+    // This core's stack block: [guard][exception stack][guard][main stack].
+    // The stacks come first, before the vector base and anything that can
+    // fault: an exception taken here would otherwise store its context
+    // wherever SP_EL1 happened to point out of reset (UNKNOWN, ARM ARM
+    // D1.6.2). Registers only: nothing is stored to memory here.
     ldr     x1, =__stacks_start
     ldr     x2, =__core_stacks_size
     nop                                  // erratum 835769: no load directly before a 64-bit madd
@@ -112,12 +116,21 @@ __boot_options:
     msr     sp_el0, x1                   // SP_EL0: main stack top
     msr     spsel, #0                    // run on SP_EL0, take exceptions on SP_EL1
     isb
-    // SError on from here (vectors and the exception stack are in place):
-    // an AXI SLVERR/DECERR on a write is reported instead of vanishing.
-    // Xilinx's boot.S unmasks it the same way after its vector base.
-    msr     daifclr, #4
+    ldr     x0, =__exception_vectors
+    msr     vbar_el1, x0
+    isb
+    bl      core_cache_init
 
+    // A secondary core unmasks SError only once its MMU and caches are on
+    // (secondary_entry): with them off, the vectors' stores of an SError's
+    // context would be non-cacheable writes to lines core 0 may hold.
     cbnz    x19, secondary_entry
+
+    // Core 0: SError on from here (vectors and the exception stack are in
+    // place): an AXI SLVERR/DECERR on a write is reported instead of
+    // vanishing. Xilinx's boot.S unmasks it the same way after its vector
+    // base.
+    msr     daifclr, #4
 
     ldr     x0, =__bss_start
     ldr     x1, =__bss_end
@@ -169,6 +182,11 @@ el3_counter_init_at:
     cbnz    x0, 3f                       // no counter register here: keep what is set
     ldr     w0, =ZCU102_TIMESTAMP_HZ
 2:  msr     cntfrq_el0, x0
+    // Only core 0 records it: a secondary runs this with its MMU and
+    // caches off, and its store would be a non-cacheable write under a
+    // line core 0 may hold in its cache (lost, or lost later when core 0
+    // evicts the line). The value is the same on every core.
+    cbnz    x19, 3f
     ldr     x1, =CNTFRQ_SET_AT_EL3
     str     w0, [x1]
 3:  ret
@@ -186,25 +204,29 @@ __xlic_el2_entry_hook:
 // Per-core initialisation (every core runs it; the release and the job
 // loop are in src/smp.rs).
 
-// CPUACTLR_EL1 as Xilinx's standalone BSP boot.S writes it at EL3
-// (lib/bsp/standalone/src/arm/ARMv8/64bit/gcc/boot.S: "L1 Data prefetch
-// control - 5, Enable device split throttle, 2 independent data prefetch
-// streams", 0x80CA000) with the workaround of Cortex-A53 erratum 855873
-// (xil_errata.h CONFIG_ARM_ERRATA_855873, "an eviction might overtake a
-// cache clean operation"): ENDCCASCI, bit 44, makes data cache clean
-// operations clean and invalidate. The ZynqMP's A53 is r0p4, which has
-// the bit.
-.equ CPUACTLR_EL1_VALUE, 0x80CA000 | (1 << 44)
+// CPUACTLR_EL1: the workaround of Cortex-A53 erratum 855873 (Arm's
+// Cortex-A53 Software Developers Errata Notice, 855873 "an eviction might
+// overtake a cache clean operation", r0p3/r0p4; Xilinx xil_errata.h
+// CONFIG_ARM_ERRATA_855873): ENDCCASCI, bit 44 (Cortex-A53 TRM 4.3.64
+// CPUACTLR_EL1), makes data cache clean operations clean and invalidate.
+// The ZynqMP's A53 is r0p4. Read-modify-write, only that bit: the register
+// holds other IMPLEMENTATION DEFINED controls (prefetch, the workaround
+// bits TF-A or the FSBL set for other errata, e.g. 836870's DTAH, bit 24)
+// that a blind write of Xilinx boot.S's 0x80CA000 would clear. The TRM
+// asks for writes to CPUACTLR_EL1 before the caches and MMU are on, as
+// here.
+.equ CPUACTLR_ENDCCASCI, (1 << 44)
 .equ CPUECTLR_SMPEN,     (1 << 6)
 
 // At EL3 only: these IMPLEMENTATION DEFINED registers are writable from
 // EL1 only if EL3 (ACTLR_EL3) allows, so a lower entry level leaves them to
-// the firmware that owns EL3. SMPEN (CPUECTLR_EL1 bit 6) puts the core in
-// the cluster's coherency domain; the A53 TRM requires it set before the
-// caches and MMU are enabled. Clobbers x0 only.
+// the firmware that owns EL3. SMPEN (CPUECTLR_EL1 bit 6, TRM 4.3.65) puts
+// the core in the cluster's coherency domain; the A53 TRM requires it set
+// before the caches and MMU are enabled. Clobbers x0 only.
 el3_core_init:
-    ldr     x0, =CPUACTLR_EL1_VALUE
-    msr     s3_1_c15_c2_0, x0            // CPUACTLR_EL1
+    mrs     x0, s3_1_c15_c2_0            // CPUACTLR_EL1
+    orr     x0, x0, #CPUACTLR_ENDCCASCI
+    msr     s3_1_c15_c2_0, x0
     mrs     x0, s3_1_c15_c2_1            // CPUECTLR_EL1
     orr     x0, x0, #CPUECTLR_SMPEN
     msr     s3_1_c15_c2_1, x0
@@ -281,6 +303,9 @@ secondary_entry:
     ldr     x1, [x0, #24]
     msr     sctlr_el1, x1
     isb
+    // MMU, caches and SMPEN on: coherent with core 0 from here, so an
+    // SError's report can use the stack and the console (see .Lel1_entry).
+    msr     daifclr, #4
     mov     x0, x19
     mov     x1, x20
     bl      _secondary_rust

@@ -4,7 +4,9 @@ pub mod cache;
 pub mod cpu;
 pub mod exception;
 pub mod mmu;
+pub mod neon;
 pub mod probe;
+pub mod psci;
 pub mod semihosting;
 pub mod time;
 

@@ -181,20 +181,24 @@ pub fn cpuactlr() -> Result<u64, Fault> {
     result(unsafe { xlic_probe_cpuactlr(&mut v) }).map(|_| v)
 }
 
-static SERROR_GUARD: AtomicBool = AtomicBool::new(false);
+/// Per core: an SError is asynchronous and taken by the core whose write
+/// caused it, so each core has its own guard and its own record (a guard
+/// on one core must neither catch nor hide another core's SError).
+static SERROR_GUARD: [AtomicBool; super::cpu::NUM_CORES] = [const { AtomicBool::new(false) }; super::cpu::NUM_CORES];
 /// A function the handler calls after recording a guarded SError (tests:
 /// handler code that uses FP/SIMD registers, to show the vectors keep the
 /// interrupted code's).
 static GUARDED_SERROR_OBSERVER: AtomicUsize = AtomicUsize::new(0);
 /// ESR of an SError taken inside the guard, with bit 63 set as "seen".
-static SERROR_SEEN: AtomicU64 = AtomicU64::new(0);
+static SERROR_SEEN: [AtomicU64; super::cpu::NUM_CORES] = [const { AtomicU64::new(0) }; super::cpu::NUM_CORES];
 const SEEN: u64 = 1 << 63;
 
 /// Called by the exception handler for an SError: inside a guard it is
 /// recorded (and execution resumes), outside it is fatal.
 pub(super) fn serror_in_guard(esr: u64) -> bool {
-    if SERROR_GUARD.load(Ordering::SeqCst) {
-        SERROR_SEEN.store(esr | SEEN, Ordering::SeqCst);
+    let me = super::cpu::core_id();
+    if SERROR_GUARD[me].load(Ordering::SeqCst) {
+        SERROR_SEEN[me].store(esr | SEEN, Ordering::SeqCst);
         let f = GUARDED_SERROR_OBSERVER.load(Ordering::SeqCst);
         if f != 0 {
             // SAFETY: stored from an `extern "C" fn()` by `observe_guarded_serror`.
@@ -214,14 +218,15 @@ pub fn observe_guarded_serror(f: Option<extern "C" fn()>) {
 
 /// Run `f` (device writes) and report an SError its writes caused.
 pub fn serror_guarded<R>(f: impl FnOnce() -> R) -> Result<R, Fault> {
-    SERROR_SEEN.store(0, Ordering::SeqCst);
-    SERROR_GUARD.store(true, Ordering::SeqCst);
+    let me = super::cpu::core_id();
+    SERROR_SEEN[me].store(0, Ordering::SeqCst);
+    SERROR_GUARD[me].store(true, Ordering::SeqCst);
     let r = f();
     // SAFETY: barriers only. DSB SY waits for every outstanding write's
     // response; ISB then gives a pending SError its instruction boundary.
     unsafe { core::arch::asm!("dsb sy", "isb") };
-    SERROR_GUARD.store(false, Ordering::SeqCst);
-    match SERROR_SEEN.swap(0, Ordering::SeqCst) {
+    SERROR_GUARD[me].store(false, Ordering::SeqCst);
+    match SERROR_SEEN[me].swap(0, Ordering::SeqCst) {
         0 => Ok(r),
         seen => Err(Fault { esr: seen & !SEEN, far: 0, asynchronous: true }),
     }

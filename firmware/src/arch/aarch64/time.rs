@@ -98,6 +98,25 @@ impl Deadline {
     }
 }
 
+/// Make this core's virtual timer interrupt pending after `d`, to end a
+/// `wfi` that no other core may end (a bounded wait). The interrupt is
+/// never taken (PSTATE.I stays masked): a pending one only wakes `wfi`
+/// (ARM ARM D1.16.2). CNTV_TVAL_EL0 counts from now whatever CNTVOFF_EL2
+/// holds (ARM ARM D11.2.4); the GIC routes it as PPI 27 (UG1085, "Interrupt
+/// Controller": virtual timer), which `drivers::gic400` lets through.
+pub fn wake_after(d: Duration) {
+    let t = duration_to_ticks(d).clamp(1, i32::MAX as u64);
+    // SAFETY: this core's own virtual timer; ENABLE=1, IMASK=0.
+    unsafe { core::arch::asm!("msr cntv_tval_el0, {t}", "msr cntv_ctl_el0, {c}", "isb", t = in(reg) t, c = in(reg) 1u64) };
+}
+
+/// Stop the timer of `wake_after` (its interrupt is level: it stays
+/// asserted, and would keep `wfi` from sleeping, until the timer stops).
+pub fn cancel_wake() {
+    // SAFETY: disables this core's own virtual timer.
+    unsafe { core::arch::asm!("msr cntv_ctl_el0, xzr", "isb") };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

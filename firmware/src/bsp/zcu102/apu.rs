@@ -47,6 +47,10 @@ pub enum ReleaseError {
     NoSuchCore(usize),
     /// The PMU did not complete the power-up request (no PMU firmware?).
     PowerUp { core: usize, status: u32 },
+    /// The core's reset is already de-asserted: it runs (released before,
+    /// or by the loader). A second release would move its reset vector
+    /// under it; hold it in reset first.
+    AlreadyReleased(usize),
 }
 
 impl core::fmt::Display for ReleaseError {
@@ -57,6 +61,7 @@ impl core::fmt::Display for ReleaseError {
                 f,
                 "the PMU did not power up core {core}'s island (REQ_PWRUP_STATUS 0x{status:08x}); is the PMU firmware in BOOT.BIN?"
             ),
+            ReleaseError::AlreadyReleased(c) => write!(f, "core {c} is already out of reset (RST_FPD_APU); it is not released twice"),
         }
     }
 }
@@ -76,6 +81,9 @@ fn write(addr: usize, v: u32) {
 pub fn release(core: usize, entry: u64) -> Result<(), ReleaseError> {
     if !(1..crate::arch::aarch64::cpu::NUM_CORES).contains(&core) {
         return Err(ReleaseError::NoSuchCore(core));
+    }
+    if !in_reset(core) {
+        return Err(ReleaseError::AlreadyReleased(core));
     }
     write(APU_RVBARADDR0L + 8 * core, entry as u32);
     write(APU_RVBARADDR0L + 8 * core + 4, (entry >> 32) as u32);
@@ -102,5 +110,25 @@ pub fn release(core: usize, entry: u64) -> Result<(), ReleaseError> {
     aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
     let resets = (RST_ACPU0 << core) | RST_APU_L2 | (RST_ACPU0_PWRON << core);
     write(CRF_APB_RST_FPD_APU, read(CRF_APB_RST_FPD_APU) & !resets);
+    Ok(())
+}
+
+/// Whether core `core`'s ACPUn_RESET is asserted (CRF_APB.RST_FPD_APU).
+pub fn in_reset(core: usize) -> bool {
+    read(CRF_APB_RST_FPD_APU) & (RST_ACPU0 << core) != 0
+}
+
+/// Put secondary core `core` back in reset (assert ACPUn_RESET, as the
+/// PMU firmware's APU power-down does before it gates the island): a core
+/// that did not check in, or that stopped answering, then executes nothing
+/// more and touches no memory. The L2 and the other cores stay running.
+/// Only the owner of EL3 may do this (as for `release`).
+pub fn hold_in_reset(core: usize) -> Result<(), ReleaseError> {
+    if !(1..crate::arch::aarch64::cpu::NUM_CORES).contains(&core) {
+        return Err(ReleaseError::NoSuchCore(core));
+    }
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
+    write(CRF_APB_RST_FPD_APU, read(CRF_APB_RST_FPD_APU) | (RST_ACPU0 << core));
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
     Ok(())
 }
