@@ -892,10 +892,24 @@ mod tests {
         let (e, second) = post(1, second).map(|_| ()).unwrap_err();
         assert!(matches!(e, PostError::NotIdle { core: 1, state: CoreState::Posted | CoreState::Running }), "{e:?}");
         GO.store(true, Ordering::Release);
+        // Wait as `wait` does (acknowledge, check, sleep until core 1's
+        // wake-up SGI after Done, or the 1 s timer), but without joining:
+        // the slot must stay Done. Not a spin: under -icount QEMU runs the
+        // four cores round robin on one host thread, and with core 0
+        // spinning here core 1 sat in `wfi` for the whole 10 s of guest
+        // time although post() had made its wake-up SGI pending (GIC trace:
+        // its IRQ line raised, never acknowledged). Core 0's `wfi` hands
+        // the thread on; on the board it only saves power.
         let deadline = time::Deadline::after(Duration::from_secs(10));
-        while status(1).state != CoreState::Done {
+        let gic = zcu102::gic();
+        loop {
+            gic.acknowledge_all();
+            dsb();
+            if status(1).state == CoreState::Done {
+                break;
+            }
             assert!(!deadline.expired(), "the first job never finished: {:?}", status(1).state);
-            cpu::spin_hint();
+            bounded_wfi();
         }
         // Done, not joined: still refused.
         let (e, second) = post(1, second).map(|_| ()).unwrap_err();
