@@ -246,6 +246,9 @@ pub struct Writer {
     /// temporary file: its clusters can be found and freed after a card
     /// is pulled), not only at [`Fs::close`].
     pub(crate) early: bool,
+    /// The creation time and date fields (bytes 14 to 17) it gets when
+    /// closed (an early one's name the cluster being added till then).
+    created: u32,
     tail: [u8; SECTOR],
 }
 
@@ -342,6 +345,10 @@ pub struct Fs<D: BlockDevice> {
     free: Option<u32>,
     next_free: u32,
     fsinfo_dirty: bool,
+    /// FSInfo's free count said "unknown" (0xFFFFFFFF) at the mount, as
+    /// a card pulled while the layer changed the FAT keeps it; a volume
+    /// without FSInfo (FAT12/16) counts as such.
+    unknown_at_mount: bool,
     time: Timestamp,
 }
 
@@ -360,6 +367,7 @@ impl<D: BlockDevice> Fs<D> {
             free: None,
             next_free: 2,
             fsinfo_dirty: false,
+            unknown_at_mount: vol.fsinfo.is_none(),
             time: Timestamp { year: 2026, month: 1, day: 1, hour: 0, minute: 0, second: 0 },
         };
         // FSInfo's next-free hint saves a scan from cluster 2; its free
@@ -367,7 +375,8 @@ impl<D: BlockDevice> Fs<D> {
         if let Some(lba) = vol.fsinfo {
             if let Ok(w) = fs.dir_sector(lba) {
                 if le32(&w.buf, 0) == 0x4161_5252 && le32(&w.buf, 484) == 0x6141_7272 {
-                    let hint = le32(&w.buf, 492);
+                    let (count, hint) = (le32(&w.buf, 488), le32(&w.buf, 492));
+                    fs.unknown_at_mount = count == u32::MAX;
                     if (2..=vol.max_cluster()).contains(&hint) {
                         fs.next_free = hint;
                     }
@@ -643,7 +652,13 @@ impl<D: BlockDevice> Fs<D> {
     /// reclaims it), but never lead a chain into a cluster the card shows
     /// free, which a computer could give to another file before the next
     /// mount's cleanup frees the chain.
-    fn alloc(&mut self, prev: Option<u32>) -> R<u32, D::Error> {
+    ///
+    /// With `note` (the entry of a temporary file of
+    /// [`Fs::write_outputs`]), that cluster is not lost: before its end
+    /// mark goes out on its own, the entry's creation fields name it (on
+    /// the card first), and the next mount's cleanup frees it when the
+    /// pull left it on no chain (`free_lost`).
+    fn alloc(&mut self, prev: Option<u32>, note: Option<EntryPos>) -> R<u32, D::Error> {
         if self.count_free()? == 0 {
             return Err(FsError::Full);
         }
@@ -653,8 +668,12 @@ impl<D: BlockDevice> Fs<D> {
             let c = 2 + (start - 2 + i) % count;
             if self.get(c)? == 0 {
                 let eoc = self.eoc();
-                self.set(c, eoc)?;
                 let one_write = prev.is_some_and(|p| self.fat_sectors_of(p) == self.fat_sectors_of(c));
+                if let (false, Some(pos)) = (one_write, note) {
+                    self.set_created_field(pos, c)?;
+                    self.sync_dir()?;
+                }
+                self.set(c, eoc)?;
                 if !one_write {
                     self.flush_fat_window()?;
                 }
@@ -846,6 +865,76 @@ impl<D: BlockDevice> Fs<D> {
         self.flush_fat_window()?;
         self.free = self.free.map(|f| (f + 1).min(self.vol.clusters));
         self.next_free = self.next_free.min(passed);
+        Ok(true)
+    }
+
+    /// Free cluster `noted` if it is the cluster a temporary file (its
+    /// entry in `dir`, its chain from `first`, 0: none) was growing by when
+    /// the card was pulled: `alloc` names it in the entry before the
+    /// card's FAT marks it the end of a chain, and a pull before the link
+    /// (or the entry) that leads to it leaves it marked and on no chain.
+    /// Freed only when it is still that: marked end-of-chain, not on the
+    /// chain from `first`, linked to from no FAT entry (one pass over the
+    /// FAT, made only for a leftover that notes a cluster), not the root
+    /// directory's and not the first cluster of an entry of `dir`. A
+    /// computer that reclaimed it (fsck) and gave it to a file of its
+    /// own made it the end of that file's chain, which a link leads to,
+    /// or a one-cluster file, whose entry would have to lie in another
+    /// directory than the leftover's; and a tool that reclaims clusters
+    /// (fsck.fat, chkdsk) sets FSInfo's free count, which the pull left
+    /// "unknown": on FAT32 the cluster is freed only if it still says so
+    /// at the mount. Returns whether it was freed.
+    pub(crate) fn free_lost(&mut self, dir: Dir, noted: u32, first: u32) -> R<bool, D::Error> {
+        if !self.valid_cluster(noted) {
+            return Ok(false);
+        }
+        let v = self.get(noted)?;
+        if v == 0 {
+            // The mark may have reached the other FAT copies and not the
+            // first (the one read): they agree again, as every reader
+            // (and fsck) takes the first.
+            let (a, b) = self.fat_sectors_of(noted);
+            for rel in a..=b {
+                self.fat_sector(rel)?.dirty = true;
+                self.flush_fat_window()?;
+            }
+        }
+        if self.link(v) != Link::End || !self.unknown_at_mount {
+            return Ok(false);
+        }
+        if let Root::Chain { first: root } = self.vol.root {
+            if root == noted {
+                return Ok(false);
+            }
+        }
+        // On the leftover's chain: the link to it reached the card.
+        if self.valid_cluster(first) {
+            let mut c = first;
+            for _ in 0..self.vol.clusters {
+                if c == noted {
+                    return Ok(false);
+                }
+                let v = self.get(c)?;
+                match self.link(v) {
+                    Link::Next(n) => c = n,
+                    _ => break,
+                }
+            }
+        }
+        for x in 2..=self.vol.max_cluster() {
+            let v = self.get(x)?;
+            if self.link(v) == Link::Next(noted) {
+                return Ok(false);
+            }
+        }
+        if self.scan(dir, |o| o.first_cluster == noted)?.is_some() {
+            return Ok(false);
+        }
+        self.count_free()?;
+        self.set(noted, 0)?;
+        self.flush_fat_window()?;
+        self.free = self.free.map(|f| (f + 1).min(self.vol.clusters));
+        self.next_free = self.next_free.min(noted);
         Ok(true)
     }
 
@@ -1048,7 +1137,7 @@ impl<D: BlockDevice> Fs<D> {
         // The new cluster is zeroed on the card before the directory's
         // chain leads to it: a card pulled in between loses a cluster,
         // never shows old bytes as directory entries.
-        let new = self.alloc(None)?;
+        let new = self.alloc(None, None)?;
         let first = self.vol.cluster_sector(new);
         self.sync_windows(first, self.vol.sectors_per_cluster)?;
         let zero = [0u8; SECTOR];
@@ -1144,6 +1233,19 @@ impl<D: BlockDevice> Fs<D> {
 
     /// Create `path` (which must not exist) as an empty file to write.
     pub fn create(&mut self, path: &str) -> R<Writer, D::Error> {
+        self.create_entry(path, false)
+    }
+
+    /// Create `path` as a temporary file of [`Fs::write_outputs`] (see
+    /// `Writer::early`). Its creation fields hold 0 until it is closed,
+    /// then its creation time: while it grows they name the cluster
+    /// being added (see `alloc`), never a time stamp a cleanup could take
+    /// for a cluster.
+    pub(crate) fn create_temp(&mut self, path: &str) -> R<Writer, D::Error> {
+        self.create_entry(path, true)
+    }
+
+    fn create_entry(&mut self, path: &str, early: bool) -> R<Writer, D::Error> {
         let (dir, name) = self.parent(path)?;
         if self.find_in(dir, &name)?.is_some() {
             return Err(FsError::Exists);
@@ -1157,13 +1259,16 @@ impl<D: BlockDevice> Fs<D> {
                 e[0] = 0x05;
             }
             e[11] = ATTR_ARCHIVE;
-            e[14..16].copy_from_slice(&time.to_le_bytes());
-            e[16..18].copy_from_slice(&date.to_le_bytes());
+            if !early {
+                e[14..16].copy_from_slice(&time.to_le_bytes());
+                e[16..18].copy_from_slice(&date.to_le_bytes());
+            }
             e[18..20].copy_from_slice(&date.to_le_bytes());
             e[22..24].copy_from_slice(&time.to_le_bytes());
             e[24..26].copy_from_slice(&date.to_le_bytes());
         })?;
-        Ok(Writer { name, pos, first: 0, last: 0, size: 0, written: 0, allocated: 0, early: false, tail: [0; SECTOR] })
+        let created = (date as u32) << 16 | time as u32;
+        Ok(Writer { name, pos, first: 0, last: 0, size: 0, written: 0, allocated: 0, early, created, tail: [0; SECTOR] })
     }
 
     fn writer_sector(&self, w: &Writer) -> u32 {
@@ -1186,7 +1291,7 @@ impl<D: BlockDevice> Fs<D> {
         while !data.is_empty() {
             let tail = (w.size - w.written) as usize;
             if tail == 0 && w.written as u64 == w.allocated {
-                let c = self.alloc((w.last != 0).then_some(w.last))?;
+                let c = self.alloc((w.last != 0).then_some(w.last), w.early.then_some(w.pos))?;
                 if w.first == 0 {
                     w.first = c;
                     if w.early {
@@ -1244,6 +1349,10 @@ impl<D: BlockDevice> Fs<D> {
         self.flush_fat_window()?;
         self.barrier()?;
         self.set_entry_chain(w.pos, first, size)?;
+        if w.early {
+            // Every cluster is on the chain now: no note is needed.
+            self.set_created_field(w.pos, w.created)?;
+        }
         let lfn = [EntryPos { lba: 0, index: 0 }; MAX_LFN_ENTRIES];
         Ok(DirEntry { name: w.name, attr: ATTR_ARCHIVE, size, first_cluster: first, pos: w.pos, lfn, lfn_len: 0, created_field: 0 })
     }
@@ -1473,6 +1582,15 @@ impl<D: BlockDevice> Fs<D> {
             self.fsinfo_dirty = false;
         }
         self.barrier()
+    }
+
+    /// FSInfo's free count exact on the card at the next flush (counted
+    /// if it was not): a pull can leave it "unknown" without a change of
+    /// the FAT to follow.
+    pub(crate) fn fsinfo_exact(&mut self) -> R<(), D::Error> {
+        self.count_free()?;
+        self.fsinfo_dirty = true;
+        Ok(())
     }
 
     /// FAT32's FSInfo free count `free` and the next-free hint, on the

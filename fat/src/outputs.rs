@@ -15,9 +15,13 @@
 //! - temporary files, whose entries lead to their clusters from the first
 //!   one allocated. [`Fs::remove_leftovers`] (the firmware runs it on the
 //!   root directory at every mount, and it runs here on each output's
-//!   directory before writing) removes them and frees their clusters; a
-//!   pull while a temporary chain grows or is released can leave one
-//!   cluster lost, which `fsck.fat` reclaims.
+//!   directory before writing) removes them and frees their clusters,
+//!   with the cluster a growing chain was taking when the card was pulled
+//!   (named in the temporary entry before the card's FAT marks it, see
+//!   `Fs::free_lost`), and leaves FSInfo's free count exact. A pull while
+//!   a temporary chain is released (the replaced file's old chain, or a
+//!   failed write's) can leave one cluster lost, which `fsck.fat`
+//!   reclaims.
 //!
 //! A leftover may be freed at any later mount, after a computer wrote to
 //! the card: its chain runs only through clusters the card's FAT calls
@@ -121,6 +125,11 @@ impl<D: BlockDevice> Fs<D> {
                 // the cluster it passed linked into the chain.
                 self.free_passed(e.created_field, chain)?;
             }
+            if !shared {
+                // A write pulled while its chain grew left the cluster
+                // being added marked taken and on no chain.
+                self.free_lost(d, e.created_field, e.first_cluster)?;
+            }
             if chain != 0 {
                 // Never free what another file uses (a card damaged
                 // elsewhere, or by a tool that reclaimed the old chain).
@@ -137,6 +146,9 @@ impl<D: BlockDevice> Fs<D> {
             removed += 1;
         }
         if removed > 0 {
+            // A pull leaves FSInfo's free count "unknown" on the card:
+            // exact again (a pass over the FAT, after a pull only).
+            self.fsinfo_exact()?;
             self.flush()?;
         }
         Ok(removed)
@@ -200,7 +212,7 @@ impl<D: BlockDevice> Fs<D> {
         let mut made = [None; TEMP_NAMES.len()];
         let mut result = Ok(());
         for (i, t) in temps.iter().enumerate() {
-            let mut w = match self.create(t.as_str()) {
+            let mut w = match self.create_temp(t.as_str()) {
                 Ok(w) => w,
                 Err(FsError::Exists) => {
                     let name = ShortName::parse(TEMP_NAMES[i]).map_err(FsError::Name)?;
@@ -212,7 +224,6 @@ impl<D: BlockDevice> Fs<D> {
                     break;
                 }
             };
-            w.early = true;
             match produce(i, self, &mut w) {
                 Ok(()) => match self.close_or_discard(w) {
                     Ok(e) => made[i] = Some(e),

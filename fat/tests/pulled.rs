@@ -8,7 +8,8 @@
 //! and after the next mount's cleanup (`Fs::remove_leftovers`) `fsck.fat
 //! -n` may find at most a few lost clusters, FAT copies that differ in the
 //! sector being written (fsck, like every FAT reader, uses the first) and
-//! FSInfo's free count "unknown".
+//! FSInfo's free count "unknown"; a new file's write (the firmware's `cp`)
+//! may leave nothing at all.
 mod common;
 use common::*;
 use std::collections::{BTreeMap, HashSet};
@@ -391,4 +392,109 @@ fn leftovers_go_and_a_file_a_computer_wrote_since_stays_whole() {
     // cluster's naming (more than the start and the end).
     assert!(cards > 4, "{cards} cards");
     assert!(most_lost <= 1, "{most_lost} clusters lost");
+}
+
+/// The firmware's `cp` (a new file through `write_outputs`, its clusters
+/// allocated one by one across several FAT sectors) on the card the QEMU
+/// test pulls, pulled after every write: COPY.BIN is whole or absent, the
+/// source and the other file untouched, and after the next mount's
+/// cleanup fsck finds nothing at all: no lost cluster (the cluster being
+/// added when the card was pulled is noted in the temporary entry before
+/// the card's FAT takes it, and the cleanup frees it), so FSInfo's free
+/// count, exact for the FAT the cleanup leaves, is what fsck counts.
+#[test]
+fn a_copy_pulled_at_every_write_leaves_nothing_after_the_cleanup() {
+    // 512-byte clusters, 128 FAT32 entries a FAT sector: 300 clusters of
+    // COPY.BIN cross at least two FAT sector boundaries.
+    let source = pattern(150_000, 21);
+    let keep = b"keep me".to_vec();
+    let (_, base) = card("pullcp.img", &[("PATTERN.BIN", source.clone()), ("KEEP.TXT", keep.clone())], &Layout::fat32(64));
+    let action = |fs: &mut Fs<Logged>| {
+        fs.write_outputs(&[Output { path: "COPY.BIN", replace: false }], |_, fs, w| -> Result<(), FsError<MemError>> {
+            for c in source.chunks(64 << 10) {
+                fs.write(w, c)?;
+            }
+            Ok(())
+        })
+        .unwrap()
+    };
+    let check = |fs: &mut Fs<MemCard>| {
+        let mut wrong = Vec::new();
+        match read_file(fs, "COPY.BIN") {
+            Ok(None) => {}
+            Ok(Some(b)) if b == source => {}
+            other => wrong.push(format!("COPY.BIN: {:?}", other.map(|o| o.map(|b| b.len())))),
+        }
+        for (n, want) in [("PATTERN.BIN", &source), ("KEEP.TXT", &keep)] {
+            if read_file(fs, n).ok().flatten().as_ref() != Some(want) {
+                wrong.push(format!("{n} changed"));
+            }
+        }
+        wrong
+    };
+    let o = pulled("pullcp.img", &base, action, check, &[None], |_| false);
+    eprintln!("cp: {} cards, at most {} lost clusters; {:?}", o.cards, o.most_lost, o.findings);
+    assert!(o.cards > 300, "{} cards", o.cards);
+    assert!(o.findings.is_empty(), "after the cleanup fsck.fat finds: {:?}", o.findings);
+}
+
+/// The cluster a pulled write was adding, which the cleanup frees when
+/// the card comes back as the pull left it, is left alone when a tool
+/// reclaimed it meanwhile and a computer gave it to a one-cluster file of
+/// another directory (which the cleanup does not search): such a tool
+/// sets FSInfo's free count, which the pull left "unknown".
+#[test]
+fn a_noted_cluster_a_computer_reclaimed_and_reused_stays_its_file() {
+    let source = pattern(150_000, 22);
+    let (path, base) = card("pullre.img", &[("PATTERN.BIN", source.clone()), ("SUB/ONE.TXT", b"one cluster".to_vec())], &Layout::fat32(64));
+    let action = |fs: &mut Fs<Logged>| {
+        fs.write_outputs(&[Output { path: "COPY.BIN", replace: false }], |_, fs, w| -> Result<(), FsError<MemError>> {
+            for c in source.chunks(64 << 10) {
+                fs.write(w, c)?;
+            }
+            Ok(())
+        })
+        .unwrap()
+    };
+    // The cards on which the temporary entry notes a cluster marked
+    // end-of-chain off its chain: the cluster a pull made lost.
+    let (mut lost_cards, mut failures) = (0, Vec::new());
+    each_pulled_card(&base, action, |case, img| {
+        save(&path, &img);
+        let mut c = xlic_cardimg::edit::Card::open(&path).unwrap();
+        let Some(t) = c.find("~XLICTMP.TMP") else { return };
+        let noted = u32::from_le_bytes(img[t.offset + 14..t.offset + 18].try_into().unwrap());
+        if !(2..c.clusters() + 2).contains(&noted) || c.fat(noted) < 0x0fff_fff8 || (t.first_cluster >= 2 && c.chain(t.first_cluster).contains(&noted)) {
+            return;
+        }
+        lost_cards += 1;
+        // A tool reclaims it and sets FSInfo's count; a computer moves
+        // SUB/ONE.TXT onto it.
+        let e = c.find("SUB/ONE.TXT").unwrap();
+        c.set_fat(e.first_cluster, 0);
+        c.set_fat(noted, 0x0fff_ffff);
+        c.set_first_cluster(&e, noted);
+        let (start, _) = xlic_cardimg::volume_range(&img).unwrap();
+        let fsinfo = start / SECTOR as u64 + c.field(xlic_cardimg::edit::Field::FsInfoSector) as u64;
+        let free = c.free_clusters();
+        c.sector_mut(fsinfo)[488..492].copy_from_slice(&free.to_le_bytes());
+        c.save().unwrap();
+        // The next mount.
+        let mut fs = Fs::mount(MemCard::new(std::fs::read(&path).unwrap())).unwrap();
+        fs.remove_leftovers(None).unwrap_or_else(|e| panic!("{case}: {e}"));
+        fs.flush().unwrap();
+        save(&path, &fs.device().bytes);
+        // (The test moved the entry, not the bytes: the cluster is what
+        // counts.)
+        let c = xlic_cardimg::edit::Card::open(&path).unwrap();
+        if c.fat(noted) < 0x0fff_fff8 || c.find("SUB/ONE.TXT").map(|e| e.first_cluster) != Some(noted) {
+            failures.push(format!("{case}: SUB/ONE.TXT lost its cluster {noted}"));
+        }
+        if let Err(r) = xlic_cardimg::fsck(&path) {
+            failures.push(format!("{case}: {r}"));
+        }
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Each FAT sector crossing of the chain, and its first cluster.
+    assert!(lost_cards >= 3, "{lost_cards} cards with a noted lost cluster");
 }

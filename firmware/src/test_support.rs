@@ -34,6 +34,15 @@ pub fn exit_failure() -> ! {
     crate::arch::aarch64::cpu::wait_forever()
 }
 
+/// For the integration tests (each its own kernel): print `FAILED: what`
+/// and end the run with a failure unless `ok`.
+pub fn check(ok: bool, what: &str) {
+    if !ok {
+        crate::println!("FAILED: {what}");
+        exit_failure()
+    }
+}
+
 /// Arguments the host passed through `-semihosting-config arg=...`
 /// (SYS_GET_CMDLINE), e.g. `expect-el=3`. The QEMU runner uses this to
 /// tell a test how it booted the machine.

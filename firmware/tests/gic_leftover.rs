@@ -56,12 +56,7 @@ core::arch::global_asm!(
     ".ltorg",
 );
 
-fn check(ok: bool, what: &str) {
-    if !ok {
-        println!("FAILED: {what}");
-        test_support::exit_failure()
-    }
-}
+use xlic_firmware::test_support::check;
 
 #[no_mangle]
 fn kernel_main() -> ! {

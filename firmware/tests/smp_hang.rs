@@ -15,12 +15,7 @@ use xlic_firmware::bsp::zcu102::apu;
 use xlic_firmware::smp::{self, CoreState, Failure, StartMethod, NUM_CORES};
 use xlic_firmware::{println, test_support};
 
-fn check(ok: bool, what: &str) {
-    if !ok {
-        println!("FAILED: {what}");
-        test_support::exit_failure()
-    }
-}
+use xlic_firmware::test_support::check;
 
 #[no_mangle]
 fn kernel_main() -> ! {

@@ -69,12 +69,7 @@ fn encode(src: &Image, cores: usize) -> Result<Vec<u8>, smp::CoreFault> {
     Ok(out)
 }
 
-fn check(ok: bool, what: &str) {
-    if !ok {
-        println!("FAILED: {what}");
-        test_support::exit_failure()
-    }
-}
+use xlic_firmware::test_support::check;
 
 #[no_mangle]
 fn kernel_main() -> ! {
