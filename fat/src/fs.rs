@@ -860,12 +860,19 @@ impl<D: BlockDevice> Fs<D> {
         if !self.valid_cluster(passed) || passed == first || self.get(passed)? != first {
             return Ok(false);
         }
+        self.free_one(passed)?;
+        Ok(true)
+    }
+
+    /// Free cluster `c` alone (a cluster no chain leads to any more) and
+    /// count it, FAT written out at once.
+    fn free_one(&mut self, c: u32) -> R<(), D::Error> {
         self.count_free()?;
-        self.set(passed, 0)?;
+        self.set(c, 0)?;
         self.flush_fat_window()?;
         self.free = self.free.map(|f| (f + 1).min(self.vol.clusters));
-        self.next_free = self.next_free.min(passed);
-        Ok(true)
+        self.next_free = self.next_free.min(c);
+        Ok(())
     }
 
     /// Free cluster `noted` if it is the cluster a temporary file (its
@@ -930,11 +937,7 @@ impl<D: BlockDevice> Fs<D> {
         if self.scan(dir, |o| o.first_cluster == noted)?.is_some() {
             return Ok(false);
         }
-        self.count_free()?;
-        self.set(noted, 0)?;
-        self.flush_fat_window()?;
-        self.free = self.free.map(|f| (f + 1).min(self.vol.clusters));
-        self.next_free = self.next_free.min(noted);
+        self.free_one(noted)?;
         Ok(true)
     }
 
