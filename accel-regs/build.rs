@@ -91,12 +91,11 @@ fn main() {
     // #define XLIC_<NAME> <integer>
     writeln!(out, "/// Compile-time limits of the kernel (hls/xlic_config.h).").unwrap();
     writeln!(out, "pub mod limits {{").unwrap();
-    for line in cfg_text.lines() {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        if w.len() == 3 && w[0] == "#define" && w[1].starts_with("XLIC_") && w[2].parse::<u64>().is_ok() {
-            writeln!(out, "    pub const {}: usize = {};", &w[1][5..], w[2]).unwrap();
-        } else if w.len() == 3 && w[0] == "#define" && w[1].starts_with("XLIC_") && w[2].len() > 2 && w[2].starts_with('"') && w[2].ends_with('"') {
-            writeln!(out, "    pub const {}: &str = {};", &w[1][5..], w[2]).unwrap();
+    for (name, value) in defines(&cfg_text, "XLIC_") {
+        if value.parse::<u64>().is_ok() {
+            writeln!(out, "    pub const {name}: usize = {value};").unwrap();
+        } else if value.len() > 2 && value.starts_with('"') && value.ends_with('"') {
+            writeln!(out, "    pub const {name}: &str = {value};").unwrap();
         }
     }
     writeln!(out, "}}").unwrap();
@@ -105,10 +104,9 @@ fn main() {
     let layer_text = std::fs::read_to_string(&layer_h).expect("hls/xlic_layer.h");
     writeln!(out, "/// The kernel's status word (`ap_return`; hls/xlic_layer.h).").unwrap();
     writeln!(out, "pub mod status {{").unwrap();
-    for line in layer_text.lines() {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        if w.len() == 3 && w[0] == "#define" && w[1].starts_with("XLIC_STATUS_") && w[2].parse::<u32>().is_ok() {
-            writeln!(out, "    pub const {}: u32 = {};", &w[1][12..], w[2]).unwrap();
+    for (name, value) in defines(&layer_text, "XLIC_STATUS_") {
+        if value.parse::<u32>().is_ok() {
+            writeln!(out, "    pub const {name}: u32 = {value};").unwrap();
         }
     }
     writeln!(out, "}}").unwrap();
@@ -139,4 +137,16 @@ fn main() {
     }
     writeln!(out, "}}").unwrap();
     std::fs::write(PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("generated.rs"), out).unwrap();
+}
+
+/// The `#define PREFIX<NAME> <VALUE>` lines of a header (one token of
+/// value), as (NAME, VALUE): the one reading of a header's constants.
+fn defines<'a>(text: &'a str, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    text.lines().filter_map(move |line| {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w[..] {
+            ["#define", name, value] => name.strip_prefix(prefix).map(|n| (n, value)),
+            _ => None,
+        }
+    })
 }
